@@ -1,0 +1,26 @@
+"""`devloop apply`: clean custom resources, re-apply the manifests with the tags of the current sources."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from devloop import loop
+from devloop.errors import ClusterError
+from devloop.session import Session
+
+
+def apply(session: Session, *, strategy: str = "recreate") -> dict:
+    tags = loop.component_tags(session)
+    if not session.dry_run:
+        missing = [tag for tag in tags.values() if not session.docker().image_exists(tag)]
+        if missing:
+            # Applying a tag nobody built would only end in ImagePullBackOff.
+            raise ClusterError(
+                "these images are not built for the current sources: " + ", ".join(missing),
+                hint="run `devloop build` (or `devloop up`) first",
+            )
+    rendered = loop.render(session, tags)
+    result = loop.apply_objects(session, rendered, strategy=strategy)
+    loop.wait_rollout(session, rendered)
+    result.tags = tags
+    return {"command": "apply", "strategy": strategy, **asdict(result)}

@@ -1,0 +1,18 @@
+"""`devloop clean`: remove the profile's custom resources everywhere, without ever hanging."""
+
+from __future__ import annotations
+
+from devloop import loop
+from devloop.session import Session
+
+
+def clean(session: Session, *, strip_finalizers: bool = True) -> dict:
+    report = loop.cleanup(session, strip_finalizers=strip_finalizers)
+    if report is None:
+        return {"command": "clean", "deleted": 0, "stripped": [], "stuck": []}
+    return {
+        "command": "clean",
+        "deleted": report.deleted,
+        "stripped": [str(s) for s in report.stripped],
+        "stuck": [str(s) for s in report.stuck],
+    }

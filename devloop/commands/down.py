@@ -1,0 +1,26 @@
+"""`devloop down`: clean, then delete everything the manifests made (and the namespace if asked)."""
+
+from __future__ import annotations
+
+from devloop import loop, manifests
+from devloop.session import Session
+
+
+def down(session: Session, *, delete_namespace: bool = False) -> dict:
+    report = loop.cleanup(session)
+    objects = manifests.load_manifests(session.profile, session.workspace)
+    deleted = loop.delete_manifest_objects(session, objects)
+    ns = session.profile.namespace
+    if delete_namespace and ns:
+        with session.reporter.step("namespace", f"delete namespace {ns}") as step:
+            if session.dry_run:
+                session.reporter.info(f"would delete Namespace/{ns} and wait until it is gone")
+            else:
+                step.waiting(f"namespace {ns} to finish Terminating")
+                session.kube().delete_namespace(ns, timeout=session.profile.timeouts.delete)
+    return {
+        "command": "down",
+        "cleaned": report.deleted if report else 0,
+        "deleted_objects": deleted,
+        "namespace_deleted": bool(delete_namespace and ns),
+    }

@@ -1,0 +1,19 @@
+"""`devloop render`: the manifests exactly as `up` would apply them, with tags from the current sources."""
+
+from __future__ import annotations
+
+from devloop import loop, manifests
+from devloop.session import Session
+
+
+def render(session: Session) -> dict:
+    tags = loop.component_tags(session)
+    objects = manifests.load_manifests(session.profile, session.workspace)
+    rendered = manifests.render(objects, tags, session.profile)
+    ordered = manifests.order_for_apply(list(rendered.objects))
+    return {
+        "command": "render",
+        "tags": tags,
+        "yaml": manifests.dump_yaml(ordered),
+        "objects": ordered,
+    }

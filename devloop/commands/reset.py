@@ -1,0 +1,13 @@
+"""`devloop reset`: minikube delete + start + addons + namespace, for a cluster that is broken."""
+
+from __future__ import annotations
+
+from devloop import loop
+from devloop.session import Session
+
+
+def reset(session: Session) -> dict:
+    # minikube delete only ever removes a minikube profile by name, so this is the one
+    # destructive step that needs no context guard: it cannot reach another cluster.
+    loop.prepare_cluster(session, fresh=True)
+    return {"command": "reset", "profile": session.profile.name, "cluster": session.context}

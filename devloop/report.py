@@ -1,0 +1,134 @@
+"""Progress and results: rich lines for people, JSON lines for tools.
+
+People see one line per step with its time on stderr (stdout stays clean for `render`
+and for results); a long wait shows a spinner naming what it waits for. With --json
+every event is one JSON object on stdout with `event`, `step`, `status`, `seconds`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+_MARKS = {"ok": "[green]✓[/green]", "skipped": "[dim]–[/dim]", "failed": "[red]✗[/red]"}
+
+
+@dataclass
+class StepTiming:
+    step: str
+    status: str
+    seconds: float
+
+
+@dataclass
+class Step:
+    """Handle a running step uses to add details, mark itself skipped, or say what it waits for."""
+
+    name: str
+    reporter: Reporter
+    details: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    note: str = ""
+
+    def skip(self, why: str) -> None:
+        self.status = "skipped"
+        self.note = why
+
+    def done(self, note: str) -> None:
+        self.note = note
+
+    def waiting(self, what: str) -> None:
+        self.reporter._waiting(self, what)
+
+    def detail(self, **values: Any) -> None:
+        self.details.update(values)
+
+
+class Reporter:
+    def __init__(self, *, json_mode: bool = False, verbose: bool = False, err: Console | None = None) -> None:
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self.err = err or Console(stderr=True, highlight=False)
+        self.timings: list[StepTiming] = []
+        self._status = None
+
+    # -- events -------------------------------------------------------------------------------
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.json_mode:
+            sys.stdout.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+            sys.stdout.flush()
+
+    def info(self, message: str) -> None:
+        if self.json_mode:
+            self.emit("info", message=message)
+        else:
+            self.err.print(f"  {escape(message)}")
+
+    def warn(self, message: str) -> None:
+        if self.json_mode:
+            self.emit("warning", message=message)
+        else:
+            self.err.print(f"[yellow]![/yellow] {escape(message)}")
+
+    def output_line(self, step: str, line: str) -> None:
+        """A line of a child's output (build logs); shown only with --verbose."""
+        if not self.verbose:
+            return
+        if self.json_mode:
+            self.emit("output", step=step, line=line)
+        else:
+            self.err.print(f"    [dim]{escape(line)}[/dim]")
+
+    # -- steps --------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, name: str, label: str | None = None) -> Iterator[Step]:
+        handle = Step(name=name, reporter=self)
+        label = label or name
+        self.emit("step", step=name, status="start", seconds=0.0)
+        started = time.monotonic()
+        try:
+            yield handle
+        except BaseException as exc:
+            handle.status = "failed"
+            seconds = time.monotonic() - started
+            self._stop_spinner()
+            self.timings.append(StepTiming(name, "failed", seconds))
+            self.emit("step", step=name, status="failed", seconds=round(seconds, 3),
+                      details={**handle.details, "error": str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted"})
+            if not self.json_mode:
+                self.err.print(f"{_MARKS['failed']} {escape(label)}  [dim]{seconds:.1f}s[/dim]")
+            raise
+        seconds = time.monotonic() - started
+        self._stop_spinner()
+        self.timings.append(StepTiming(name, handle.status, seconds))
+        self.emit("step", step=name, status=handle.status, seconds=round(seconds, 3), details=handle.details,
+                  **({"note": handle.note} if handle.note else {}))
+        if not self.json_mode:
+            note = f"  [dim]{escape(handle.note)}[/dim]" if handle.note else ""
+            self.err.print(f"{_MARKS[handle.status]} {escape(label)}{note}  [dim]{seconds:.1f}s[/dim]")
+
+    def _waiting(self, step: Step, what: str) -> None:
+        if self.json_mode:
+            self.emit("wait", step=step.name, waiting_for=what)
+            return
+        if not self.err.is_terminal:
+            return
+        text = f"{escape(step.name)}: waiting for {escape(what)}"
+        if self._status is None:
+            self._status = self.err.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def _stop_spinner(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
