@@ -1,0 +1,146 @@
+"""proc.run as the rest of devloop relies on it: real child processes, no mocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from devloop.adapters import proc
+from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def test_captures_stdout_stderr_and_exit_code():
+    done = proc.run_shell("echo out; echo err >&2; printf 'no newline'", timeout=10)
+    assert done.exit_code == 0
+    assert done.stdout == "out\nno newline"
+    assert done.stderr == "err\n"
+    assert done.argv == ["bash", "-c", "echo out; echo err >&2; printf 'no newline'"]
+
+
+def test_on_line_sees_every_line_of_both_streams_in_order():
+    lines: list[str] = []
+    proc.run_shell("echo one; echo two >&2; sleep 0.1; echo three", timeout=10, on_line=lines.append)
+    assert lines == ["one", "two", "three"]
+
+
+def test_env_is_merged_over_the_process_environment(tmp_path):
+    done = proc.run_shell(
+        'echo "$DEVLOOP_T_VAR|$HOME"; pwd', env={"DEVLOOP_T_VAR": "x y"}, cwd=tmp_path, timeout=10
+    )
+    assert done.stdout.splitlines() == [f"x y|{os.environ['HOME']}", str(tmp_path)]
+
+
+def test_stdin_is_fed_and_otherwise_closed():
+    assert proc.run(["cat"], stdin="a\nb", timeout=10).stdout == "a\nb"
+    # Without stdin a reader gets EOF at once instead of hanging until the deadline.
+    started = time.monotonic()
+    assert proc.run(["cat"], timeout=10).stdout == ""
+    assert time.monotonic() - started < 2
+
+
+def test_non_zero_exit_raises_with_argv_code_and_tail():
+    with pytest.raises(CommandFailed) as info:
+        proc.run_shell("for i in $(seq 1 100); do echo line $i; done; echo boom >&2; exit 3", timeout=10)
+    err = info.value
+    assert err.argv[0] == "bash"
+    assert err.exit_code_of_command == 3
+    tail = err.output_tail.splitlines()
+    assert len(tail) == proc.TAIL_LINES
+    assert tail[-1] == "boom" and tail[-2] == "line 100"
+    assert "exited with code 3" in str(err) and "line 100" in str(err)
+
+
+def test_ok_codes_and_check_false():
+    assert proc.run_shell("exit 7", timeout=10, ok_codes=(0, 7)).exit_code == 7
+    assert proc.run_shell("exit 9", timeout=10, check=False).exit_code == 9
+
+
+def test_missing_program_is_tool_missing_with_hint():
+    with pytest.raises(ToolMissing) as info:
+        proc.run(["make"], env={"PATH": "/nonexistent"}, timeout=5)
+    assert "`make` is not on PATH" in str(info.value)
+    assert info.value.hint and "make" in info.value.hint
+    with pytest.raises(ToolMissing):
+        proc.run(["./no-such-script"], timeout=5)
+
+
+def test_path_from_env_is_used_to_find_the_program(tmp_path):
+    tool = tmp_path / "mytool"
+    tool.write_text("#!/bin/sh\necho mine\n")
+    tool.chmod(0o755)
+    done = proc.run(["mytool"], env={"PATH": f"{tmp_path}:{os.environ['PATH']}"}, timeout=10)
+    assert done.stdout == "mine\n"
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    pidfile = tmp_path / "pids"
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout) as info:
+        proc.run_shell(
+            f"sleep 60 & echo $! > {pidfile}; echo waiting for godot; sleep 60", timeout=1
+        )
+    assert time.monotonic() - started < 6
+    message = str(info.value)
+    assert "did not finish within 1s" in message and "sleep 60" in message
+    assert "waiting for godot" in message  # what it saw last
+    grandchild = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild), "background grandchild survived the timeout"
+
+
+def test_sigterm_ignoring_child_is_killed_after_grace(tmp_path, monkeypatch):
+    monkeypatch.setattr(proc, "KILL_GRACE", 0.5)
+    pidfile = tmp_path / "pid"
+    with pytest.raises(WaitTimeout):
+        proc.run_shell(f"trap '' TERM; echo $$ > {pidfile}; while :; do sleep 0.1; done", timeout=1)
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_keyboard_interrupt_kills_the_group_and_propagates(tmp_path):
+    pidfile = tmp_path / "pid"
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            proc.run_shell(f"sleep 60 & echo $! > {pidfile}; wait", timeout=30)
+    finally:
+        timer.cancel()
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_child_runs_in_its_own_session_and_group():
+    done = proc.run_shell("read -a f < /proc/$$/stat; echo ${f[0]} ${f[4]} ${f[5]}", timeout=10)
+    pid, pgrp, session = done.stdout.split()
+    assert pid == pgrp == session
+    assert int(session) != os.getsid(0)
+
+
+def test_callback_exception_surfaces_in_caller():
+    def explode(line: str) -> None:
+        raise RuntimeError(f"bad line {line}")
+
+    with pytest.raises(RuntimeError, match="bad line x"):
+        proc.run_shell("echo x", timeout=10, on_line=explode)
