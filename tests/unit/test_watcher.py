@@ -1,0 +1,380 @@
+"""Debounce timing (fake clock), watch planning, and the watcher on a real filesystem."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from pathlib import Path
+
+import pathspec
+import pytest
+
+from devloop.watcher import (
+    Batch,
+    Debouncer,
+    Watcher,
+    inotify_watch_count,
+    plan_tree,
+    plan_watches,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+# -- Debouncer ---------------------------------------------------------------------------------
+def test_batch_closes_after_quiet_window(clock: FakeClock) -> None:
+    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
+    d.add(Path("/w/a/x.go"), {"a"})
+    clock.advance(0.1)
+    d.add(Path("/w/a/y.go"), {"a"})
+    clock.advance(0.29)  # 0.29 s since the last event: still inside the window
+    assert d.take() is None
+    assert d.due_in() == pytest.approx(0.01)
+    clock.advance(0.01)
+    batch = d.take()
+    assert batch is not None
+    assert batch.paths == {Path("/w/a/x.go"), Path("/w/a/y.go")}
+    assert batch.components == {"a"}
+    assert batch.reason == "quiet"
+    assert d.take() is None and d.due_in() is None
+
+
+def test_continuous_events_close_at_the_cap(clock: FakeClock) -> None:
+    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
+    batches: list[Batch] = []
+    for i in range(70):  # one event every 100 ms for 7 s: the quiet window never passes
+        d.add(Path(f"/w/a/{i}"), {"a"})
+        clock.advance(0.1)
+        if (b := d.take()) is not None:
+            batches.append(b)
+    assert len(batches) == 1
+    assert batches[0].reason == "cap"
+    assert batches[0].closed_at - batches[0].opened_at == pytest.approx(5.0)
+    first = batches[0].paths
+    clock.advance(0.3)
+    rest = d.take()
+    assert rest is not None and rest.reason == "quiet"
+    # every event is in exactly one batch
+    assert first | rest.paths == {Path(f"/w/a/{i}") for i in range(70)}
+    assert not first & rest.paths
+
+
+def test_events_during_a_run_go_into_the_next_batch(clock: FakeClock) -> None:
+    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
+    d.add(Path("/w/a/x.go"), {"a"})
+    clock.advance(0.3)
+    running = d.take()
+    assert running is not None and running.components == {"a"}
+    # the build runs for 4 s; edits land meanwhile
+    clock.advance(1.0)
+    d.add(Path("/w/b/y.go"), {"b"})
+    clock.advance(1.0)
+    d.add(Path("/w/a/x.go"), {"a"})
+    clock.advance(2.0)
+    nxt = d.take()  # the run is over and the window has long passed: ready at once
+    assert nxt is not None
+    assert nxt.paths == {Path("/w/b/y.go"), Path("/w/a/x.go")}
+    assert nxt.components == {"a", "b"}
+
+
+def test_paths_of_no_component_never_open_a_batch(clock: FakeClock) -> None:
+    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
+    d.add(Path("/w/bundles/out"), set())
+    assert not d.pending()
+    clock.advance(10)
+    assert d.take() is None
+
+
+def test_debouncer_rejects_nonsense_settings() -> None:
+    with pytest.raises(ValueError, match="quiet window"):
+        Debouncer(quiet=0)
+    with pytest.raises(ValueError, match="cap"):
+        Debouncer(quiet=1.0, cap=0.5)
+
+
+def test_wait_blocks_until_due_and_close_wakes_it() -> None:
+    d = Debouncer(quiet=0.05, cap=1.0)
+    t0 = time.monotonic()
+    threading.Timer(0.05, lambda: d.add(Path("/w/a/x"), {"a"})).start()
+    batch = d.wait(timeout=2)
+    assert batch is not None and batch.components == {"a"}
+    assert 0.09 <= time.monotonic() - t0 < 1.0
+    assert d.wait(timeout=0.05) is None
+    threading.Timer(0.05, d.close).start()
+    t1 = time.monotonic()
+    assert d.wait(timeout=5) is None
+    assert time.monotonic() - t1 < 1.0
+
+
+def test_batch_describe_names_the_files() -> None:
+    paths = frozenset(Path(f"/w/a/f{i}.go") for i in range(7))
+    b = Batch(paths, frozenset({"a"}), 0, 0, "quiet")
+    assert b.describe(limit=3, relative_to=Path("/w")) == "a/f0.go, a/f1.go, a/f2.go and 4 more"
+
+
+# -- planning ----------------------------------------------------------------------------------
+def _tree(root: Path, spec: dict) -> None:
+    for name, sub in spec.items():
+        p = root / name
+        if isinstance(sub, dict):
+            p.mkdir(parents=True, exist_ok=True)
+            _tree(p, sub)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(sub)
+
+
+def test_plan_never_watches_ignored_directories(tmp_path: Path) -> None:
+    _tree(tmp_path, {
+        ".git": {"objects": {"ab": {"x": "1"}}},
+        "bundles": {"deep": {"x": "1"}},
+        "pkg": {"a": {"a.go": "a"}, "b": {"node_modules": {"m": {"x": "1"}}, "b.go": "b"}},
+        "cmd": {"ctl": {"main.go": "m"}},
+        "go.mod": "module x",
+    })
+    ignored = {".git", "bundles", "node_modules"}
+    plan = plan_tree(tmp_path, lambda p: p.name in ignored)
+    watches = dict(plan.watches())
+    assert set(plan.pruned) == {tmp_path / ".git", tmp_path / "bundles", tmp_path / "pkg/b/node_modules"}
+    for path in watches:
+        assert not any(part in ignored for part in path.relative_to(tmp_path).parts)
+    # clean subtrees are one recursive watch; dirty directories are flat
+    assert watches[tmp_path] is False
+    assert watches[tmp_path / "cmd"] is True
+    assert watches[tmp_path / "pkg"] is False
+    assert watches[tmp_path / "pkg/a"] is True
+    assert watches[tmp_path / "pkg/b"] is False
+    assert tmp_path / "cmd/ctl" not in watches  # covered by cmd
+    assert plan.dirs == 6  # root, cmd, cmd/ctl, pkg, pkg/a, pkg/b
+
+
+class SpecRouter:
+    """A router for tests: components are (dir, inputs, gitignore lines)."""
+
+    def __init__(self, workspace: Path, components: dict[str, tuple[str, list[str], list[str]]]) -> None:
+        self.ws = workspace
+        self.comps = {
+            name: (workspace / d, [workspace / d / i for i in inputs] or [workspace / d],
+                   pathspec.GitIgnoreSpec.from_lines(ignore))
+            for name, (d, inputs, ignore) in components.items()
+        }
+
+    def roots(self) -> list[Path]:
+        return [r for _, rs, _ in self.comps.values() for r in rs]
+
+    def components_for(self, path: Path) -> frozenset[str]:
+        out = set()
+        for name, (base, roots, spec) in self.comps.items():
+            if any(path == r or r in path.parents for r in roots):
+                if not spec.match_file(path.relative_to(base).as_posix()):
+                    out.add(name)
+        return frozenset(out)
+
+    def is_ignored_dir(self, path: Path) -> bool:
+        owners = [(b, s) for b, rs, s in self.comps.values() if any(path == r or r in path.parents for r in rs)]
+        return bool(owners) and all(s.match_file(path.relative_to(b).as_posix() + "/") for b, s in owners)
+
+
+def test_plan_for_file_inputs_and_missing_inputs_watches_the_parent(tmp_path: Path) -> None:
+    _tree(tmp_path, {"k": {"go.mod": "m", "pkg": {"x.go": "x"}, "docs": {"big": {"f": "1"}}}})
+    router = SpecRouter(tmp_path, {"a": ("k", ["go.mod", "pkg", "docker/a/Dockerfile"], [])})
+    watches = dict(plan_watches(router, tmp_path).watches())
+    # go.mod and the not-yet-existing docker/ tree are seen through a flat watch on k/;
+    # docs/ is not an input and gets no watch at all
+    assert watches == {tmp_path / "k": False, tmp_path / "k/pkg": True}
+
+
+# -- the watcher on a real filesystem -----------------------------------------------------------
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    _tree(tmp_path, {
+        "a": {"main.go": "a", "pkg": {"x.go": "x"}, ".git": {"HEAD": "h"}, "bundles": {"out": "o"},
+              "Dockerfile": "FROM scratch"},
+        "b": {"main.go": "b", "go.mod": "m", "docs": {"readme": "r"}},
+    })
+    return tmp_path
+
+
+def _router(ws: Path) -> SpecRouter:
+    return SpecRouter(ws, {
+        "a": ("a", [], [".git/", "bundles/", "*.swp", "*~", ".#*", "4913"]),
+        "b": ("b", ["main.go", "go.mod", "pkg"], []),
+    })
+
+
+def _collect(w: Watcher, settle: float = 0.6) -> set[str]:
+    comps: set[str] = set()
+    while (b := w.next_batch(timeout=settle)) is not None:
+        comps |= b.components
+    return comps
+
+
+@pytest.mark.parametrize("poll", [False, True], ids=["inotify", "polling"])
+def test_watcher_batches_only_component_inputs(ws: Path, poll: bool) -> None:
+    settle = 2.5 if poll else 0.6
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0), poll=poll) as w:
+        assert w.info is not None and w.info.mode == ("polling" if poll else "inotify")
+        (ws / "a/bundles/out").write_text("rebuilt")
+        (ws / "a/.git/HEAD").write_text("moved")
+        (ws / "b/docs/readme").write_text("not an input")
+        assert _collect(w, settle) == set()
+        (ws / "a/pkg/x.go").write_text("changed")
+        b = w.next_batch(timeout=settle + 2)
+        assert b is not None
+        assert b.components == {"a"} and ws / "a/pkg/x.go" in b.paths
+        (ws / "b/go.mod").write_text("module changed")
+        b = w.next_batch(timeout=settle + 2)
+        assert b is not None and b.components == {"b"}
+
+
+def test_editor_temp_files_do_not_trigger(ws: Path) -> None:
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        for name in (".main.go.swp", "main.go~", ".#main.go", "4913"):
+            (ws / "a" / name).write_text("tmp")
+            (ws / "a" / name).unlink()
+        assert _collect(w) == set()
+
+
+def test_ignored_directories_get_no_inotify_watch(ws: Path) -> None:
+    before = inotify_watch_count()
+    with Watcher(_router(ws), ws) as w:
+        assert w.info is not None
+        assert {p.name for p in (ws / "a/.git", ws / "a/bundles")} <= {"bundles", ".git"}
+        assert w.info.pruned == 2
+        # a/, a/pkg, b/ (flat for its file inputs): three directories, not five
+        assert inotify_watch_count() - before == w.info.dirs == 3
+
+
+def test_new_directories_are_watched_and_their_files_reported(ws: Path) -> None:
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        # a/ is watched flat (it holds ignored dirs), so a new subdir needs its own watch
+        (ws / "a/newpkg/sub").mkdir(parents=True)
+        (ws / "a/newpkg/sub/n.go").write_text("n")
+        b = w.next_batch(timeout=2)
+        assert b is not None and b.components == {"a"}
+        assert _collect(w) <= {"a"}
+        (ws / "a/newpkg/sub/n.go").write_text("edited later")
+        b = w.next_batch(timeout=2)
+        assert b is not None and ws / "a/newpkg/sub/n.go" in b.paths
+        # an input directory that did not exist when watching started
+        (ws / "b/pkg").mkdir()
+        (ws / "b/pkg/p.go").write_text("p")
+        comps = _collect(w)
+        assert comps == {"b"}
+
+
+def test_recreated_ignored_directory_stays_unwatched(ws: Path) -> None:
+    import shutil
+
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        count = inotify_watch_count()
+        shutil.rmtree(ws / "a/bundles")
+        (ws / "a/bundles").mkdir()  # `make` recreating its output dir
+        (ws / "a/bundles/out").write_text("x")
+        assert _collect(w) == set()
+        assert inotify_watch_count() == count
+        assert not [p for p, _ in w._scheduled if "bundles" in p.parts]
+        # a directory renamed out of the ignore rule: its files are inputs now
+        (ws / "a/bundles").rename(ws / "a/bundles_old")
+        assert _collect(w) == {"a"}
+        (ws / "a/bundles_old/out").write_text("y")
+        assert _collect(w) == {"a"}
+
+
+def test_too_many_scattered_ignored_dirs_fall_back_to_whole_roots(ws: Path, monkeypatch) -> None:
+    import devloop.watcher as watcher
+
+    for i in range(12):
+        (ws / f"a/pkg/p{i}/bundles").mkdir(parents=True)
+    monkeypatch.setattr(watcher, "MAX_PLANNED_WATCHES", 5)
+    plan = plan_watches(_router(ws), ws)
+    assert dict(plan.watches()) == {ws / "a": True, ws / "b": False}
+
+
+class ExhaustedObserver:
+    """An inotify observer whose kernel has no watches left."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def start(self) -> None:
+        pass
+
+    def schedule(self, *a: object, **k: object) -> None:
+        raise OSError(self.code, "inotify watch limit reached")
+
+    def stop(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EMFILE])
+def test_falls_back_to_polling_when_inotify_runs_out(ws: Path, code: int) -> None:
+    from devloop.watcher import _default_observer
+
+    notices: list[str] = []
+
+    def make(polling: bool):
+        return _default_observer(True) if polling else ExhaustedObserver(code)
+
+    with Watcher(_router(ws), ws, make_observer=make, on_notice=notices.append,
+                 debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        assert w.info is not None and w.info.mode == "polling"
+        assert len(notices) == 1 and "fs.inotify.max_user_watches" in notices[0]
+        assert "sudo sysctl" in notices[0]
+        (ws / "a/main.go").write_text("polled")
+        b = w.next_batch(timeout=4)
+        assert b is not None and b.components == {"a"}
+
+
+def test_plan_larger_than_the_limit_polls_without_trying(ws: Path, tmp_path_factory) -> None:
+    limit = tmp_path_factory.mktemp("proc") / "max_user_watches"
+    limit.write_text("2\n")
+    notices: list[str] = []
+    with Watcher(_router(ws), ws, limit_file=str(limit), on_notice=notices.append) as w:
+        assert w.info is not None and w.info.mode == "polling"
+    assert "fs.inotify.max_user_watches=2" in notices[0]
+    assert "needs about 3" in notices[0]
+
+
+def test_stop_is_prompt_and_releases_watches(ws: Path) -> None:
+    before = inotify_watch_count()
+    w = Watcher(_router(ws), ws)
+    w.start()
+    assert inotify_watch_count() > before
+    t0 = time.monotonic()
+    w.stop()
+    assert time.monotonic() - t0 < 2.0
+    assert inotify_watch_count() == before
+    assert w.next_batch(timeout=5) is None  # closed: returns at once
+    assert not [t for t in threading.enumerate() if "Emitter" in type(t).__name__ and t.is_alive()]
+
+
+def test_many_edits_settle_into_few_batches(ws: Path) -> None:
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.3, cap=5.0)) as w:
+        for i in range(200):
+            (ws / "a/main.go").write_text(f"v{i}")
+            time.sleep(0.01)
+        batches = []
+        while (b := w.next_batch(timeout=1.0)) is not None:
+            batches.append(b)
+        assert 1 <= len(batches) <= 2
+        assert (ws / "a/main.go").read_text() == "v199"
