@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sh
+if TYPE_CHECKING:
+    import sh
 
 from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
 
@@ -54,6 +56,7 @@ def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _resolve(program: str, env: dict[str, str], cwd: Path | None, hint: str | None) -> sh.Command:
+    import sh  # sh pulls in asyncio: too slow for `devloop --help`
     name = os.path.basename(program)
     hint = hint or _INSTALL_HINTS.get(name)
     if "/" in program:
@@ -162,6 +165,8 @@ def run(
 
         return take
 
+    import sh
+
     finished = threading.Event()
     try:
         proc = command(
@@ -219,6 +224,8 @@ def run(
 
 
 def _reap(proc: sh.RunningCommand) -> int:
+    import sh
+
     try:
         proc.wait()
     except sh.ErrorReturnCode:
