@@ -1,0 +1,83 @@
+"""The real node: kubelet v1.21 with dockershim on the profile's own engine, plus its CNI configuration.
+
+The kubelet runs inside the engine's mount namespace (`nsenter --mount`), so pod volumes it mounts are
+what dockerd bind-mounts into containers, and the kubelet's hardcoded shared paths (/var/log/pods, ...)
+are private to the profile (see engine.PRIVATE_HOST_DIRS).  Every other path it uses is given per profile.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from . import paths
+from .engine import PAUSE_IMAGE
+
+NODE_NAME = "localhost"
+
+
+class Node:
+    def __init__(self, *, machine_dir: Path, run_dir: Path, version: str, kubelet_port: int,
+                 kubeconfig: Path, docker_socket: Path, pod_cidr: str, client_ca: Path, profile: str):
+        self.dir = machine_dir / "node"
+        self.run_dir = run_dir
+        self.version = version
+        self.port = kubelet_port
+        self.kubeconfig = kubeconfig
+        self.docker_socket = docker_socket
+        self.pod_cidr = pod_cidr
+        self.client_ca = client_ca
+        self.profile = profile
+        self.root_dir = self.dir / "kubelet"
+        self.config_file = self.dir / "kubelet-config.yaml"
+        self.cni_conf_dir = self.dir / "cni" / "net.d"
+        self.cni_cache_dir = self.dir / "cni" / "cache"
+        self.cni_state_dir = self.dir / "cni" / "leases"
+        self.log = machine_dir / "logs" / "kubelet.log"
+        self.pidfile = run_dir / "kubelet.launch.pid"
+
+    def write_config(self) -> None:
+        for d in (self.root_dir, self.cni_conf_dir, self.cni_cache_dir, self.cni_state_dir,
+                  self.dir / "volume-plugins", self.dir / "dockershim"):
+            d.mkdir(parents=True, exist_ok=True)
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "address": "127.0.0.1", "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
+            "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False},
+                               "x509": {"clientCAFile": str(self.client_ca)}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "cgroupDriver": "cgroupfs", "cgroupsPerQOS": False, "enforceNodeAllocatable": [],
+            "failSwapOn": False, "evictionHard": {},
+            # nobody can pull images again: never garbage-collect them (100 = only when the disk is full)
+            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "nodeStatusUpdateFrequency": "1s", "nodeStatusReportFrequency": "10s",
+            "syncFrequency": "10s", "fileCheckFrequency": "20s",
+            "serializeImagePulls": False, "resolvConf": "/etc/resolv.conf",
+            "clusterDomain": "cluster.local",
+        }
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        cni = {
+            "cniVersion": "0.4.0", "name": "devrig",
+            "plugins": [{"type": "devrig-cni", "subnet": self.pod_cidr, "dataDir": str(self.cni_state_dir)}],
+        }
+        (self.cni_conf_dir / "10-devrig.conflist").write_text(json.dumps(cni, indent=2) + "\n")
+
+    def argv(self, mount_ns_pid: int) -> list[str]:
+        return [
+            "nsenter", f"--target={mount_ns_pid}", "--mount", "--",
+            str(paths.k8s_bin(self.version, "kubelet")),
+            f"--config={self.config_file}", f"--kubeconfig={self.kubeconfig}",
+            f"--root-dir={self.root_dir}", f"--cert-dir={self.dir / 'pki'}",
+            f"--hostname-override={NODE_NAME}",
+            f"--node-labels=minikube.k8s.io/name={self.profile},minikube.k8s.io/primary=true",
+            "--container-runtime=docker", f"--docker-endpoint=unix://{self.docker_socket}",
+            # defaults are host-global (/var/run/dockershim.sock, /var/lib/dockershim): one per profile
+            f"--container-runtime-endpoint=unix://{self.run_dir / 'dockershim.sock'}",
+            f"--experimental-dockershim-root-directory={self.dir / 'dockershim'}",
+            f"--pod-infra-container-image={PAUSE_IMAGE}",
+            "--network-plugin=cni", f"--cni-bin-dir={paths.CNI_DIR}", f"--cni-conf-dir={self.cni_conf_dir}",
+            f"--cni-cache-dir={self.cni_cache_dir}",
+            f"--volume-plugin-dir={self.dir / 'volume-plugins'}",
+            "--v=1",
+        ]

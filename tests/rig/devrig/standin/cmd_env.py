@@ -1,0 +1,139 @@
+"""`minikube docker-env`: the shell script / KEY=VALUE / JSON that points docker at the profile's engine.
+
+When stdout is not a TTY (eval/capture), minikube silences its stdout chatter and prints
+`false exit code N` before any failing exit, so `eval $(minikube docker-env)` fails visibly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from . import cluster, mustload
+from .flags import Flag
+from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, Kind
+
+FLAGS = (
+    Flag("shell", "string", "", "", "Force environment to be configured for a specified shell: [fish, cmd, "
+         "powershell, tcsh, bash, zsh], default is auto-detect", env=False),
+    Flag("output", "string", "", "o", "One of 'text', 'yaml' or 'json'.", env=False),
+    Flag("unset", "bool", False, "u", "Unset variables instead of setting them", env=False),
+    Flag("no-proxy", "bool", False, "", "Add machine IP to NO_PROXY environment variable", env=False),
+    Flag("ssh-host", "bool", False, "", "Use SSH connection instead of HTTPS (port 2376)", env=False),
+    Flag("ssh-add", "bool", False, "", "Add SSH identity key to SSH authentication agent", env=False),
+)
+
+# shell -> (prefix, delimiter, suffix, unset prefix, unset suffix, usage-hint template)
+SHELLS = {
+    "bash": ("export ", '="', '"\n', "unset ", ";\n", "\n# {plz}\n# eval $({cmd})\n"),
+    "fish": ("set -gx ", ' "', '";\n', "set -e ", ";\n", "\n# {plz}\n# {cmd} | source\n"),
+    "tcsh": ("setenv ", ' "', '";\n', "unsetenv ", ";\n", '\n: "{plz}"\n: eval `{cmd}`\n'),
+    "powershell": ("$Env:", ' = "', '"\n', "Remove-Item Env:\\\\", "\n",
+                   "# {plz}\n# & {cmd} --shell powershell | Invoke-Expression\n"),
+    "cmd": ("SET ", "=", "\n", "SET ", "\n", "REM {plz}\nREM @FOR /f \"tokens=*\" %i IN ('{cmd} --shell cmd') DO @%i\n"),
+    "emacs": ('(setenv "', '" "', '")\n', '(setenv "', ")\n",
+              ';; {plz}\n;; (with-temp-buffer (shell-command "{cmd}" (current-buffer)) (eval-buffer))\n'),
+    "none": ("", "=", "\n", "", "\n", ""),
+}
+UNSET_NAMES = ("DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "MINIKUBE_ACTIVE_DOCKERD",
+               "SSH_AUTH_SOCK", "SSH_AGENT_PID")
+PLZ = "To point your shell to minikube's docker-daemon, run:"
+
+
+def _detect_shell() -> str:
+    sh = os.environ.get("SHELL", "")
+    if not sh:
+        return "bash"
+    name = os.path.basename(sh)
+    return name if name in SHELLS else "bash"
+
+
+def run(console, opts) -> int:
+    shell = opts.get("shell") or _detect_shell()
+    if shell not in SHELLS:
+        shell = "bash"  # getShell() falls back to the default shell for names it does not know
+    output = opts.get("output")
+    if opts.get("unset"):
+        return _unset(console, shell, output)
+    try:
+        tty = sys.stdout.isatty()
+    except ValueError:
+        tty = False
+    if not tty:
+        console.silent = True
+        console.shell = True
+    profile = opts.get("profile")
+    cfg = mustload.running(console, profile)
+    if len(cfg.get("Nodes") or []) > 1:
+        raise console.fatal(ENV_MULTINODE_CONFLICT, "The docker-env command is incompatible with multi-node "
+                            "clusters. Use the 'registry' add-on: https://minikube.sigs.k8s.io/docs/handbook/registry/")
+    if opts.get("ssh-host"):
+        raise console.fatal(Kind("MK_USAGE", 14), "the minikube stand-in's node has no SSH server; use the TCP+TLS "
+                            "docker-env (without --ssh-host)")
+    info = cluster.machine(profile).info()
+    env = {
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_HOST": info.docker_host,
+        "DOCKER_CERT_PATH": str(info.docker_cert_path),
+        "MINIKUBE_ACTIVE_DOCKERD": profile,
+        "SSH_AUTH_SOCK": "",
+        "SSH_AGENT_PID": "",
+    }
+    existing = {}
+    if not os.environ.get("MINIKUBE_ACTIVE_DOCKERD"):
+        for name in ("DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH"):
+            if os.environ.get(name):
+                existing["MINIKUBE_EXISTING_" + name] = os.environ[name]
+    env.update(existing)
+    if opts.get("no-proxy"):
+        var = next((v for v in ("NO_PROXY", "no_proxy") if os.environ.get(v)), "NO_PROXY")
+        current = [v for v in os.environ.get(var, "").split(",") if v]
+        if "127.0.0.1" not in current:
+            current.append("127.0.0.1")
+        env[var] = ",".join(current)
+    if shell == "none" and output:
+        return _structured(console, env, output)
+    prefix, delim, suffix, _, _, hint = SHELLS[shell]
+    order = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH",
+             "MINIKUBE_EXISTING_DOCKER_TLS_VERIFY", "MINIKUBE_EXISTING_DOCKER_HOST",
+             "MINIKUBE_EXISTING_DOCKER_CERT_PATH", "MINIKUBE_ACTIVE_DOCKERD", "NO_PROXY", "no_proxy",
+             "SSH_AUTH_SOCK", "SSH_AGENT_PID"]
+    text = "".join(f"{prefix}{k}{delim}{env[k]}{suffix}" for k in order if env.get(k))
+    cmd = f"minikube -p {profile} docker-env"
+    text += hint.format(plz=PLZ, cmd=cmd)
+    console.raw(text)
+    return 0
+
+
+def _structured(console, env: dict, output: str) -> int:
+    if output == "json":
+        console.raw(json.dumps(dict(sorted(env.items())), separators=(",", ":")) + "\n")
+    elif output == "text":
+        console.raw("".join(f"{k}={v}\n" for k, v in env.items()))
+    elif output == "yaml":
+        console.raw("".join(f"{k}: {json.dumps(v) if v == '' else v}\n" for k, v in sorted(env.items())))
+    else:
+        raise console.fatal(OUTPUT_USAGE, "error: --output must be 'text', 'yaml' or 'json'")
+    return 0
+
+
+def _unset(console, shell: str, output: str) -> int:
+    if shell == "none" and output == "json":
+        console.raw(json.dumps(list(UNSET_NAMES), separators=(",", ":")) + "\n")
+        return 0
+    if shell == "none" and output == "yaml":
+        console.raw("".join(f"- {n}\n" for n in UNSET_NAMES))
+        return 0
+    prefix, delim, suffix, uprefix, usuffix, _ = SHELLS[shell]
+    udelim = "=" if shell == "cmd" else ""
+    sets, unsets, saved_names = [], [], []
+    for name in UNSET_NAMES:
+        saved = os.environ.get("MINIKUBE_EXISTING_" + name)
+        if saved:
+            sets.append(f"{prefix}{name}{delim}{saved}{suffix}")
+            saved_names.append("MINIKUBE_EXISTING_" + name)
+        else:
+            unsets.append(name)
+    text = "".join(sets) + "".join(f"{uprefix}{n}{udelim}{usuffix}" for n in unsets + saved_names)
+    console.raw(text)
+    return 0

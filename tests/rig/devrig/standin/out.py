@@ -1,0 +1,217 @@
+"""minikube's console output rules (pkg/minikube/out): streams, low-fi prefixes, JSON events, fatal exits.
+
+Steps and info go to stdout, warnings and errors to stderr.  Emoji prefixes only when colour is wanted
+(MINIKUBE_IN_STYLE, or a colour TERM on a TTY); otherwise the low-fi prefixes (`* `, `! `, `X `, `  - `).
+With `-o json` every message becomes one CloudEvents line on stdout.  In shell-eval mode (docker-env on a
+non-TTY stdout) stdout chatter is silenced and every exit prints `false exit code N` first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+
+from .reasons import Kind
+
+# style name -> (emoji prefix, low-fi prefix); low-fi default is "* " (pkg/minikube/style/style.go)
+_STYLES: dict[str, tuple[str, str]] = {
+    "happy": ("😄  ", "* "),
+    "sparkle": ("✨  ", "* "),
+    "notice": ("📌  ", "* "),
+    "thumbs_up": ("👍  ", "* "),
+    "pulling": ("🚜  ", "* "),
+    "starting_vm": ("🔥  ", "* "),
+    "restarting": ("🔄  ", "* "),
+    "running": ("🏃  ", "* "),
+    "docker": ("🐳  ", "* "),
+    "sub_step": ("    ▪ ", "  - "),
+    "option": ("    ▪ ", "  - "),
+    "health_check": ("🔎  ", "* "),
+    "addon_enable": ("🌟  ", "* "),
+    "ready": ("🏄  ", "* "),
+    "deleting_host": ("🔥  ", "* "),
+    "deleted": ("💀  ", "* "),
+    "confused": ("🙄  ", "* "),
+    "shrug": ("🤷  ", "* "),
+    "workaround": ("👉  ", "  "),
+    "url": ("👉  ", "  "),
+    "tip": ("💡  ", "* "),
+    "documentation": ("📘  ", "* "),
+    "warning": ("❗  ", "! "),
+    "failure": ("❌  ", "X "),
+    "sad": ("😿  ", "* "),
+    "embarrassed": ("🤦  ", "* "),
+    "verifying": ("🤔  ", "* "),
+    "check": ("✅  ", "* "),
+    "new": ("🆕  ", "* "),
+    "empty": ("", ""),
+}
+
+TOTAL_START_STEPS = 19  # len(register InitialSetup order) - 1, as minikube reports it
+
+
+def _truthy(value: str) -> bool | None:
+    v = value.strip().lower()
+    if v in ("1", "t", "true", "yes", "y", "on"):
+        return True
+    if v in ("0", "f", "false", "no", "n", "off"):
+        return False
+    return None
+
+
+def _wants_color(stream) -> bool:
+    forced = os.environ.get("MINIKUBE_IN_STYLE")
+    if forced is not None and _truthy(forced) is not None:
+        return bool(_truthy(forced))
+    term = os.environ.get("TERM", "")
+    if term in ("", "dumb") and not os.environ.get("COLORTERM"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Exit(Exception):
+    """Raised to end the command with minikube's exit code (after its output was written)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class Console:
+    def __init__(self, command: str = "") -> None:
+        self.command = command
+        self.json = False
+        self.silent = False
+        self.shell = False
+        self.color = _wants_color(sys.stdout)
+        self._step_names: list[str] = []
+
+    # ---- plumbing
+    def _prefix(self, style: str) -> str:
+        emoji, low = _STYLES.get(style, ("", "* "))
+        return emoji if self.color else low
+
+    def _stdout(self, text: str) -> None:
+        if self.silent or self.json:
+            return
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def _stderr(self, text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def raw(self, text: str) -> None:
+        """Command output proper (status JSON, env script, ip): never silenced, no prefix."""
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def event(self, kind: str, data: dict) -> None:
+        ev = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "https://minikube.sigs.k8s.io/",
+            "type": f"io.k8s.sigs.minikube.{kind}",
+            "datacontenttype": "application/json",
+            "data": dict(sorted(data.items())),
+        }
+        sys.stdout.write(json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    # ---- the out.* functions
+    def step(self, style: str, message: str, *, name: str = "") -> None:
+        """out.Step: stdout, or a `step` event in JSON mode."""
+        if self.json:
+            if name and name not in self._step_names:
+                self._step_names.append(name)
+            self.event("step", {
+                "currentstep": str(max(len(self._step_names) - 1, 0)),
+                "message": (self._prefix(style) + message).strip(),
+                "name": name or (self._step_names[-1] if self._step_names else ""),
+                "totalsteps": str(TOTAL_START_STEPS),
+            })
+            return
+        self._stdout(self._prefix(style) + message + "\n")
+
+    def styled(self, style: str, message: str) -> None:
+        """out.Styled: stdout; in JSON mode an `info` event."""
+        if self.json:
+            self.event("info", {"message": (self._prefix("option") + message)})
+            return
+        self._stdout(self._prefix(style) + message + "\n")
+
+    def info(self, message: str) -> None:
+        """out.Infof (style Option, `  - ` low-fi)."""
+        self.styled("option", message)
+
+    def ln(self, text: str = "") -> None:
+        self._stdout(text + "\n")
+
+    def warning(self, message: str) -> None:
+        """out.WarningT: stderr `! msg`; `warning` event in JSON mode."""
+        if self.json:
+            self.event("warning", {"message": (self._prefix("warning") + message).strip()})
+            return
+        self._stderr(self._prefix("warning") + message + "\n")
+
+    def err(self, style: str, message: str) -> None:
+        """out.ErrT: stderr; `error` event (no exit code) in JSON mode."""
+        if self.json:
+            self.event("error", {"message": self._prefix(style) + message})
+            return
+        self._stderr(self._prefix(style) + message + "\n")
+
+    def exit_code(self, code: int) -> Exit:
+        """exit.Code: in shell mode, `false exit code N` on stdout first."""
+        if self.shell:
+            sys.stdout.write(f"false exit code {code}\n")
+            sys.stdout.flush()
+        return Exit(code)
+
+    def fatal(self, kind: Kind, message: str, *, new_issue_link: bool = False) -> Exit:
+        """exit.Message / exit.Error: the `Exiting due to` block; returns the Exit to raise."""
+        if self.json:
+            self.event("error", {
+                "advice": kind.advice, "exitcode": str(kind.code), "issues": ",".join(kind.issues),
+                "message": message.strip(), "name": kind.id, "url": kind.url,
+            })
+            return self.exit_code(kind.code)
+        self.ln("")
+        self._stderr(self._prefix("failure") + f"Exiting due to {kind.id}: {message}\n")
+        if kind.advice:
+            self._stderr(self._prefix("tip") + f"Suggestion: {kind.advice}\n")
+        if kind.url:
+            self._stderr(self._prefix("documentation") + f"Documentation: {kind.url}\n")
+        for issue in kind.issues[:1]:
+            self._stderr(self._prefix("empty") + f"Related issue: {issue}\n")
+        if new_issue_link:
+            self._stderr("\n")
+            self._stderr(self._issue_box())
+        self.ln("")
+        return self.exit_code(kind.code)
+
+    def _issue_box(self) -> str:
+        lines = [
+            self._prefix("sad") + "If the above advice does not help, please let us know:",
+            self._prefix("url") + "https://github.com/kubernetes/minikube/issues/new/choose",
+            "",
+            "Please run `minikube logs --file=logs.txt` and attach logs.txt to the GitHub issue.",
+        ]
+        if self.command != "start":
+            lines += ["Please also attach the following file to the GitHub issue:",
+                      "- " + os.path.join(os.environ.get("TMPDIR", "/tmp"), f"minikube_{self.command}_0.log")]
+        width = max(_width(line) for line in lines) + 8
+        out = ["╭" + "─" * width + "╮", "│" + " " * width + "│"]
+        for line in lines:
+            out.append("│    " + line + " " * (width - 4 - _width(line)) + "│")
+        out += ["│" + " " * width + "│", "╰" + "─" * width + "╯"]
+        return "\n".join(out) + "\n"
+
+
+def _width(text: str) -> int:
+    # emoji occupy two cells; everything the stand-in prints is otherwise narrow
+    return sum(2 if ord(ch) > 0x2000 and ch not in "▪─│╭╮╰╯" else 1 for ch in text)

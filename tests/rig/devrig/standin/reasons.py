@@ -1,0 +1,39 @@
+"""minikube's exit reasons (pkg/minikube/reason): the IDs and exit codes the stand-in can emit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    id: str
+    code: int
+    advice: str = ""
+    url: str = ""
+    issues: tuple[str, ...] = ()
+
+
+# exit codes that are not tied to a reason (reason/exitcodes.go)
+EX_OK = 0
+EX_PROGRAM_USAGE = 14
+EX_GUEST_NOT_RUNNING = 83
+EX_GUEST_NOT_FOUND = 85
+
+USAGE = Kind("MK_USAGE", 14)
+ADDON_ENABLE = Kind("MK_ADDON_ENABLE", 10)
+ADDON_ENABLE_PAUSED = Kind("MK_ADDON_ENABLE_PAUSED", 11)
+OUTPUT_USAGE = Kind("MK_OUTPUT_USAGE", 10)
+RSRC_INSUFFICIENT_CORES = Kind("RSRC_INSUFFICIENT_CORES", 29)
+RSRC_INSUFFICIENT_REQ_MEMORY = Kind("RSRC_INSUFFICIENT_REQ_MEMORY", 23)
+DRV_UNSUPPORTED_OS = Kind("DRV_UNSUPPORTED_OS", 56)
+GUEST_DRIVER_MISMATCH = Kind("GUEST_DRIVER_MISMATCH", 81)
+GUEST_PROVISION = Kind("GUEST_PROVISION", 80)
+GUEST_DELETION = Kind("GUEST_DELETION", 80)
+GUEST_START = Kind("GUEST_START", 80)
+GUEST_NODE_RETRIEVE = Kind("GUEST_NODE_RETRIEVE", 85)
+K8S_OLD_UNSUPPORTED = Kind("K8S_OLD_UNSUPPORTED", 106)
+K8S_NEW_UNSUPPORTED = Kind("K8S_NEW_UNSUPPORTED", 106)
+K8S_DOWNGRADE_UNSUPPORTED = Kind("K8S_DOWNGRADE_UNSUPPORTED", 106)
+K8S_INSTALL_FAILED = Kind("K8S_INSTALL_FAILED", 100)
+K8S_APISERVER_MISSING = Kind("K8S_APISERVER_MISSING", 105)
+ENV_MULTINODE_CONFLICT = Kind("ENV_MULTINODE_CONFLICT", 81)
