@@ -1,0 +1,369 @@
+"""Content fingerprints of a component's inputs: they decide whether a build is needed.
+
+digest = sha256 over
+  - a format version, the component's build command and its whole profile entry (JSON), and
+  - for each input file not ignored, sorted by path: the path relative to the component's
+    directory, its kind (file, executable file, symlink) and the sha256 of its content (a
+    symlink's target text; symlinks are not followed inside inputs), and
+  - each listed input that does not exist (so adding it later changes the digest).
+
+Ignore rules are gitignore patterns matched against paths relative to the component's directory
+(each checkout is treated like a repository root): the profile's `ignore`, the component's
+`ignore`, the build context's `.dockerignore` and, always, `.git/` and editor temp files. Build
+outputs are ignored, so a build writing into its own inputs cannot trigger itself: the
+fingerprint — not event filtering — is what makes build loops impossible.
+
+Build contexts (for .dockerignore): the directory of any input that is a file named
+`Dockerfile*`, any input directory that directly contains a `Dockerfile`, and the component
+directory itself when it contains a `Dockerfile`. Their `.dockerignore` patterns are anchored at
+that directory, as Docker anchors them at the context root (`*.md` there means top-level only).
+
+Stat cache: file digests are cached per component directory in `cache_dir`, keyed by
+(relative path, size, mtime_ns, inode), so an unchanged tree costs a walk of stats, not reads.
+Entries for files modified within RACY_SECONDS of hashing are not stored (a later write in the
+same timestamp tick would keep size and mtime), so those files are re-read next time. The cache
+is written atomically; a corrupt or unreadable cache is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pathspec
+
+from devloop.profile import Component, Profile
+
+FORMAT = "devloop-fingerprint-v1"
+CACHE_FORMAT = 1
+DEFAULT_IGNORES = (".git/", "*.swp", "*.swx", "*~", ".#*", "4913")
+RACY_SECONDS = 2.0
+TAG_PREFIX = "dev-"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    digest: str  # hex sha256
+    files: int  # input files that went into the digest
+    hashed: int = 0  # of those, how many were read (stat-cache misses)
+    missing: tuple[str, ...] = ()  # listed inputs that do not exist
+    seconds: float = 0.0
+
+    @property
+    def short(self) -> str:
+        return self.digest[:12]
+
+
+def tag_for(component: Component, digest: str) -> str:
+    """The immutable tag a component's build gets: `image:dev-<first 12 hex of the digest>`."""
+    return f"{component.image}:{TAG_PREFIX}{digest[:12]}"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "devloop"
+
+
+# --------------------------------------------------------------------------- ignore rules
+
+
+def _norm(rel: str) -> str:
+    """`./a/../b/` -> `b`; `.` -> `` (the component directory itself)."""
+    text = os.path.normpath(rel).replace(os.sep, "/")
+    return "" if text == "." else text.strip("/")
+
+
+def build_contexts(component: Component, workspace: Path) -> list[str]:
+    """Build-context directories (relative to the component dir, "" = the dir itself)."""
+    base = component.path(workspace)
+    contexts: list[str] = []
+    candidates = [""] + [_norm(i) for i in component.inputs]
+    for rel in candidates:
+        path = base / rel if rel else base
+        if path.is_file() and path.name.startswith("Dockerfile"):
+            ctx = _norm(str(PurePosixPath(rel).parent))
+        elif path.is_dir() and (path / "Dockerfile").is_file():
+            ctx = rel
+        else:
+            continue
+        if ctx not in contexts:
+            contexts.append(ctx)
+    return contexts
+
+
+def _dockerignore_lines(component: Component, workspace: Path) -> list[str]:
+    lines: list[str] = []
+    base = component.path(workspace)
+    for ctx in build_contexts(component, workspace):
+        path = base / ctx / ".dockerignore" if ctx else base / ".dockerignore"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        prefix = f"/{ctx}/" if ctx else "/"
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            pattern = line[1:].strip() if negate else line
+            pattern = pattern.lstrip("/")
+            if pattern.startswith("./"):
+                pattern = pattern[2:]
+            if not pattern:
+                continue
+            lines.append(("!" if negate else "") + prefix + pattern)
+    return lines
+
+
+def ignore_lines(profile: Profile, component: Component, workspace: Path) -> list[str]:
+    """All ignore patterns for a component, in precedence order (later wins, gitignore style):
+    .dockerignore, profile, component, then the built-in ones (.git/, editor temp files)."""
+    return [*_dockerignore_lines(component, workspace), *profile.ignore, *component.ignore, *DEFAULT_IGNORES]
+
+
+def ignore_spec(profile: Profile, component: Component, workspace: Path) -> pathspec.GitIgnoreSpec:
+    """The component's ignore rules as a pathspec.
+
+    Match paths relative to the component's directory, with '/' separators; add a trailing '/'
+    for directories so directory-only patterns (`bundles/`) apply: spec.match_file("bundles/").
+    """
+    return pathspec.GitIgnoreSpec.from_lines(ignore_lines(profile, component, workspace))
+
+
+def _fast_matcher(spec: pathspec.GitIgnoreSpec) -> Callable[[str], bool]:
+    """One regex for the common case without `!` patterns (last-match-wins needs no ordering
+    then); otherwise pathspec's own matching."""
+    patterns = [p for p in spec.patterns if p.include is not None]
+    if any(p.include is False for p in patterns):
+        return spec.match_file
+    if not patterns:
+        return lambda _path: False
+    combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns)
+    return re.compile(combined).match  # type: ignore[return-value]
+
+
+class PathMapper:
+    """Maps changed paths to the components whose inputs contain them (and don't ignore them).
+
+    Built once per profile+workspace (reads .dockerignore files); rebuild it when a
+    .dockerignore or the profile changes.
+    """
+
+    def __init__(self, profile: Profile, workspace: Path) -> None:
+        self.profile = profile
+        self.workspace = Path(workspace)
+        self._entries = []
+        for c in profile.components:
+            base = os.path.abspath(c.path(self.workspace))
+            inputs = [_norm(i) for i in c.inputs]
+            matcher = _fast_matcher(ignore_spec(profile, c, self.workspace))
+            self._entries.append((c, base, inputs, matcher))
+
+    def components_for(self, path: str | os.PathLike[str], *, is_dir: bool = False) -> list[Component]:
+        p = Path(path)
+        absolute = os.path.abspath(p if p.is_absolute() else self.workspace / p)
+        out = []
+        for component, base, inputs, matcher in self._entries:
+            rel = _relative_to(absolute, base)
+            if rel is None:
+                continue
+            if not any(i == "" or rel == i or rel.startswith(i + "/") for i in inputs):
+                continue
+            if rel and matcher(rel + "/" if is_dir else rel):
+                continue
+            out.append(component)
+        return out
+
+
+def _relative_to(path: str, base: str) -> str | None:
+    if path == base:
+        return ""
+    if path.startswith(base.rstrip("/") + "/"):
+        return path[len(base.rstrip("/")) + 1:].replace(os.sep, "/")
+    return None
+
+
+def component_for_path(profile: Profile, workspace: Path, path: str | os.PathLike[str], *,
+                       is_dir: bool = False) -> list[Component]:
+    """The components a changed path belongs to (see PathMapper; use it directly in hot loops)."""
+    return PathMapper(profile, workspace).components_for(path, is_dir=is_dir)
+
+
+# --------------------------------------------------------------------------- fingerprinting
+
+
+@dataclass
+class _Cache:
+    path: Path
+    base: str  # the component directory it belongs to (two directories never share a file)
+    entries: dict[str, list]  # rel path -> [size, mtime_ns, inode, hex digest]
+    loaded_mtime_ns: int | None = None
+    dirty: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+class Fingerprinter:
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._caches: dict[str, _Cache] = {}
+
+    # The one place file contents are read; tests count calls to it.
+    def _hash_file(self, path: str) -> str:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+    def fingerprint(self, profile: Profile, component: Component, workspace: Path) -> Fingerprint:
+        started = time.monotonic()
+        base = os.path.abspath(component.path(Path(workspace)))
+        matcher = _fast_matcher(ignore_spec(profile, component, Path(workspace)))
+        files, missing = self._collect(base, [_norm(i) for i in component.inputs], matcher)
+        cache = self._cache_for(base)
+        racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
+        h = hashlib.sha256()
+        h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{component.model_dump_json()}\n".encode())
+        hashed = 0
+        for rel in sorted(files):
+            full, st = files[rel]
+            if stat.S_ISLNK(st.st_mode):
+                kind, digest = "l", hashlib.sha256(os.readlink(full).encode()).hexdigest()
+            else:
+                kind = "x" if st.st_mode & 0o111 else "f"
+                key = [st.st_size, st.st_mtime_ns, st.st_ino]
+                entry = cache.entries.get(rel)
+                if entry is not None and entry[:3] == key:
+                    digest = entry[3]
+                else:
+                    try:
+                        digest = self._hash_file(full)
+                    except FileNotFoundError:
+                        continue  # deleted between the walk and the read: it is not an input now
+                    hashed += 1
+                    if st.st_mtime_ns < racy_after:
+                        cache.entries[rel] = [*key, digest]
+                        cache.dirty = True
+                    elif entry is not None:
+                        del cache.entries[rel]
+                        cache.dirty = True
+            h.update(f"{rel}\0{kind}\0{digest}\n".encode())
+        for rel in missing:
+            h.update(f"missing:{rel}\n".encode())
+        self._forget_unseen(cache, files, [_norm(i) for i in component.inputs])
+        self._save(cache)
+        return Fingerprint(h.hexdigest(), len(files), hashed, tuple(missing), time.monotonic() - started)
+
+    def _collect(self, base: str, inputs: list[str], ignored: Callable[[str], bool]
+                 ) -> tuple[dict[str, tuple[str, os.stat_result]], list[str]]:
+        files: dict[str, tuple[str, os.stat_result]] = {}
+        missing: list[str] = []
+        for rel in inputs:
+            full = os.path.join(base, rel) if rel else base
+            try:
+                st = os.stat(full)  # follows a symlink named explicitly as an input
+            except FileNotFoundError:
+                missing.append(rel or ".")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if rel and ignored(rel + "/"):
+                    continue
+                self._walk(full, f"{rel}/" if rel else "", ignored, files)
+            elif stat.S_ISREG(st.st_mode) and not ignored(rel):
+                files[rel] = (full, st)
+        return files, missing
+
+    @staticmethod
+    def _walk(top: str, prefix: str, ignored: Callable[[str], bool],
+              files: dict[str, tuple[str, os.stat_result]]) -> None:
+        stack = [(top, prefix)]
+        while stack:
+            directory, pre = stack.pop()
+            try:
+                it = os.scandir(directory)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # vanished mid-walk (an editor's rename dance)
+            with it:
+                for entry in it:
+                    rel = pre + entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not ignored(rel + "/"):
+                                stack.append((entry.path, rel + "/"))
+                            continue
+                        if ignored(rel):
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                        files[rel] = (entry.path, st)
+
+    # ------------------------------------------------------------------ cache
+
+    def _cache_file(self, base: str) -> Path:
+        key = hashlib.sha256(base.encode()).hexdigest()[:20]
+        return self.cache_dir / f"stat-{key}.json"
+
+    def _cache_for(self, base: str) -> _Cache:
+        path = self._cache_file(base)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        cached = self._caches.get(base)
+        if cached is not None and cached.loaded_mtime_ns == mtime:
+            return cached
+        entries: dict[str, list] = {}
+        if mtime is not None:
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+                if raw.get("format") == CACHE_FORMAT and raw.get("base") == base:
+                    entries = {k: v for k, v in raw["entries"].items()
+                               if isinstance(v, list) and len(v) == 4 and isinstance(v[3], str)}
+            except (OSError, ValueError, AttributeError, KeyError, TypeError):
+                entries = {}  # corrupt or foreign: rebuilt from the files on this run
+        cache = _Cache(path, base, entries, mtime)
+        self._caches[base] = cache
+        return cache
+
+    @staticmethod
+    def _forget_unseen(cache: _Cache, files: dict, inputs: Iterable[str]) -> None:
+        """Drop entries under this component's inputs that the walk did not see (deleted or now
+        ignored); entries of other components sharing the directory stay."""
+        roots = list(inputs)
+        stale = [rel for rel in cache.entries if rel not in files
+                 and any(r == "" or rel == r or rel.startswith(r + "/") for r in roots)]
+        for rel in stale:
+            del cache.entries[rel]
+        if stale:
+            cache.dirty = True
+
+    def _save(self, cache: _Cache) -> None:
+        if not cache.dirty:
+            return
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".stat-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump({"format": CACHE_FORMAT, "base": cache.base, "entries": cache.entries},
+                              f, separators=(",", ":"))
+                os.replace(tmp, cache.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            cache.loaded_mtime_ns = cache.path.stat().st_mtime_ns
+            cache.dirty = False
+        except OSError:
+            # A cache we cannot write only costs speed next time; the fingerprint is still right.
+            pass
+
