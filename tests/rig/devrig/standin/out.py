@@ -45,6 +45,10 @@ _STYLES: dict[str, tuple[str, str]] = {
     "verifying": ("🤔  ", "* "),
     "check": ("✅  ", "* "),
     "new": ("🆕  ", "* "),
+    "meh": ("🙄  ", "* "),
+    "kubectl": ("💗  ", "* "),
+    "stopping": ("✋  ", "* "),
+    "stopped": ("🛑  ", "* "),
     "empty": ("", ""),
 }
 

@@ -1,0 +1,371 @@
+"""`minikube start` (and `stop`): validate like minikube, boot the profile's machine, write config + kubeconfig."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+
+from . import cluster, faults, home, kubeconfig, mustload, versions
+from .flags import Flag, parse_duration
+from .reasons import (DRV_UNSUPPORTED_OS, GUEST_DRIVER_MISMATCH, GUEST_PROVISION, GUEST_START,
+                      K8S_DOWNGRADE_UNSUPPORTED, K8S_INSTALL_FAILED, K8S_NEW_UNSUPPORTED, K8S_OLD_UNSUPPORTED,
+                      RSRC_INSUFFICIENT_CORES, RSRC_INSUFFICIENT_REQ_MEMORY, USAGE, Kind)
+from .versions import semver
+
+FLAGS = (
+    Flag("driver", "string", "", "d", "Driver is one of: docker (the only one the stand-in has)"),
+    Flag("vm-driver", "string", "", "", "DEPRECATED, use `driver` instead."),
+    Flag("kubernetes-version", "string", "", "", "The Kubernetes version that the minikube VM will use "
+         "(ex: v1.2.3, 'stable' for the default, 'latest' for the newest)."),
+    Flag("cpus", "string", "2", "", "Number of CPUs allocated to Kubernetes. Use \"max\" to use the maximum "
+         "number of CPUs. Use \"no-limit\" to not specify a limit (Docker/Podman only)"),
+    Flag("memory", "string", "", "m", "Amount of RAM to allocate to Kubernetes (format: <number>[<unit>], "
+         "where unit = b, k, m or g). Use \"max\" to use the maximum amount of memory."),
+    Flag("disk-size", "string", "20000mb", "", "Disk size allocated to the minikube VM"),
+    Flag("container-runtime", "string", "", "c", "The container runtime to be used. Valid options: docker "
+         "(the stand-in's only runtime)"),
+    Flag("force", "bool", False, "", "Force minikube to perform possibly dangerous operations"),
+    Flag("keep-context", "bool", False, "", "This will keep the existing kubectl context and will create a "
+         "minikube context."),
+    Flag("embed-certs", "bool", False, "", "if true, will embed the certs in kubeconfig."),
+    Flag("wait", "slice", ("apiserver", "system_pods"), "", "comma separated list of Kubernetes components to "
+         "verify and wait for after starting a cluster."),
+    Flag("wait-timeout", "duration", "6m0s", "", "max time to wait per Kubernetes or host to be healthy."),
+    Flag("delete-on-failure", "bool", False, "", "If set, delete the current cluster if start fails and try "
+         "again."),
+    Flag("output", "string", "text", "o", "Format to print stdout in. Options include: [text,json]"),
+    Flag("addons", "slice", (), "", "Enable addons. see `minikube addons list` for a list of valid addon names."),
+    Flag("install-addons", "bool", True, "", "If set, install addons."),
+    Flag("interactive", "bool", True, "", "Allow user prompts for more information"),
+    Flag("download-only", "bool", False, "", "If true, only download and cache files for later use."),
+    Flag("nodes", "int", 1, "n", "The total number of nodes to spin up. Defaults to 1."),
+    Flag("extra-config", "slice", (), "", "A set of key=value pairs that describe configuration that may be "
+         "passed to different components."),
+    Flag("cni", "string", "", "", "CNI plug-in to use."),
+    Flag("insecure-registry", "slice", (), "", "Insecure Docker registries to pass to the Docker daemon."),
+    Flag("no-kubernetes", "bool", False, "", "If set, minikube VM/container will start without starting or "
+         "configuring Kubernetes."),
+    Flag("preload", "bool", True, "", "If set, download tarball of preloaded images if available."),
+    Flag("base-image", "string", "", "", "The base image to use for docker/podman drivers."),
+    Flag("static-ip", "string", "", "", "Set a static IP for the minikube cluster."),
+    Flag("ports", "slice", (), "", "List of ports that should be exposed (docker and podman driver only)"),
+)
+STOP_FLAGS = (
+    Flag("all", "bool", False, "", "Set flag to stop all profiles (clusters)"),
+    Flag("keep-context-active", "bool", False, "", "keep the kube-context active after cluster is stopped."),
+    Flag("output", "string", "text", "o", "Format to print stdout in. Options include: [text,json]"),
+)
+
+MIN_CPUS, MIN_MEMORY_MB = 2, 1800
+DEFAULT_MEMORY_MB = 4000
+FAKE_NODES_ENV = "DEVRIG_FAKE_NODES"
+
+
+def _platform() -> str:
+    try:
+        version = open("/etc/debian_version").read().strip()
+        return f"Debian {version}"
+    except OSError:
+        return platform.system()
+
+
+def _memory_mb(raw: str) -> int | None:
+    m = re.fullmatch(r"\s*(\d+)\s*([bkmg]?)b?\s*", raw.lower())
+    if not m:
+        return None
+    n, unit = int(m.group(1)), m.group(2) or "m"
+    return {"b": n // (1024 * 1024), "k": n // 1024, "m": n, "g": n * 1024}[unit]
+
+
+def _system_memory_mb() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    return DEFAULT_MEMORY_MB
+
+
+def _resolve_version(console, raw: str, existing: dict | None, rel: versions.Release, force: bool) -> str:
+    raw = raw or ((existing or {}).get("KubernetesConfig", {}).get("KubernetesVersion") or "")
+    if raw in ("", "stable"):
+        raw = rel.default_k8s
+    elif raw.lower() in ("latest", "newest"):
+        raw = rel.newest_k8s
+    try:
+        nvs = semver(raw)
+    except ValueError:
+        raise console.fatal(USAGE, f'Unable to parse "{raw.lstrip("v")}": No Major.Minor.Patch elements found')
+    plain = ".".join(map(str, nvs))
+    if nvs > semver(rel.newest_k8s):
+        console.warning(f"Specified Kubernetes version {plain} is newer than the newest supported version: "
+                        f"{rel.newest_k8s}. Use `minikube config defaults kubernetes-version` for details.")
+        console.warning(f"Specified Kubernetes version {plain} not found in Kubernetes version list")
+        if not force:
+            console.warning("Kubernetes version not found in GitHub version list. You can force a Kubernetes "
+                            "version via the --force flag")
+            _exit_if_not_forced(console, K8S_NEW_UNSUPPORTED,
+                                f"Kubernetes version {plain} is not supported by this release of minikube", force)
+    if nvs < semver(rel.oldest_k8s):
+        console.warning(f"Specified Kubernetes version {plain} is less than the oldest supported version: "
+                        f"{rel.oldest_k8s}. Use `minikube config defaults kubernetes-version` for details.")
+        if not force:
+            console.warning("You can force an unsupported Kubernetes version via the --force flag")
+        _exit_if_not_forced(console, K8S_OLD_UNSUPPORTED,
+                            f"Kubernetes {plain} is not supported by this release of minikube", force)
+    old = (existing or {}).get("KubernetesConfig", {}).get("KubernetesVersion")
+    if old and nvs < semver(old):
+        name = existing["Name"]
+        prof = "" if name == home.DEFAULT_PROFILE else f" -p {name}"
+        kind = Kind(K8S_DOWNGRADE_UNSUPPORTED.id, K8S_DOWNGRADE_UNSUPPORTED.code, advice=(
+            f"\n\n    1) Recreate the cluster with Kubernetes {plain}, by running:\n    \n"
+            f"    minikube delete{prof}\n    minikube start{prof} --kubernetes-version=v{plain}\n    \n"
+            f"    2) Create a second cluster with Kubernetes {plain}, by running:\n    \n"
+            f"    minikube start -p {name}2 --kubernetes-version=v{plain}\n    \n"
+            f"    3) Use the existing cluster at version Kubernetes {old.lstrip('v')}, by running:\n    \n"
+            f"    minikube start{prof} --kubernetes-version={old}\n    "))
+        raise console.fatal(kind, f"Unable to safely downgrade existing Kubernetes {old} cluster to v{plain}")
+    return "v" + plain
+
+
+def _exit_if_not_forced(console, kind: Kind, message: str, force: bool) -> None:
+    if force:
+        # exitIfNotForced prints the error with --force and carries on
+        console.err("failure", f"Exiting due to {kind.id}: {message}")
+        return
+    raise console.fatal(kind, message)
+
+
+def _check_rig_has(console, version: str) -> None:
+    """Refuse a version the rig has not built, as minikube fails when it cannot fetch the binaries."""
+    from devrig import paths
+    missing = paths.missing_parts(version)
+    if not missing:
+        return
+    built = paths.built_kubernetes_versions()
+    reason = (f"the test rig has no Kubernetes {version} binaries (missing: {', '.join(missing)}); "
+              f"built versions: {', '.join(built) or 'none'}; {paths.BUILD_HINT}")
+    raise console.fatal(K8S_INSTALL_FAILED, "Failed to update cluster: update primary control-plane node: "
+                        f"downloading binaries: downloading kubelet: download failed: {reason}",
+                        new_issue_link=True)
+
+
+def _new_config(profile: str, opts, version: str, cpus: int, memory: int) -> dict:
+    return {
+        "Name": profile, "KeepContext": bool(opts.get("keep-context")), "EmbedCerts": bool(opts.get("embed-certs")),
+        "MinikubeISO": "", "KicBaseImage": "", "Memory": memory, "CPUs": cpus, "DiskSize": 20000,
+        "Driver": "docker", "APIServerPort": 8443,
+        "KubernetesConfig": {
+            "KubernetesVersion": version, "ClusterName": profile, "Namespace": "default",
+            "APIServerHAVIP": "", "APIServerName": "minikubeCA", "APIServerNames": None, "APIServerIPs": None,
+            "DNSDomain": "cluster.local", "ContainerRuntime": "docker", "CRISocket": "", "NetworkPlugin": "cni",
+            "FeatureGates": "", "ServiceCIDR": "10.96.0.0/12", "ImageRepository": "", "ExtraOptions": None,
+            "ShouldLoadCachedImages": True, "EnableDefaultCNI": False, "CNI": "",
+        },
+        "Nodes": [{"Name": "", "IP": "127.0.0.1", "Port": 0, "KubernetesVersion": version,
+                   "ContainerRuntime": "docker", "ControlPlane": True, "Worker": True}],
+        "Addons": {}, "VerifyComponents": {c: True for c in ("apiserver", "system_pods")},
+        "StartHostTimeout": 360000000000, "MultiNodeRequested": False,
+    }
+
+
+def run(console, opts) -> int:
+    console.json = (opts.get("output") or "text").lower() == "json"
+    profile = opts.get("profile")
+    rel = versions.current()
+    if not home.PROFILE_NAME_RE.match(profile) or len(profile) < 2 or profile.endswith("-") or ".." in profile:
+        console.warning(f"Profile name '{profile}' is not valid")
+        raise console.fatal(USAGE, "Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, "
+                            "starting with alphanumeric.")
+    existing = home.load_config(profile)
+    prefix = "" if profile == home.DEFAULT_PROFILE else f"[{profile}] "
+    console.step("happy", f"{prefix}minikube {rel.version} on {_platform()}", name="Initial Minikube Setup")
+    for key, value in sorted(os.environ.items()):
+        if key.startswith("MINIKUBE_") or key == "KUBECONFIG":
+            console.info(f"{key}={value}")
+
+    driver = opts.get("driver") or opts.get("vm-driver")
+    if existing is not None:
+        if driver and driver != existing.get("Driver"):
+            kind = Kind(GUEST_DRIVER_MISMATCH.id, GUEST_DRIVER_MISMATCH.code, advice=(
+                f"Delete the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'delete')}', or "
+                f"start the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'start')} "
+                f"--driver={existing.get('Driver')}'"))
+            raise console.fatal(kind, f'The existing "{profile}" cluster was created using the '
+                                f'"{existing.get("Driver")}" driver, which is incompatible with requested '
+                                f'"{driver}" driver.')
+        console.step("sparkle", "Using the docker driver based on existing profile", name="Selecting Driver")
+    elif driver:
+        if driver != "docker":
+            raise console.fatal(DRV_UNSUPPORTED_OS, f"The driver '{driver}' is not supported on linux/amd64")
+        console.step("sparkle", "Using the docker driver based on user configuration", name="Selecting Driver")
+    else:
+        console.step("sparkle", "Automatically selected the docker driver", name="Selecting Driver")
+
+    runtime = opts.get("container-runtime")
+    if runtime not in ("", "docker", "auto"):
+        raise console.fatal(USAGE, f"Exiting due to the stand-in's only runtime: docker (asked: {runtime})")
+    if opts.get("nodes") != 1:
+        raise console.fatal(USAGE, "the minikube stand-in runs one real node; for more nodes use "
+                            f"{FAKE_NODES_ENV}=N (kwok fake nodes)")
+
+    force = bool(opts.get("force"))
+    cpus, memory = _resources(console, opts, existing, force)
+    version = _resolve_version(console, opts.get("kubernetes-version"), existing, rel, force)
+    _check_rig_has(console, version)
+
+    cfg = existing or _new_config(profile, opts, version, cpus, memory)
+    cfg["KubernetesConfig"]["KubernetesVersion"] = version
+    cfg["Nodes"][0]["KubernetesVersion"] = version
+    cfg["KeepContext"] = bool(opts.get("keep-context"))
+    for addon in opts.get("addons") or []:
+        cfg.setdefault("Addons", {})[addon] = True
+    home.save_config(profile, cfg)  # minikube saves the profile before it creates the host
+
+    rig = home.load_rig_state(profile)
+    fake_env = os.environ.get(FAKE_NODES_ENV)
+    fake_nodes = int(fake_env) if fake_env and fake_env.isdigit() else int(rig.get("fake_nodes", 0))
+
+    console.step("thumbs_up", f'Starting "{profile}" primary control-plane node in "{profile}" cluster',
+                 name="Starting Node")
+    state = cluster.host_state(profile)
+    if existing is None or state == cluster.NONEXISTENT:
+        console.step("starting_vm", f"Creating docker container (CPUs={cpus or 'no-limit'}, "
+                     f"Memory={str(memory) + 'MB' if memory else 'no-limit'}) ...", name="Creating Container")
+    elif state == cluster.RUNNING:
+        console.step("running", f'Updating the running docker "{profile}" container ...', name="Running on Localhost")
+    else:
+        console.step("restarting", f'Restarting existing docker container for "{profile}" ...',
+                     name="Creating Container")
+
+    if os.environ.get("DEVRIG_FAIL_START") not in (None, "", "0"):
+        err = (f"creating host: create: creating: setting up container node: preparing volume for {profile} "
+               f"container: docker run --rm --name {profile}-preload-sidecar: exit status 125 "
+               "(fault injected by DEVRIG_FAIL_START)")
+        console.err("sad", f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" '
+                    f"may fix it: {err}")
+        raise console.fatal(GUEST_PROVISION, f"error provisioning guest: Failed to start host: {err}",
+                            new_issue_link=True)
+
+    timeout = parse_duration(opts.get("wait-timeout")) or 360.0
+    info = _boot(console, profile, version, fake_nodes, timeout, delete_on_failure=bool(opts.get("delete-on-failure")))
+
+    console.step("docker", f"Preparing Kubernetes {version} on Docker {_docker_version(info)} ...",
+                 name="Preparing Kubernetes")
+    console.step("sub_step", "Generating certificates and keys ...", name="Generating certificates")
+    console.step("sub_step", "Booting up control plane ...", name="Booting control plane")
+    console.step("sub_step", "Configuring RBAC rules ...", name="Configuring RBAC rules")
+
+    cfg["Nodes"][0].update(IP="127.0.0.1", Port=info.apiserver_port)
+    cfg["APIServerPort"] = info.apiserver_port
+    home.save_config(profile, cfg)
+    rig.update(fake_nodes=fake_nodes, apiserver_url=info.apiserver_url, docker_host=info.docker_host,
+               started_at=time.time())
+    home.save_rig_state(profile, rig)
+    kubeconfig.write_profile(profile, server=info.apiserver_url, ca=info.ca_cert, client_cert=info.client_cert,
+                             client_key=info.client_key, minikube_version=rel.version,
+                             keep_context=bool(opts.get("keep-context")))
+
+    console.step("health_check", "Verifying Kubernetes components...", name="Verifying Kubernetes")
+    enabled = [a for a, on in (cfg.get("Addons") or {}).items() if on]
+    if enabled:
+        from . import cmd_addons
+        for addon in enabled:
+            cmd_addons.reenable_on_start(console, profile, addon)
+        console.step("addon_enable", f"Enabled addons: {', '.join(enabled)}", name="Enabling Addons")
+    faults.arm(profile, info)
+    if opts.get("keep-context"):
+        console.step("kubectl", f"To connect to this cluster, use:  --context={profile}", name="Done")
+    else:
+        console.step("ready", f'Done! kubectl is now configured to use "{profile}" cluster and "default" '
+                     "namespace by default", name="Done")
+    return 0
+
+
+def _resources(console, opts, existing: dict | None, force: bool) -> tuple[int, int]:
+    raw_cpus = opts.get("cpus")
+    if raw_cpus == "max":
+        cpus = os.cpu_count() or 2
+    elif raw_cpus == "no-limit":
+        cpus = 0
+    elif raw_cpus.isdigit():
+        cpus = int(raw_cpus)
+    else:
+        raise console.fatal(USAGE, f'Unable to parse cpus "{raw_cpus}"')
+    raw_mem = opts.get("memory")
+    if raw_mem in ("", None):
+        memory = min(DEFAULT_MEMORY_MB, max(_system_memory_mb() // 4 // 100 * 100, 2200))
+    elif raw_mem == "max":
+        memory = _system_memory_mb()
+    elif raw_mem == "no-limit":
+        memory = 0
+    else:
+        parsed = _memory_mb(raw_mem)
+        if parsed is None:
+            raise console.fatal(Kind("MK_USAGE", 14), f"Generate unable to parse memory '{raw_mem}': invalid size")
+        memory = parsed
+    if existing is not None:
+        if "memory" in opts.changed and memory != existing.get("Memory"):
+            console.warning("You cannot change the memory size for an existing minikube cluster. "
+                            "Please first delete the cluster.")
+        if "cpus" in opts.changed and cpus != existing.get("CPUs"):
+            console.warning("You cannot change the CPUs for an existing minikube cluster. "
+                            "Please first delete the cluster.")
+        return existing.get("CPUs", cpus), existing.get("Memory", memory)
+    if cpus and cpus < MIN_CPUS:
+        _exit_if_not_forced(console, RSRC_INSUFFICIENT_CORES,
+                            f"Requested cpu count {cpus} is less than the minimum allowed of {MIN_CPUS}", force)
+    if memory and memory < MIN_MEMORY_MB:
+        _exit_if_not_forced(console, RSRC_INSUFFICIENT_REQ_MEMORY,
+                            f"Requested memory allocation {memory}MiB is less than the usable minimum of "
+                            f"{MIN_MEMORY_MB}MB", force)
+    return cpus, memory
+
+
+def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool):
+    from devrig import RigError, RigMissing, RigTimeout
+    machine = cluster.machine(profile)
+    try:
+        return machine.boot(kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout)
+    except RigMissing as exc:
+        raise console.fatal(K8S_INSTALL_FAILED, f"Failed to update cluster: {exc}", new_issue_link=True)
+    except RigTimeout as exc:
+        raise console.fatal(GUEST_START, f"failed to start node: wait {timeout:.0f}s for node: {exc}",
+                            new_issue_link=True)
+    except RigError as exc:
+        if delete_on_failure:
+            machine.destroy()
+        console.err("sad", f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" '
+                    f"may fix it: {exc}")
+        raise console.fatal(GUEST_PROVISION, f"error provisioning guest: Failed to start host: {exc}",
+                            new_issue_link=True)
+
+
+def _docker_version(info) -> str:
+    from devrig.engine import unix_http
+    try:
+        status, body = unix_http(info.docker_socket, "GET", "/version", timeout=3)
+        return json.loads(body).get("Version", "") if status == 200 else ""
+    except (OSError, ValueError):
+        return ""
+
+
+def run_stop(console, opts) -> int:
+    console.json = (opts.get("output") or "text").lower() == "json"
+    profile = opts.get("profile")
+    cfg = home.load_config(profile)
+    if cfg is None:
+        mustload.partial(console, profile)
+    state = cluster.host_state(profile)
+    if state == cluster.NONEXISTENT:
+        console.styled("meh", f'"{profile}" does not exist, nothing to stop')
+        console.step("stopped", "0 nodes stopped.")
+        return 0
+    console.step("stopping", f'Stopping node "{profile}"  ...', name="Stopping")
+    from . import admission_proc, faults as _faults
+    _faults.disarm(profile)
+    admission_proc.stop(profile)
+    cluster.machine(profile).stop()
+    console.step("stopped", "1 node stopped.", name="Done")
+    return 0
