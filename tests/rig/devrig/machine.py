@@ -216,7 +216,12 @@ class Machine:
                                    f"{state['ports']['docker']} is taken by another process")
                 dockerd = engine.start()
                 state["procs"]["dockerd"] = dockerd.to_json()
-                state["mount_ns"] = procs.mount_ns(dockerd.pid)
+                self._save(state)
+                # the recorded PID runs `sh` first and enters its namespace a moment later
+                state["mount_ns"] = self._wait(
+                    f"the {self.name!r} engine to enter its own mount namespace", "dockerd", dockerd,
+                    lambda: (ns if (ns := procs.mount_ns(dockerd.pid)) not in procs.host_mount_namespaces()
+                             else None), deadline)
                 self._save(state)
             self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{state['ports']['etcd_client']}",
                        "etcd", etcd, cp.etcd_healthy, deadline)
@@ -291,8 +296,8 @@ class Machine:
     def _sweep(self, state: dict) -> None:
         """SIGKILL anything left in the machine's mount namespace (containerd shims, containers below them)."""
         ns = state.get("mount_ns")
-        if not ns:
-            return
+        if not ns or ns in procs.host_mount_namespaces():
+            return  # never sweep the host's own namespace
         leftovers = set(procs.pids_in_mount_ns(ns))
         leftovers |= procs.descendants(leftovers)
         for pid in leftovers:
@@ -353,7 +358,7 @@ class Machine:
         if state is None:
             return []
         pids = {p.pid for p in (self._proc(state, part) for part in STOP_ORDER) if procs.alive(p)}
-        if state.get("mount_ns"):
+        if state.get("mount_ns") and state["mount_ns"] not in procs.host_mount_namespaces():
             pids |= set(procs.pids_in_mount_ns(state["mount_ns"]))
         return sorted(pids | procs.descendants(pids))
 

@@ -55,6 +55,8 @@ class Node:
             "syncFrequency": "10s", "fileCheckFrequency": "20s",
             "serializeImagePulls": False, "resolvConf": "/etc/resolv.conf",
             "clusterDomain": "cluster.local",
+            # the host's iptables are not the node's to change (and two kubelets would fight over them)
+            "makeIPTablesUtilChains": False,
         }
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         cni = {

@@ -82,6 +82,11 @@ def mount_ns(pid: int) -> str | None:
         return None
 
 
+def host_mount_namespaces() -> set[str]:
+    """Namespaces that must never be treated as a machine's: init's and our own."""
+    return {ns for ns in (mount_ns(1), mount_ns(os.getpid())) if ns}
+
+
 def pids_in_mount_ns(ns: str) -> list[int]:
     """Live processes whose mount namespace is `ns` (e.g. 'mnt:[4026532201]')."""
     out = []

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import ssl
-import http.client
 from dataclasses import dataclass
 
 from . import home, kubeconfig
@@ -16,16 +14,29 @@ def machine(profile: str):
     return Machine(profile, home.minikube_home())
 
 
-def host_state(profile: str) -> str:
-    """libmachine-like host state: Running, Stopped, Error, or Nonexistent (no machine on record)."""
+_STATE_NAMES = {"running": RUNNING, "stopped": STOPPED, "error": ERROR, "missing": NONEXISTENT}
+
+
+def machine_state(profile: str):
+    """The Machine's per-part state, or None when there is no machine on record."""
+    from devrig import RigError
     try:
-        state = machine(profile).state()
-    except Exception:  # an unreadable machine record is what libmachine calls Error
+        st = machine(profile).state()
+    except RigError:
+        return "error"
+    return None if st.host == "missing" else st
+
+
+def host_state(profile: str) -> str:
+    """libmachine-like host state of the "node container": Running while any of the machine's processes
+    lives (in minikube the apiserver or dockerd dying inside the container leaves the host Running),
+    Stopped when none does, Error for an unreadable record, Nonexistent when there is no machine."""
+    st = machine_state(profile)
+    if st is None:
+        return NONEXISTENT
+    if st == "error":
         return ERROR
-    value = str(getattr(state, "value", state) or "")
-    mapping = {"running": RUNNING, "stopped": STOPPED, "none": NONEXISTENT, "nonexistent": NONEXISTENT,
-               "missing": NONEXISTENT, "": NONEXISTENT, "error": ERROR, "degraded": RUNNING}
-    return mapping.get(value.lower(), value[:1].upper() + value[1:])
+    return RUNNING if any(st.processes.values()) else STOPPED
 
 
 @dataclass
@@ -49,46 +60,17 @@ class NodeStatus:
 
 def node_status(profile: str, cfg: dict) -> NodeStatus | None:
     """cluster.NodeStatus for the primary node; None when the host is gone (GetStatus errors)."""
-    host = host_state(profile)
-    if host == NONEXISTENT:
+    st = machine_state(profile)
+    if st is None:
         return None
-    if host != RUNNING:
-        return NodeStatus(profile, host, host, host, host)
-    try:
-        info = machine(profile).info()
-    except Exception:
+    if st == "error":
         return NodeStatus(profile, ERROR, ERROR, ERROR, ERROR)
-    kubelet = RUNNING if _kubelet_running(info) else STOPPED
-    expected = f"https://127.0.0.1:{info.apiserver_port}"
-    kc = "Configured" if kubeconfig.server_of(profile) == expected else "Misconfigured"
-    return NodeStatus(profile, RUNNING, kubelet, apiserver_status(info), kc)
-
-
-def _kubelet_running(info) -> bool:
-    probe = getattr(info, "kubelet_running", None)
-    if callable(probe):
-        return bool(probe())
-    if probe is not None:
-        return bool(probe)
-    return True
-
-
-def apiserver_status(info) -> str:
-    """kverify.APIServerStatus: Stopped when nothing listens, Running on healthz ok, else Error."""
-    ctx = ssl.create_default_context(cafile=str(info.ca_cert))
-    ctx.load_cert_chain(str(info.client_cert), str(info.client_key))
-    conn = http.client.HTTPSConnection("127.0.0.1", info.apiserver_port, context=ctx, timeout=3)
-    try:
-        conn.request("GET", "/healthz")
-        resp = conn.getresponse()
-        body = resp.read()
-        return RUNNING if resp.status == 200 and body.strip() == b"ok" else ERROR
-    except ConnectionRefusedError:
-        return STOPPED
-    except (OSError, http.client.HTTPException):
-        return ERROR
-    finally:
-        conn.close()
+    if not any(st.processes.values()):
+        return NodeStatus(profile, STOPPED, STOPPED, STOPPED, STOPPED)
+    info = machine(profile).info()
+    kc = "Configured" if kubeconfig.server_of(profile) == info.apiserver_url else "Misconfigured"
+    return NodeStatus(profile, RUNNING, _STATE_NAMES.get(st.kubelet, ERROR), _STATE_NAMES.get(st.apiserver, ERROR),
+                      kc)
 
 
 def exit_code(st: NodeStatus) -> int:
