@@ -29,6 +29,7 @@ _STYLES: dict[str, tuple[str, str]] = {
     "option": ("    ▪ ", "  - "),
     "health_check": ("🔎  ", "* "),
     "addon_enable": ("🌟  ", "* "),
+    "addon_disable": ("🌑  ", "* "),
     "ready": ("🏄  ", "* "),
     "deleting_host": ("🔥  ", "* "),
     "deleted": ("💀  ", "* "),
@@ -144,7 +145,7 @@ class Console:
     def styled(self, style: str, message: str) -> None:
         """out.Styled: stdout; in JSON mode an `info` event."""
         if self.json:
-            self.event("info", {"message": (self._prefix("option") + message)})
+            self.event("info", {"message": (self._prefix("option") + message).strip()})
             return
         self._stdout(self._prefix(style) + message + "\n")
 
@@ -165,7 +166,7 @@ class Console:
     def err(self, style: str, message: str) -> None:
         """out.ErrT: stderr; `error` event (no exit code) in JSON mode."""
         if self.json:
-            self.event("error", {"message": self._prefix(style) + message})
+            self.event("error", {"message": (self._prefix(style) + message).strip()})
             return
         self._stderr(self._prefix(style) + message + "\n")
 
