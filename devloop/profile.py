@@ -737,7 +737,8 @@ def _error_line(err: dict[str, Any], data: Any) -> str:
         ctx = err.get("ctx", {})
         bound = ctx.get("gt", ctx.get("ge"))
         op = ">" if kind == "greater_than" else "≥"
-        return f"expected a number {op} {bound}, found {_show(found)}"
+        bound_text = f"{bound:g}" if isinstance(bound, (int, float)) else str(bound)
+        return f"expected a number {op} {bound_text}, found {_show(found)}"
     if kind == "literal_error":
         return f"expected {err.get('ctx', {}).get('expected', 'one of the allowed values')}, found {_show(found)}"
     expected = _EXPECTED.get(kind)
