@@ -1,0 +1,85 @@
+"""Fixtures for the adapter integration tests: one rig machine (real control plane, node, TLS engine)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+RIG = Path(__file__).resolve().parents[1] / "rig"
+if str(RIG) not in sys.path:
+    sys.path.insert(0, str(RIG))
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    context: str  # named after the profile, as minikube names it
+    kubeconfig: Path
+    server: str
+
+
+@dataclass(frozen=True)
+class DockerTarget:
+    profile: str
+    env: dict[str, str]  # what `minikube docker-env --shell none` gives
+
+
+def _rig_missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"rig part missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def adapter_machine(tmp_path_factory):
+    try:
+        from devrig import testing
+        from devrig.machine import Machine
+    except ImportError as exc:
+        _rig_missing(f"the rig package devrig is not importable: {exc}")
+    testing.require_rig()
+    home = tmp_path_factory.mktemp("adapters") / ".minikube"
+    machine = Machine(f"dl-adapters-{os.getpid()}", home)
+    try:
+        info = machine.boot(timeout=300)
+        yield info
+    finally:
+        machine.destroy()
+
+
+@pytest.fixture(scope="session")
+def kube_target(adapter_machine, tmp_path_factory) -> KubeTarget:
+    """A kubeconfig written the way minikube writes it: cluster, user and context named after the profile."""
+    info = adapter_machine
+    name = info.name
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": info.apiserver_url, "certificate-authority": str(info.ca_cert)}}],
+        "users": [{"name": name, "user": {"client-certificate": str(info.client_cert),
+                                          "client-key": str(info.client_key)}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
+        "current-context": name,
+        "preferences": {},
+    }
+    path = tmp_path_factory.mktemp("kubeconfig") / "config"
+    path.write_text(yaml.safe_dump(config))
+    return KubeTarget(context=name, kubeconfig=path, server=info.apiserver_url)
+
+
+@pytest.fixture(scope="session")
+def docker_target(adapter_machine) -> DockerTarget:
+    info = adapter_machine
+    return DockerTarget(
+        profile=info.name,
+        env={
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_HOST": info.docker_host,
+            "DOCKER_CERT_PATH": str(info.docker_cert_path),
+            "MINIKUBE_ACTIVE_DOCKERD": info.name,
+        },
+    )
