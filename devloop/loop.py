@@ -92,6 +92,8 @@ def _needs_force(session: Session) -> bool:
     from devloop.adapters.minikube import check_version_supports
 
     cluster = session.profile.cluster
+    if not cluster.kubernetes_version:
+        return False
     try:
         version = session.minikube.version()
     except DevloopError:
@@ -103,8 +105,10 @@ def _needs_force(session: Session) -> bool:
 
 def _start_args(session: Session, force: bool) -> list[str]:
     c = session.profile.cluster
-    args = ["start", "-p", c.profile, f"--driver={c.driver}", f"--kubernetes-version={c.kubernetes_version}",
-            f"--cpus={c.cpus}", f"--memory={c.memory}"]
+    args = ["start", "-p", c.profile, f"--driver={c.driver}"]
+    for flag, value in (("kubernetes-version", c.kubernetes_version), ("cpus", c.cpus), ("memory", c.memory)):
+        if value is not None:
+            args.append(f"--{flag}={value}")
     if force:
         args.append("--force")
     return args + list(c.extra_start_args)
@@ -126,7 +130,8 @@ def enable_addons(session: Session) -> list[str]:
                 _dry(session, f"run: minikube addons enable {name} -p {session.context}")
                 continue
             step.waiting(f"minikube addons enable {name}")
-            session.minikube.enable_addon(name, on_line=lambda line: session.reporter.output_line("addons", line))
+            session.minikube.enable_addon(name, timeout=session.profile.timeouts.addons,
+                                          on_line=lambda line: session.reporter.output_line("addons", line))
             enabled.append(name)
         if "ingress" in wanted and not session.dry_run:
             step.waiting("the ingress admission webhook to answer")
@@ -144,7 +149,7 @@ def _wait_ingress_webhook(session: Session) -> None:
     # minikube returns once the addon's pods run, but the webhook can still refuse Ingresses
     # for a while (minikube's own addons_test waits too): probe it with a server-side dry run.
     kube = session.kube()
-    kube.wait_rollout([("ingress-nginx", "ingress-nginx-controller")], timeout=session.profile.timeouts.rollout)
+    kube.wait_rollout([("ingress-nginx", "ingress-nginx-controller")], timeout=session.profile.timeouts.addons)
     kube.wait_admission(
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -152,7 +157,7 @@ def _wait_ingress_webhook(session: Session) -> None:
             "metadata": {"name": "devloop-webhook-probe", "namespace": "default"},
             "spec": {"ingressClassName": "nginx", "defaultBackend": {"service": {"name": "devloop-probe", "port": {"number": 80}}}},
         },
-        timeout=session.profile.timeouts.rollout,
+        timeout=session.profile.timeouts.addons,
         what="the ingress-nginx admission webhook",
     )
 
@@ -233,7 +238,7 @@ def build_components(session: Session, names: Sequence[str] | None = None, *, fo
                 step.skip("up to date")
                 outcomes.append(BuildOutcome(component.name, tag, built=False))
                 continue
-            command = component.build.replace("{image}", tag)
+            command = component.build_command(tag)
             cwd = session.workspace / component.dir
             if session.dry_run:
                 _dry(session, f"run in {cwd}: {command}")
@@ -294,7 +299,7 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
             resources,
             grace=session.profile.timeouts.cleanup_grace,
             strip_finalizers=strip_finalizers,
-            timeout=session.profile.timeouts.delete,
+            timeout=session.profile.timeouts.cleanup_grace + session.profile.timeouts.cleanup,
             on_event=on_event,
         )
         step.detail(deleted=report.deleted, stripped=len(report.stripped), stuck=len(report.stuck))
@@ -366,7 +371,7 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
                 following = objects[index + 1] if index + 1 < len(objects) else None
                 if following is None or following.get("kind") != "CustomResourceDefinition":
                     step.waiting("CRDs to be Established: " + ", ".join(crds))
-                    kube.wait_crds_established(crds, timeout=session.profile.timeouts.rollout)
+                    kube.wait_crds_established(crds, timeout=session.profile.timeouts.crd_established)
         if strategy == "apply" and changed_configmaps:
             # Kubeless reads its ConfigMap only at start-up: a changed config needs new pods.
             for obj in objects:

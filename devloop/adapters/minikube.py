@@ -441,9 +441,9 @@ class Minikube:
         self,
         *,
         driver: str,
-        kubernetes_version: str,
-        cpus: int | str,
-        memory: str,
+        kubernetes_version: str | None,
+        cpus: int | str | None,
+        memory: str | None,
         force: bool = False,
         extra_args: Sequence[str] = (),
         timeout: float = 900,
@@ -454,10 +454,11 @@ class Minikube:
             "-p",
             self.profile_name,
             f"--driver={driver}",
-            f"--kubernetes-version={kubernetes_version}",
-            f"--cpus={cpus}",
-            f"--memory={memory}",
         ]
+        # Unset values are left to minikube's own defaults rather than passed as "None".
+        for flag, value in (("kubernetes-version", kubernetes_version), ("cpus", cpus), ("memory", memory)):
+            if value is not None:
+                args.append(f"--{flag}={value}")
         if force:
             args.append("--force")
         args.extend(extra_args)
