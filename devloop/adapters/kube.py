@@ -81,6 +81,27 @@ def context_server(context: str, kubeconfig: str | None = None) -> str:
     return str(cluster["server"])
 
 
+def context_info(context: str, kubeconfig: str | None = None) -> dict[str, Any]:
+    """What the kubeconfig says about `context` (no API call): server, cluster, user, namespace and
+    `provider` — minikube marks its clusters with a `cluster_info` extension (provider
+    minikube.sigs.k8s.io), which lets a guard tell a minikube context from a look-alike."""
+    server = context_server(context, kubeconfig)
+    merged = _load_kubeconfigs(kubeconfig_paths(kubeconfig))
+    ctx = merged["contexts"][context]
+    cluster = merged["clusters"].get(ctx.get("cluster", ""), {})
+    provider = None
+    for ext in cluster.get("extensions") or []:
+        if isinstance(ext, dict) and isinstance(ext.get("extension"), dict):
+            provider = ext["extension"].get("provider") or provider
+    return {
+        "server": server,
+        "cluster": ctx.get("cluster"),
+        "user": ctx.get("user"),
+        "namespace": ctx.get("namespace") or "default",
+        "provider": provider,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Values
 
@@ -643,8 +664,9 @@ class Kube:
             if status == 404:
                 return []
             for item in payload.get("items") or []:
-                item.setdefault("apiVersion", res.api_version)
-                item["kind"] = res.kind if item.get("kind") in (None, "PartialObjectMetadata") else item["kind"]
+                # Items of built-in lists carry no apiVersion/kind; metadata-only ones say PartialObjectMetadata.
+                if item.get("kind") in (None, "PartialObjectMetadata"):
+                    item["apiVersion"], item["kind"] = res.api_version, res.kind
                 items.append(item)
             token = (payload.get("metadata") or {}).get("continue")
             if not token:
@@ -712,7 +734,8 @@ class Kube:
                     job.result()
                 if time.monotonic() >= deadline:
                     break
-                time.sleep(POLL if not work else 0)
+                # Right after patches most objects are gone already; otherwise poll.
+                time.sleep(0.02 if work else POLL)
                 remaining = self._remaining(kinds)
                 if remaining and time.monotonic() >= deadline:
                     break
@@ -773,10 +796,11 @@ class Kube:
         if status in (404, 409, 422):
             return  # gone already, or not the object we deleted
         with self._lock:
-            if uid not in stripped_uids:
+            first = uid not in stripped_uids
+            if first:
                 stripped_uids.add(uid)
                 report.stripped.append(StrippedObject(ObjRef(res.api_version, res.kind, namespace, name), finalizers))
-        if on_event:
+        if first and on_event:
             on_event("strip", res.kind, namespace, name, finalizers)
 
     # -- namespaces --------------------------------------------------------------------------
@@ -923,6 +947,7 @@ __all__ = [
     "ObjRef",
     "StrippedObject",
     "StuckObject",
+    "context_info",
     "context_server",
     "kubeconfig_paths",
     "pod_problem",

@@ -111,3 +111,19 @@ def test_selector_string():
 def test_objref_text():
     assert str(kube.ObjRef("kubeless.io/v1beta1", "Function", "default", "hello")) == "Function default/hello"
     assert str(kube.ObjRef("v1", "Namespace", None, "kubeless")) == "Namespace kubeless"
+
+
+def test_context_info_reads_minikube_provider(tmp_path):
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "clusters": [{"name": "p", "cluster": {
+            "server": "https://192.168.49.2:8443",
+            "extensions": [{"name": "cluster_info", "extension": {
+                "last-update": "Thu, 14 Mar 2024 21:38:07 GMT", "provider": "minikube.sigs.k8s.io",
+                "version": "v1.32.0"}}]}}],
+        "contexts": [{"name": "p", "context": {"cluster": "p", "user": "p", "namespace": "default"}}],
+        "users": [{"name": "p", "user": {}}],
+    }))
+    info = kube.context_info("p", str(path))
+    assert info == {"server": "https://192.168.49.2:8443", "cluster": "p", "user": "p", "namespace": "default",
+                    "provider": "minikube.sigs.k8s.io"}
