@@ -1,0 +1,92 @@
+"""The CLI as a user runs it, without a cluster: render, profile errors, exit codes, JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
+
+
+def devloop(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "devloop", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(cwd / ".cache"), **(env or {})}, timeout=60)
+
+
+def test_render_replaces_every_built_image_and_sets_pull_policy_only_there(tmp_path):
+    done = devloop("render", "--workspace", str(FIXTURES), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    objects = list(yaml.safe_load_all(done.stdout))
+    deploy = next(o for o in objects if o["kind"] == "Deployment")
+    containers = deploy["spec"]["template"]["spec"]["containers"]
+    images = [c["image"] for c in containers]
+    assert [i.split(":")[0] for i in images] == [
+        "kubeless-function-controller", "http-trigger-controller", "cronjob-trigger-controller"]
+    assert all(":dev-" in i for i in images)
+    assert all(c["imagePullPolicy"] == "IfNotPresent" for c in containers)
+    config = next(o for o in objects if o["kind"] == "ConfigMap")
+    assert config["data"]["builder-image"].startswith("kubeless-function-image-builder:dev-")
+    assert config["data"]["provision-image"].startswith("kubeless/unzip@sha256:")
+    kinds = [o["kind"] for o in objects]
+    assert kinds.index("CustomResourceDefinition") < kinds.index("ClusterRole") < kinds.index("Deployment")
+
+
+def test_render_is_stable_and_follows_source_edits(tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES, ws)
+    first = devloop("render", "--workspace", str(ws), cwd=tmp_path).stdout
+    assert devloop("render", "--workspace", str(ws), cwd=tmp_path).stdout == first
+    (ws / "http-trigger" / "cmd" / "http-trigger-controller").mkdir(parents=True, exist_ok=True)
+    (ws / "http-trigger" / "cmd" / "http-trigger-controller" / "extra.go").write_text("package main\n")
+    second = devloop("render", "--workspace", str(ws), cwd=tmp_path).stdout
+    changed = {line.strip() for line in second.splitlines()} - {line.strip() for line in first.splitlines()}
+    assert changed and all("http-trigger-controller:dev-" in line for line in changed)
+
+
+def test_broken_profile_exits_2_naming_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncluster: {profile: x}\nnamespace: x\nmanifests: [a.yaml]\ncomponents:\n"
+                   "  - {name: a, dir: a, build: make, image: a}\n")
+    done = devloop("up", "--profile", str(bad), "--dry-run", cwd=tmp_path)
+    assert done.returncode == 2
+    assert str(bad) in done.stderr
+    assert "components[a].build" in done.stderr or "components[0].build" in done.stderr
+    assert "{image}" in done.stderr
+
+
+def test_json_error_is_one_object_with_exit_code(tmp_path):
+    done = devloop("render", "--profile", "no-such-profile", "--json", cwd=tmp_path)
+    assert done.returncode == 2
+    event = json.loads(done.stdout.strip().splitlines()[-1])
+    assert event["event"] == "error" and event["exit_code"] == 2
+    assert "no-such-profile" in event["message"]
+
+
+def test_bad_strategy_is_a_usage_error(tmp_path):
+    done = devloop("apply", "--strategy", "yolo", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "recreate" in done.stderr
+
+
+def test_profiles_list_shows_the_bundled_kubeless_profile(tmp_path):
+    done = devloop("profiles", "list", cwd=tmp_path)
+    assert done.returncode == 0
+    name, origin, path = done.stdout.splitlines()[0].split("\t")
+    assert (name, origin) == ("kubeless", "bundled") and path.endswith("kubeless.yaml")
+
+
+def test_help_does_not_import_heavy_libraries(tmp_path):
+    probe = ("import sys; sys.argv=['devloop','--help']\n"
+             "from devloop import cli\n"
+             "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+             "heavy=[m for m in ('kubernetes','docker','watchdog','sh','pydantic','_gojsonnet') if m in sys.modules]\n"
+             "print('HEAVY', heavy)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]

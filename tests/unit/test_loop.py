@@ -1,0 +1,207 @@
+"""The loop's decisions with the outside world swapped out: what runs, what is refused, what is skipped."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devloop import loop
+from devloop.adapters.minikube import ClusterStatus, MinikubeVersion
+from devloop.errors import CommandFailed, ConfigError, UnsafeContext
+from devloop.profile import load_profile
+from devloop.report import Reporter
+from devloop.session import Session
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
+
+
+class FakeMinikube:
+    def __init__(self, *, state="Running", version="v1.36.0", endpoint=("127.0.0.1", 8443)):
+        self.state = state
+        self._version = version
+        self.endpoint = endpoint
+        self.calls: list[tuple] = []
+
+    def status(self):
+        self.calls.append(("status",))
+        run = "Running" if self.state == "Running" else self.state
+        return ClusterStatus(state=self.state, host=run, kubelet=run, apiserver=run, kubeconfig="Configured")
+
+    def version(self):
+        return MinikubeVersion(version=self._version)
+
+    def start(self, **kwargs):
+        self.calls.append(("start", kwargs))
+        self.state = "Running"
+
+    def delete(self, **kwargs):
+        self.calls.append(("delete",))
+        self.state = "Missing"
+
+    def api_endpoint(self):
+        return self.endpoint
+
+    def docker_env(self):
+        return {"DOCKER_HOST": "tcp://127.0.0.1:2376"}
+
+
+class FakeDocker:
+    def __init__(self, name="devloop-kubeless", images=()):
+        self.name = name
+        self.images = set(images)
+
+    def daemon_name(self):
+        return self.name
+
+    def image_exists(self, ref):
+        return ref in self.images
+
+    def close(self):
+        pass
+
+
+def write_kubeconfig(path: Path, context: str, server: str) -> str:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": server}}],
+        "users": [{"name": context, "user": {}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+    }))
+    return str(path)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    dest = tmp_path / "ws"
+    shutil.copytree(FIXTURES, dest)
+    return dest
+
+
+def make_session(tmp_path: Path, workspace: Path, *, minikube=None, docker=None, server="https://127.0.0.1:8443",
+                 dry_run=False, kube=None, profile=None) -> Session:
+    prof = profile or load_profile("kubeless", cwd=tmp_path)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", prof.cluster.profile, server)
+    mk = minikube or FakeMinikube()
+    made_kube = []
+
+    def make_kube(**kwargs):
+        made_kube.append(kwargs)
+        return kube
+
+    session = Session(profile=prof, workspace=workspace, reporter=Reporter(json_mode=True), dry_run=dry_run,
+                      kubeconfig=kubeconfig, cache_dir=tmp_path / "cache",
+                      make_minikube=lambda name, binary: mk, make_kube=make_kube,
+                      make_docker=lambda env: docker or FakeDocker())
+    session.made_kube = made_kube  # type: ignore[attr-defined]
+    return session
+
+
+def test_context_pointing_elsewhere_is_refused_before_any_kube_client_exists(tmp_path, workspace):
+    session = make_session(tmp_path, workspace, server="https://10.0.0.5:6443")
+    with pytest.raises(UnsafeContext) as err:
+        session.kube()
+    assert "https://10.0.0.5:6443" in err.value.message
+    assert "https://127.0.0.1:8443" in err.value.message
+    assert session.made_kube == []
+
+
+def test_context_on_minikubes_server_is_accepted(tmp_path, workspace):
+    session = make_session(tmp_path, workspace, kube=object())
+    assert session.kube() is not None
+    assert session.made_kube[0]["context"] == "devloop-kubeless"
+
+
+def test_running_cluster_is_not_started_again(tmp_path, workspace):
+    mk = FakeMinikube(state="Running")
+    session = make_session(tmp_path, workspace, minikube=mk)
+    assert loop.ensure_cluster(session) is False
+    assert [c[0] for c in mk.calls] == ["status"]
+
+
+def test_stopped_cluster_is_started_with_profile_settings(tmp_path, workspace):
+    mk = FakeMinikube(state="Stopped")
+    session = make_session(tmp_path, workspace, minikube=mk)
+    assert loop.ensure_cluster(session) is True
+    start = [c for c in mk.calls if c[0] == "start"][0][1]
+    assert start["kubernetes_version"] == "v1.21.14"
+    assert start["driver"] == "docker"
+    assert start["force"] is False  # minikube v1.36 still accepts v1.21
+
+
+def test_new_minikube_gets_force_only_because_the_profile_allows_it(tmp_path, workspace):
+    mk = FakeMinikube(state="Missing", version="v1.38.1")
+    session = make_session(tmp_path, workspace, minikube=mk)
+    loop.ensure_cluster(session)
+    assert [c for c in mk.calls if c[0] == "start"][0][1]["force"] is True
+
+    text = (Path(session.profile.source).read_text()).replace("allow_unsupported_kubernetes: true",
+                                                             "allow_unsupported_kubernetes: false")
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(text)
+    mk2 = FakeMinikube(state="Missing", version="v1.38.1")
+    session2 = make_session(tmp_path, workspace, minikube=mk2, profile=load_profile(str(strict), cwd=tmp_path))
+    with pytest.raises(ConfigError) as err:
+        loop.ensure_cluster(session2)
+    assert "cluster.allow_unsupported_kubernetes" in str(err.value)
+    assert not [c for c in mk2.calls if c[0] == "start"]
+
+
+def test_fresh_deletes_before_starting(tmp_path, workspace):
+    mk = FakeMinikube(state="Running")
+    session = make_session(tmp_path, workspace, minikube=mk)
+    loop.ensure_cluster(session, fresh=True)
+    names = [c[0] for c in mk.calls]
+    assert names.index("delete") < names.index("start")
+
+
+def test_build_is_refused_when_docker_env_leads_to_another_daemon(tmp_path, workspace):
+    session = make_session(tmp_path, workspace, docker=FakeDocker(name="laptop"))
+    with pytest.raises(Exception) as err:
+        loop.build_components(session)
+    assert "laptop" in str(err.value)
+
+
+def test_up_to_date_images_are_not_built(tmp_path, workspace):
+    session = make_session(tmp_path, workspace)
+    tags = loop.component_tags(session)
+    session._docker = FakeDocker(images=tags.values())
+    outcomes = loop.build_components(session)
+    assert [o.built for o in outcomes] == [False] * len(tags)
+
+
+def test_failed_build_shows_its_output_tail_and_exit_code(tmp_path, workspace):
+    makefile = workspace / "kubeless" / "Makefile"
+    makefile.write_text(makefile.read_text().replace(
+        "function-controller:\n", "function-controller:\n\t@echo compiler says: undefined: frobnicate; exit 3\n", 1))
+    session = make_session(tmp_path, workspace)
+    with pytest.raises(CommandFailed) as err:
+        loop.build_components(session, ["function-controller"])
+    text = str(err.value)
+    assert "build of function-controller failed" in text
+    assert "exited with code 2" in text  # make reports the recipe's failure as 2
+    assert "undefined: frobnicate" in text
+
+
+def test_dry_run_builds_and_starts_nothing(tmp_path, workspace, capsys):
+    mk = FakeMinikube(state="Missing")
+    session = make_session(tmp_path, workspace, minikube=mk, dry_run=True)
+    loop.ensure_cluster(session)
+    outcomes = loop.build_components(session)
+    assert not [c for c in mk.calls if c[0] in ("start", "delete")]
+    out = capsys.readouterr().out
+    assert "would run: minikube start -p devloop-kubeless" in out
+    assert "make function-controller CONTROLLER_IMAGE=kubeless-function-controller:dev-" in out
+    assert all(o.built for o in outcomes)
+    assert not (workspace / "kubeless" / "bundles").exists()
+
+
+def test_unknown_component_names_the_known_ones(tmp_path, workspace):
+    session = make_session(tmp_path, workspace)
+    with pytest.raises(ConfigError) as err:
+        loop.build_components(session, ["function-controler"])
+    assert "function-controler" in err.value.message
+    assert "function-controller" in (err.value.hint or "")
