@@ -3,6 +3,7 @@ fixtures that give tests a cluster.
 
 Fixtures (see tests/rig/README.md):
   rig_env              session; RigEnv (paths, env dict) -- always available, no cluster
+  rig_built            session; skips (fails under CI=true) unless scripts/build-rig has run
   rig_cluster          session; RigCluster for profile `devloop-rig-session` (started once, deleted at the end)
   rig_profile_factory  module; make(name=None, *, fake_nodes=0, args=(), env=None) -> RigCluster, each
                        profile deleted when the module finishes (for destructive tests)
@@ -39,7 +40,7 @@ START_TIMEOUT = 300  # seconds for `minikube start` (cold: ~20 s; the rest is he
 DELETE_TIMEOUT = 120
 REAL_MINIKUBE = os.environ.get("DEVLOOP_REAL_MINIKUBE") == "1"
 CI = os.environ.get("CI", "").lower() == "true"
-CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory"}
+CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory", "rig_built"}
 
 
 @dataclass
@@ -195,6 +196,12 @@ def _delete(rig: RigEnv, profile: str) -> None:
                             timeout=DELETE_TIMEOUT)
     if result.returncode != 0:
         sys.stderr.write(f"warning: minikube delete -p {profile} exited {result.returncode}:\n{result.stderr}\n")
+
+
+@pytest.fixture(scope="session")
+def rig_built() -> None:
+    """Skip (or, with CI=true, fail) unless scripts/build-rig has built the rig's binaries."""
+    _require_rig()
 
 
 @pytest.fixture(scope="session")
