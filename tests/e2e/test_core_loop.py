@@ -1,0 +1,262 @@
+"""`devloop` as a user runs it, as a subprocess, against the test cluster.
+
+The bundled Kubeless profile runs unchanged on a copy of the sample workspace: devloop itself starts
+minikube profile `devloop-kubeless` through the stand-in (real control plane, real kubelet node,
+minikube's Docker engine over TLS). The tests run in file order and share that cluster, the way a
+developer's day does: up from nothing, up again, edit, apply over stuck finalizers, refuse a wrong
+context, reset a broken cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "workspace"
+PROFILE = "devloop-kubeless"  # the bundled profile's minikube profile
+NS = "kubeless"
+DEPLOY = "kubeless-controller-manager"
+
+pytestmark = [pytest.mark.rig, pytest.mark.destructive]
+
+
+@pytest.fixture(scope="module")
+def cluster(rig_env, rig_built):
+    from conftest import RigCluster
+
+    handle = RigCluster(profile=PROFILE, rig=rig_env, env=dict(rig_env.env))
+    yield handle
+    subprocess.run(["minikube", "delete", "-p", PROFILE], env=rig_env.env, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("core") / "workspace"
+    shutil.copytree(FIXTURES, dest)
+    return dest
+
+
+def devloop(cluster, workspace: Path, *args: str, timeout: float = 900, env: dict | None = None):
+    """Run the CLI with --json; returns (exit code, events, stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "devloop", *args, "--workspace", str(workspace), "--json"],
+        cwd=workspace, env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"), **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return done.returncode, events, done.stderr
+
+
+def result_of(events: list[dict]) -> dict:
+    final = events[-1]
+    assert final["event"] == "result", final
+    return final
+
+
+def step_statuses(events: list[dict]) -> dict[str, str]:
+    return {e["step"]: e["status"] for e in events if e["event"] == "step" and e["status"] != "start"}
+
+
+def controller_pods(cluster) -> list[dict]:
+    pods = cluster.kubectl_json("get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def image_id(cluster, tag: str) -> str:
+    return cluster.docker("image", "inspect", tag, "--format", "{{.Id}}").stdout.strip()
+
+
+def test_up_brings_everything_up_from_nothing(cluster, workspace):
+    code, events, stderr = devloop(cluster, workspace, "up")
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    result = result_of(events)
+    tags = result["tags"]
+    assert sorted(result["built"]) == sorted(tags) == sorted(
+        ["function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"])
+
+    (pod,) = controller_pods(cluster)
+    by_container = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+    expected = {
+        "kubeless-function-controller": tags["function-controller"],
+        "http-trigger-controller": tags["http-trigger-controller"],
+        "cronjob-trigger-controller": tags["cronjob-trigger-controller"],
+    }
+    for container, tag in expected.items():
+        status = by_container[container]
+        assert status["ready"], status
+        assert status["image"].endswith(tag)
+        # The pod runs exactly the image devloop built in minikube's daemon, not a pulled one.
+        assert status["imageID"].split("sha256:")[-1] == image_id(cluster, tag).split("sha256:")[-1]
+        logs = cluster.kubectl("logs", "-n", NS, pod["metadata"]["name"], "-c", container).stdout
+        assert "build id" in logs
+
+    config = cluster.kubectl_json("get", "configmap", "kubeless-config", "-n", NS)
+    assert config["data"]["builder-image"] == tags["function-image-builder"]
+    addons = json.loads(cluster.minikube("addons", "list", "-o", "json", check=True).stdout)
+    assert addons["ingress"]["Status"] == "enabled"
+
+
+def test_second_up_builds_nothing_and_restarts_nothing(cluster, workspace):
+    (before,) = controller_pods(cluster)
+    code, events, stderr = devloop(cluster, workspace, "up")
+    assert code == 0, stderr
+    result = result_of(events)
+    assert result["built"] == []
+    assert result["changed_objects"] == [] and result["restarted"] == []
+    statuses = step_statuses(events)
+    assert all(statuses[f"build {name}"] == "skipped" for name in result["tags"])
+    (after,) = controller_pods(cluster)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert [c["restartCount"] for c in after["status"]["containerStatuses"]] == [0, 0, 0]
+
+
+def test_source_edit_rolls_out_a_new_tag_for_that_component_only(cluster, workspace):
+    (before,) = controller_pods(cluster)
+    old = {c["name"]: c["image"] for c in before["spec"]["containers"]}
+    main = workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go"
+    main.write_text(main.read_text() + "\n// an edit\n")
+
+    code, events, stderr = devloop(cluster, workspace, "up")
+    assert code == 0, stderr
+    result = result_of(events)
+    assert result["built"] == ["http-trigger-controller"]
+
+    (after,) = controller_pods(cluster)
+    new = {c["name"]: c["image"] for c in after["spec"]["containers"]}
+    assert new["http-trigger-controller"] == result["tags"]["http-trigger-controller"] != old["http-trigger-controller"]
+    assert new["kubeless-function-controller"] == old["kubeless-function-controller"]
+    assert new["cronjob-trigger-controller"] == old["cronjob-trigger-controller"]
+    assert all(c["ready"] for c in after["status"]["containerStatuses"])
+
+
+def test_component_that_keeps_latest_is_deployed_with_a_dev_tag(cluster, workspace, tmp_path):
+    # The manifest says `:latest` with no pull policy (Kubernetes then pulls Always, and with no
+    # registry that is ImagePullBackOff); devloop renders its own tag with IfNotPresent.
+    app = workspace / "latest-app"
+    app.mkdir()
+    shutil.copy(workspace / "http-trigger" / "Makefile", app / "Makefile")
+    for sub in ("cmd", "docker", "script", "go.mod", "go.sum", "pkg"):
+        src = workspace / "http-trigger" / sub
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, app / sub)
+    (app / "app.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "latest-app", "namespace": "latest"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "latest-app"}},
+                 "template": {"metadata": {"labels": {"app": "latest-app"}},
+                              "spec": {"containers": [{"name": "app", "image": "example/latest-app:latest"}]}}},
+    }))
+    profile = tmp_path / "latest.yaml"
+    profile.write_text(yaml.safe_dump({
+        "name": "latest",
+        "cluster": {"profile": PROFILE, "kubernetes_version": "v1.21.14", "allow_unsupported_kubernetes": True},
+        "namespace": "latest",
+        "components": [{"name": "app", "dir": "latest-app", "image": "latest-app",
+                        "build": "make http-controller-image HTTP_CONTROLLER_IMAGE={image}",
+                        "replaces": ["example/latest-app"]}],
+        "manifests": ["latest-app/app.yaml"],
+        "ignore": ["bundles/", "docker/http-controller/http-controller"],
+    }))
+    code, events, stderr = devloop(cluster, workspace, "up", "--profile", str(profile))
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    deploy = cluster.kubectl_json("get", "deployment", "latest-app", "-n", "latest")
+    (container,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("latest-app:dev-")
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert deploy["status"].get("availableReplicas") == 1
+
+
+def _create_custom_resources(cluster) -> int:
+    text = (FIXTURES / "custom-resources.yaml").read_text()
+    cluster.kubectl("apply", "-f", "-", input=text)
+    return sum(1 for d in yaml.safe_load_all(text) if d)
+
+
+def _count_custom_resources(cluster) -> int:
+    total = 0
+    for kind in ("functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io"):
+        done = cluster.kubectl("get", kind, "-A", "-o", "json", check=False)
+        if done.returncode == 0:
+            total += len(json.loads(done.stdout)["items"])
+    return total
+
+
+def test_apply_finishes_where_kubectl_delete_hangs_on_finalizers(cluster, workspace):
+    # The controllers are gone (scaled to zero), so nobody will remove the Kubeless finalizers.
+    cluster.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=0")
+    cluster.wait_for(lambda: not controller_pods(cluster), 60, "controller pods to go")
+    created = _create_custom_resources(cluster)
+    assert _count_custom_resources(cluster) == created == 7
+
+    rendered = subprocess.run([sys.executable, "-m", "devloop", "render", "--workspace", str(workspace)],
+                              env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache")},
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+    manual = cluster.kubectl("delete", "-f", "-", "--timeout=10s", input=rendered, check=False, timeout=120)
+    assert manual.returncode != 0  # the hand-run loop hangs here
+    crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
+    assert crd["metadata"].get("deletionTimestamp")  # left Terminating behind its Functions
+
+    code, events, stderr = devloop(cluster, workspace, "apply")
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    assert _count_custom_resources(cluster) == 0
+    crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
+    assert not crd["metadata"].get("deletionTimestamp")
+    (pod,) = controller_pods(cluster)
+    assert all(c["ready"] for c in pod["status"]["containerStatuses"])
+    stripped = [e for e in events if e["event"] == "info" and "removed finalizers" in e["message"]]
+    assert stripped  # each strip is logged
+
+
+def test_context_pointing_at_another_server_is_refused_and_nothing_is_deleted(cluster, workspace, tmp_path):
+    created = _create_custom_resources(cluster)
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    for entry in config["clusters"]:
+        if entry["name"] == PROFILE:
+            entry["cluster"]["server"] = "https://127.0.0.1:1"
+    wrong = tmp_path / "kubeconfig"
+    wrong.write_text(yaml.safe_dump(config))
+
+    code, events, _ = devloop(cluster, workspace, "down", env={"KUBECONFIG": str(wrong)})
+    assert code == 1
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "UnsafeContext"
+    assert "https://127.0.0.1:1" in events[-1]["message"]
+    assert _count_custom_resources(cluster) == created
+    assert controller_pods(cluster)
+
+    code, events, stderr = devloop(cluster, workspace, "clean")
+    assert code == 0, stderr
+    assert _count_custom_resources(cluster) == 0
+
+
+def _apiserver_pid(cluster) -> int:
+    from devrig.machine import Machine
+
+    home = Path(cluster.minikube_home)
+    home = home if home.name == ".minikube" else home / ".minikube"
+    state = Machine(PROFILE, home)._load()
+    return int(state["procs"]["apiserver"]["pid"])
+
+
+def test_reset_recovers_a_cluster_whose_api_server_was_killed(cluster, workspace):
+    os.kill(_apiserver_pid(cluster), signal.SIGKILL)
+    time.sleep(1)
+    code, events, _ = devloop(cluster, workspace, "apply", timeout=300)
+    assert code == 1  # the loop says the cluster is broken instead of hanging
+
+    code, events, stderr = devloop(cluster, workspace, "reset")
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    code, events, stderr = devloop(cluster, workspace, "up")
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    (pod,) = controller_pods(cluster)
+    assert all(c["ready"] for c in pod["status"]["containerStatuses"])
+    # The reset cluster's daemon was empty: everything was rebuilt into it.
+    assert sorted(result_of(events)["built"]) == sorted(result_of(events)["tags"])
