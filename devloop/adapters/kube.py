@@ -939,6 +939,28 @@ class Kube:
         found = [problem for pod in pods if (problem := pod_problem(pod)) is not None]
         return found
 
+    def wait_admission(self, obj: dict, *, timeout: float, what: str) -> None:
+        """Wait until the API server admits `obj` in a server-side dry run.
+
+        A validating webhook registered moments ago (ingress-nginx's) refuses every request
+        until its server answers; a dry run proves it does without creating anything.
+        """
+        res, namespace, _ = self._obj_path(obj)
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while True:
+            try:
+                status, payload = self._request_once("POST", res.path(namespace), query={"dryRun": "All"},
+                                                     body=json.loads(json.dumps(obj)))
+                if 200 <= status < 300 or status == 409:
+                    return
+                last = self._status_text("POST", res.path(namespace), status, payload)
+            except _Transient as exc:
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                raise WaitTimeout(f"{what} did not admit a dry-run {res.kind} within {timeout:g}s; last answer: {last}")
+            time.sleep(POLL * 2)
+
 
 __all__ = [
     "ApiError",
