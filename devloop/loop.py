@@ -408,7 +408,7 @@ def wait_rollout(session: Session, rendered: Any) -> None:
             _dry(session, f"wait for the rollout of {names}")
             return
         step.waiting(f"rollout of {names}")
-        session.kube().wait_rollout(deployments, timeout=session.profile.timeouts.rollout)
+        session.kube().wait_rollout(deployments, timeout=session.profile.timeouts.rollout, on_wait=step.waiting)
 
 
 # -- the whole cycle -------------------------------------------------------------------------
