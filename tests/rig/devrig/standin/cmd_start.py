@@ -267,6 +267,7 @@ def run(console, opts) -> int:
                              client_key=info.client_key, minikube_version=rel.version,
                              keep_context=bool(opts.get("keep-context")))
 
+    _label_node(info, rel)
     console.step("health_check", "Verifying Kubernetes components...", name="Verifying Kubernetes")
     enabled = [a for a, on in (cfg.get("Addons") or {}).items() if on]
     if enabled:
@@ -340,6 +341,17 @@ def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, 
                     f"may fix it: {exc}")
         raise console.fatal(GUEST_PROVISION, f"error provisioning guest: Failed to start host: {exc}",
                             new_issue_link=True)
+
+
+def _label_node(info, rel: versions.Release) -> None:
+    """The labels minikube puts on its primary node (addons select `minikube.k8s.io/primary: "true"`)."""
+    from devrig.kapi import Api
+    api = Api(info.apiserver_port, info.ca_cert, info.client_cert, info.client_key)
+    api.patch(f"/api/v1/nodes/{info.node_name}", {"metadata": {"labels": {
+        "minikube.k8s.io/commit": rel.commit, "minikube.k8s.io/name": info.name,
+        "minikube.k8s.io/primary": "true", "minikube.k8s.io/version": rel.version,
+        "minikube.k8s.io/updated_at": time.strftime("%Y_%m_%dT%H_%M_%S_0000", time.gmtime()),
+    }}})
 
 
 def _docker_version(info) -> str:
