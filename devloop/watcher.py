@@ -36,6 +36,7 @@ POLL_INTERVAL_S = 1.0
 # Past this many watchdog watches (one thread each) a pruned plan costs more than it saves.
 MAX_PLANNED_WATCHES = 400
 MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
+_WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +384,8 @@ class Watcher:
         self.info: WatchInfo | None = None
         self.events_seen = 0
         self.events_kept = 0
+        self._spy: _OverflowSpy | None = None
+        self._last_overflow_notice = -1e9
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Watcher:
@@ -394,6 +397,9 @@ class Watcher:
 
     def start(self) -> WatchInfo:
         t0 = time.monotonic()
+        self._spy = _OverflowSpy(self._on_overflow)
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).addFilter(self._spy)
         plan = plan_watches(self.router, self.workspace)
         notice = None
         mode = "polling" if self.poll else "inotify"
@@ -440,6 +446,23 @@ class Watcher:
     def stop(self) -> None:
         self.debouncer.close()
         self._teardown()
+        if self._spy is not None:
+            for name in _WATCHDOG_LOGGERS:
+                logging.getLogger(name).removeFilter(self._spy)
+            self._spy = None
+
+    def _on_overflow(self) -> None:
+        """Changes were lost: offer every component; fingerprints decide what really changed."""
+        now = time.monotonic()
+        if now - self._last_overflow_notice > 30:
+            self._last_overflow_notice = now
+            self._on_notice(
+                "inotify dropped events (more changes at once than fs.inotify.max_queued_events); "
+                "checking every component's fingerprint"
+            )
+        with self._lock:
+            for root in self.router.roots():
+                self.debouncer.add(root, self.router.components_for(root))
 
     def _teardown(self) -> None:
         obs, self._observer = self._observer, None
@@ -459,7 +482,9 @@ class Watcher:
         key = (path, recursive)
         if key in self._scheduled or self._observer is None:
             return
-        self._scheduled[key] = self._observer.schedule(_Handler(self), str(path), recursive=recursive)
+        self._scheduled[key] = self._observer.schedule(
+            _Handler(self), str(path), recursive=recursive, event_filter=_event_filter()
+        )
 
     def _unschedule_under(self, path: Path) -> None:
         for key in [k for k in self._scheduled if k[0] == path or path in k[0].parents]:
@@ -495,10 +520,24 @@ class Watcher:
                 self._offer(path)
 
     def _offer(self, path: Path) -> None:
+        if path.name == ".dockerignore" and hasattr(self.router, "reload"):
+            self._reload_rules()
         comps = self.router.components_for(path)
         if comps:
             self.events_kept += 1
             self.debouncer.add(path, comps)
+
+    def _reload_rules(self) -> None:
+        """A .dockerignore changed: re-read the rules and watch what they no longer ignore."""
+        self.router.reload()
+        if self._observer is None:
+            return
+        try:
+            for p, rec in plan_watches(self.router, self.workspace).watches():
+                if not self._covered(p):
+                    self._schedule(p, rec)
+        except OSError as exc:
+            self._on_notice(f"could not extend the watches after a .dockerignore change: {exc}")
 
     def _on_new_dir(self, path: Path) -> None:
         if self._observer is None or self._covered(path) or not path.is_dir():
@@ -560,6 +599,30 @@ class _Handler:
             log.exception("devloop watcher: failed to handle %r", event)
 
 
+def _event_filter() -> list[type]:
+    """Changes only. Without a filter inotify also reports every open/close of a watched
+    directory, so walking the tree (ours, or watchdog's own re-scan after a queue overflow)
+    floods the queue with events about itself, overflows it, re-scans, and never idles."""
+    from watchdog import events as ev
+
+    return [ev.FileCreatedEvent, ev.DirCreatedEvent, ev.FileDeletedEvent, ev.DirDeletedEvent,
+            ev.FileMovedEvent, ev.DirMovedEvent, ev.FileModifiedEvent, ev.FileClosedEvent]
+
+
+class _OverflowSpy(logging.Filter):
+    """watchdog only logs a kernel queue overflow; turn that log record into a rescan."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_overflow = on_overflow
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "overflow" in record.getMessage().lower():
+            self._on_overflow()
+            return False  # we say it once, in our own words
+        return True
+
+
 def _default_observer(polling: bool) -> Any:
     if polling:
         from watchdog.observers.polling import PollingObserver
@@ -576,47 +639,40 @@ def _default_observer(polling: bool) -> Any:
 class ProfileRouter:
     """Routes paths with the profile's rules, as devloop.fingerprint defines them.
 
-    `ignore_spec(profile, component, workspace)` gives a component's gitignore-style rules
-    (profile and component `ignore`, `.git/`, editor temp files, the build context's
-    `.dockerignore`), matched against paths relative to the component's directory;
-    `component_for_path(profile, workspace, path)` says which components an input belongs to.
+    The ignore rules (profile and component `ignore`, `.git/`, editor temp files, the build
+    context's `.dockerignore`) are the fingerprint's, so the watcher and the "did anything
+    change" decision can never disagree about what an input is.
     """
 
     def __init__(self, profile: Any, workspace: Path, components: Iterable[str] | None = None) -> None:
-        from devloop import fingerprint
-
-        self._fp = fingerprint
         self.profile = profile
         self.workspace = Path(workspace).resolve()
         wanted = set(components) if components is not None else None
         self._components = [c for c in profile.components if wanted is None or c.name in wanted]
         self._names = {c.name for c in self._components}
-        self._specs = {c.name: fingerprint.ignore_spec(profile, c, self.workspace) for c in self._components}
-        self._roots: dict[str, list[Path]] = {}
+        self._roots: list[Path] = []
         for c in self._components:
-            base = (self.workspace / c.dir).resolve()
-            inputs = list(getattr(c, "inputs", None) or ["."])
-            self._roots[c.name] = [(base / i).resolve() if i not in (".", "") else base for i in inputs]
+            base = Path(os.path.abspath(c.path(self.workspace)))
+            for i in c.inputs:
+                root = Path(os.path.normpath(base / i))
+                if root not in self._roots:
+                    self._roots.append(root)
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the rules (a .dockerignore changed)."""
+        from devloop.fingerprint import PathMapper
+
+        self._mapper = PathMapper(self.profile, self.workspace)
 
     def roots(self) -> list[Path]:
-        return [r for rs in self._roots.values() for r in rs]
+        return list(self._roots)
 
     def components_for(self, path: Path) -> frozenset[str]:
-        found = self._fp.component_for_path(self.profile, self.workspace, path)
-        if found is None:
-            return frozenset()
-        if isinstance(found, str):
-            found = [found]
-        names = {getattr(c, "name", c) for c in found}
-        return frozenset(names & self._names)
+        found = self._mapper.components_for(path)
+        return frozenset(c.name for c in found if c.name in self._names)
 
     def is_ignored_dir(self, path: Path) -> bool:
-        owners = [c for c in self._components if any(r == path or r in path.parents for r in self._roots[c.name])]
-        if not owners:
-            return False
-        for c in owners:
-            base = (self.workspace / c.dir).resolve()
-            rel = path.relative_to(base).as_posix() + "/"
-            if not self._specs[c.name].match_file(rel):
-                return False
-        return True
+        if not any(r == path or r in path.parents for r in self._roots):
+            return False  # an ancestor of inputs, or outside them: never pruned here
+        return not any(c.name in self._names for c in self._mapper.components_for(path, is_dir=True))

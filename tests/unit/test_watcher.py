@@ -378,3 +378,107 @@ def test_many_edits_settle_into_few_batches(ws: Path) -> None:
             batches.append(b)
         assert 1 <= len(batches) <= 2
         assert (ws / "a/main.go").read_text() == "v199"
+
+
+# -- the real profile rules (devloop.fingerprint) ----------------------------------------------
+@pytest.fixture
+def kubeless_ws(tmp_path: Path) -> Path:
+    _tree(tmp_path, {
+        "kubeless": {
+            "go.mod": "m", "go.sum": "s", "Makefile": "all:",
+            "cmd": {"function-controller": {"main.go": "m"}, "kubeless": {"cli.go": "c"}},
+            "pkg": {"controller": {"c.go": "c"}, "function-image-builder": {"b.go": "b"}},
+            "docker": {"function-controller": {"Dockerfile": "FROM scratch", ".dockerignore": "*.md\nnotes/\n"},
+                       "function-image-builder": {"Dockerfile": "FROM scratch"}},
+            "bundles": {"kubeless_linux-amd64": {"function-controller": "bin"}},
+            ".git": {"HEAD": "ref"},
+        },
+        "http-trigger": {"go.mod": "m", "pkg": {"h.go": "h"}, "vendor": {"v.go": "v"},
+                         "cmd": {"http-trigger-controller": {"main.go": "m"}}},
+    })
+    return tmp_path
+
+
+def _kubeless_router(ws: Path):
+    from devloop.profile import load_profile
+    from devloop.watcher import ProfileRouter
+
+    return ProfileRouter(load_profile("kubeless", cwd=ws), ws)
+
+
+def test_profile_routing_maps_paths_to_their_components(kubeless_ws: Path) -> None:
+    r = _kubeless_router(kubeless_ws)
+    k = kubeless_ws / "kubeless"
+    assert r.components_for(k / "pkg/controller/c.go") == {"function-controller"}
+    assert r.components_for(k / "pkg/function-image-builder/b.go") == {"function-image-builder"}
+    assert r.components_for(k / "go.mod") == {"function-controller", "function-image-builder"}
+    assert r.components_for(k / "cmd/kubeless/cli.go") == set()  # the CLI is no image's input
+    assert r.components_for(kubeless_ws / "http-trigger/pkg/h.go") == {"http-trigger-controller"}
+    assert r.components_for(kubeless_ws / "http-trigger/vendor/v.go") == set()
+
+
+@pytest.mark.parametrize("rel", [
+    "bundles/kubeless_linux-amd64/function-controller",  # profile ignore: build output
+    "docker/function-controller/function-controller",    # binary copied into the build context
+    ".git/HEAD",
+    "pkg/controller/.c.go.swp", "pkg/controller/c.go~", "pkg/controller/.#c.go", "pkg/controller/4913",
+    "pkg/controller/c.go.bak",
+    "docker/function-controller/README.md",               # the build context's .dockerignore
+    "docker/function-controller/notes/todo",
+])
+def test_profile_ignore_rules(kubeless_ws: Path, rel: str) -> None:
+    assert _kubeless_router(kubeless_ws).components_for(kubeless_ws / "kubeless" / rel) == set()
+
+
+def test_profile_plan_prunes_ignored_dirs_and_skips_non_inputs(kubeless_ws: Path) -> None:
+    r = _kubeless_router(kubeless_ws)
+    watches = dict(plan_watches(r, kubeless_ws).watches())
+    k = kubeless_ws / "kubeless"
+    assert watches[k] is False  # for go.mod, go.sum, Makefile
+    assert watches[k / "pkg"] is True
+    assert k / "bundles" not in watches and k / ".git" not in watches
+    assert k / "cmd/kubeless" not in watches
+    assert kubeless_ws / "http-trigger/vendor" not in watches
+
+
+def test_watching_the_kubeless_workspace(kubeless_ws: Path) -> None:
+    k = kubeless_ws / "kubeless"
+    with Watcher(_kubeless_router(kubeless_ws), kubeless_ws, debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        (k / "bundles/kubeless_linux-amd64/function-controller").write_text("rebuilt")
+        (k / "docker/function-controller/function-controller").write_text("copied binary")
+        (k / "pkg/controller/.c.go.swp").write_text("vim")
+        assert _collect(w) == set()
+        (k / "pkg/function-image-builder/b.go").write_text("edited")
+        assert _collect(w) == {"function-image-builder"}
+        # the builder's build context is an input directory: its .dockerignore applies, and
+        # an edit to it re-reads the rules
+        ctx = k / "docker/function-image-builder"
+        (ctx / ".dockerignore").write_text("notes/\n")
+        assert _collect(w) == {"function-image-builder"}
+        (ctx / "notes").mkdir()
+        (ctx / "notes/todo").write_text("ignored")
+        assert _collect(w) == set()
+        (ctx / ".dockerignore").write_text("")
+        assert _collect(w) == {"function-image-builder"}
+        (ctx / "notes/todo").write_text("an input now")
+        assert _collect(w) == {"function-image-builder"}
+
+
+def test_reading_the_tree_makes_no_events(ws: Path) -> None:
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+        for root, _dirs, files in os.walk(ws):
+            for name in files:
+                Path(root, name).read_bytes()
+        assert _collect(w) == set()
+        assert w.events_seen == 0
+
+
+def test_a_queue_overflow_offers_every_component(ws: Path) -> None:
+    import logging
+
+    notices: list[str] = []
+    with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0), on_notice=notices.append) as w:
+        # what watchdog does when the kernel drops events (IN_Q_OVERFLOW)
+        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+        assert _collect(w) == {"a", "b"}
+        assert any("max_queued_events" in n for n in notices)
