@@ -140,16 +140,54 @@ def ignore_spec(profile: Profile, component: Component, workspace: Path) -> path
     return pathspec.GitIgnoreSpec.from_lines(ignore_lines(profile, component, workspace))
 
 
-def _fast_matcher(spec: pathspec.GitIgnoreSpec) -> Callable[[str], bool]:
-    """One regex for the common case without `!` patterns (last-match-wins needs no ordering
-    then); otherwise pathspec's own matching."""
-    patterns = [p for p in spec.patterns if p.include is not None]
-    if any(p.include is False for p in patterns):
-        return spec.match_file
-    if not patterns:
-        return lambda _path: False
-    combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns)
-    return re.compile(combined).match  # type: ignore[return-value]
+_GLOB = re.compile(r"[*?\[]")
+
+
+class IgnoreRules:
+    """Fast matching of one component's ignore rules (paths relative to its directory).
+
+    `ignored(rel)` for files, `ignored(rel + "/")` for directories. `prune(rel_dir)` says whether
+    a walk may skip a directory entirely: yes when it is ignored and no `!` pattern could
+    re-include something below it. pathspec re-includes files under an excluded directory,
+    which is what Docker does for .dockerignore exceptions; plain git would not, so this errs on
+    the side of hashing more, never less.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        patterns = [p for p in self.spec.patterns if p.include is not None]
+        negations = [ln.strip()[1:] for ln in lines if ln.strip().startswith("!")]
+        # Directory prefixes below which some `!` pattern may apply; None = anywhere.
+        self._reinclude: list[str] | None = []
+        for neg in negations:
+            body = neg.rstrip("/")
+            if "/" not in body:  # unanchored: can match at any depth
+                self._reinclude = None
+                break
+            literal = _GLOB.split(body.lstrip("/"), 1)[0]
+            self._reinclude.append(literal.rsplit("/", 1)[0] if "/" in literal else "")
+        if any(p.include is False for p in patterns):
+            self.ignored: Callable[[str], bool] = self.spec.match_file
+        elif patterns:
+            # No `!`: last-match-wins needs no ordering, so one alternation does it in one pass.
+            combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns)
+            self.ignored = re.compile(combined).match  # type: ignore[assignment]  # a match is truthy
+        else:
+            self.ignored = lambda rel: False
+
+    def prune(self, rel_dir: str) -> bool:
+        if not self.ignored(rel_dir + "/"):
+            return False
+        if rel_dir == ".git" or rel_dir.endswith("/.git"):
+            return True
+        if self._reinclude is None:
+            return False
+        return not any(p == "" or p == rel_dir or p.startswith(rel_dir + "/") or rel_dir.startswith(p + "/")
+                       for p in self._reinclude)
+
+
+def ignore_rules(profile: Profile, component: Component, workspace: Path) -> IgnoreRules:
+    return IgnoreRules(ignore_lines(profile, component, workspace))
 
 
 class PathMapper:
@@ -166,8 +204,7 @@ class PathMapper:
         for c in profile.components:
             base = os.path.abspath(c.path(self.workspace))
             inputs = [_norm(i) for i in c.inputs]
-            matcher = _fast_matcher(ignore_spec(profile, c, self.workspace))
-            self._entries.append((c, base, inputs, matcher))
+            self._entries.append((c, base, inputs, ignore_rules(profile, c, self.workspace).ignored))
 
     def components_for(self, path: str | os.PathLike[str], *, is_dir: bool = False) -> list[Component]:
         p = Path(path)
@@ -225,22 +262,26 @@ class Fingerprinter:
     def fingerprint(self, profile: Profile, component: Component, workspace: Path) -> Fingerprint:
         started = time.monotonic()
         base = os.path.abspath(component.path(Path(workspace)))
-        matcher = _fast_matcher(ignore_spec(profile, component, Path(workspace)))
-        files, missing = self._collect(base, [_norm(i) for i in component.inputs], matcher)
+        rules = ignore_rules(profile, component, Path(workspace))
+        files, missing = self._collect(base, [_norm(i) for i in component.inputs], rules)
         cache = self._cache_for(base)
         racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
         h = hashlib.sha256()
         h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{component.model_dump_json()}\n".encode())
         hashed = 0
+        entries = cache.entries
+        parts: list[str] = []
+        # The hot loop of a warm run (one iteration per input file): kept free of calls.
         for rel in sorted(files):
             full, st = files[rel]
-            if stat.S_ISLNK(st.st_mode):
+            mode = st.st_mode
+            if stat.S_ISLNK(mode):
                 kind, digest = "l", hashlib.sha256(os.readlink(full).encode()).hexdigest()
             else:
-                kind = "x" if st.st_mode & 0o111 else "f"
-                key = [st.st_size, st.st_mtime_ns, st.st_ino]
-                entry = cache.entries.get(rel)
-                if entry is not None and entry[:3] == key:
+                kind = "x" if mode & 0o111 else "f"
+                entry = entries.get(rel)
+                if (entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns
+                        and entry[2] == st.st_ino):
                     digest = entry[3]
                 else:
                     try:
@@ -249,19 +290,20 @@ class Fingerprinter:
                         continue  # deleted between the walk and the read: it is not an input now
                     hashed += 1
                     if st.st_mtime_ns < racy_after:
-                        cache.entries[rel] = [*key, digest]
+                        entries[rel] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
                         cache.dirty = True
                     elif entry is not None:
-                        del cache.entries[rel]
+                        del entries[rel]
                         cache.dirty = True
-            h.update(f"{rel}\0{kind}\0{digest}\n".encode())
+            parts.append(f"{rel}\0{kind}\0{digest}\n")
+        h.update("".join(parts).encode())
         for rel in missing:
             h.update(f"missing:{rel}\n".encode())
         self._forget_unseen(cache, files, [_norm(i) for i in component.inputs])
         self._save(cache)
         return Fingerprint(h.hexdigest(), len(files), hashed, tuple(missing), time.monotonic() - started)
 
-    def _collect(self, base: str, inputs: list[str], ignored: Callable[[str], bool]
+    def _collect(self, base: str, inputs: list[str], rules: IgnoreRules
                  ) -> tuple[dict[str, tuple[str, os.stat_result]], list[str]]:
         files: dict[str, tuple[str, os.stat_result]] = {}
         missing: list[str] = []
@@ -273,16 +315,18 @@ class Fingerprinter:
                 missing.append(rel or ".")
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if rel and ignored(rel + "/"):
+                if rel and rules.prune(rel):
                     continue
-                self._walk(full, f"{rel}/" if rel else "", ignored, files)
-            elif stat.S_ISREG(st.st_mode) and not ignored(rel):
+                self._walk(full, f"{rel}/" if rel else "", rules, files)
+            elif stat.S_ISREG(st.st_mode) and not rules.ignored(rel):
                 files[rel] = (full, st)
         return files, missing
 
     @staticmethod
-    def _walk(top: str, prefix: str, ignored: Callable[[str], bool],
+    def _walk(top: str, prefix: str, rules: IgnoreRules,
               files: dict[str, tuple[str, os.stat_result]]) -> None:
+        ignored, prune = rules.ignored, rules.prune
+        S_ISREG, S_ISLNK = stat.S_ISREG, stat.S_ISLNK  # noqa: N806 - locals for the hot loop
         stack = [(top, prefix)]
         while stack:
             directory, pre = stack.pop()
@@ -295,7 +339,7 @@ class Fingerprinter:
                     rel = pre + entry.name
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            if not ignored(rel + "/"):
+                            if not prune(rel):
                                 stack.append((entry.path, rel + "/"))
                             continue
                         if ignored(rel):
@@ -303,7 +347,7 @@ class Fingerprinter:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
-                    if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                    if S_ISREG(st.st_mode) or S_ISLNK(st.st_mode):
                         files[rel] = (entry.path, st)
 
     # ------------------------------------------------------------------ cache
@@ -336,11 +380,13 @@ class Fingerprinter:
 
     @staticmethod
     def _forget_unseen(cache: _Cache, files: dict, inputs: Iterable[str]) -> None:
-        """Drop entries under this component's inputs that the walk did not see (deleted or now
-        ignored); entries of other components sharing the directory stay."""
+        """Drop entries under this component's inputs whose file is gone, so the cache does not
+        grow forever. Entries the walk skipped but that exist stay: another component sharing
+        the directory (with other ignore rules) may use them."""
         roots = list(inputs)
         stale = [rel for rel in cache.entries if rel not in files
-                 and any(r == "" or rel == r or rel.startswith(r + "/") for r in roots)]
+                 and any(r == "" or rel == r or rel.startswith(r + "/") for r in roots)
+                 and not os.path.lexists(os.path.join(cache.base, rel))]
         for rel in stale:
             del cache.entries[rel]
         if stale:
