@@ -12,7 +12,7 @@ from pathlib import Path
 from devrig import RigError, paths
 from devrig.engine import unix_http
 
-CONTROLLER_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.12.2"
+CONTROLLER_IMAGE = "registry.k8s.io/ingress-nginx/controller:v1.12.2"  # minikube v1.36.0's tags
 CERTGEN_IMAGE = "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.5.3"
 BUSYBOX = Path("/bin/busybox")
 
@@ -34,13 +34,13 @@ exit 0
 """
 
 _DOCKERFILES = {
-    CONTROLLER_IMAGE: (
+    "controller": (
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY controller /nginx-ingress-controller\n"
         "COPY wait-shutdown /wait-shutdown\nCOPY healthz /www/healthz\n"
         "USER 101\nCMD [\"/nginx-ingress-controller\"]\n",
         {"controller": _CONTROLLER, "wait-shutdown": _WAIT_SHUTDOWN, "healthz": "ok"},
     ),
-    CERTGEN_IMAGE: (
+    "certgen": (
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY certgen /kube-webhook-certgen\n"
         "USER 65532\nENTRYPOINT [\"/kube-webhook-certgen\"]\n",
         {"certgen": _CERTGEN},
@@ -53,12 +53,14 @@ def has_image(socket: Path, ref: str) -> bool:
     return status == 200
 
 
-def ensure_images(socket: Path) -> list[str]:
+def ensure_images(socket: Path, controller: str = CONTROLLER_IMAGE, certgen: str = CERTGEN_IMAGE) -> list[str]:
     """Build whichever of the addon's images the engine lacks; returns the ones built."""
+    refs = {"controller": controller, "certgen": certgen}
     if not BUSYBOX.exists():
         raise RigError(f"{BUSYBOX} is missing: install Debian's busybox-static (apt-get install busybox-static)")
     built = []
-    for ref, (dockerfile, files) in _DOCKERFILES.items():
+    for kind, (dockerfile, files) in _DOCKERFILES.items():
+        ref = refs[kind]
         if has_image(socket, ref):
             continue
         with tempfile.TemporaryDirectory(prefix="devrig-ingress-") as ctx:

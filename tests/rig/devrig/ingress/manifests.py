@@ -86,11 +86,11 @@ def _rbac() -> list[dict]:
     ]
 
 
-def _controller() -> dict:
+def _controller(image: str) -> dict:
     probe = {"exec": {"command": ["/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:10254/healthz"]},
              "failureThreshold": 3, "periodSeconds": 10, "successThreshold": 1, "timeoutSeconds": 1}
     container = {
-        "name": "controller", "image": CONTROLLER_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "name": "controller", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["/nginx-ingress-controller", "--election-id=ingress-nginx-leader",
                  "--controller-class=k8s.io/ingress-nginx", "--watch-ingress-without-class=true",
                  "--configmap=$(POD_NAMESPACE)/ingress-nginx-controller",
@@ -130,14 +130,14 @@ def _controller() -> dict:
     }
 
 
-def _job(name: str, args: list[str]) -> dict:
+def _job(name: str, image: str, args: list[str]) -> dict:
     return {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(f"ingress-nginx-admission-{name}", ADMISSION),
         "spec": {"template": {
             "metadata": {"labels": dict(ADMISSION), "name": f"ingress-nginx-admission-{name}"},
             "spec": {
                 "containers": [{
-                    "name": name, "image": CERTGEN_IMAGE, "imagePullPolicy": "IfNotPresent", "args": args,
+                    "name": name, "image": image, "imagePullPolicy": "IfNotPresent", "args": args,
                     "env": [{"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
                     "securityContext": {"allowPrivilegeEscalation": False},
                 }],
@@ -149,7 +149,8 @@ def _job(name: str, args: list[str]) -> dict:
     }
 
 
-def objects(*, webhook_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) -> list[dict]:
+def objects(*, webhook_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
+            controller_image: str = CONTROLLER_IMAGE, certgen_image: str = CERTGEN_IMAGE) -> list[dict]:
     """Everything the addon applies, in apply order."""
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     svc_ports = [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http", "appProtocol": "http"},
@@ -174,11 +175,11 @@ def objects(*, webhook_url: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes)
          "spec": {"ports": [{"name": "https-webhook", "port": 443, "targetPort": "webhook",
                              "appProtocol": "https"}],
                   "selector": dict(CONTROLLER), "type": "ClusterIP"}},
-        _controller(),
-        _job("create", ["create", "--host=ingress-nginx-controller-admission,"
+        _controller(controller_image),
+        _job("create", certgen_image, ["create", "--host=ingress-nginx-controller-admission,"
                         "ingress-nginx-controller-admission.$(POD_NAMESPACE).svc",
                         "--namespace=$(POD_NAMESPACE)", f"--secret-name={SECRET}"]),
-        _job("patch", ["patch", "--webhook-name=ingress-nginx-admission", "--namespace=$(POD_NAMESPACE)",
+        _job("patch", certgen_image, ["patch", "--webhook-name=ingress-nginx-admission", "--namespace=$(POD_NAMESPACE)",
                        "--patch-mutating=false", f"--secret-name={SECRET}", "--patch-failure-policy=Fail"]),
         {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
          "metadata": _meta("nginx", CONTROLLER, None,

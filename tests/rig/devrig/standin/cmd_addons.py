@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from . import admission_proc, cluster, home, mustload
+from . import admission_proc, cluster, home, mustload, versions
 from .flags import Flag
 from .reasons import ADDON_ENABLE, USAGE, Kind
 
@@ -136,8 +136,9 @@ def _kubectl(info, args: list[str], stdin: str | None = None, timeout: float = 6
 def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) -> None:
     from devrig import RigError
     from devrig.ingress import images, manifests
+    controller, certgen = versions.current().ingress_images
     if not quiet:
-        for ref in (images.CONTROLLER_IMAGE, images.CERTGEN_IMAGE, images.CERTGEN_IMAGE):
+        for ref in (controller, certgen, certgen):
             console.info(f"Using image {ref}")
     deadline = time.monotonic() + float(os.environ.get(WAIT_ENV) or WAIT_SECONDS)
     if cluster.host_state(profile) != cluster.RUNNING:
@@ -152,12 +153,13 @@ def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) ->
     try:
         url = admission_proc.ensure(profile)
         ca, cert, key = admission_proc.certs(profile)
-        images.ensure_images(info.docker_socket)
+        images.ensure_images(info.docker_socket, controller, certgen)
     except (RigError, OSError) as exc:
         raise console.fatal(ADDON_ENABLE, f"enable failed: run callbacks: running callbacks: [{exc}]",
                             new_issue_link=True)
     doc = _render(manifests.objects(webhook_url=url, ca_pem=ca.read_bytes(), cert_pem=cert.read_bytes(),
-                                    key_pem=key.read_bytes()))
+                                    key_pem=key.read_bytes(), controller_image=controller,
+                                    certgen_image=certgen))
     _apply_with_retries(console, info, doc)
     if not quiet:
         console.step("health_check", "Verifying ingress addon...")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from . import cluster, home, kubeconfig, mustload, versions
+from . import cluster, home, mustload, versions
 from .flags import Flag
 from .reasons import OUTPUT_USAGE, USAGE, Kind
 

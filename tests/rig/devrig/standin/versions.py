@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 DEFAULT_MINIKUBE_VERSION = "v1.36.0"
 
-# (version, commit, oldest, default, newest) of the releases the stand-in knows
+# version -> (commit, oldest, default, newest Kubernetes, ingress controller tag, kube-webhook-certgen tag),
+# read from each release's pkg/minikube/constants/constants.go and pkg/minikube/assets/addons.go
 _RELEASES = {
-    "v1.36.0": ("f8f52f5de11fc6ad8244afac475e1d0f96841df1", "v1.20.0", "v1.33.1", "v1.33.1"),
-    "v1.37.0": ("65318f4cfff9c12cc87ec9eb8f4cdd57b25047f3", "v1.28.0", "v1.34.0", "v1.34.0"),
-    "v1.38.1": ("c93a4cb9311efc66b90d33ea03f75f2c4120e9b0", "v1.28.0", "v1.35.0", "v1.35.0"),
+    "v1.36.0": ("f8f52f5de11fc6ad8244afac475e1d0f96841df1", "v1.20.0", "v1.33.1", "v1.33.1", "v1.12.2", "v1.5.3"),
+    "v1.38.1": ("c93a4cb9311efc66b90d33ea03f75f2c4120e9b0", "v1.28.0", "v1.35.1", "v1.35.1", "v1.14.3", "v1.6.7"),
 }
 
 
@@ -26,6 +26,13 @@ class Release:
     oldest_k8s: str
     default_k8s: str
     newest_k8s: str
+    ingress_controller_tag: str
+    ingress_certgen_tag: str
+
+    @property
+    def ingress_images(self) -> tuple[str, str]:
+        return (f"registry.k8s.io/ingress-nginx/controller:{self.ingress_controller_tag}",
+                f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{self.ingress_certgen_tag}")
 
     @property
     def status_exit_when_host_gone(self) -> int:
