@@ -72,21 +72,19 @@ def _commands() -> dict[str, Command]:
 GROUPS = {"addons": ("enable", "disable", "list"), "profile": ("list",)}
 
 
+VALUE_FLAGS = {"-p", "--profile", "-b", "--bootstrapper", "--user", "--log_dir", "--log_file", "-v", "--v",
+               "-o", "--output"}
+
+
 def _find(argv: list[str], commands: dict[str, Command]) -> tuple[Command | None, list[str], str]:
-    """Cobra-style lookup: the first non-flag words name the command; flags may precede them."""
-    words = [(i, a) for i, a in enumerate(argv) if not a.startswith("-")]
+    """Cobra-style lookup: the first non-flag words name the command; flags may come anywhere."""
+    words = [(i, a) for i, a in enumerate(argv)
+             if not a.startswith("-") and not (i > 0 and argv[i - 1] in VALUE_FLAGS)]
     if not words:
         return None, argv, ""
-    # a word right after a value-taking short/long flag is that flag's value, not a command
     i0, first = words[0]
-    if i0 > 0 and argv[i0 - 1] in ("-p", "--profile", "-b", "--bootstrapper", "--user", "--log_dir",
-                                    "--log_file", "-v", "--v"):
-        rest = words[1:]
-        if not rest:
-            return None, argv, ""
-        i0, first = rest[0]
     if first in GROUPS:
-        after = [(i, a) for i, a in words if i > i0]
+        after = words[1:]
         if after and after[0][1] in GROUPS[first]:
             i1, sub = after[0]
             remaining = [a for j, a in enumerate(argv) if j not in (i0, i1)]
