@@ -460,7 +460,7 @@ def bundled_profiles_dir() -> Path:
 
 def _search_dirs(cwd: Path) -> list[tuple[Path, str]]:
     return [
-        (Path(cwd) / "profiles", "project"),
+        (Path(cwd).absolute() / "profiles", "project"),
         (user_profiles_dir(), "user"),
         (bundled_profiles_dir(), "bundled"),
     ]

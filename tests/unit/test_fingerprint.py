@@ -302,6 +302,7 @@ def test_unwritable_cache_dir_still_gives_fingerprints(profile, ws, tmp_path):
     assert len(f.digest) == 64
 
 
+@pytest.mark.slow
 def test_twenty_thousand_files_fingerprint_fast_when_warm(tmp_path):
     ws = tmp_path / "big"
     for d in range(200):
