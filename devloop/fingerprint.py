@@ -41,6 +41,7 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
+from devloop.errors import ConfigError
 from devloop.profile import Component, Profile
 
 FORMAT = "devloop-fingerprint-v1"
@@ -262,6 +263,12 @@ class Fingerprinter:
     def fingerprint(self, profile: Profile, component: Component, workspace: Path) -> Fingerprint:
         started = time.monotonic()
         base = os.path.abspath(component.path(Path(workspace)))
+        if not os.path.isdir(base):
+            raise ConfigError(
+                f"component {component.name!r}: directory {base} does not exist",
+                hint=f"--workspace must be the directory holding the checkouts ({component.dir}/ of profile "
+                     f"{profile.name!r} is looked up there)",
+            )
         rules = ignore_rules(profile, component, Path(workspace))
         files, missing = self._collect(base, [_norm(i) for i in component.inputs], rules)
         cache = self._cache_for(base)

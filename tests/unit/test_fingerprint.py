@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devloop.errors import ConfigError
 from devloop.fingerprint import (
     Fingerprinter,
     PathMapper,
@@ -228,6 +229,13 @@ def test_missing_inputs_are_reported_and_count(fp, profile, ws):
     assert f.missing == ("go.sum",)
     (ws / "kubeless" / "go.sum").write_text("")
     assert fp.fingerprint(profile, profile.component("function-controller"), ws).digest != f.digest
+
+
+def test_missing_component_directory_is_a_config_error(fp, profile, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        fp.fingerprint(profile, profile.component("http-trigger-controller"), tmp_path)
+    assert f"component 'http-trigger-controller': directory {tmp_path / 'http-trigger'} does not exist" in str(info.value)
+    assert "--workspace must be the directory holding the checkouts" in str(info.value)
 
 
 # --------------------------------------------------------------------------- stat cache
