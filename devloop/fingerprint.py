@@ -154,8 +154,9 @@ class IgnoreRules:
     the side of hashing more, never less.
     """
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], keep: Iterable[str] = ()) -> None:
         self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        self.keep = frozenset(keep)
         patterns = [p for p in self.spec.patterns if p.include is not None]
         negations = [ln.strip()[1:] for ln in lines if ln.strip().startswith("!")]
         # Directory prefixes below which some `!` pattern may apply; None = anywhere.
@@ -175,6 +176,9 @@ class IgnoreRules:
             self.ignored = re.compile(combined).match  # type: ignore[assignment]  # a match is truthy
         else:
             self.ignored = lambda rel: False
+        if self.keep:
+            match, keep = self.ignored, self.keep
+            self.ignored = lambda rel: rel not in keep and bool(match(rel))
 
     def prune(self, rel_dir: str) -> bool:
         if not self.ignored(rel_dir + "/"):
@@ -188,7 +192,11 @@ class IgnoreRules:
 
 
 def ignore_rules(profile: Profile, component: Component, workspace: Path) -> IgnoreRules:
-    return IgnoreRules(ignore_lines(profile, component, workspace))
+    # Docker sends a context's Dockerfile and .dockerignore even when .dockerignore lists them,
+    # and a change to either changes the build: they stay inputs whatever .dockerignore says.
+    keep = [f"{ctx}/{name}" if ctx else name for ctx in build_contexts(component, workspace)
+            for name in ("Dockerfile", ".dockerignore")]
+    return IgnoreRules(ignore_lines(profile, component, workspace), keep)
 
 
 class PathMapper:

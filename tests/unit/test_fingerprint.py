@@ -213,6 +213,26 @@ def test_dockerignore_of_the_build_context_is_honoured(fp, tmp_path):
     assert spec.match_file("build.log") and not spec.match_file("src/deep.log")
 
 
+def test_dockerfile_stays_an_input_when_dockerignore_lists_it(fp, tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "app").mkdir(parents=True)
+    (ws / "app" / "Dockerfile").write_text("FROM scratch\n")
+    (ws / "app" / ".dockerignore").write_text("Dockerfile\n.dockerignore\n*.txt\n")
+    (ws / "app" / "notes.txt").write_text("x")
+    age(ws)
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "app", "cluster": {"profile": "app"}, "namespace": "app", "manifests": ["m.yaml"],
+        "components": [{"name": "app", "dir": "app", "build": "docker build -t {image} .", "image": "app"}]}))
+    prof = load_profile(str(p), cwd=tmp_path)
+    f = fp.fingerprint(prof, prof.component("app"), ws)
+    assert f.files == 2  # Dockerfile and .dockerignore, not notes.txt
+    (ws / "app" / "Dockerfile").write_text("FROM scratch\nENV A=1\n")
+    assert fp.fingerprint(prof, prof.component("app"), ws).digest != f.digest
+    assert [c.name for c in component_for_path(prof, ws, "app/Dockerfile")] == ["app"]
+    assert component_for_path(prof, ws, "app/notes.txt") == []
+
+
 def test_dockerignore_found_from_a_dockerfile_input(profile, ws):
     ctx_dir = ws / "kubeless" / "docker" / "function-controller"
     (ctx_dir / ".dockerignore").write_text("*.md\n")
