@@ -451,3 +451,12 @@ def test_deep_copy_of_base_is_not_shared():
     a["components"][0]["name"] = "x"
     assert b["components"][0]["name"] == "function-controller"
     assert copy.deepcopy(a) == a
+
+
+def test_bundled_profile_ships_inside_the_package():
+    from importlib import resources
+
+    shipped = resources.files("devloop") / "profiles" / "kubeless.yaml"
+    assert shipped.is_file()
+    assert "name: kubeless" in shipped.read_text()
+    assert (REPO / "profiles" / "kubeless.yaml").resolve() == BUNDLED.resolve()  # top-level link
