@@ -482,3 +482,185 @@ def test_a_queue_overflow_offers_every_component(ws: Path) -> None:
         logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
         assert _collect(w) == {"a", "b"}
         assert any("max_queued_events" in n for n in notices)
+
+
+# -- the watch command's loop (cluster steps replaced by a recorder) ----------------------------
+class CycleRecorder:
+    """Stands in for loop.run_cycle: records what would be built, with real fingerprints."""
+
+    def __init__(self, fail_when: str | None = None) -> None:
+        self.calls: list[list[str] | None] = []
+        self.fail_when = fail_when
+        self.event = threading.Event()
+
+    def __call__(self, session, *, components=None, strategy="apply", force_build=False):
+        from devloop import loop
+        from devloop.errors import CommandFailed
+
+        self.calls.append(components)
+        self.event.set()
+        if self.fail_when and self.fail_when in (session.workspace / "a/main.go").read_text():
+            raise CommandFailed(["sh", "-c", "make"], 2, "main.go:1: syntax error",
+                                message="build of a failed: `make` exited with code 2")
+        return loop.CycleResult(built=list(components or ["a", "b"]), tags=loop.component_tags(session))
+
+    def wait_calls(self, n: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n:
+            assert time.monotonic() < deadline, f"waited {timeout}s for {n} cycles, saw {self.calls}"
+            time.sleep(0.02)
+
+
+PROFILE = """\
+name: t
+cluster: {profile: devloop-t}
+namespace: t
+components:
+  - {name: a, dir: a, build: "make {image}", image: t-a, replaces: [t/a]}
+  - {name: b, dir: b, build: "make {image}", image: t-b, replaces: [t/b], inputs: [main.go, go.mod, pkg]}
+manifests: [m.yaml]
+ignore: [bundles/]
+"""
+
+
+@pytest.fixture
+def session(ws: Path, tmp_path_factory, monkeypatch):
+    from devloop import loop
+    from devloop.profile import parse_profile
+    from devloop.report import Reporter
+    from devloop.session import Session
+
+    monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: None)
+    profile = parse_profile(PROFILE, ws / "t.yaml")
+    return Session(profile=profile, workspace=ws, reporter=Reporter(json_mode=True),
+                   cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def _run_watch(session, **kw):
+    from devloop.commands.watch import watch
+
+    stop = threading.Event()
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(watch(session, stop=stop, debounce_ms=100, **kw)), daemon=True)
+    t.start()
+    return stop, t, out
+
+
+class JsonOut:
+    """The JSON event lines the reporter printed so far (reads capsys incrementally)."""
+
+    def __init__(self, capsys) -> None:
+        self.capsys = capsys
+        self.lines: list[str] = []
+
+    def events(self, kind: str | None = None) -> list[dict]:
+        import json
+
+        self.lines += self.capsys.readouterr().out.splitlines()
+        evs = [json.loads(line) for line in self.lines if line.startswith("{")]
+        return [e for e in evs if kind is None or e["event"] == kind]
+
+
+def test_watch_rebuilds_only_the_changed_component(session, ws: Path, monkeypatch, capsys) -> None:
+    from devloop import loop
+
+    rec = CycleRecorder()
+    monkeypatch.setattr(loop, "run_cycle", rec)
+    stop, t, out = _run_watch(session)
+    try:
+        rec.wait_calls(1)
+        assert rec.calls == [None]  # the initial `up`: everything
+        time.sleep(0.3)
+        (ws / "a/pkg/x.go").write_text("package x // edited")
+        rec.wait_calls(2)
+        assert rec.calls[1] == ["a"]
+        (ws / "b/go.mod").write_text("module b2")
+        rec.wait_calls(3)
+        assert rec.calls[2] == ["b"]
+    finally:
+        stop.set()
+        t.join(5)
+    assert not t.is_alive()
+    changes = JsonOut(capsys).events("changes")
+    assert changes[0]["files"] == ["a/pkg/x.go"] and changes[0]["components"] == ["a"]
+    assert out["cycles"] == 3 and out["failed"] == 0
+
+
+def test_unchanged_fingerprints_build_nothing(session, ws: Path, monkeypatch, capsys) -> None:
+    """What makes build-output loops impossible is the fingerprint, not event filtering: a build
+    that rewrites its own inputs with the same content produces events, and a batch, but the
+    fingerprints are equal to what was deployed, so no second build runs."""
+    from devloop import loop
+
+    rec = CycleRecorder()
+    monkeypatch.setattr(loop, "run_cycle", rec)
+    printed = JsonOut(capsys)
+    stop, t, out = _run_watch(session)
+    try:
+        rec.wait_calls(1)
+        time.sleep(0.3)
+        for name in ("main.go", "pkg/x.go", "Dockerfile"):  # same bytes, new mtime, new inode
+            p = ws / "a" / name
+            data = p.read_bytes()
+            p.unlink()
+            p.write_bytes(data)
+        deadline = time.monotonic() + 3
+        while not printed.events("skipped"):
+            assert time.monotonic() < deadline, "the batch never arrived"
+            time.sleep(0.05)
+        assert rec.calls == [None]  # no second cycle
+    finally:
+        stop.set()
+        t.join(5)
+    assert out["skipped_unchanged"] >= 1 and out["cycles"] == 1
+
+
+def test_failed_cycle_is_shown_and_the_next_edit_recovers(session, ws: Path, monkeypatch, capsys) -> None:
+    from devloop import loop
+
+    rec = CycleRecorder(fail_when="BROKEN")
+    monkeypatch.setattr(loop, "run_cycle", rec)
+    stop, t, out = _run_watch(session, initial=False)
+    try:
+        time.sleep(0.3)
+        (ws / "a/main.go").write_text("BROKEN")
+        rec.wait_calls(1)
+        time.sleep(0.2)
+        (ws / "a/main.go").write_text("fixed")
+        rec.wait_calls(2)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(5)
+    cycles = JsonOut(capsys).events("cycle")
+    assert cycles[0]["status"] == "failed"
+    assert cycles[0]["exit_code"] == 2 and "syntax error" in cycles[0]["output_tail"]
+    assert cycles[1]["status"] == "ok"
+    assert rec.calls == [["a"], ["a"]]
+    assert out["failed"] == 1 and out["last_error"] is None
+
+
+def test_after_a_failure_an_unchanged_batch_still_retries(session, ws: Path, monkeypatch) -> None:
+    from devloop import loop
+
+    rec = CycleRecorder(fail_when="BROKEN")
+    monkeypatch.setattr(loop, "run_cycle", rec)
+    (ws / "a/main.go").write_text("BROKEN")
+    stop, t, out = _run_watch(session)
+    try:
+        rec.wait_calls(1)  # initial up fails: nothing was deployed
+        time.sleep(0.3)
+        (ws / "a/main.go").write_text("BROKEN")  # same content again
+        rec.wait_calls(2)
+    finally:
+        stop.set()
+        t.join(5)
+    assert out["skipped_unchanged"] == 0
+
+
+def test_watch_rejects_a_cap_shorter_than_the_window(session) -> None:
+    from devloop.commands.watch import watch
+    from devloop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--max-wait"):
+        watch(session, debounce_ms=500, max_wait_ms=100)

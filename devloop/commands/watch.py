@@ -1,0 +1,160 @@
+"""`devloop watch`: `up` once, then rebuild and redeploy the components whose inputs change.
+
+The watcher starts before the first cycle, so nothing saved while `up` runs is lost. Each
+batch names the files that triggered it; the batch's components are fingerprinted and, if
+their inputs did not really change since the last successful cycle (a build touching its own
+inputs, a `git checkout` there and back, an editor rewriting a file unchanged), nothing runs.
+A failed cycle is shown and watching goes on; the next batch retries. Ctrl-C stops the
+observer; a running build's process group is killed by the process runner, and the CLI exits
+130.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from devloop import loop
+from devloop.errors import CommandFailed, DevloopError
+from devloop.session import Session
+
+# How often the idle loop wakes to notice a stop request; KeyboardInterrupt needs no wake-up.
+_TICK = 1.0
+
+
+@dataclass
+class WatchStats:
+    cycles: int = 0
+    failed: int = 0
+    skipped_unchanged: int = 0
+    batches: int = 0
+    last_error: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def watch(
+    session: Session,
+    *,
+    initial: bool = True,
+    debounce_ms: int = 300,
+    max_wait_ms: int = 5000,
+    poll: bool = False,
+    strategy: str = "apply",
+    stop: threading.Event | None = None,
+) -> dict:
+    """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
+    from devloop.errors import ConfigError
+    from devloop.watcher import Debouncer, ProfileRouter, Watcher
+
+    if debounce_ms <= 0:
+        raise ConfigError(f"--debounce must be a positive number of milliseconds, got {debounce_ms}")
+    if max_wait_ms < debounce_ms:
+        raise ConfigError(f"--max-wait ({max_wait_ms} ms) must not be shorter than --debounce ({debounce_ms} ms)")
+    rep = session.reporter
+    stats = WatchStats()
+    stop = stop or threading.Event()
+    router = ProfileRouter(session.profile, session.workspace)
+    watcher = Watcher(
+        router,
+        session.workspace,
+        debouncer=Debouncer(quiet=debounce_ms / 1000, cap=max_wait_ms / 1000),
+        poll=poll,
+        on_notice=rep.warn,
+    )
+    info = watcher.start()
+    try:
+        rep.emit("watching", mode=info.mode, watches=info.watches, dirs=info.dirs, pruned=info.pruned,
+                 seconds=round(info.seconds, 3))
+        if initial:
+            _cycle(session, stats, components=None, strategy=strategy, prepare=True)
+        _say_watching(session, info)
+        while not stop.is_set():
+            batch = watcher.next_batch(timeout=_TICK)
+            if batch is None:
+                continue
+            stats.batches += 1
+            components = sorted(batch.components)
+            files = sorted(str(_rel(p, session.workspace)) for p in batch.paths)
+            rep.emit("changes", files=files, components=components, reason=batch.reason)
+            if not rep.json_mode:
+                rep.err.print(f"[bold]changed[/bold] {batch.describe(relative_to=session.workspace)}"
+                              f"  [dim]→ {', '.join(components)}[/dim]")
+            if _unchanged(session, stats, components):
+                stats.skipped_unchanged += 1
+                rep.emit("skipped", components=components, why="fingerprints unchanged")
+                rep.info(f"inputs of {', '.join(components)} are unchanged (same fingerprint): nothing to do")
+                continue
+            _cycle(session, stats, components=components, strategy=strategy, prepare=False)
+            _say_watching(session, info)
+    finally:
+        watcher.stop()
+    return {"command": "watch", "cycles": stats.cycles, "failed": stats.failed, "batches": stats.batches,
+            "skipped_unchanged": stats.skipped_unchanged, "tags": stats.tags, "last_error": stats.last_error}
+
+
+def _rel(path: Any, base: Any) -> Any:
+    try:
+        return path.relative_to(base)
+    except ValueError:
+        return path
+
+
+def _say_watching(session: Session, info: Any) -> None:
+    if session.reporter.json_mode:
+        return
+    session.reporter.err.print(
+        f"[dim]watching {info.dirs} directories ({info.mode}); Ctrl-C to stop[/dim]"
+    )
+
+
+def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bool:
+    """True when every component's fingerprint equals the tag the last good cycle deployed."""
+    if not components or not all(c in stats.tags for c in components):
+        return False
+    try:
+        tags = loop.component_tags(session, components)
+    except DevloopError:
+        return False  # let the cycle run and report it
+    return all(stats.tags.get(name) == tag for name, tag in tags.items())
+
+
+def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool) -> None:
+    rep = session.reporter
+    started = time.monotonic()
+    stats.cycles += 1
+    try:
+        if prepare:
+            loop.prepare_cluster(session)
+        result = loop.run_cycle(session, components=components, strategy=strategy)
+    except DevloopError as exc:
+        stats.failed += 1
+        stats.last_error = exc.message
+        _show_failure(session, exc)
+        return
+    stats.tags.update(result.tags)
+    stats.last_error = None
+    seconds = time.monotonic() - started
+    rep.emit("cycle", status="ok", seconds=round(seconds, 3), built=result.built, components=components,
+             restarted=result.restarted, changed_objects=len(result.changed_objects))
+    if not rep.json_mode:
+        what = f"built {', '.join(result.built)}" if result.built else "nothing to build"
+        rep.err.print(f"[bold green]up to date[/bold green] in {seconds:.1f}s; {what}")
+
+
+def _show_failure(session: Session, exc: DevloopError) -> None:
+    """The error as the CLI would show it, but watching goes on."""
+    rep = session.reporter
+    fields: dict[str, Any] = {"message": exc.message, "hint": exc.hint, "kind": type(exc).__name__}
+    if isinstance(exc, CommandFailed):
+        fields.update(exit_code=exc.exit_code_of_command, output_tail=exc.output_tail)
+    rep.emit("cycle", status="failed", **fields)
+    if rep.json_mode:
+        return
+    from rich.markup import escape
+
+    rep.err.print(f"[red bold]error:[/red bold] {escape(exc.message)}")
+    if exc.hint:
+        rep.err.print(f"  [yellow]hint:[/yellow] {escape(exc.hint)}")
+    rep.err.print("[dim]still watching: the next change retries[/dim]")
