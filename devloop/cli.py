@@ -149,6 +149,27 @@ def up(
 
 
 @app.command()
+def watch(
+    profile: ProfileOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    no_initial: Annotated[bool, typer.Option("--no-initial", help="Skip the first `up`; only react to changes.")] = False,
+    debounce: Annotated[int, typer.Option("--debounce", metavar="MS", help="Quiet window that closes a batch of changes.")] = 300,
+    max_wait: Annotated[int, typer.Option("--max-wait", metavar="MS", help="Longest a batch waits while changes keep coming.")] = 5000,
+    poll: Annotated[bool, typer.Option("--poll", help="Poll the file system instead of inotify (network mounts, VMs).")] = False,
+    strategy: StrategyOpt = "apply",
+    verbose: VerboseOpt = False,
+    json_mode: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """`up`, then rebuild and redeploy the components whose files change, until Ctrl-C."""
+    from devloop.commands.watch import watch as command
+
+    _check_strategy(strategy)
+    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
+         render=None, initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy)
+
+
+@app.command()
 def reset(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
