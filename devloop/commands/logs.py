@@ -1,0 +1,172 @@
+"""`devloop logs [COMPONENT] [-f]`: the output of the containers running a component's image.
+
+The containers are found from the manifests: every container of a manifest Deployment whose
+live image is the component's (its devloop-built tag, any earlier dev tag, or the upstream
+image it `replaces`), in every pod of that Deployment. Lines are prefixed with
+`pod/container` when more than one container is shown. With `follow`, one reader per
+container streams until interrupted.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from devloop.errors import ClusterError, ConfigError, DevloopError
+from devloop.session import Session
+
+
+@dataclass(frozen=True)
+class Target:
+    namespace: str
+    pod: str
+    container: str
+    image: str
+    component: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.pod}/{self.container}"
+
+
+def logs(
+    session: Session,
+    component: str | None = None,
+    *,
+    follow: bool = False,
+    tail: int | None = None,
+    on_line: Callable[[str, str], None],
+) -> dict:
+    """Write each log line through `on_line(label, line)`; returns what was shown."""
+    names = _component_names(session, component)
+    kube = session.kube()
+    targets = find_targets(session, kube, names)
+    if not targets:
+        which = component or "any component"
+        raise ClusterError(
+            f"no running container uses the image of {which}",
+            hint="`devloop status` shows what the cluster runs; `devloop up` deploys the components",
+        )
+    readers = [(t, _reader(kube, t, follow=follow, tail=tail)) for t in targets]
+    if len(readers) == 1 or not follow:
+        for target, lines in readers:
+            for line in lines:
+                on_line(target.label, line)
+    else:
+        _merge(readers, on_line)
+    return {"command": "logs", "containers": [t.__dict__ for t in targets], "follow": follow}
+
+
+def _component_names(session: Session, component: str | None) -> list[str]:
+    known = [c.name for c in session.profile.components]
+    if component is None:
+        return known
+    if component not in known:
+        raise ConfigError(f"unknown component {component!r} in profile {session.profile.name!r}",
+                          hint="known components: " + ", ".join(known))
+    return [component]
+
+
+def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
+    """Containers of the manifests' Deployments that run one of these components' images."""
+    from devloop import manifests
+    from devloop.profile import normalize_repo, parse_image_ref
+
+    repos: dict[str, str] = {}
+    for c in session.profile.components:
+        if c.name not in names:
+            continue
+        for ref in (c.image, *c.replaces):
+            parsed = parse_image_ref(ref)
+            repos[parsed.repo if parsed else normalize_repo(ref)] = c.name
+    targets: list[Target] = []
+    for obj in manifests.load_manifests(session.profile, session.workspace):
+        if obj.get("kind") != "Deployment":
+            continue
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace") or session.profile.namespace or "default"
+        dep = kube.deployment(ns, meta["name"])
+        if dep is None:
+            continue
+        labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        for pod in kube.pods(ns, selector):
+            pmeta = pod.get("metadata") or {}
+            if pmeta.get("deletionTimestamp"):
+                continue  # a terminating pod of the previous rollout
+            spec = pod.get("spec") or {}
+            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+                parsed = parse_image_ref(c.get("image", ""))
+                if parsed and parsed.repo in repos:
+                    targets.append(Target(ns, pmeta["name"], c["name"], c["image"], repos[parsed.repo]))
+    return targets
+
+
+def _reader(kube: Any, t: Target, *, follow: bool, tail: int | None) -> Iterator[str]:
+    reader = getattr(kube, "pod_logs", None)
+    if reader is not None:
+        return reader(t.namespace, t.pod, t.container, follow=follow, tail_lines=tail)
+    return _pod_logs_via_client(kube, t, follow=follow, tail=tail)
+
+
+def _pod_logs_via_client(kube: Any, t: Target, *, follow: bool, tail: int | None) -> Iterator[str]:
+    # Until the Kube adapter has pod_logs: the adapter's own API client (same context, same
+    # guard), streaming the log endpoint line by line.
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    api = client.CoreV1Api(kube.api)
+    kwargs: dict[str, Any] = {"container": t.container, "follow": follow, "_preload_content": False}
+    if tail is not None:
+        kwargs["tail_lines"] = tail
+    if not follow:
+        kwargs["_request_timeout"] = 60
+    try:
+        resp = api.read_namespaced_pod_log(t.pod, t.namespace, **kwargs)
+    except ApiException as exc:
+        raise ClusterError(f"cannot read logs of {t.namespace}/{t.label}: {exc.status} {exc.reason}",
+                           hint="the container may not have started yet; `devloop status` shows why") from None
+    try:
+        pending = b""
+        for chunk in resp.stream(4096, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
+    finally:
+        resp.release_conn()
+
+
+def _merge(readers: list[tuple[Target, Iterator[str]]], on_line: Callable[[str, str], None]) -> None:
+    """Follow several streams at once; lines keep their order within each container."""
+    q: queue.Queue = queue.Queue(maxsize=1000)
+    done = object()
+
+    def pump(target: Target, lines: Iterator[str]) -> None:
+        try:
+            for line in lines:
+                q.put((target.label, line))
+        except DevloopError as exc:
+            q.put((target.label, f"[devloop: {exc.message}]"))
+        except Exception as exc:  # noqa: BLE001 - a dropped stream ends that container's lines only
+            q.put((target.label, f"[devloop: log stream ended: {exc}]"))
+        finally:
+            q.put((target.label, done))
+
+    for target, lines in readers:
+        threading.Thread(target=pump, args=(target, lines), daemon=True, name=f"logs {target.label}").start()
+    open_streams = len(readers)
+    while open_streams:
+        try:
+            label, line = q.get(timeout=1.0)  # wakes for Ctrl-C between lines
+        except queue.Empty:
+            continue
+        if line is done:
+            open_streams -= 1
+            continue
+        on_line(label, line)

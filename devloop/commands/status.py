@@ -1,0 +1,329 @@
+"""`devloop status`: what is running, what is built, what is stale, what is stuck.
+
+Read-only. Every section is gathered on its own: a missing cluster or a refused context is
+reported in its section and the rest still says what it can (fingerprints need no cluster).
+The result is one dict (`--json` prints it as one object); `format_status` renders it for people.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from devloop.errors import DevloopError
+from devloop.session import Session
+
+
+def status(session: Session) -> dict:
+    result: dict[str, Any] = {"command": "status", "profile": session.profile.name, "context": session.context}
+    result["cluster"] = _cluster(session)
+    running = result["cluster"].get("state") == "Running"
+    result["docker_env"] = _docker_env(session) if running else _unavailable(result["cluster"])
+    components = _fingerprints(session)
+    kube, kube_error = None, None
+    if running:
+        try:
+            kube = session.kube()
+        except DevloopError as exc:
+            kube_error = _err(exc)
+    objects, manifest_error = _manifest_objects(session)
+    live: list[dict] = []
+    if kube is not None and objects is not None:
+        live = _live_objects(kube, objects)
+    result["components"] = _components(session, components, live, result["docker_env"].get("matches") is True)
+    if kube is None:
+        why = kube_error or _unavailable(result["cluster"])
+        result["deployments"] = why
+        result["cleanup"] = why
+        result["stuck"] = []
+    else:
+        result["deployments"] = _deployments(session, kube, objects, live) if objects is not None else manifest_error
+        result["cleanup"], result["stuck"] = _cleanup(session, kube)
+        result["stuck"] += _stuck_live(live)
+    result["healthy"] = _healthy(result)
+    return result
+
+
+# -- sections ------------------------------------------------------------------------------------
+def _err(exc: DevloopError) -> dict:
+    return {"error": exc.message, **({"hint": exc.hint} if exc.hint else {})}
+
+
+def _unavailable(cluster: dict) -> dict:
+    if "error" in cluster:
+        return {"error": "no cluster to ask", "hint": cluster.get("hint")}
+    return {"error": f"cluster is {cluster.get('state', 'unknown')}", "hint": "run `devloop up`"}
+
+
+def _cluster(session: Session) -> dict:
+    try:
+        st = session.minikube.status()
+    except DevloopError as exc:
+        return _err(exc)
+    out = {"state": st.state, "host": st.host, "kubelet": st.kubelet, "apiserver": st.apiserver}
+    if st.detail:
+        out["detail"] = st.detail
+    if not st.running:
+        out["hint"] = "run `devloop up` to start it"
+    return out
+
+
+def _docker_env(session: Session) -> dict:
+    try:
+        env = session.docker_env()
+    except DevloopError as exc:
+        return _err(exc)
+    out: dict[str, Any] = {"DOCKER_HOST": env.get("DOCKER_HOST"), "expected_daemon": session.context}
+    shell = os.environ.get("DOCKER_HOST")
+    # Whether `docker build` typed in this shell would land in minikube's daemon.
+    out["shell_DOCKER_HOST"] = shell
+    out["shell_matches"] = shell == env.get("DOCKER_HOST")
+    try:
+        out["daemon"] = session.docker().daemon_name()
+    except DevloopError as exc:
+        out.update(_err(exc))
+        out["matches"] = False
+        return out
+    out["matches"] = out["daemon"] == session.context
+    if not out["matches"]:
+        out["hint"] = "builds would not be visible to the cluster; run `devloop reset`"
+    return out
+
+
+def _fingerprints(session: Session) -> dict[str, dict]:
+    from devloop.fingerprint import tag_for
+
+    out: dict[str, dict] = {}
+    for c in session.profile.components:
+        try:
+            fp = session.fingerprinter.fingerprint(session.profile, c, session.workspace)
+            out[c.name] = {"fingerprint": fp.short, "tag": tag_for(c, fp.digest), "inputs": fp.files,
+                           **({"missing_inputs": list(fp.missing)} if fp.missing else {})}
+        except (DevloopError, OSError) as exc:
+            out[c.name] = {"error": getattr(exc, "message", str(exc))}
+    return out
+
+
+def _manifest_objects(session: Session) -> tuple[list[dict] | None, dict | None]:
+    from devloop import manifests
+
+    try:
+        return manifests.load_manifests(session.profile, session.workspace), None
+    except DevloopError as exc:
+        return None, _err(exc)
+
+
+_LIVE_KINDS = ("Deployment", "ConfigMap", "Namespace", "CustomResourceDefinition", "StatefulSet", "DaemonSet")
+
+
+def _live_objects(kube: Any, objects: list[dict]) -> list[dict]:
+    live = []
+    for obj in objects:
+        if obj.get("kind") not in _LIVE_KINDS:
+            continue
+        try:
+            got = kube.get(obj)
+        except DevloopError:
+            continue
+        if got is not None:
+            live.append(got)
+    return live
+
+
+def _image_refs(value: Any) -> list[str]:
+    """Image references in a ConfigMap value: the value itself, or strings inside JSON."""
+    from devloop.profile import parse_image_ref
+
+    if not isinstance(value, str):
+        return []
+    text = value.strip()
+    if text[:1] in "[{":
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return []
+        found: list[str] = []
+        stack = [doc]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, str) and ":" in node and parse_image_ref(node):
+                found.append(node)
+        return found
+    return [text] if ":" in text and parse_image_ref(text) else []
+
+
+def _running_images(live: list[dict]) -> list[tuple[str, str]]:
+    """(image, where) for every container of live workloads and image-like ConfigMap value."""
+    from devloop import manifests
+
+    out = []
+    for obj in live:
+        ref = manifests.object_ref(obj)
+        if obj.get("kind") == "ConfigMap":
+            for key, value in (obj.get("data") or {}).items():
+                out += [(img, f"{ref} data.{key}") for img in _image_refs(value)]
+            continue
+        for c in manifests.containers(obj):
+            if c.get("image"):
+                out.append((c["image"], f"{ref} container {c.get('name')}"))
+    return out
+
+
+def _components(session: Session, fps: dict[str, dict], live: list[dict], docker_ok: bool) -> list[dict]:
+    from devloop.profile import normalize_repo, parse_image_ref
+
+    images = _running_images(live)
+    out = []
+    for c in session.profile.components:
+        entry: dict[str, Any] = {"name": c.name, **fps.get(c.name, {})}
+        tag = entry.get("tag")
+        own = normalize_repo(parse_image_ref(c.image).repo) if parse_image_ref(c.image) else c.image
+        upstream = {r.repo for r in (parse_image_ref(x) for x in c.replaces) if r}
+        running = sorted({img for img, _ in images if (r := parse_image_ref(img)) and r.repo in ({own} | upstream)})
+        entry["running"] = running
+        entry["running_in"] = sorted({where for img, where in images if img in running})
+        built = None
+        if tag and docker_ok:
+            try:
+                built = session.docker().image_exists(tag)
+            except DevloopError as exc:
+                entry["built_error"] = exc.message
+        entry["built"] = built
+        entry["state"] = _component_state(tag, built, running, upstream)
+        out.append(entry)
+    return out
+
+
+def _component_state(tag: str | None, built: bool | None, running: list[str], upstream: set[str]) -> str:
+    from devloop.profile import parse_image_ref
+
+    if tag is None:
+        return "unknown (fingerprint failed)"
+    if running and all(r == tag for r in running):
+        return "up to date"
+    if running and all((p := parse_image_ref(r)) and p.repo in upstream for r in running):
+        return "running the upstream image, not a devloop build (run `devloop up`)"
+    if not running:
+        return "built, not deployed" if built else "not deployed"
+    if built:
+        return "built, not deployed yet: the cluster runs an older build (run `devloop apply`)"
+    return "sources changed since the running build (run `devloop up`)"
+
+
+def _deployments(session: Session, kube: Any, objects: list[dict], live: list[dict]) -> list[dict]:
+    from devloop.adapters.kube import pod_problem, rollout_status
+
+    by_ref = {(o.get("metadata", {}).get("namespace"), o.get("metadata", {}).get("name")): o
+              for o in live if o.get("kind") == "Deployment"}
+    out = []
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace") or session.profile.namespace or "default"
+        name = meta.get("name")
+        entry: dict[str, Any] = {"namespace": ns, "name": name}
+        dep = by_ref.get((ns, name)) or by_ref.get((meta.get("namespace"), name))
+        if dep is None:
+            entry.update(state="missing", message=f"deployment {ns}/{name} does not exist")
+            out.append(entry)
+            continue
+        done, message = rollout_status(dep)
+        st = dep.get("status") or {}
+        entry.update(state="rolled out" if done else "progressing", message=message,
+                     replicas=(dep.get("spec") or {}).get("replicas", 1), ready=st.get("readyReplicas", 0))
+        if not done:
+            labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in labels.items())
+            try:
+                problems = [pod_problem(p) for p in kube.pods(ns, selector)]
+            except DevloopError as exc:
+                problems = [("error", exc.message)]
+            entry["pods"] = [problem[1] for problem in problems if problem]
+        out.append(entry)
+    return out
+
+
+def _cleanup(session: Session, kube: Any) -> tuple[list[dict], list[dict]]:
+    counts, stuck = [], []
+    for resource in session.profile.cleanup:
+        try:
+            objs = kube.list_custom(resource)
+        except DevloopError as exc:
+            counts.append({"resource": resource, **_err(exc)})
+            continue
+        counts.append({"resource": resource, "count": len(objs)})
+        stuck += [_stuck_entry(o, resource) for o in objs if (o.get("metadata") or {}).get("deletionTimestamp")]
+    return counts, stuck
+
+
+def _stuck_entry(obj: dict, kind: str | None = None) -> dict:
+    meta = obj.get("metadata") or {}
+    return {"kind": kind or obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name"),
+            "deleting_since": meta.get("deletionTimestamp"), "finalizers": list(meta.get("finalizers") or []),
+            **({"conditions": [f"{c.get('type')}: {c.get('message')}" for c in (obj.get("status") or {}).get("conditions") or []
+                               if c.get("status") == "True"]} if obj.get("kind") == "Namespace" else {})}
+
+
+def _stuck_live(live: list[dict]) -> list[dict]:
+    return [_stuck_entry(o) for o in live if (o.get("metadata") or {}).get("deletionTimestamp")]
+
+
+def _healthy(result: dict) -> bool:
+    if result["cluster"].get("state") != "Running" or result["docker_env"].get("matches") is not True:
+        return False
+    if not isinstance(result["deployments"], list) or any(d["state"] != "rolled out" for d in result["deployments"]):
+        return False
+    if result["stuck"]:
+        return False
+    return all(c.get("state") == "up to date" for c in result["components"])
+
+
+# -- for people ----------------------------------------------------------------------------------
+def format_status(result: dict) -> list[str]:
+    """Plain lines (no markup) for the terminal."""
+    lines = []
+    c = result["cluster"]
+    lines.append(f"cluster    {result['context']}: {c.get('state') or 'unknown'}"
+                 + (f" ({c['error']})" if "error" in c else "") + (f" — {c['detail']}" if c.get("detail") else ""))
+    d = result["docker_env"]
+    if "DOCKER_HOST" in d:
+        verdict = "matches the profile" if d.get("matches") else f"does NOT match (expected daemon {d.get('expected_daemon')})"
+        lines.append(f"docker-env {d['DOCKER_HOST']} daemon {d.get('daemon', '?')}: {verdict}")
+        if not d.get("shell_matches"):
+            lines.append("           this shell's DOCKER_HOST is "
+                         + (d.get("shell_DOCKER_HOST") or "unset") + f"; `eval $(minikube -p {result['context']} docker-env)` to build by hand")
+    else:
+        lines.append(f"docker-env unavailable: {d.get('error')}")
+    lines.append("components")
+    for comp in result["components"]:
+        if "error" in comp:
+            lines.append(f"  {comp['name']}: {comp['error']}")
+            continue
+        built = {True: "built", False: "not built", None: "build state unknown"}[comp.get("built")]
+        lines.append(f"  {comp['name']}: {comp['state']}")
+        lines.append(f"      sources {comp['tag']} ({built}); running: {', '.join(comp['running']) or 'nothing'}")
+    deps = result["deployments"]
+    lines.append("deployments" + (f": {deps.get('error')}" if isinstance(deps, dict) else ""))
+    if isinstance(deps, list):
+        for dep in deps:
+            ready = f" {dep.get('ready', 0)}/{dep.get('replicas', '?')} ready" if dep["state"] != "missing" else ""
+            lines.append(f"  {dep['namespace']}/{dep['name']}: {dep['state']}{ready}")
+            lines += [f"      {p}" for p in dep.get("pods", [])]
+    cleanup = result["cleanup"]
+    if isinstance(cleanup, list):
+        if cleanup:
+            lines.append("custom resources " + ", ".join(
+                f"{x['resource']}: {x.get('count', 'error: ' + str(x.get('error')))}" for x in cleanup))
+    for s in result["stuck"]:
+        where = f"{s['namespace']}/{s['name']}" if s.get("namespace") else s["name"]
+        lines.append(f"STUCK {s['kind']} {where} deleting since {s['deleting_since']}, finalizers {s['finalizers']}"
+                     + (f"; {'; '.join(s['conditions'])}" if s.get("conditions") else ""))
+    if result["stuck"]:
+        lines.append("      `devloop clean` removes custom resources whose finalizers would hang")
+    return lines
