@@ -294,10 +294,15 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
                 resource, ns, name, finalizers = args
                 session.reporter.info(f"removed finalizers {', '.join(finalizers)} from {resource} {ns}/{name}")
 
+        grace = session.profile.timeouts.cleanup_grace
+        if grace and not _controllers_running(session, kube):
+            # Nobody is left to remove the finalizers: waiting would only make the user wait.
+            session.reporter.info("no controller of this profile is running: finalizers are stripped without a grace period")
+            grace = 0.0
         step.waiting("custom resources to go")
         report = kube.clean_custom_resources(
             resources,
-            grace=session.profile.timeouts.cleanup_grace,
+            grace=grace,
             strip_finalizers=strip_finalizers,
             timeout=session.profile.timeouts.cleanup_grace + session.profile.timeouts.cleanup,
             on_event=on_event,
@@ -313,6 +318,18 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
                 hint="rerun with --strip-finalizers, or remove their finalizers by hand",
             )
     return report
+
+
+def _controllers_running(session: Session, kube: Any) -> bool:
+    """Whether any Deployment of the profile's manifests has a ready pod that could finish finalizers."""
+    from devloop import manifests
+
+    objects = manifests.load_manifests(session.profile, session.workspace)
+    for ns, name in deployments_of(session, objects):
+        deploy = kube.deployment(ns, name)
+        if deploy and (deploy.get("status") or {}).get("readyReplicas"):
+            return True
+    return False
 
 
 # -- 7. apply ------------------------------------------------------------------------------
