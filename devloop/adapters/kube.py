@@ -189,6 +189,17 @@ class _Transient(Exception):
     pass
 
 
+def _content(obj: dict) -> dict:
+    """An object minus what every write changes (resourceVersion, managedFields), so taking over
+    field ownership with server-side apply does not count as a change."""
+    copy = dict(obj)
+    meta = dict(copy.get("metadata") or {})
+    for key in ("resourceVersion", "managedFields"):
+        meta.pop(key, None)
+    copy["metadata"] = meta
+    return copy
+
+
 def _owner_text(meta: dict) -> str | None:
     owners = meta.get("ownerReferences") or []
     return ", ".join(f"{o.get('kind')} {o.get('name')}" for o in owners) or None
@@ -400,19 +411,25 @@ class Kube:
 
         Statuses outside 2xx that are not listed in `ok` raise ApiError.
         """
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(4),
-                wait=wait_exponential(multiplier=0.2, max=2),
-                retry=retry_if_exception_type(_Transient),
-                reraise=True,
-            ):
-                with attempt:
-                    status, payload = self._request_once(method, path, **kwargs)
-        except _Transient as exc:
-            raise ClusterError(str(exc), hint=f"is the cluster up? `minikube status -p {self.context}`") from None
+            status, payload = self._request_once(method, path, **kwargs)
+        except _Transient:
+            # The common case costs nothing; only a failed call builds the retry machinery.
+            from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+            try:
+                for attempt in Retrying(
+                    stop=stop_after_attempt(3),
+                    wait=wait_exponential(multiplier=0.2, max=2),
+                    retry=retry_if_exception_type(_Transient),
+                    reraise=True,
+                ):
+                    with attempt:
+                        status, payload = self._request_once(method, path, **kwargs)
+            except _Transient as exc:
+                raise ClusterError(
+                    f"{exc} (after 4 attempts)", hint=f"is the cluster up? `minikube status -p {self.context}`"
+                ) from None
         if 200 <= status < 300 or status in ok:
             return status, payload
         reason = payload.get("reason", "") if isinstance(payload, dict) else ""
@@ -523,7 +540,7 @@ class Kube:
             raise
 
     def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True) -> bool:
-        """Server-side apply; returns whether the object changed (created or new resourceVersion)."""
+        """Server-side apply; returns whether the object changed (created, or its content differs)."""
         res, namespace, name = self._obj_path(obj)
         path = res.path(namespace, name)
         status, before = self._request("GET", path, ok=(404,))
@@ -539,9 +556,7 @@ class Kube:
         )
         if status == 404:
             return True
-        return (before.get("metadata") or {}).get("resourceVersion") != (after.get("metadata") or {}).get(
-            "resourceVersion"
-        )
+        return _content(before) != _content(after)
 
     def get(self, obj: dict) -> dict | None:
         try:
@@ -595,8 +610,9 @@ class Kube:
                 lines = [f"  - {_describe_remaining(last[ref], ref)}" for *_, ref in pending]
                 raise WaitTimeout(
                     f"{len(pending)} object(s) still exist {timeout:g}s after deleting them:\n" + "\n".join(lines),
-                    hint="finalizers are removed by their controllers; if those are gone, `devloop clean "
-                    "--strip-finalizers` removes them",
+                    hint="a finalizer is removed by the controller that set it; if that controller is gone or "
+                    "lacks permissions the object stays (for the profile's cleanup kinds `devloop clean "
+                    "--strip-finalizers` removes them)",
                 )
             if on_event:
                 on_event("wait", "", None, None, len(pending))
