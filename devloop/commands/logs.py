@@ -38,9 +38,10 @@ def logs(
     *,
     follow: bool = False,
     tail: int | None = None,
-    on_line: Callable[[str, str], None],
+    on_line: Callable[[str | None, str], None],
 ) -> dict:
-    """Write each log line through `on_line(label, line)`; returns what was shown."""
+    """Write each log line through `on_line(label, line)`; `label` ("pod/container") is None
+    when only one container is shown. Returns which containers were shown."""
     names = _component_names(session, component)
     kube = session.kube()
     targets = find_targets(session, kube, names)
@@ -51,7 +52,10 @@ def logs(
             hint="`devloop status` shows what the cluster runs; `devloop up` deploys the components",
         )
     readers = [(t, _reader(kube, t, follow=follow, tail=tail)) for t in targets]
-    if len(readers) == 1 or not follow:
+    if len(readers) == 1:
+        for line in readers[0][1]:
+            on_line(None, line)  # one container: its lines as they are
+    elif not follow:
         for target, lines in readers:
             for line in lines:
                 on_line(target.label, line)
@@ -142,7 +146,7 @@ def _pod_logs_via_client(kube: Any, t: Target, *, follow: bool, tail: int | None
         resp.release_conn()
 
 
-def _merge(readers: list[tuple[Target, Iterator[str]]], on_line: Callable[[str, str], None]) -> None:
+def _merge(readers: list[tuple[Target, Iterator[str]]], on_line: Callable[[str | None, str], None]) -> None:
     """Follow several streams at once; lines keep their order within each container."""
     q: queue.Queue = queue.Queue(maxsize=1000)
     done = object()

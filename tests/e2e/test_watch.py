@@ -1,0 +1,342 @@
+"""`devloop watch` as a user runs it: a subprocess on a copy of the sample workspace, against the
+test cluster (stand-in minikube, real control plane, real kubelet node, minikube's Docker engine).
+
+One watch process runs for the module, as a developer leaves it running all day; the tests edit
+files in order and read its JSON event lines. The bundled Kubeless profile is used unchanged
+except for its minikube profile name, so this module never shares a cluster with another one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "workspace"
+BUNDLED = REPO / "profiles" / "kubeless.yaml"
+PROFILE = "devloop-watch-e2e"
+NS = "kubeless"
+
+pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.slow]
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluster(rig_env, rig_built):
+    from conftest import RigCluster
+
+    handle = RigCluster(profile=PROFILE, rig=rig_env, env=dict(rig_env.env))
+    yield handle
+    subprocess.run(["minikube", "delete", "-p", PROFILE], env=rig_env.env, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("watch") / "workspace"
+    shutil.copytree(FIXTURES, dest)
+    profile = yaml.safe_load(_bundled_profile().read_text())
+    profile["cluster"]["profile"] = PROFILE
+    (dest.parent / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    # A docker that takes its time, for the Ctrl-C test: the build is still running when it lands.
+    slow = dest.parent / "slow-docker"
+    slow.write_text("#!/bin/sh\necho slow-docker pid $$ >&2\nsleep 60\nexec docker \"$@\"\n")
+    slow.chmod(0o755)
+    return dest
+
+
+def _bundled_profile() -> Path:
+    if BUNDLED.exists():
+        return BUNDLED
+    return REPO / "devloop" / "profiles" / "kubeless.yaml"
+
+
+class Watch:
+    """A running `devloop watch --json`; its events are collected by a reader thread."""
+
+    def __init__(self, cluster, workspace: Path, *args: str, env: dict | None = None) -> None:
+        self.workspace = workspace
+        argv = [sys.executable, "-m", "devloop", "watch", "--profile", str(workspace.parent / "profile.yaml"),
+                "--workspace", str(workspace), "--json", *args]
+        self.proc = subprocess.Popen(
+            argv, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"), **(env or {})},
+        )
+        self.events: list[dict] = []
+        self.stderr: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                ev = json.loads(line)
+                ev["_t"] = time.monotonic()
+                with self._lock:
+                    self.events.append(ev)
+
+    def _read_err(self) -> None:
+        for line in self.proc.stderr:
+            with self._lock:
+                self.stderr.append(line)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.events)
+
+    def since(self, mark: int, kind: str | None = None) -> list[dict]:
+        with self._lock:
+            evs = self.events[mark:]
+        return [e for e in evs if kind is None or e["event"] == kind]
+
+    def wait(self, mark: int, pred, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in self.since(mark):
+                if pred(ev):
+                    return ev
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        tail = json.dumps(self.since(mark)[-8:], indent=1, default=str)
+        raise AssertionError(f"waited {timeout:.0f}s for {what}; exit={self.proc.poll()}; last events:\n{tail}\n"
+                             f"stderr tail:\n{''.join(self.stderr[-30:])}")
+
+    def wait_cycle(self, mark: int, timeout: float = 300) -> dict:
+        return self.wait(mark, lambda e: e["event"] == "cycle", timeout, "a cycle to finish")
+
+    def quiet(self, mark: int, seconds: float) -> list[dict]:
+        time.sleep(seconds)
+        return [e for e in self.since(mark) if e["event"] in ("changes", "cycle", "skipped")]
+
+    def interrupt(self, timeout: float = 10) -> tuple[int, float]:
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - t0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def watch(cluster, workspace):
+    w = Watch(cluster, workspace)
+    yield w
+    w.stop()
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def deployment_images(cluster) -> dict[str, str]:
+    dep = cluster.kubectl_json("get", "deployment", "kubeless-controller-manager", "-n", NS)
+    return {c["name"]: c["image"] for c in dep["spec"]["template"]["spec"]["containers"]}
+
+
+def running_pod(cluster) -> dict:
+    pods = cluster.kubectl_json("get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert len(live) == 1, [p["metadata"]["name"] for p in live]
+    return live[0]
+
+
+def sources_digest(checkout: Path, paths: list[str]) -> str:
+    """The sample Makefile's digest: contents of `find PATHS -type f | LC_ALL=C sort` concatenated."""
+    files = []
+    for p in paths:
+        target = checkout / p
+        if target.is_file():
+            files.append(p)
+        else:
+            files += [str(f.relative_to(checkout)) for f in target.rglob("*") if f.is_file()]
+    h = hashlib.sha256()
+    for rel in sorted(files, key=lambda s: s.encode()):
+        h.update((checkout / rel).read_bytes())
+    return h.hexdigest()
+
+
+def builds_in(events: list[dict]) -> list[str]:
+    """Components whose build step really ran (not skipped as up to date)."""
+    return [e["step"].removeprefix("build ") for e in events
+            if e["event"] == "step" and e["step"].startswith("build ") and e["status"] == "ok"]
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.add(child)
+            stack.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+# -- tests, in the order a day goes ---------------------------------------------------------------
+def test_initial_up_then_watching(watch, cluster):
+    ev = watch.wait(0, lambda e: e["event"] == "watching", 60, "the watcher to start")
+    assert ev["mode"] == "inotify" and ev["pruned"] >= 0
+    cycle = watch.wait_cycle(0, timeout=900)
+    assert cycle["status"] == "ok", cycle
+    assert sorted(cycle["built"]) == ["cronjob-trigger-controller", "function-controller", "function-image-builder",
+                                      "http-trigger-controller"]
+    images = deployment_images(cluster)
+    assert all(":dev-" in image for image in images.values()), images
+
+
+def test_edit_of_one_component_rebuilds_and_redeploys_only_it(watch, cluster, workspace):
+    before = deployment_images(cluster)
+    mark = watch.mark()
+    main = workspace / "http-trigger/cmd/http-trigger-controller/main.go"
+    main.write_text(main.read_text() + "\n// edited while watching\n")
+    changes = watch.wait(mark, lambda e: e["event"] == "changes", 10, "the change to be noticed")
+    assert changes["components"] == ["http-trigger-controller"]
+    assert changes["files"] == ["http-trigger/cmd/http-trigger-controller/main.go"]
+    cycle = watch.wait_cycle(mark)
+    assert cycle["status"] == "ok", cycle
+    assert cycle["built"] == ["http-trigger-controller"]
+    assert builds_in(watch.since(mark)) == ["http-trigger-controller"]
+    after = deployment_images(cluster)
+    assert after["http-trigger-controller"] != before["http-trigger-controller"]
+    assert after["kubeless-function-controller"] == before["kubeless-function-controller"]
+    assert after["cronjob-trigger-controller"] == before["cronjob-trigger-controller"]
+    pod = running_pod(cluster)
+    status = {c["name"]: c for c in pod["status"]["containerStatuses"]}
+    assert status["http-trigger-controller"]["image"] == after["http-trigger-controller"]
+    assert status["http-trigger-controller"]["ready"]
+    # the build's own outputs (bundles/, the binary copied into docker/http-controller/) are
+    # written after the change: they must not start another round
+    assert watch.quiet(watch.mark(), 3) == []
+
+
+def test_edits_to_ignored_outputs_build_nothing(watch, workspace):
+    mark = watch.mark()
+    k = workspace / "kubeless"
+    (k / "bundles/kubeless_linux-amd64").mkdir(parents=True, exist_ok=True)
+    (k / "bundles/kubeless_linux-amd64/kubeless-function-controller").write_bytes(b"\x7fELF rebuilt")
+    (k / "docker/function-controller/kubeless-function-controller").write_bytes(b"\x7fELF copied")
+    (k / "docker/function-image-builder/imbuilder").write_bytes(b"\x7fELF copied")
+    (k / "kubeless.yaml.tmp").write_text("kubecfg scratch")
+    (k / "pkg/controller/.controller.go.swp").write_text("vim")
+    (k / "cmd/kubeless/kubeless.go").write_text("// the CLI: no image's input\n")
+    assert watch.quiet(mark, 2.5) == []
+
+
+def test_unchanged_content_is_checked_but_not_built(watch, workspace):
+    """A build (or a checkout) that rewrites inputs with identical bytes: the events make a batch,
+    the fingerprints are compared, nothing is built."""
+    mark = watch.mark()
+    src = workspace / "kubeless/pkg/function-image-builder"
+    for f in sorted(src.rglob("*")):
+        if f.is_file():
+            data = f.read_bytes()
+            f.unlink()
+            f.write_bytes(data)
+    skipped = watch.wait(mark, lambda e: e["event"] == "skipped", 10, "the unchanged batch to be skipped")
+    assert skipped["components"] == ["function-image-builder"]
+    assert watch.since(mark, "cycle") == [] and builds_in(watch.since(mark)) == []
+
+
+def test_a_burst_of_edits_makes_one_or_two_runs_and_deploys_the_last(watch, cluster, workspace):
+    checkout = workspace / "cronjob-trigger"
+    target = checkout / "pkg/controller/cronjob_trigger_controller.go"
+    original = target.read_text()
+    mark = watch.mark()
+    t0 = time.monotonic()
+    for i in range(200):
+        target.write_text(original + f"\n// burst edit {i}\n")
+        time.sleep(max(0.0, t0 + (i + 1) * 0.01 - time.monotonic()))
+    assert time.monotonic() - t0 < 3.0
+    first = watch.wait_cycle(mark)
+    # The burst may straddle a batch boundary: then one more batch follows the first run.
+    late = watch.quiet(watch.mark(), 2)
+    if any(e["event"] == "changes" for e in late) and not any(e["event"] in ("cycle", "skipped") for e in late):
+        watch.wait(mark, lambda e: e["event"] in ("cycle", "skipped") and e is not first, 300, "the second run")
+    cycles = watch.since(mark, "cycle")
+    assert 1 <= len(cycles) <= 2, cycles
+    assert all(c["status"] == "ok" for c in cycles)
+    assert set(builds_in(watch.since(mark))) == {"cronjob-trigger-controller"}
+    # what runs is the last edit
+    want = sources_digest(checkout, ["cmd/cronjob-trigger-controller", "pkg", "vendor", "go.mod", "go.sum"])
+    pod = running_pod(cluster)
+    logs = cluster.kubectl("logs", "-n", NS, pod["metadata"]["name"], "-c", "cronjob-trigger-controller").stdout
+    assert f"sources {want}" in logs, logs
+
+
+def test_a_failing_build_is_shown_and_the_next_edit_recovers(watch, cluster, workspace):
+    dockerfile = workspace / "http-trigger/docker/http-controller/Dockerfile"
+    good = dockerfile.read_text()
+    mark = watch.mark()
+    dockerfile.write_text(good + "\nNOT-AN-INSTRUCTION here\n")
+    failed = watch.wait_cycle(mark)
+    assert failed["status"] == "failed"
+    assert "http-trigger-controller" in failed["message"]
+    assert failed["exit_code"] != 0 and failed["output_tail"].strip()
+    assert watch.proc.poll() is None  # still watching
+    mark = watch.mark()
+    dockerfile.write_text(good + "\n# fixed\n")
+    ok = watch.wait_cycle(mark)
+    assert ok["status"] == "ok", ok
+    assert ok["built"] == ["http-trigger-controller"]
+    assert running_pod(cluster)["status"]["containerStatuses"]
+
+
+def test_ctrl_c_while_idle_exits_130(watch):
+    code, seconds = watch.interrupt()
+    assert code == 130
+    assert seconds < 2.0, f"took {seconds:.2f}s to stop"
+
+
+def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace):
+    w = Watch(cluster, workspace, "--no-initial", env={"DOCKER": str(workspace.parent / "slow-docker")})
+    try:
+        w.wait(0, lambda e: e["event"] == "watching", 60, "the watcher to start")
+        main = workspace / "kubeless/cmd/function-controller/main.go"
+        main.write_text(main.read_text() + "\n// edit for the interrupt test\n")
+        w.wait(0, lambda e: e["event"] == "step" and e["step"] == "build function-controller"
+               and e["status"] == "start", 60, "the build to start")
+        # the slow docker is running inside make, inside the build's shell
+        deadline = time.monotonic() + 20
+        while not any("slow-docker" in l for l in w.stderr) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tree = descendants(w.proc.pid)
+        assert tree, "the build has no processes to kill?"
+        code, seconds = w.interrupt()
+    finally:
+        w.stop()
+    assert code == 130
+    assert seconds < 2.0, f"took {seconds:.2f}s to stop"
+    time.sleep(0.5)
+    left = sorted(pid for pid in tree if alive(pid))
+    assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in left]
