@@ -342,13 +342,18 @@ class InotifyExhausted(Exception):
     """inotify cannot cover the plan; the message tells the user what to raise."""
 
 
-def _limit_notice(limit: int | None, needed: int, detail: str) -> str:
-    have = f"fs.inotify.max_user_watches={limit}" if limit is not None else "fs.inotify.max_user_watches"
+def _limit_notice(limit: int | None, needed: int, detail: str, *, instances: bool = False) -> str:
+    if instances:
+        key, value = "fs.inotify.max_user_instances", 1024
+        have = key
+    else:
+        key, value = "fs.inotify.max_user_watches", max(524288, 2 * needed)
+        have = f"{key}={limit}" if limit is not None else key
     return (
-        f"inotify is out of watches ({detail}; {have}, this workspace needs about {needed}); "
-        f"falling back to polling every {POLL_INTERVAL_S:g} s, which is slower and costs CPU. "
-        f"To fix: sudo sysctl fs.inotify.max_user_watches={max(524288, 2 * needed)} "
-        f"(and fs.inotify.max_user_instances if the detail says 'instance')"
+        f"inotify is out of {'instances' if instances else 'watches'} ({detail}; {have}, this workspace needs "
+        f"about {needed} directory watches); falling back to polling every {POLL_INTERVAL_S:g} s, which is "
+        f"slower and costs CPU. To fix: sudo sysctl {key}={value} (to keep it after a reboot: "
+        f"echo {key}={value} | sudo tee /etc/sysctl.d/90-devloop.conf)"
     )
 
 
@@ -426,7 +431,8 @@ class Watcher:
         except OSError as exc:
             self._teardown()
             if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise InotifyExhausted(_limit_notice(limit, plan.dirs, exc.strerror or str(exc))) from exc
+                raise InotifyExhausted(_limit_notice(limit, plan.dirs, exc.strerror or str(exc),
+                                                     instances=exc.errno == errno.EMFILE)) from exc
             raise
         # watchdog swallows ENOSPC for subdirectories of a recursive watch: count what we got.
         added = inotify_watch_count() - before

@@ -79,8 +79,10 @@ def watch(
             files = sorted(str(_rel(p, session.workspace)) for p in batch.paths)
             rep.emit("changes", files=files, components=components, reason=batch.reason)
             if not rep.json_mode:
-                rep.err.print(f"[bold]changed[/bold] {batch.describe(relative_to=session.workspace)}"
-                              f"  [dim]→ {', '.join(components)}[/dim]")
+                from rich.markup import escape
+
+                rep.err.print(f"[bold]changed[/bold] {escape(batch.describe(relative_to=session.workspace))}"
+                              f"  [dim]→ {', '.join(components)}[/dim]", soft_wrap=True)
             if _unchanged(session, stats, components):
                 stats.skipped_unchanged += 1
                 rep.emit("skipped", components=components, why="fingerprints unchanged")
