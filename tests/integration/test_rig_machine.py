@@ -25,7 +25,7 @@ PROFILE = "rigone"
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    rt.require_rig(kwok=True)
+    rt.require_rig()
     home = tmp_path_factory.mktemp("rig-home") / ".minikube"
     machine, info, seconds = rt.boot_machine(PROFILE, home)
     print(f"\nboot of {PROFILE!r} (apiserver ready, default SA, node Ready): {seconds:.1f}s")
@@ -102,6 +102,7 @@ def test_latest_image_with_default_pull_policy_fails_to_pull(booted, tmp_path):
 
 
 def test_fake_nodes_take_pods_nobody_built(booted):
+    rt.require_rig(kwok=True)
     machine, info = booted
     info = machine.boot(fake_nodes=2)
     assert info.fake_nodes == ["kwok-node-0", "kwok-node-1"]

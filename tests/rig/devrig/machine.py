@@ -228,6 +228,11 @@ class Machine:
             apiserver = self._proc(state, "apiserver")
             if not procs.alive(apiserver):
                 apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",))
+            # started before the API server is ready: they wait for it themselves, which saves seconds
+            for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
+                                     ("scheduler", cp.scheduler_argv(), "scheduler")):
+                if not procs.alive(self._proc(state, part)):
+                    self._spawn(state, part, argv, port_keys=(port,))
             self._wait(f"the {self.name!r} Docker engine to answer on {engine.socket}", "dockerd", dockerd,
                        engine.ping, deadline)
             engine.ensure_pause_image()
@@ -239,12 +244,9 @@ class Machine:
             api = cp.api()
             self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
                        apiserver, api.readyz, deadline)
-            for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
-                                     ("scheduler", cp.scheduler_argv(), "scheduler")):
-                if not procs.alive(self._proc(state, part)):
-                    self._spawn(state, part, argv, port_keys=(port,))
             self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
                        lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}")), deadline)
+            api.patch(f"/api/v1/nodes/{NODE_NAME}", {"metadata": {"labels": node.labels()}})
             self._wait(f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
                        "controller-manager", self._proc(state, "controller-manager"),
                        lambda: api.get("/api/v1/namespaces/default/serviceaccounts/default"), deadline)

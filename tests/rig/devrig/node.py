@@ -65,6 +65,11 @@ class Node:
         }
         (self.cni_conf_dir / "10-devrig.conflist").write_text(json.dumps(cni, indent=2) + "\n")
 
+    def labels(self) -> dict[str, str]:
+        """What minikube labels its node with (the kubelet may not set *.k8s.io labels on itself)."""
+        return {"minikube.k8s.io/name": self.profile, "minikube.k8s.io/primary": "true",
+                "node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/master": ""}
+
     def argv(self, mount_ns_pid: int) -> list[str]:
         return [
             "nsenter", f"--target={mount_ns_pid}", "--mount", "--",
@@ -72,7 +77,6 @@ class Node:
             f"--config={self.config_file}", f"--kubeconfig={self.kubeconfig}",
             f"--root-dir={self.root_dir}", f"--cert-dir={self.dir / 'pki'}",
             f"--hostname-override={NODE_NAME}",
-            f"--node-labels=minikube.k8s.io/name={self.profile},minikube.k8s.io/primary=true",
             "--container-runtime=docker", f"--docker-endpoint=unix://{self.docker_socket}",
             # defaults are host-global (/var/run/dockershim.sock, /var/lib/dockershim): one per profile
             f"--container-runtime-endpoint=unix://{self.run_dir / 'dockershim.sock'}",
