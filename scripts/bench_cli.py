@@ -137,7 +137,16 @@ def fingerprint_vs_git(files: int = 20_000, runs: int = 10, cluster: bool = Fals
     git = [_time(["git", "status", "--porcelain"], cwd=ws / "app") for _ in range(runs + 2)][2:]
     cache = Path(tempfile.mkdtemp(prefix="devloop-bench-cache-"))
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    started_cluster = False
     if cluster:
+        from bench_e2e import _env
+
+        env.update({k: v for k, v in _env("devloop-bench").items() if k in ("PATH", "MINIKUBE_HOME", "KUBECONFIG")})
+        st = subprocess.run(["minikube", "status", "-p", "devloop-bench"], env=env, capture_output=True, timeout=60)
+        if st.returncode != 0:
+            subprocess.run(["minikube", "start", "-p", "devloop-bench", "--driver=docker", "--kubernetes-version=v1.21.14"],
+                           env=env, check=True, capture_output=True, timeout=600)
+            started_cluster = True
         argv = [_devloop(), "build", "--profile", str(prof), "--workspace", str(ws)]
         _time(argv, env=env)  # the one real build, and the stat cache is filled
         what = "devloop build (no change, image present in minikube's daemon)"
@@ -166,6 +175,8 @@ def fingerprint_vs_git(files: int = 20_000, runs: int = 10, cluster: bool = Fals
     sd = summary([x * 1000 for x in dev], "ms")
     si = summary([x * 1000 for x in inproc], "ms")
     shutil.rmtree(cache, ignore_errors=True)
+    if started_cluster:
+        subprocess.run(["minikube", "delete", "-p", "devloop-bench"], env=env, capture_output=True, timeout=300)
     return {"files": files, "runs": runs, "git_status": sg, "devloop": sd, "devloop_measures": what,
             "fingerprint_in_process": {**si, "files": int(parts[runs]), "rehashed": int(parts[runs + 1])},
             "ratio_p50": round(sd["p50_ms"] / sg["p50_ms"], 3),
