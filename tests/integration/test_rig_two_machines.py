@@ -91,5 +91,8 @@ def test_stop_keeps_data_and_boot_brings_it_back(pair):
     machine.boot()
     print(f"restart of {info.name!r}: {time.monotonic() - t0:.1f}s")
     assert machine.state().running
-    # etcd kept the cluster: the pod object is still there and runs again on the restarted node
-    rt.wait_pod_phase(info, "hello", "Running", timeout=90)
+    # etcd kept the cluster: the pod object is still there and its container runs again on the restarted node
+    rt.procs.wait_for(lambda: rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "back",
+                                         check=False).stdout.strip() == "back",
+                      90, "pod hello to run again after the restart (kubectl exec)")
+    assert "build-id=" in rt.kubectl(info, "logs", "hello").stdout

@@ -4,6 +4,7 @@ It deliberately ignores REQUESTS_CA_BUNDLE & co: the rig always knows its own CA
 """
 from __future__ import annotations
 
+import datetime
 import http.client
 import json
 import ssl
@@ -63,10 +64,17 @@ class Api:
         return status == 200
 
 
-def node_ready(node: dict | None) -> bool:
+def node_ready(node: dict | None, since: float = 0) -> bool:
+    """Node has condition Ready=True, heartbeated at or after `since` (epoch seconds)."""
     if not node:
         return False
     for cond in node.get("status", {}).get("conditions", []):
         if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
+            if cond.get("status") != "True":
+                return False
+            beat = cond.get("lastHeartbeatTime")
+            if since and beat:
+                when = datetime.datetime.strptime(beat, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+                return when.timestamp() >= since
+            return True
     return False

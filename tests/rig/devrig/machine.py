@@ -237,15 +237,19 @@ class Machine:
                        engine.ping, deadline)
             engine.ensure_pause_image()
             kubelet = self._proc(state, "kubelet")
+            kubelet_started = 0.0
             if not procs.alive(kubelet) or procs.mount_ns(kubelet.pid) != state["mount_ns"]:
                 procs.terminate(kubelet, what="kubelet")
                 node.write_config()
+                kubelet_started = time.time()
                 kubelet = self._spawn(state, "kubelet", node.argv(dockerd.pid), port_keys=("kubelet",))
             api = cp.api()
             self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
                        apiserver, api.readyz, deadline)
+            # after a restart the Node object still says Ready from before: insist on a fresh heartbeat
             self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
-                       lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}")), deadline)
+                       lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
+                       and _kubelet_healthz(state["ports"]["kubelet"]), deadline)
             api.patch(f"/api/v1/nodes/{NODE_NAME}", {"metadata": {"labels": node.labels()}})
             self._wait(f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
                        "controller-manager", self._proc(state, "controller-manager"),
