@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -152,9 +154,11 @@ def _require_rig(*, kwok: bool = False) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def rig_env(tmp_path_factory) -> RigEnv:
+def rig_env() -> RigEnv:
     """Isolate every test from the user's minikube and kubeconfig; put the stand-in and kubectl on PATH."""
-    tmp = tmp_path_factory.mktemp("rig")
+    # a short path: the kubelet puts unix sockets below <home>/.minikube/machines/<profile>/, and a socket
+    # path may not exceed 107 bytes (pytest's tmp paths are too long for that)
+    tmp = Path(tempfile.mkdtemp(prefix="dlrig-", dir="/tmp"))
     saved = {k: os.environ.get(k) for k in ("PATH", "MINIKUBE_HOME", "KUBECONFIG")}
     kubectl = rig_paths.k8s_bin(KUBERNETES_VERSION, "kubectl")
     minikube_home = Path(os.environ.get("MINIKUBE_HOME") or Path.home()) if REAL_MINIKUBE else tmp / "minikube"
@@ -172,6 +176,8 @@ def rig_env(tmp_path_factory) -> RigEnv:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    if not any((minikube_home / ".minikube" / "machines").glob("*/rig.json")):
+        shutil.rmtree(tmp, ignore_errors=True)  # keep it when a machine survived: its logs explain why
 
 
 def _start(rig: RigEnv, profile: str, *, fake_nodes: int = 0, args: tuple[str, ...] = (),
@@ -220,7 +226,8 @@ def rig_profile_factory(rig_env: RigEnv, request):
 
     Every profile made is deleted when the module's tests are done (even if they failed)."""
     made: list[str] = []
-    module = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:30].strip("-")
+    # short names: profile names end up in unix socket paths (see rig_env)
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")[:12].strip("-")
 
     def make(name: str | None = None, *, fake_nodes: int = 0, args: tuple[str, ...] = (),
              env: dict | None = None) -> RigCluster:
