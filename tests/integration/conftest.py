@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,13 +44,16 @@ def adapter_machine(tmp_path_factory):
     except ImportError as exc:
         _rig_missing(f"the rig package devrig is not importable: {exc}")
     testing.require_rig()
-    home = tmp_path_factory.mktemp("adapters") / ".minikube"
-    machine = Machine(f"dl-adapters-{os.getpid()}", home)
+    # A short home: the kubelet puts unix sockets below the machine dir (108-byte path limit),
+    # and pytest's tmp paths are long.
+    root = Path(tempfile.mkdtemp(prefix="dla-", dir="/tmp"))
+    machine = Machine(f"dl-adapters-{os.getpid()}", root / ".minikube")
     try:
         info = machine.boot(timeout=300)
         yield info
     finally:
         machine.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

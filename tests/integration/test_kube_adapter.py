@@ -359,7 +359,7 @@ def test_rollout_success_and_restart(kube, namespace):
     assert "kubectl.kubernetes.io/restartedAt" in annotations
     kube.wait_rollout([(namespace, "ok")], timeout=120)
     pods = kube.pods(namespace, "app=ok")
-    assert any(p["metadata"]["annotations"].get("kubectl.kubernetes.io/restartedAt") for p in pods)
+    assert any(p["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/restartedAt") for p in pods)
 
 
 @pytest.mark.slow
