@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import time
@@ -39,6 +40,7 @@ PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "sc
               "kwok")
 # stop order: dependants first; the engine last (the kubelet lives in its mount namespace)
 STOP_ORDER = ("kwok", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "dockerd")
+PARTS = STOP_ORDER
 
 
 @dataclass
@@ -209,8 +211,10 @@ class Machine:
                 etcd = self._spawn(state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"))
             dockerd = self._proc(state, "dockerd")
             if not procs.alive(dockerd):
-                # the kubelet must live in the engine's (new) mount namespace: restart it with the engine
+                # A dead engine leaves its shims, containers and the kubelet in the old mount namespace;
+                # the kubelet must live in the engine's (new) namespace anyway: clear the old one first.
                 procs.terminate(self._proc(state, "kubelet"), what="kubelet")
+                self._sweep(state)
                 if not procs.port_free(state["ports"]["docker"]):
                     raise RigError(f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
                                    f"{state['ports']['docker']} is taken by another process")
@@ -301,15 +305,27 @@ class Machine:
 
     def _sweep(self, state: dict) -> None:
         """SIGKILL anything left in the machine's mount namespace (containerd shims, containers below them)."""
-        ns = state.get("mount_ns")
-        if not ns or ns in procs.host_mount_namespaces():
-            return  # never sweep the host's own namespace
-        leftovers = set(procs.pids_in_mount_ns(ns))
+        leftovers = self._namespace_members(state)
+        if not leftovers:
+            return
         leftovers |= procs.descendants(leftovers)
         for pid in leftovers:
             procs.kill_pid(pid)
-        procs.wait_for(lambda: not procs.pids_in_mount_ns(ns) or None, 15,
-                       f"processes of {self.name!r} (mount namespace {ns}) to exit after SIGKILL")
+        procs.wait_for(lambda: not self._namespace_members(state) or None, 15,
+                       f"processes of {self.name!r} (mount namespace {state['mount_ns']}) to exit after SIGKILL")
+
+    def _namespace_members(self, state: dict) -> set[int]:
+        """Live processes in the machine's mount namespace that name its state or run dir on their command line.
+
+        Namespace ids are inode numbers, which the kernel reuses once a namespace is gone, possibly for another
+        profile's engine; the command-line mark makes sure only this machine's daemons are picked (dockerd,
+        containerd and the shims name the run dir, the kubelet the state dir); containers are their children.
+        """
+        ns = state.get("mount_ns")
+        if not ns or ns in procs.host_mount_namespaces():
+            return set()  # never the host's own namespace
+        marks = (str(self.dir) + "/", str(state["run_dir"]) + "/")
+        return {pid for pid in procs.pids_in_mount_ns(ns) if any(m in procs.cmdline(pid) for m in marks)}
 
     def destroy(self) -> None:
         with self._lock():
@@ -329,6 +345,17 @@ class Machine:
                 self.certs.client_crt.parent.rmdir()
             except OSError:
                 pass  # the stand-in keeps its own files there (config.json); it removes the directory
+
+    def kill_part(self, part: str, sig: int = signal.SIGKILL) -> bool:
+        """Fault injection: signal one recorded daemon (see PARTS); True if it was running."""
+        if part not in PARTS:
+            raise ValueError(f"unknown part {part!r}; one of {', '.join(PARTS)}")
+        state = self._load()
+        proc = self._proc(state, part) if state else None
+        if not procs.alive(proc):
+            return False
+        os.kill(proc.pid, sig)
+        return True
 
     # --- status --------------------------------------------------------------------------------------------
     def state(self) -> MachineState:
@@ -364,8 +391,7 @@ class Machine:
         if state is None:
             return []
         pids = {p.pid for p in (self._proc(state, part) for part in STOP_ORDER) if procs.alive(p)}
-        if state.get("mount_ns") and state["mount_ns"] not in procs.host_mount_namespaces():
-            pids |= set(procs.pids_in_mount_ns(state["mount_ns"]))
+        pids |= self._namespace_members(state)
         return sorted(pids | procs.descendants(pids))
 
 
