@@ -282,6 +282,50 @@ def render(
 
 
 @app.command()
+def status(
+    profile: ProfileOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    verbose: VerboseOpt = False,
+    json_mode: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Cluster, docker-env target, images built vs running, rollouts, custom resources, stuck objects."""
+    from devloop.commands.status import format_status, status as command
+
+    def show(result: dict, reporter: Any) -> None:
+        for line in format_status(result):
+            typer.echo(line)
+
+    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
+         render=show)
+
+
+@app.command()
+def logs(
+    component: Annotated[Optional[str], typer.Argument(help="Component whose containers to show (default: all).")] = None,
+    profile: ProfileOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    tail: Annotated[Optional[int], typer.Option("--tail", help="Only the last N lines of each container.")] = None,
+    verbose: VerboseOpt = False,
+    json_mode: JsonOpt = False,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Logs of the containers running a component's image; `-f` follows them."""
+    from devloop.commands.logs import logs as command
+
+    def on_line(label: str | None, line: str) -> None:
+        if json_mode:
+            sys.stdout.write(json.dumps({"event": "log", "container": label, "line": line}) + "\n")
+        else:
+            sys.stdout.write(f"{label} {line}\n" if label else f"{line}\n")
+        sys.stdout.flush()
+
+    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
+         render=None, component=component, follow=follow, tail=tail, on_line=on_line)
+
+
+@app.command()
 def doctor(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
