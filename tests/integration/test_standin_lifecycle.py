@@ -78,6 +78,7 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
     home = rig_env.minikube_home / ".minikube"
     pids = Machine(b.profile, home).processes()
     assert pids, "the profile's machine should have live processes before delete"
+    b.kubectl("config", "use-context", b.profile)
     out = b.minikube("delete", timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
@@ -92,7 +93,7 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
     assert b.profile not in _names(kc, "clusters") | _names(kc, "contexts") | _names(kc, "users")
     assert kc["current-context"] in ("", None)  # it was b's; delete clears it
     assert not (home / "profiles" / b.profile).exists() and not (home / "machines" / b.profile).exists()
-    assert _status(b)[0] == 85
+    assert b.minikube("status").returncode == 85
     again = b.minikube("delete")
     assert again.returncode == 0 and "profile does not exist, trying anyways." in again.stderr
     # the survivor is untouched
