@@ -260,3 +260,30 @@ def test_reset_recovers_a_cluster_whose_api_server_was_killed(cluster, workspace
     assert all(c["ready"] for c in pod["status"]["containerStatuses"])
     # The reset cluster's daemon was empty: everything was rebuilt into it.
     assert sorted(result_of(events)["built"]) == sorted(result_of(events)["tags"])
+
+
+def test_doctor_finds_nothing_to_fix_on_a_running_loop(cluster, workspace):
+    code, events, stderr = devloop(cluster, workspace, "doctor")
+    assert code == 0, stderr
+    checks = {c["name"]: c for c in result_of(events)["checks"]}
+    for name in ("minikube on PATH", "make on PATH", "cluster", "kube context", "docker-env"):
+        assert checks[name]["status"] == "ok", checks[name]
+    assert "devloop-kubeless" in checks["docker-env"]["detail"]
+
+
+def test_doctor_names_a_missing_checkout_and_how_to_fix_it(cluster, workspace, tmp_path):
+    code, events, _ = devloop(cluster, tmp_path, "doctor")
+    assert code == 1
+    checks = {c["name"]: c for c in result_of(events)["checks"]}
+    failed = checks["workspace function-controller"]
+    assert failed["status"] == "fail" and str(tmp_path / "kubeless") in failed["detail"]
+    assert "--workspace" in failed["fix"]
+
+
+def test_down_removes_custom_resources_manifest_objects_and_namespace(cluster, workspace):
+    _create_custom_resources(cluster)
+    code, events, stderr = devloop(cluster, workspace, "down", "--delete-namespace")
+    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    assert cluster.kubectl("get", "namespace", NS, check=False).returncode != 0
+    assert cluster.kubectl("get", "crd", "functions.kubeless.io", check=False).returncode != 0
+    assert cluster.kubectl("get", "clusterrole", "kubeless-controller-deployer", check=False).returncode != 0
