@@ -284,12 +284,18 @@ class Machine:
             if state is not None:
                 self._stop(state)
 
-    def _stop(self, state: dict) -> None:
-        for part in STOP_ORDER:
-            proc = self._proc(state, part)
-            if part == "dockerd" and procs.alive(proc):
+    def _stop(self, state: dict, *, graceful: bool = True) -> None:
+        """Graceful: dependants first (kubelet before the engine, so it restarts nothing), data kept intact.
+        Not graceful (destroy): SIGKILL everything at once, the data is about to go anyway."""
+        def targets(parts):
+            return {f"{part} of {self.name!r}": self._proc(state, part) for part in parts}
+        if graceful:
+            procs.terminate_all(targets(("kwok", "kubelet", "scheduler", "controller-manager")))
+            if procs.alive(self._proc(state, "dockerd")):
                 self._kill_containers(state)
-            procs.terminate(proc, what=f"{part} of {self.name!r}")
+            procs.terminate_all(targets(("apiserver", "etcd", "dockerd")))
+        else:
+            procs.terminate_all(targets(STOP_ORDER), sig=signal.SIGKILL, timeout=10)
         self._sweep(state)
 
     def _kill_containers(self, state: dict) -> None:
@@ -331,7 +337,7 @@ class Machine:
         with self._lock():
             state = self._load()
             if state is not None:
-                self._stop(state)
+                self._stop(state, graceful=False)
                 run_dir = Path(state["run_dir"])
             else:
                 run_dir = None

@@ -142,22 +142,34 @@ def spawn(argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd:
 
 def terminate(proc: Proc | None, *, what: str, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
     """Signal the process group of `proc`, wait (bounded) until the group is empty, then SIGKILL it."""
-    if proc is None or not alive(proc):
-        return
-    pgid = proc.pid  # spawn() makes every daemon a session (and group) leader
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return
+    terminate_all({what: proc}, timeout=timeout, sig=sig)
+
+
+def terminate_all(targets: dict[str, Proc | None], *, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
+    """terminate() for several daemons at once: signal every group, then wait for all of them together."""
+    groups: dict[int, tuple[str, Proc]] = {}
+    for what, proc in targets.items():
+        if proc is None or not alive(proc):
+            continue
+        try:
+            os.killpg(proc.pid, sig)  # spawn() makes every daemon a session (and group) leader
+        except ProcessLookupError:
+            continue
+        groups[proc.pid] = (what, proc)
+
+    def remaining() -> list[int]:
+        return [pgid for pgid, (_, proc) in groups.items() if group_members(pgid) or alive(proc)]
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not group_members(pgid) and not alive(proc):
-            return
+    while remaining() and time.monotonic() < deadline:
         time.sleep(0.1)
-    for pid in group_members(pgid):
-        kill_pid(pid)
-    wait_for(lambda: not group_members(pgid) and not alive(proc) or None, 10,
-             f"{what} (process group {pgid}) to exit after SIGKILL")
+    if not remaining():
+        return
+    for pgid in remaining():
+        for pid in group_members(pgid) + [pgid]:
+            kill_pid(pid)
+    names = ", ".join(f"{groups[g][0]} (group {g})" for g in remaining())
+    wait_for(lambda: not remaining() or None, 10, f"{names} to exit after SIGKILL")
 
 
 def kill_pid(pid: int) -> None:
