@@ -303,7 +303,7 @@ def pod_problem(pod: dict) -> tuple[str | None, str] | None:
                     text += f" (last exit code {last.get('exitCode')}"
                     text += f", {last.get('reason')})" if last.get("reason") else ")"
                 image = cs.get("image")
-                if image and reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
+                if image and image not in text and reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
                     text += f" [image {image}]"
                 return reason, text
             terminated = state.get("terminated")
