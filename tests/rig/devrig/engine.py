@@ -25,6 +25,11 @@ RUNTIME_WRAPPER = paths.CNI_DIR / "devrig-runc"
 # Paths the kubelet (v1.21) hardcodes: shared by every kubelet on the host unless hidden per namespace.
 # /var/log/pods: each kubelet's GC deletes pod log dirs of pods it does not know, i.e. another profile's.
 PRIVATE_HOST_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins")
+# Host sysctls the kubelet insists on (and writes unless they match): it reads these copies instead, so the
+# host's kernel settings stay as they are (kernel.panic_on_oops=1 would make the VM reboot on an oops).
+KUBELET_SYSCTLS = {"vm/overcommit_memory": 1, "vm/panic_on_oom": 0, "kernel/panic": 10,
+                   "kernel/panic_on_oops": 1, "kernel/keys/root_maxkeys": 1000000,
+                   "kernel/keys/root_maxbytes": 25000000}
 
 _NS_SETUP = r'''
 set -e
@@ -33,6 +38,9 @@ for pair in $DEVRIG_BINDS; do
   src="${pair%%=*}"; dst="${pair#*=}"
   mkdir -p "$src" "$dst"
   mount --bind "$src" "$dst"
+done
+for pair in $DEVRIG_FILE_BINDS; do
+  mount --bind "${pair%%=*}" "${pair#*=}"
 done
 exec "$@"
 '''
@@ -102,8 +110,16 @@ class Engine:
         for host_dir in PRIVATE_HOST_DIRS:
             src = self.private_dirs_root / host_dir.strip("/").replace("/", "_")
             binds.append(f"{src}={host_dir}")
+        file_binds = []
+        sysctl_dir = self.private_dirs_root / "sysctl"
+        sysctl_dir.mkdir(parents=True, exist_ok=True)
+        for key, value in KUBELET_SYSCTLS.items():
+            if Path("/proc/sys", key).exists():
+                copy = sysctl_dir / key.replace("/", ".")
+                copy.write_text(f"{value}\n")
+                file_binds.append(f"{copy}=/proc/sys/{key}")
         env = dict(os.environ)
-        env.update(DEVRIG_HOSTNAME=self.name, DEVRIG_BINDS=" ".join(binds))
+        env.update(DEVRIG_HOSTNAME=self.name, DEVRIG_BINDS=" ".join(binds), DEVRIG_FILE_BINDS=" ".join(file_binds))
         for var in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "NOTIFY_SOCKET"):
             env.pop(var, None)
         argv = ["unshare", "--mount", "--uts", "--propagation", "private", "--",

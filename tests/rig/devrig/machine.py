@@ -232,11 +232,6 @@ class Machine:
             apiserver = self._proc(state, "apiserver")
             if not procs.alive(apiserver):
                 apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",))
-            # started before the API server is ready: they wait for it themselves, which saves seconds
-            for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
-                                     ("scheduler", cp.scheduler_argv(), "scheduler")):
-                if not procs.alive(self._proc(state, part)):
-                    self._spawn(state, part, argv, port_keys=(port,))
             self._wait(f"the {self.name!r} Docker engine to answer on {engine.socket}", "dockerd", dockerd,
                        engine.ping, deadline)
             engine.ensure_pause_image()
@@ -250,6 +245,12 @@ class Machine:
             api = cp.api()
             self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
                        apiserver, api.readyz, deadline)
+            # not earlier: the controller-manager gives up (exits) if /healthz is not allowed within ~10 s,
+            # which happens on a loaded machine before the API server has its RBAC bootstrap policy
+            for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
+                                     ("scheduler", cp.scheduler_argv(), "scheduler")):
+                if not procs.alive(self._proc(state, part)):
+                    self._spawn(state, part, argv, port_keys=(port,))
             # after a restart the Node object still says Ready from before: insist on a fresh heartbeat
             self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
                        lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
