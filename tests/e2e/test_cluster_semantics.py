@@ -251,12 +251,14 @@ def test_delete_leaves_no_process_behind(cluster, rig_env):
     home = rig_env.minikube_home / ".minikube"
     admission = admission_proc.pid(cluster.profile)
     assert admission, "the ingress admission server should be running"
-    pids = Machine(cluster.profile, home).processes() + [admission]
+    # (pid, start time) pairs, so a PID recycled after the delete is not mistaken for a survivor
+    before = [procs.Proc(p, procs.start_time(p)) for p in Machine(cluster.profile, home).processes() + [admission]
+              if procs.start_time(p) is not None]
     t0 = time.monotonic()
     out = cluster.minikube("delete", timeout=180)
     TIMINGS["delete (ingress + kubeless + fake node)"] = time.monotonic() - t0
     assert out.returncode == 0, out.stderr
     # a zombie (exited, not yet reaped by whoever adopted it) is not a process left running
-    alive = [p for p in pids if procs.alive(procs.Proc(p, procs.start_time(p) or -1))]
-    assert not alive, [procs.cmdline(p) for p in alive]
+    alive = [p for p in before if procs.alive(p)]
+    assert not alive, [procs.cmdline(p.pid) for p in alive]
     print("\nrig timings (s): " + ", ".join(f"{k}: {v:.1f}" for k, v in TIMINGS.items()))

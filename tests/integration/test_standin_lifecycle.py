@@ -76,8 +76,10 @@ def test_stop_then_restart_reuses_the_profile(pair):
 def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env):
     a, b = pair
     home = rig_env.minikube_home / ".minikube"
-    pids = Machine(b.profile, home).processes()
-    assert pids, "the profile's machine should have live processes before delete"
+    # (pid, start time) pairs, so a PID recycled after the delete is not mistaken for a survivor
+    before = [procs.Proc(p, procs.start_time(p)) for p in Machine(b.profile, home).processes()
+              if procs.start_time(p) is not None]
+    assert before, "the profile's machine should have live processes before delete"
     b.kubectl("config", "use-context", b.profile)
     out = b.minikube("delete", timeout=120)
     assert out.returncode == 0, out.stderr
@@ -88,8 +90,8 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
         f'* Removed all traces of the "{b.profile}" cluster.',
     ]
     # a zombie (exited, not yet reaped by whoever adopted it) is not a process left running
-    still = [p for p in pids if procs.alive(procs.Proc(p, procs.start_time(p) or -1))]
-    assert not still, f"processes of the deleted profile still alive: {[procs.cmdline(p) for p in still]}"
+    still = [p for p in before if procs.alive(p)]
+    assert not still, f"processes of the deleted profile still alive: {[procs.cmdline(p.pid) for p in still]}"
     kc = _kubeconfig(a)
     assert b.profile not in _names(kc, "clusters") | _names(kc, "contexts") | _names(kc, "users")
     assert kc["current-context"] in ("", None)  # it was b's; delete clears it
