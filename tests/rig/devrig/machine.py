@@ -41,6 +41,11 @@ PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "sc
 # stop order: dependants first; the engine last (the kubelet lives in its mount namespace)
 STOP_ORDER = ("kwok", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "dockerd")
 PARTS = STOP_ORDER
+PORT_OWNER = {"etcd_client": "etcd", "etcd_peer": "etcd", "apiserver": "apiserver",
+              "controller_manager": "controller-manager", "scheduler": "scheduler", "kubelet": "kubelet",
+              "docker": "dockerd", "kwok": "kwok"}
+# who must restart when a port moves (they were started with the old one)
+PORT_DEPENDANTS = {"etcd_client": ("apiserver",), "apiserver": ("controller-manager", "scheduler", "kubelet", "kwok")}
 
 
 @dataclass
@@ -202,6 +207,14 @@ class Machine:
             self._save(state)
             self.logs.mkdir(parents=True, exist_ok=True)
             Path(state["run_dir"]).mkdir(parents=True, exist_ok=True)
+            t0 = time.monotonic()
+            timings: dict[str, float] = {}
+
+            def mark(milestone: str) -> None:
+                timings[milestone] = round(time.monotonic() - t0, 2)
+                self._log(f"boot: {milestone} at +{timings[milestone]:.1f}s")
+
+            self._move_busy_ports(state)
             self.certs.ensure()
             cp, engine, node = self._parts(state)
             cp.ensure_credentials()
@@ -229,11 +242,13 @@ class Machine:
                 self._save(state)
             self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{state['ports']['etcd_client']}",
                        "etcd", etcd, cp.etcd_healthy, deadline)
+            mark("etcd healthy")
             apiserver = self._proc(state, "apiserver")
             if not procs.alive(apiserver):
                 apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",))
             self._wait(f"the {self.name!r} Docker engine to answer on {engine.socket}", "dockerd", dockerd,
                        engine.ping, deadline)
+            mark("engine ready")
             engine.ensure_pause_image()
             kubelet = self._proc(state, "kubelet")
             kubelet_started = 0.0
@@ -245,6 +260,7 @@ class Machine:
             api = cp.api()
             self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
                        apiserver, api.readyz, deadline)
+            mark("apiserver ready")
             # not earlier: the controller-manager gives up (exits) if /healthz is not allowed within ~10 s,
             # which happens on a loaded machine before the API server has its RBAC bootstrap policy
             for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
@@ -255,14 +271,39 @@ class Machine:
             self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
                        lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
                        and _kubelet_healthz(state["ports"]["kubelet"]), deadline)
+            mark("node Ready")
             api.patch(f"/api/v1/nodes/{NODE_NAME}", {"metadata": {"labels": node.labels()}})
             self._wait(f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
                        "controller-manager", self._proc(state, "controller-manager"),
                        lambda: api.get("/api/v1/namespaces/default/serviceaccounts/default"), deadline)
+            mark("default ServiceAccount")
             fake = max(fake_nodes, state.get("fake_nodes", 0))
             if fake:
                 self._boot_kwok(state, cp, fake, deadline)
+                mark("kwok nodes Ready")
+            state["last_boot"] = timings
+            self._save(state)
             return self._info(state)
+
+    def _move_busy_ports(self, state: dict) -> None:
+        """A part that is not running gets a new port if another process took its old one meanwhile."""
+        taken = {p for sib in self._siblings() for p in sib.get("ports", {}).values()}
+        restart: set[str] = set()
+        for key, owner in PORT_OWNER.items():
+            port = state["ports"][key]
+            if procs.alive(self._proc(state, owner)) or procs.port_free(port):
+                continue
+            state["ports"][key] = procs.free_port(avoid=taken | set(state["ports"].values()))
+            self._log(f"port {port} ({key}) is taken by another process; {owner} moves to {state['ports'][key]}")
+            restart.update(PORT_DEPENDANTS.get(key, ()))
+        if restart:
+            procs.terminate_all({part: self._proc(state, part) for part in restart})
+        self._save(state)
+
+    def _log(self, message: str) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / "rig.log", "a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
 
     def _boot_kwok(self, state: dict, cp: ControlPlane, count: int, deadline: float) -> None:
         paths.require_parts(state["kubernetes_version"], kwok=True)
@@ -283,7 +324,9 @@ class Machine:
         with self._lock():
             state = self._load()
             if state is not None:
+                t0 = time.monotonic()
                 self._stop(state)
+                self._log(f"stop: done in {time.monotonic() - t0:.1f}s")
 
     def _stop(self, state: dict, *, graceful: bool = True) -> None:
         """Graceful: dependants first (kubelet before the engine, so it restarts nothing), data kept intact.
