@@ -105,15 +105,20 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
     assert a.docker("info", "--format", "{{.Name}}").stdout.strip() == a.profile
 
 
-def test_kill_apiserver_switch(rig_profile_factory):
-    c = rig_profile_factory(env={"DEVRIG_KILL_APISERVER_AFTER": "2"})
+def test_kill_apiserver_and_dockerd_switches(rig_profile_factory):
+    c = rig_profile_factory(env={"DEVRIG_KILL_APISERVER_AFTER": "2", "DEVRIG_KILL_DOCKERD_AFTER": "4"})
     deadline = time.monotonic() + 30
+    code, st = None, None
     while time.monotonic() < deadline:
         code, st = _status(c)
         if st and st["APIServer"] == "Stopped":
             break
         time.sleep(0.5)
+    # the "node container" still runs (kubelet, etcd...): host Running, cluster bit set
     assert (code, st["Host"], st["APIServer"]) == (2, "Running", "Stopped")
+    env = c.docker_env()
+    c.wait_for(lambda: c.docker("version", check=False).returncode != 0, 30,
+               f"the engine behind {env['DOCKER_HOST']} to stop answering")
     out = c.minikube("delete", timeout=120)
     assert out.returncode == 0, out.stderr
 
@@ -131,6 +136,11 @@ def test_host_gone_gives_null(rig_profile_factory, rig_env):
     assert (env.returncode, env.stdout) == (85, "false exit code 85\n")
     prof = json.loads(c.minikube("profile", "list", "-o", "json").stdout)
     assert [p["Status"] for p in prof["valid"] if p["Name"] == c.profile] == ["Unknown"]
+    # an addon cannot be verified without a host: minikube records it, then its pod wait times out (10)
+    addon = c.minikube("addons", "enable", "ingress", env={"DEVRIG_ADDON_WAIT_TIMEOUT": "2"})
+    assert addon.returncode == 10
+    assert ("X Exiting due to MK_ADDON_ENABLE: enable failed: run callbacks: running callbacks: [waiting for "
+            "app.kubernetes.io/name=ingress-nginx pods: context deadline exceeded]") in addon.stderr
 
 
 def test_keep_context(rig_profile_factory, rig_env):
