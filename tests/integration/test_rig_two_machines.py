@@ -1,6 +1,7 @@
 """Two profiles side by side on one host; destroying one leaves the other working and nothing behind."""
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -47,9 +48,13 @@ def test_both_profiles_run_their_own_cluster_engine_and_node(pair, tmp_path):
         other = "beta" if info.name == "alpha" else "alpha"
         images = rt.docker(info, "images", "--format", "{{.Repository}}").stdout.split()
         assert f"rigtest/{info.name}" in images and f"rigtest/{other}" not in images
-    # pod logs stay readable on both (the kubelets' /var/log/pods are private to each profile)
-    time.sleep(2)
-    for _, info in booted:
+    # /var/log/pods is hardcoded in the kubelet and each kubelet's GC deletes pod log dirs it does not know:
+    # every profile sees only its own pods' logs there, and the host's directory is untouched
+    for machine, info in booted:
+        uid = rt.kubectl_json(info, "get", "pod", "hello")["metadata"]["uid"]
+        seen = rt.in_machine_namespace(machine, "ls", "/var/log/pods").stdout.split()
+        assert seen == [f"default_hello_{uid}"], seen
+        assert f"default_hello_{uid}" not in os.listdir("/var/log/pods")
         assert f"build-id=id-{info.name}" in rt.kubectl(info, "logs", "hello").stdout
 
 

@@ -129,3 +129,10 @@ def boot_machine(name: str, home: Path, **kwargs) -> tuple[Machine, MachineInfo,
 
 def node_ready(node: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
+
+
+def in_machine_namespace(machine: Machine, *argv: str) -> subprocess.CompletedProcess:
+    """Run a command in the machine's mount namespace (what its dockerd and kubelet see)."""
+    pid = machine._load()["procs"]["dockerd"]["pid"]
+    return subprocess.run(["nsenter", f"--target={pid}", "--mount", "--", *argv], capture_output=True, text=True,
+                          timeout=30, check=True)
