@@ -52,6 +52,17 @@ def logs(
             hint="`devloop status` shows what the cluster runs; `devloop up` deploys the components",
         )
     readers = [(t, _reader(kube, t, follow=follow, tail=tail)) for t in targets]
+    try:
+        _show(readers, follow, on_line)
+    except KeyboardInterrupt:
+        import gc
+
+        gc.freeze()  # see commands/watch.py _fast_exit: Ctrl-C must not wait for a full collection
+        raise
+    return {"command": "logs", "containers": [t.__dict__ for t in targets], "follow": follow}
+
+
+def _show(readers: list[tuple[Target, Iterator[str]]], follow: bool, on_line: Callable[[str | None, str], None]) -> None:
     if len(readers) == 1:
         for line in readers[0][1]:
             on_line(None, line)  # one container: its lines as they are
@@ -61,7 +72,6 @@ def logs(
                 on_line(target.label, line)
     else:
         _merge(readers, on_line)
-    return {"command": "logs", "containers": [t.__dict__ for t in targets], "follow": follow}
 
 
 def _component_names(session: Session, component: str | None) -> list[str]:
