@@ -222,24 +222,7 @@ class Machine:
             etcd = self._proc(state, "etcd")
             if not procs.alive(etcd):
                 etcd = self._spawn(state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"))
-            dockerd = self._proc(state, "dockerd")
-            if not procs.alive(dockerd):
-                # A dead engine leaves its shims, containers and the kubelet in the old mount namespace;
-                # the kubelet must live in the engine's (new) namespace anyway: clear the old one first.
-                procs.terminate(self._proc(state, "kubelet"), what="kubelet")
-                self._sweep(state)
-                if not procs.port_free(state["ports"]["docker"]):
-                    raise RigError(f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
-                                   f"{state['ports']['docker']} is taken by another process")
-                dockerd = engine.start()
-                state["procs"]["dockerd"] = dockerd.to_json()
-                self._save(state)
-                # the recorded PID runs `sh` first and enters its namespace a moment later
-                state["mount_ns"] = self._wait(
-                    f"the {self.name!r} engine to enter its own mount namespace", "dockerd", dockerd,
-                    lambda: (ns if (ns := procs.mount_ns(dockerd.pid)) not in procs.host_mount_namespaces()
-                             else None), deadline)
-                self._save(state)
+            dockerd = self._ensure_engine(state, engine, deadline)
             self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{state['ports']['etcd_client']}",
                        "etcd", etcd, cp.etcd_healthy, deadline)
             mark("etcd healthy")
@@ -250,13 +233,7 @@ class Machine:
                        engine.ping, deadline)
             mark("engine ready")
             engine.ensure_pause_image()
-            kubelet = self._proc(state, "kubelet")
-            kubelet_started = 0.0
-            if not procs.alive(kubelet) or procs.mount_ns(kubelet.pid) != state["mount_ns"]:
-                procs.terminate(kubelet, what="kubelet")
-                node.write_config()
-                kubelet_started = time.time()
-                kubelet = self._spawn(state, "kubelet", node.argv(dockerd.pid), port_keys=("kubelet",))
+            kubelet, kubelet_started = self._ensure_kubelet(state, node, dockerd)
             api = cp.api()
             self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
                        apiserver, api.readyz, deadline)
@@ -284,6 +261,38 @@ class Machine:
             state["last_boot"] = timings
             self._save(state)
             return self._info(state)
+
+    def _ensure_engine(self, state: dict, engine: Engine, deadline: float) -> Proc:
+        dockerd = self._proc(state, "dockerd")
+        if procs.alive(dockerd):
+            return dockerd
+        # A dead engine leaves its shims, containers and the kubelet in the old mount namespace; the kubelet
+        # must live in the engine's (new) namespace anyway: clear the old one first.
+        procs.terminate(self._proc(state, "kubelet"), what="kubelet")
+        self._sweep(state)
+        if not procs.port_free(state["ports"]["docker"]):
+            raise RigError(f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
+                           f"{state['ports']['docker']} is taken by another process")
+        dockerd = engine.start()
+        state["procs"]["dockerd"] = dockerd.to_json()
+        self._save(state)
+        # the recorded PID runs `sh` first and enters its namespace a moment later
+        state["mount_ns"] = self._wait(
+            f"the {self.name!r} engine to enter its own mount namespace", "dockerd", dockerd,
+            lambda: (ns if (ns := procs.mount_ns(dockerd.pid)) not in procs.host_mount_namespaces() else None),
+            deadline)
+        self._save(state)
+        return dockerd
+
+    def _ensure_kubelet(self, state: dict, node: Node, dockerd: Proc) -> tuple[Proc, float]:
+        """The running kubelet, or a new one in the engine's namespace; and when it started (0 = before)."""
+        kubelet = self._proc(state, "kubelet")
+        if procs.alive(kubelet) and procs.mount_ns(kubelet.pid) == state["mount_ns"]:
+            return kubelet, 0.0
+        procs.terminate(kubelet, what="kubelet")
+        node.write_config()
+        started = time.time()
+        return self._spawn(state, "kubelet", node.argv(dockerd.pid), port_keys=("kubelet",)), started
 
     def _move_busy_ports(self, state: dict) -> None:
         """A part that is not running gets a new port if another process took its old one meanwhile."""
