@@ -135,6 +135,9 @@ class StrippedObject:
     ref: ObjRef
     finalizers: list[str]
 
+    def __str__(self) -> str:
+        return f"{self.ref} (finalizers removed: {', '.join(self.finalizers)})"
+
 
 @dataclass
 class StuckObject:
@@ -960,13 +963,14 @@ class Kube:
         found = [problem for pod in pods if (problem := pod_problem(pod)) is not None]
         return found
 
-    def wait_admission(self, obj: dict, *, timeout: float, what: str) -> None:
+    def wait_admission(self, obj: dict, *, timeout: float, what: str | None = None) -> None:
         """Wait until the API server admits `obj` in a server-side dry run.
 
         A validating webhook registered moments ago (ingress-nginx's) refuses every request
         until its server answers; a dry run proves it does without creating anything.
         """
-        res, namespace, _ = self._obj_path(obj)
+        res, namespace, name = self._obj_path(obj)
+        what = what or f"admission of {res.kind} {name}"
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while True:

@@ -223,6 +223,7 @@ def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace
         stripped = {(s.ref.namespace, s.ref.name) for s in report.stripped}
         assert set(names) <= stripped
         assert all(s.finalizers == [FUNCTION_FINALIZER] for s in report.stripped)
+        assert str(report.stripped[0]).endswith(f"(finalizers removed: {FUNCTION_FINALIZER})")
         strip_events = {(e[2], e[3]) for e in events if e[0] == "strip"}
         assert set(names) <= strip_events
         assert all(e[1] == "Function" and e[4] == [FUNCTION_FINALIZER] for e in events if e[0] == "strip")
@@ -293,6 +294,34 @@ def test_clean_of_1000_orphaned_functions_is_fast(kube, kubeless_crds, record_pr
     finally:
         for ns in namespaces:
             kube._request("DELETE", f"/api/v1/namespaces/{ns}", ok=(404,))
+
+
+def test_wait_admission_with_a_refusing_webhook(kube, namespace):
+    """A webhook nobody serves refuses everything: the wait names it; once it's gone, admission passes."""
+    name = f"devloop-test-{uuid.uuid4().hex[:6]}"
+    hook = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": "refuse.devloop.test",
+            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"],
+                       "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2,
+        }],
+    }
+    probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": namespace}}
+    kube.create(hook)
+    try:
+        with pytest.raises(WaitTimeout) as info:
+            kube.wait_admission(probe, timeout=3, what="the test webhook")
+        assert "the test webhook did not admit" in str(info.value) and "refuse.devloop.test" in str(info.value)
+    finally:
+        kube.delete_objects([hook], timeout=30)
+    kube.wait_admission(probe, timeout=30)
+    assert not kube.exists(probe)  # a dry run stores nothing
 
 
 # -- namespace deletion --------------------------------------------------------------------------------
