@@ -370,3 +370,9 @@ def test_addon_enable_timeout_error_shows_reason():
 def test_delete_missing_profile_is_fine():
     m = mk.Minikube(P, run=FakeRun((0, 'Removed all traces of the "p" cluster.\n', '"p" profile does not exist, trying anyways.\n')))
     m.delete()
+
+
+def test_start_leaves_unset_values_to_minikube():
+    run = FakeRun((0, "", ""))
+    mk.Minikube(P, run=run).start(driver="docker", kubernetes_version=None, cpus=None, memory=None)
+    assert run.calls[0]["argv"] == ["minikube", "start", "-p", P, "--driver=docker"]
