@@ -453,10 +453,10 @@ class Minikube:
             "start",
             "-p",
             self.profile_name,
-            f"--driver={driver}",
         ]
         # Unset values are left to minikube's own defaults rather than passed as "None".
-        for flag, value in (("kubernetes-version", kubernetes_version), ("cpus", cpus), ("memory", memory)):
+        for flag, value in (("driver", driver), ("kubernetes-version", kubernetes_version), ("cpus", cpus),
+                            ("memory", memory)):
             if value is not None:
                 args.append(f"--{flag}={value}")
         if force:

@@ -376,3 +376,10 @@ def test_start_leaves_unset_values_to_minikube():
     run = FakeRun((0, "", ""))
     mk.Minikube(P, run=run).start(driver="docker", kubernetes_version=None, cpus=None, memory=None)
     assert run.calls[0]["argv"] == ["minikube", "start", "-p", P, "--driver=docker"]
+
+
+def test_start_without_driver_lets_minikube_pick():
+    run = FakeRun((0, "", ""))
+    mk.Minikube(P, run=run).start(driver=None, kubernetes_version="v1.21.14", cpus=2, memory="4g")
+    assert run.calls[0]["argv"] == ["minikube", "start", "-p", P, "--kubernetes-version=v1.21.14", "--cpus=2",
+                                    "--memory=4g"]
