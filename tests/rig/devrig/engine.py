@@ -34,6 +34,11 @@ KUBELET_SYSCTLS = {"vm/overcommit_memory": 1, "vm/panic_on_oom": 0, "kernel/pani
 _NS_SETUP = r'''
 set -e
 hostname "$DEVRIG_HOSTNAME"
+# dockerd uses a system containerd if /run/containerd/containerd.sock exists (Debian's containerd service):
+# all engines would then share one containerd namespace. A private /run/containerd makes each start its own,
+# and keeps the shims' sockets (/run/containerd/s/...) inside the namespace.
+mkdir -p /run/containerd
+mount -t tmpfs -o mode=0711 devrig-containerd /run/containerd
 for pair in $DEVRIG_BINDS; do
   src="${pair%%=*}"; dst="${pair#*=}"
   mkdir -p "$src" "$dst"
