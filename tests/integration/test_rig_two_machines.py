@@ -37,11 +37,15 @@ def test_both_profiles_run_their_own_cluster_engine_and_node(pair, tmp_path):
     (alpha, a), (beta, b) = booted
     assert a.apiserver_port != b.apiserver_port and a.docker_host != b.docker_host
     assert a.ca_cert == b.ca_cert  # one CA per minikube home, as minikube does
+    engine_ids = set()
     for machine, info in booted:
         assert machine.state().running
-        assert rt.docker(info, "info", "--format", "{{.Name}}").stdout.strip() == info.name
+        name, engine_id = rt.docker(info, "info", "--format", "{{.Name}} {{.ID}}").stdout.split()
+        assert name == info.name
+        engine_ids.add(engine_id)
         image = rt.build_hello_image(info, f"rigtest/{info.name}:v1", f"id-{info.name}", tmp_path)
         rt.apply(info, rt.pod_manifest("hello", image))
+    assert len(engine_ids) == 2, "each engine has an identity of its own, as each minikube node has"
     for _, info in booted:
         rt.wait_pod_phase(info, "hello", "Running", timeout=90)
         # each engine has only its own image: the pod really ran from the profile's engine

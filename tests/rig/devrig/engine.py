@@ -24,7 +24,8 @@ RUNTIME_WRAPPER = paths.CNI_DIR / "devrig-runc"
 
 # Paths the kubelet (v1.21) hardcodes: shared by every kubelet on the host unless hidden per namespace.
 # /var/log/pods: each kubelet's GC deletes pod log dirs of pods it does not know, i.e. another profile's.
-PRIVATE_HOST_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins")
+# /etc/docker: dockerd keeps its identity (key.json -> `docker info` ID) there; one per engine, as in minikube.
+PRIVATE_HOST_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins", "/etc/docker")
 # Host sysctls the kubelet insists on (and writes unless they match): it reads these copies instead, so the
 # host's kernel settings stay as they are (kernel.panic_on_oops=1 would make the VM reboot on an oops).
 KUBELET_SYSCTLS = {"vm/overcommit_memory": 1, "vm/panic_on_oom": 0, "kernel/panic": 10,
