@@ -124,6 +124,11 @@ class Engine:
                 copy = sysctl_dir / key.replace("/", ".")
                 copy.write_text(f"{value}\n")
                 file_binds.append(f"{copy}=/proc/sys/{key}")
+        # The engine and the pods resolve names through loopback only: an image pull (the `:latest` trap) fails
+        # at once with "connection refused" instead of sending DNS queries off the machine.
+        resolv = self.private_dirs_root / "resolv.conf"
+        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        file_binds.append(f"{resolv}=/etc/resolv.conf")
         env = dict(os.environ)
         env.update(DEVRIG_HOSTNAME=self.name, DEVRIG_BINDS=" ".join(binds), DEVRIG_FILE_BINDS=" ".join(file_binds))
         for var in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "NOTIFY_SOCKET"):
