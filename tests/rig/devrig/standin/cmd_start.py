@@ -219,6 +219,8 @@ def run(console, opts) -> int:
     cfg["KubernetesConfig"]["KubernetesVersion"] = version
     cfg["Nodes"][0]["KubernetesVersion"] = version
     cfg["KeepContext"] = bool(opts.get("keep-context"))
+    if "embed-certs" in opts.changed:
+        cfg["EmbedCerts"] = bool(opts.get("embed-certs"))
     for addon in opts.get("addons") or []:
         cfg.setdefault("Addons", {})[addon] = True
     home.save_config(profile, cfg)  # minikube saves the profile before it creates the host
@@ -265,7 +267,8 @@ def run(console, opts) -> int:
     home.save_rig_state(profile, rig)
     kubeconfig.write_profile(profile, server=info.apiserver_url, ca=info.ca_cert, client_cert=info.client_cert,
                              client_key=info.client_key, minikube_version=rel.version,
-                             keep_context=bool(opts.get("keep-context")))
+                             keep_context=bool(opts.get("keep-context")),
+                             embed_certs=bool(opts.get("embed-certs") or cfg.get("EmbedCerts")))
 
     _label_node(info, rel)
     console.step("health_check", "Verifying Kubernetes components...", name="Verifying Kubernetes")

@@ -6,6 +6,7 @@ with an flock on the kubeconfig's directory, so parallel starts of two profiles 
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
@@ -66,12 +67,15 @@ def _upsert(items: list[dict], name: str, entry: dict) -> None:
 
 
 def write_profile(profile: str, *, server: str, ca: Path, client_cert: Path, client_key: Path,
-                  minikube_version: str, keep_context: bool, path: Path | None = None) -> Path:
+                  minikube_version: str, keep_context: bool, embed_certs: bool = False,
+                  path: Path | None = None) -> Path:
     path = path or kubeconfig_path()
+    b64 = lambda p: base64.b64encode(Path(p).read_bytes()).decode()  # noqa: E731
     with _locked(path):
         data = _load(path)
+        cluster = {"certificate-authority-data": b64(ca)} if embed_certs else {"certificate-authority": str(ca)}
         _upsert(data["clusters"], profile, {"cluster": {
-            "certificate-authority": str(ca),
+            **cluster,
             "extensions": _extension("cluster_info", minikube_version),
             "server": server,
         }, "name": profile})
@@ -81,9 +85,9 @@ def write_profile(profile: str, *, server: str, ca: Path, client_cert: Path, cli
             "namespace": "default",
             "user": profile,
         }, "name": profile})
-        _upsert(data["users"], profile, {"name": profile, "user": {
-            "client-certificate": str(client_cert), "client-key": str(client_key),
-        }})
+        user = ({"client-certificate-data": b64(client_cert), "client-key-data": b64(client_key)} if embed_certs
+                else {"client-certificate": str(client_cert), "client-key": str(client_key)})
+        _upsert(data["users"], profile, {"name": profile, "user": user})
         if not keep_context:
             data["current-context"] = profile
         _save(path, data)

@@ -53,7 +53,17 @@ _STYLES: dict[str, tuple[str, str]] = {
     "empty": ("", ""),
 }
 
-TOTAL_START_STEPS = 19  # len(register InitialSetup order) - 1, as minikube reports it
+# out/register/register.go: the step order of `start` (and of `delete`/`stop`); JSON step events carry the
+# index of their step in its order as `currentstep` and the order's length - 1 as `totalsteps`
+REGISTER_ORDERS = (
+    ("Initial Minikube Setup", "Selecting Driver", "Downloading Artifacts", "Starting Node", "Updating Driver",
+     "Pulling Base Image", "Running on Localhost", "Local OS Release", "Creating Container", "Creating VM",
+     "Running Remotely", "Preparing Kubernetes", "Generating certificates", "Booting control plane",
+     "Configuring RBAC rules", "Configuring CNI", "Configuring Localhost Environment", "Verifying Kubernetes",
+     "Enabling Addons", "Done"),
+    ("Deleting", "Stopping", "Done", "Puring home dir"),
+    ("Stopping", "PowerOff", "Done"),
+)
 
 
 def _truthy(value: str) -> bool | None:
@@ -93,7 +103,8 @@ class Console:
         self.silent = False
         self.shell = False
         self.color = _wants_color(sys.stdout)
-        self._step_names: list[str] = []
+        self._order: tuple[str, ...] = ()
+        self._current = ""
 
     # ---- plumbing
     def _prefix(self, style: str) -> str:
@@ -131,13 +142,17 @@ class Console:
     def step(self, style: str, message: str, *, name: str = "") -> None:
         """out.Step: stdout, or a `step` event in JSON mode."""
         if self.json:
-            if name and name not in self._step_names:
-                self._step_names.append(name)
+            if name:
+                if not self._order or name not in self._order:
+                    self._order = next((o for o in REGISTER_ORDERS if o[0] == name),
+                                       next((o for o in REGISTER_ORDERS if name in o), ()))
+                self._current = name
+            order = self._order
             self.event("step", {
-                "currentstep": str(max(len(self._step_names) - 1, 0)),
+                "currentstep": str(order.index(self._current)) if self._current in order else "0",
                 "message": (self._prefix(style) + message).strip(),
-                "name": name or (self._step_names[-1] if self._step_names else ""),
-                "totalsteps": str(TOTAL_START_STEPS),
+                "name": self._current,
+                "totalsteps": str(max(len(order) - 1, 0)),
             })
             return
         self._stdout(self._prefix(style) + message + "\n")
