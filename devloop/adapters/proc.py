@@ -219,7 +219,14 @@ def run(
             output_tail="\n".join(tail),
         )
     if check and exit_code not in ok_codes:
-        raise CommandFailed(argv, exit_code, completed.output_tail)
+        message = None
+        if exit_code < 0:
+            try:
+                name = signal.Signals(-exit_code).name
+            except ValueError:
+                name = f"signal {-exit_code}"
+            message = f"`{_display(argv)}` was killed by {name}"
+        raise CommandFailed(argv, exit_code, completed.output_tail, message=message)
     return completed
 
 

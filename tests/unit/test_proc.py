@@ -144,3 +144,10 @@ def test_callback_exception_surfaces_in_caller():
 
     with pytest.raises(RuntimeError, match="bad line x"):
         proc.run_shell("echo x", timeout=10, on_line=explode)
+
+
+def test_killed_by_signal_is_named():
+    with pytest.raises(CommandFailed) as info:
+        proc.run_shell("echo dying; kill -KILL $$", timeout=10)
+    assert "was killed by SIGKILL" in str(info.value) and "dying" in str(info.value)
+    assert info.value.exit_code_of_command == -9
