@@ -338,7 +338,7 @@ def test_namespace_stuck_terminating_is_explained(kube, kubeless_crds):
     kube.create(_function(ns, "blocker"))
     try:
         with pytest.raises(WaitTimeout) as info:
-            kube.delete_namespace(ns, timeout=8)
+            kube.delete_namespace(ns, timeout=15)
         text = str(info.value)
         assert f"namespace {ns} is still Terminating" in text
         assert "NamespaceFinalizersRemaining" in text or "NamespaceContentRemaining" in text
@@ -401,7 +401,7 @@ def test_rollout_failure_names_pod_and_image_pull_reason(kube, namespace):
     image = f"devloop-test/nobody-built-{uuid.uuid4().hex[:6]}:latest"
     kube.create(_deployment(namespace, "broken", image, pull="Always"))
     with pytest.raises(WaitTimeout) as info:
-        kube.wait_rollout([(namespace, "broken")], timeout=25)
+        kube.wait_rollout([(namespace, "broken")], timeout=40)
     text = str(info.value)
     pods = kube.pods(namespace, "app=broken")
     assert pods

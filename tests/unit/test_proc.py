@@ -48,7 +48,7 @@ def test_stdin_is_fed_and_otherwise_closed():
     # Without stdin a reader gets EOF at once instead of hanging until the deadline.
     started = time.monotonic()
     assert proc.run(["cat"], timeout=10).stdout == ""
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5
 
 
 def test_non_zero_exit_raises_with_argv_code_and_tail():
