@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devloop.adapters import proc
-from devloop.errors import ClusterError, CommandFailed, ConfigError
+from devloop.errors import ClusterError, ConfigError
 
 # minikube prints emoji only when it thinks it talks to a colour terminal; we parse its output.
 _ENV = {"MINIKUBE_IN_STYLE": "false"}
