@@ -207,7 +207,8 @@ def test_delete_objects_timeout_names_finalizers_and_owner(kube, namespace):
 # -- custom resources and finalizers -------------------------------------------------------------------
 
 
-def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace):
+@pytest.mark.parametrize("grace", [0.0, 0.5], ids=["no-grace-strip-first", "grace-then-strip"])
+def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace, grace):
     other = _unique("dl-test")
     kube.ensure_namespace(other)
     try:
@@ -217,7 +218,7 @@ def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace
         events = []
         report = kube.clean_custom_resources(
             ["functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io"],
-            grace=0.5, strip_finalizers=True, timeout=30, on_event=lambda *e: events.append(e),
+            grace=grace, strip_finalizers=True, timeout=30, on_event=lambda *e: events.append(e),
         )
         assert kube.list_custom("functions.kubeless.io") == []
         assert report.deleted >= len(names) and report.stuck == []
