@@ -119,6 +119,12 @@ def test_kill_apiserver_and_dockerd_switches(rig_profile_factory):
     env = c.docker_env()
     c.wait_for(lambda: c.docker("version", check=False).returncode != 0, 30,
                f"the engine behind {env['DOCKER_HOST']} to stop answering")
+    # like minikube's, docker-env restarts a dead dockerd before printing the environment
+    again = c.minikube("docker-env", "--shell", "none", timeout=180)
+    assert again.returncode == 0, again.stderr
+    log = c.minikube_home / ".minikube" / "profiles" / c.profile / "logs" / "docker-env.log"
+    info = c.docker("info", "--format", "{{.Name}}", check=False)
+    assert info.stdout.strip() == c.profile, (info.stderr, log.read_text() if log.exists() else "no log")
     out = c.minikube("delete", timeout=120)
     assert out.returncode == 0, out.stderr
 

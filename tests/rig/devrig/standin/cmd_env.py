@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
-from . import cluster, mustload
+from . import cluster, home, mustload
 from .flags import Flag
 from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, Kind
 
@@ -70,6 +71,7 @@ def run(console, opts) -> int:
     if opts.get("ssh-host"):
         raise console.fatal(Kind("MK_USAGE", 14), "the minikube stand-in's node has no SSH server; use the TCP+TLS "
                             "docker-env (without --ssh-host)")
+    _ensure_dockerd(profile, cfg)
     info = cluster.machine(profile).info()
     env = {
         "DOCKER_TLS_VERIFY": "1",
@@ -103,6 +105,31 @@ def run(console, opts) -> int:
     text += hint.format(plz=PLZ, cmd=cmd)
     console.raw(text)
     return 0
+
+
+def _ensure_dockerd(profile: str, cfg: dict) -> None:
+    """minikube's docker-env restarts a dead dockerd in the node (ensureDockerd -> mustRestartDockerd) and
+    prints the environment whatever the outcome (failures go to its log only); so does the stand-in."""
+    from devrig import RigError
+    st = cluster.machine_state(profile)
+    if st is None or st == "error" or st.processes.get("dockerd", True):
+        return
+    # a SIGKILLed dockerd can linger as a zombie for a moment, and a new dockerd refuses to start while its
+    # old pidfile names a live PID: retry briefly before giving up (as minikube, silently)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cluster.machine(profile).boot(kubernetes_version=cfg["KubernetesConfig"]["KubernetesVersion"],
+                                          timeout=120)
+            return
+        except RigError as exc:
+            log = home.profile_dir(profile) / "logs" / "docker-env.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as fh:
+                fh.write(f"restarting dockerd of {profile!r} failed: {exc}\n")
+            if time.monotonic() > deadline:
+                return
+            time.sleep(2)
 
 
 def _structured(console, env: dict, output: str) -> int:
