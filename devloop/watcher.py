@@ -36,6 +36,9 @@ POLL_INTERVAL_S = 1.0
 # Past this many watchdog watches (one thread each) a pruned plan costs more than it saves.
 MAX_PLANNED_WATCHES = 400
 MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
+# Stands for "a manifest file changed" among a batch's component names (no component can be
+# named like this: component names are DNS-style labels).
+MANIFESTS = ":manifests"
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
@@ -650,7 +653,8 @@ class ProfileRouter:
     change" decision can never disagree about what an input is.
     """
 
-    def __init__(self, profile: Any, workspace: Path, components: Iterable[str] | None = None) -> None:
+    def __init__(self, profile: Any, workspace: Path, components: Iterable[str] | None = None, *,
+                 manifests: bool = True) -> None:
         self.profile = profile
         self.workspace = Path(workspace).resolve()
         wanted = set(components) if components is not None else None
@@ -663,6 +667,8 @@ class ProfileRouter:
                 root = Path(os.path.normpath(base / i))
                 if root not in self._roots:
                     self._roots.append(root)
+        # The manifest files themselves (not what a jsonnet file imports): an edit re-applies.
+        self._manifests = {Path(os.path.normpath(self.workspace / m.path)) for m in profile.manifests} if manifests else set()
         self.reload()
 
     def reload(self) -> None:
@@ -672,11 +678,11 @@ class ProfileRouter:
         self._mapper = PathMapper(self.profile, self.workspace)
 
     def roots(self) -> list[Path]:
-        return list(self._roots)
+        return list(self._roots) + sorted(self._manifests - set(self._roots))
 
     def components_for(self, path: Path) -> frozenset[str]:
-        found = self._mapper.components_for(path)
-        return frozenset(c.name for c in found if c.name in self._names)
+        found = frozenset(c.name for c in self._mapper.components_for(path) if c.name in self._names)
+        return found | {MANIFESTS} if path in self._manifests else found
 
     def is_ignored_dir(self, path: Path) -> bool:
         if not any(r == path or r in path.parents for r in self._roots):

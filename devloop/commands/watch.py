@@ -46,7 +46,7 @@ def watch(
 ) -> dict:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
     from devloop.errors import ConfigError
-    from devloop.watcher import Debouncer, ProfileRouter, Watcher
+    from devloop.watcher import MANIFESTS, Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
         raise ConfigError(f"--debounce must be a positive number of milliseconds, got {debounce_ms}")
@@ -75,14 +75,21 @@ def watch(
             if batch is None:
                 continue
             stats.batches += 1
-            components = sorted(batch.components)
+            manifests_changed = MANIFESTS in batch.components
+            components = sorted(batch.components - {MANIFESTS})
             files = sorted(str(_rel(p, session.workspace)) for p in batch.paths)
-            rep.emit("changes", files=files, components=components, reason=batch.reason)
+            rep.emit("changes", files=files, components=components, manifests=manifests_changed, reason=batch.reason)
             if not rep.json_mode:
                 from rich.markup import escape
 
+                targets = components + (["manifests"] if manifests_changed else [])
                 rep.err.print(f"[bold]changed[/bold] {escape(batch.describe(relative_to=session.workspace))}"
-                              f"  [dim]→ {', '.join(components)}[/dim]", soft_wrap=True)
+                              f"  [dim]→ {', '.join(targets)}[/dim]", soft_wrap=True)
+            if manifests_changed:
+                # Re-render and apply everything; builds still skip images that exist.
+                _cycle(session, stats, components=None, strategy=strategy, prepare=False)
+                _say_watching(session, info)
+                continue
             if _unchanged(session, stats, components):
                 stats.skipped_unchanged += 1
                 rep.emit("skipped", components=components, why="fingerprints unchanged")

@@ -312,6 +312,22 @@ def test_a_failing_build_is_shown_and_the_next_edit_recovers(watch, cluster, wor
     assert running_pod(cluster)["status"]["containerStatuses"]
 
 
+def test_a_manifest_edit_is_applied_without_building(watch, cluster, workspace):
+    manifest = workspace / "kubeless/kubeless.yaml"
+    manifest.chmod(0o644)
+    text = manifest.read_text()
+    assert "  ingress-enabled: 'false'" in text
+    mark = watch.mark()
+    manifest.write_text(text.replace("  ingress-enabled: 'false'", "  ingress-enabled: 'true'"))
+    changes = watch.wait(mark, lambda e: e["event"] == "changes", 10, "the manifest change")
+    assert changes["manifests"] is True and changes["components"] == []
+    cycle = watch.wait_cycle(mark)
+    assert cycle["status"] == "ok", cycle
+    assert cycle["built"] == [] and builds_in(watch.since(mark)) == []
+    config = cluster.kubectl_json("get", "configmap", "kubeless-config", "-n", NS)
+    assert config["data"]["ingress-enabled"] == "true"
+
+
 def test_ctrl_c_while_idle_exits_130(watch):
     code, seconds = watch.interrupt()
     assert code == 130

@@ -12,6 +12,7 @@ import pathspec
 import pytest
 
 from devloop.watcher import (
+    MANIFESTS,
     Batch,
     Debouncer,
     Watcher,
@@ -386,7 +387,7 @@ def test_many_edits_settle_into_few_batches(ws: Path) -> None:
 def kubeless_ws(tmp_path: Path) -> Path:
     _tree(tmp_path, {
         "kubeless": {
-            "go.mod": "m", "go.sum": "s", "Makefile": "all:",
+            "go.mod": "m", "go.sum": "s", "Makefile": "all:", "kubeless.yaml": "---\n",
             "cmd": {"function-controller": {"main.go": "m"}, "kubeless": {"cli.go": "c"}},
             "pkg": {"controller": {"c.go": "c"}, "function-image-builder": {"b.go": "b"}},
             "docker": {"function-controller": {"Dockerfile": "FROM scratch", ".dockerignore": "*.md\nnotes/\n"},
@@ -416,6 +417,9 @@ def test_profile_routing_maps_paths_to_their_components(kubeless_ws: Path) -> No
     assert r.components_for(k / "cmd/kubeless/cli.go") == set()  # the CLI is no image's input
     assert r.components_for(kubeless_ws / "http-trigger/pkg/h.go") == {"http-trigger-controller"}
     assert r.components_for(kubeless_ws / "http-trigger/vendor/v.go") == set()
+    # the manifest file is watched too: an edit re-applies, builds nothing new
+    assert r.components_for(k / "kubeless.yaml") == {MANIFESTS}
+    assert r.components_for(k / "kubeless.yaml.tmp") == set()
 
 
 @pytest.mark.parametrize("rel", [
@@ -519,7 +523,7 @@ namespace: t
 components:
   - {name: a, dir: a, build: "make {image}", image: t-a, replaces: [t/a]}
   - {name: b, dir: b, build: "make {image}", image: t-b, replaces: [t/b], inputs: [main.go, go.mod, pkg]}
-manifests: [m.yaml]
+manifests: [b/m.yaml]
 ignore: [bundles/]
 """
 
@@ -657,6 +661,26 @@ def test_after_a_failure_an_unchanged_batch_still_retries(session, ws: Path, mon
         stop.set()
         t.join(5)
     assert out["skipped_unchanged"] == 0
+
+
+def test_a_manifest_edit_reapplies_everything(session, ws: Path, monkeypatch, capsys) -> None:
+    from devloop import loop
+
+    (ws / "b/m.yaml").write_text("kind: List\n")
+    rec = CycleRecorder()
+    monkeypatch.setattr(loop, "run_cycle", rec)
+    stop, t, out = _run_watch(session, initial=False)
+    try:
+        time.sleep(0.3)
+        (ws / "b/m.yaml").write_text("kind: List\nitems: []\n")
+        rec.wait_calls(1)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join(5)
+    assert rec.calls == [None]  # the whole cycle: render and apply all, build what is missing
+    (changes,) = JsonOut(capsys).events("changes")
+    assert changes["manifests"] is True and changes["components"] == [] and changes["files"] == ["b/m.yaml"]
 
 
 def test_watch_rejects_a_cap_shorter_than_the_window(session) -> None:
