@@ -121,7 +121,7 @@ class Child:
 
 def _workspace(files: int, ignored: int) -> tuple[Path, Path]:
     ws = bench_cache() / f"ws-{files}-{ignored}"
-    comp = generate(ws / "app", files, ignored_files=ignored)
+    generate(ws / "app", files, ignored_files=ignored)
     prof = ws / "bench.yaml"
     prof.write_text(profile_yaml(ws, "app", "echo {image}"))
     (ws / "manifests.yaml").write_text("")
