@@ -669,6 +669,7 @@ class ProfileRouter:
                     self._roots.append(root)
         # The manifest files themselves (not what a jsonnet file imports): an edit re-applies.
         self._manifests = {Path(os.path.normpath(self.workspace / m.path)) for m in profile.manifests} if manifests else set()
+        self._root_texts = [str(r) for r in self._roots]
         self.reload()
 
     def reload(self) -> None:
@@ -685,6 +686,8 @@ class ProfileRouter:
         return found | {MANIFESTS} if path in self._manifests else found
 
     def is_ignored_dir(self, path: Path) -> bool:
-        if not any(r == path or r in path.parents for r in self._roots):
+        # Called for every directory of the tree while planning: string prefixes, not Path.parents.
+        text = str(path)
+        if not any(text == r or text.startswith(r + os.sep) for r in self._root_texts):
             return False  # an ancestor of inputs, or outside them: never pruned here
         return not any(c.name in self._names for c in self._mapper.components_for(path, is_dir=True))
