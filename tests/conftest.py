@@ -42,7 +42,7 @@ START_TIMEOUT = 300  # seconds for `minikube start` (cold: ~20 s; the rest is he
 DELETE_TIMEOUT = 120
 REAL_MINIKUBE = os.environ.get("DEVLOOP_REAL_MINIKUBE") == "1"
 CI = os.environ.get("CI", "").lower() == "true"
-CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory", "rig_built"}
+CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory", "rig_built", "rig_handle"}
 
 
 @dataclass
@@ -239,6 +239,16 @@ def rig_profile_factory(rig_env: RigEnv, request):
     yield make
     for profile in reversed(made):
         _delete(rig_env, profile)
+
+
+@pytest.fixture(scope="session")
+def rig_handle(rig_env: RigEnv):
+    """handle(profile) -> RigCluster for a profile the test starts itself (e.g. through `devloop up`).
+
+    Nothing is started here; tests import no names from this file (pytest may load another
+    conftest.py under the same module name)."""
+    _require_rig()
+    return lambda profile: RigCluster(profile=profile, rig=rig_env, env=dict(rig_env.env))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -32,15 +32,6 @@ pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.slow]
 
 # -- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cluster(rig_env, rig_built):
-    from conftest import RigCluster
-
-    handle = RigCluster(profile=PROFILE, rig=rig_env, env=dict(rig_env.env))
-    yield handle
-    subprocess.run(["minikube", "delete", "-p", PROFILE], env=rig_env.env, capture_output=True, timeout=180)
-
-
-@pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
     dest = tmp_path_factory.mktemp("watch") / "workspace"
     shutil.copytree(FIXTURES, dest)
