@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from devloop.profile import Profile
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "devloop"
@@ -88,9 +91,10 @@ class Session:
 
     def guard_context(self) -> None:
         """Refuse, before any API call, a context whose server is not this minikube profile's."""
-        from devloop.adapters.kube import context_server
+        from devloop.adapters.kube import context_info
 
-        server = context_server(self.context, self.kubeconfig)
+        info = context_info(self.context, self.kubeconfig)
+        server = info["server"]
         endpoint = self.minikube.api_endpoint()
         if endpoint is None:
             raise ClusterError(
@@ -99,7 +103,13 @@ class Session:
             )
         host, port = endpoint
         parts = urlsplit(server)
-        if (parts.hostname, parts.port or 443) != (host, int(port)):
+        if (parts.hostname, parts.port or 443) == (host, int(port)):
+            return
+        # Docker Desktop, WSL and rootless docker: minikube writes a forwarded loopback port, not
+        # the node's address. Accept that only for a cluster entry minikube itself marked.
+        forwarded = (parts.hostname in _LOOPBACK and host not in _LOOPBACK
+                     and info.get("provider") == "minikube.sigs.k8s.io")
+        if not forwarded:
             raise UnsafeContext(
                 f"kube context {self.context!r} points at {server}, but minikube profile "
                 f"{self.context!r} serves its API at https://{host}:{port}; refusing to touch it",

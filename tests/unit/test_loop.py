@@ -63,10 +63,13 @@ class FakeDocker:
         pass
 
 
-def write_kubeconfig(path: Path, context: str, server: str) -> str:
+def write_kubeconfig(path: Path, context: str, server: str, *, minikube_marked: bool = False) -> str:
+    cluster: dict = {"server": server}
+    if minikube_marked:
+        cluster["extensions"] = [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}]
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server}}],
+        "clusters": [{"name": context, "cluster": cluster}],
         "users": [{"name": context, "user": {}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
         "current-context": context,
@@ -82,9 +85,9 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def make_session(tmp_path: Path, workspace: Path, *, minikube=None, docker=None, server="https://127.0.0.1:8443",
-                 dry_run=False, kube=None, profile=None) -> Session:
+                 dry_run=False, kube=None, profile=None, minikube_marked=False) -> Session:
     prof = profile or load_profile("kubeless", cwd=tmp_path)
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", prof.cluster.profile, server)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", prof.cluster.profile, server, minikube_marked=minikube_marked)
     mk = minikube or FakeMinikube()
     made_kube = []
 
@@ -113,6 +116,22 @@ def test_context_on_minikubes_server_is_accepted(tmp_path, workspace):
     session = make_session(tmp_path, workspace, kube=object())
     assert session.kube() is not None
     assert session.made_kube[0]["context"] == "devloop-kubeless"
+
+
+def test_forwarded_port_is_accepted_only_for_a_cluster_minikube_marked(tmp_path, workspace):
+    # Docker Desktop: the node is 192.168.49.2:8443 but the kubeconfig says 127.0.0.1:<forwarded>.
+    node = FakeMinikube(endpoint=("192.168.49.2", 8443))
+    session = make_session(tmp_path, workspace, minikube=node, server="https://127.0.0.1:50123",
+                           minikube_marked=True, kube=object())
+    assert session.kube() is not None
+    unmarked = make_session(tmp_path, workspace, minikube=FakeMinikube(endpoint=("192.168.49.2", 8443)),
+                            server="https://127.0.0.1:50123", kube=object())
+    with pytest.raises(UnsafeContext):
+        unmarked.kube()
+    # When the node itself is on loopback (the test cluster), the port must match exactly.
+    loopback = make_session(tmp_path, workspace, server="https://127.0.0.1:1", minikube_marked=True, kube=object())
+    with pytest.raises(UnsafeContext):
+        loopback.kube()
 
 
 def test_running_cluster_is_not_started_again(tmp_path, workspace):
