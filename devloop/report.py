@@ -56,7 +56,8 @@ class Reporter:
     def __init__(self, *, json_mode: bool = False, verbose: bool = False, err: Console | None = None) -> None:
         self.json_mode = json_mode
         self.verbose = verbose
-        self.err = err or Console(stderr=True, highlight=False)
+        # soft_wrap: a step line stays one line in logs and pipes, whatever the width.
+        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.timings: list[StepTiming] = []
         self._status = None
 
