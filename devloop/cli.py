@@ -55,7 +55,7 @@ def _fail(exc: DevloopError, json_mode: bool) -> None:
         from rich.console import Console
         from rich.markup import escape
 
-        err = Console(stderr=True, highlight=False)
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
         err.print(f"[red bold]error:[/red bold] {escape(exc.message)}")
         if exc.hint:
             err.print(f"  [yellow]hint:[/yellow] {escape(exc.hint)}")

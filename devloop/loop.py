@@ -429,7 +429,23 @@ def wait_rollout(session: Session, rendered: Any) -> None:
 
 
 # -- the whole cycle -------------------------------------------------------------------------
-def prepare_cluster(session: Session, *, fresh: bool = False) -> None:
+def check_workspace(session: Session) -> None:
+    """Every component's checkout must be there before minutes go into starting a cluster."""
+    from devloop.errors import ConfigError
+
+    missing = [f"{c.name}: {session.workspace / c.dir}" for c in session.profile.components
+               if not (session.workspace / c.dir).is_dir()]
+    if missing:
+        raise ConfigError(
+            "the workspace lacks the checkouts of profile " + repr(session.profile.name) + ":\n  "
+            + "\n  ".join(missing),
+            hint=f"run devloop from the directory holding them, or pass --workspace DIR (now {session.workspace})",
+        )
+
+
+def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: bool = True) -> None:
+    if needs_workspace:
+        check_workspace(session)
     ensure_cluster(session, fresh=fresh)
     if not session.dry_run:
         session.guard_context()

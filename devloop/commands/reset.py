@@ -9,5 +9,5 @@ from devloop.session import Session
 def reset(session: Session) -> dict:
     # minikube delete only ever removes a minikube profile by name, so this is the one
     # destructive step that needs no context guard: it cannot reach another cluster.
-    loop.prepare_cluster(session, fresh=True)
+    loop.prepare_cluster(session, fresh=True, needs_workspace=False)
     return {"command": "reset", "profile": session.profile.name, "cluster": session.context}

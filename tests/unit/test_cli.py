@@ -90,3 +90,12 @@ def test_help_does_not_import_heavy_libraries(tmp_path):
              "print('HEAVY', heavy)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+def test_up_without_the_checkouts_fails_before_touching_any_cluster(tmp_path):
+    # No minikube on PATH either: the workspace check must come first.
+    done = devloop("up", cwd=tmp_path, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert f"function-controller: {tmp_path / 'kubeless'}" in done.stderr
+    assert "--workspace" in done.stderr
+    assert "minikube" not in done.stderr
