@@ -34,6 +34,7 @@ class CycleResult:
     restarted: list[str] = field(default_factory=list)
     cleaned: int = 0
     stripped: int = 0
+    triggered_by: list[str] = field(default_factory=list)
 
 
 def _dry(session: Session, what: str) -> None:
@@ -460,13 +461,18 @@ def run_cycle(
     strategy: str = "apply",
     force_build: bool = False,
 ) -> CycleResult:
-    """Build what changed, render, (clean and recreate | apply), wait for the rollout."""
-    outcomes = build_components(session, components, force=force_build)
-    tags = component_tags(session) if components else {}
-    tags.update({o.component: o.tag for o in outcomes})
+    """Build what changed, render, (clean and recreate | apply), wait for the rollout.
+
+    `components` names what triggered the cycle (watch passes the batch's). Every component is
+    still checked, because a tag is only rendered once it is built: one whose last build failed
+    is retried here rather than deployed as an image nobody has.
+    """
+    outcomes = build_components(session, None, force=force_build)
+    tags = {o.component: o.tag for o in outcomes}
     rendered = render(session, tags)
     result = apply_objects(session, rendered, strategy=strategy)
     wait_rollout(session, rendered)
     result.built = [o.component for o in outcomes if o.built]
     result.tags = tags
+    result.triggered_by = list(components or [])
     return result
