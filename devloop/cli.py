@@ -398,6 +398,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        # The API clients leave a large heap behind; skipping it in the interpreter's last
+        # collection makes every command end up to a second sooner.
+        import gc
+
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -974,6 +974,34 @@ class Kube:
             return [(None, f"no pods for deployment {namespace}/{name} (selector {selector}); see its ReplicaSet events")]
         found = [problem for pod in pods if (problem := pod_problem(pod)) is not None]
         return found
+
+    def pod_logs(self, namespace: str, pod: str, container: str, *, follow: bool = False,
+                 tail_lines: int | None = None) -> Iterator[str]:
+        """A container's log, line by line; with `follow`, until the stream ends or the caller stops."""
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        kwargs: dict[str, Any] = {"container": container, "follow": follow, "_preload_content": False}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if not follow:
+            kwargs["_request_timeout"] = self.request_timeout
+        try:
+            resp = client.CoreV1Api(self.api).read_namespaced_pod_log(pod, namespace, **kwargs)
+        except ApiException as exc:
+            raise ClusterError(f"cannot read logs of {namespace}/{pod}/{container}: {exc.status} {exc.reason}",
+                               hint="the container may not have started yet; `devloop status` shows why") from None
+        try:
+            pending = b""
+            for chunk in resp.stream(4096, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        finally:
+            resp.release_conn()
 
     def wait_admission(self, obj: dict, *, timeout: float, what: str | None = None) -> None:
         """Wait until the API server admits `obj` in a server-side dry run.

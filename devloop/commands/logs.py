@@ -120,40 +120,7 @@ def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
 
 
 def _reader(kube: Any, t: Target, *, follow: bool, tail: int | None) -> Iterator[str]:
-    reader = getattr(kube, "pod_logs", None)
-    if reader is not None:
-        return reader(t.namespace, t.pod, t.container, follow=follow, tail_lines=tail)
-    return _pod_logs_via_client(kube, t, follow=follow, tail=tail)
-
-
-def _pod_logs_via_client(kube: Any, t: Target, *, follow: bool, tail: int | None) -> Iterator[str]:
-    # Until the Kube adapter has pod_logs: the adapter's own API client (same context, same
-    # guard), streaming the log endpoint line by line.
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
-
-    api = client.CoreV1Api(kube.api)
-    kwargs: dict[str, Any] = {"container": t.container, "follow": follow, "_preload_content": False}
-    if tail is not None:
-        kwargs["tail_lines"] = tail
-    if not follow:
-        kwargs["_request_timeout"] = 60
-    try:
-        resp = api.read_namespaced_pod_log(t.pod, t.namespace, **kwargs)
-    except ApiException as exc:
-        raise ClusterError(f"cannot read logs of {t.namespace}/{t.label}: {exc.status} {exc.reason}",
-                           hint="the container may not have started yet; `devloop status` shows why") from None
-    try:
-        pending = b""
-        for chunk in resp.stream(4096, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
-    finally:
-        resp.release_conn()
+    return kube.pod_logs(t.namespace, t.pod, t.container, follow=follow, tail_lines=tail)
 
 
 def _merge(readers: list[tuple[Target, Iterator[str]]], on_line: Callable[[str | None, str], None]) -> None:
