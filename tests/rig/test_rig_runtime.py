@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -147,9 +146,7 @@ def test_spawned_daemon_is_detached_and_stopped_by_group(tmp_path):
         assert os.getsid(proc.pid) == proc.pid  # own session: survives the caller, signalled as a group
         assert proc.pid not in procs.descendants([os.getpid()])
     finally:
-        t0 = time.monotonic()
         procs.terminate(proc, what="test daemon", timeout=5)
     assert not procs.alive(proc) and procs.group_members(proc.pid) == []
-    assert time.monotonic() - t0 < 5
     # a recycled PID with another start time is never taken for the daemon
     assert not procs.alive(procs.Proc(os.getpid(), 1))

@@ -352,10 +352,9 @@ def test_twenty_thousand_files_fingerprint_fast_when_warm(tmp_path):
     warm_same_process = fp.fingerprint(prof, prof.component("app"), ws)
     warm_new_process = Fingerprinter(tmp_path / "cache").fingerprint(prof, prof.component("app"), ws)
     assert warm_same_process.digest == warm_new_process.digest == cold.digest
+    # Warm runs read no file: only stats (speed is measured by `scripts/bench fingerprint`).
+    assert warm_same_process.hashed == 0
     assert warm_new_process.hashed == 0
-    # measured ~0.15-0.3 s on the 2-core CI box; the bound leaves room for a loaded machine
-    assert warm_same_process.seconds < 1.0, warm_same_process
-    assert warm_new_process.seconds < 1.0, warm_new_process
 
 
 # --------------------------------------------------------------------------- path -> component
