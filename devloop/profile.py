@@ -46,7 +46,10 @@ DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
 # A cleanup entry is `plural.group`, as kubectl accepts it: the group has at least one dot-free
 # label, e.g. functions.kubeless.io -> plural "functions", group "kubeless.io".
 RESOURCE_RE = re.compile(rf"^(?P<plural>{_DNS_LABEL})\.(?P<group>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)$")
-MINIKUBE_PROFILE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+# minikube's own rule (config.ProfileNameValid): dot-separated labels of letters, digits and
+# inner hyphens, at least two characters; anything else makes `minikube start` exit 14.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+MINIKUBE_PROFILE_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
 K8S_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?\s*(?:b|k|kb|m|mb|g|gb|t|tb)?$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -169,9 +172,10 @@ class Cluster(_Strict):
     @field_validator("profile")
     @classmethod
     def _profile_name(cls, v: str) -> str:
-        if not MINIKUBE_PROFILE_RE.match(v):
+        if not MINIKUBE_PROFILE_RE.match(v) or len(v) < 2:
             raise ValueError(
-                f"expected a minikube profile name (letters, digits, '.', '_', '-'; starting with a letter or digit), found {v!r}"
+                "expected a minikube profile name (at least 2 characters: letters, digits, '-' and '.', "
+                f"not starting or ending with '-' or '.'), found {v!r}"
             )
         return v
 

@@ -460,3 +460,18 @@ def test_bundled_profile_ships_inside_the_package():
     assert shipped.is_file()
     assert "name: kubeless" in shipped.read_text()
     assert (REPO / "profiles" / "kubeless.yaml").resolve() == BUNDLED.resolve()  # top-level link
+
+
+@pytest.mark.parametrize("name", ["dev_loop", "x", "-dev", "dev-", "dev..loop"])
+def test_profile_names_minikube_would_refuse_are_refused_here(tmp_path, name):
+    msg = error_for(tmp_path, mutate(lambda d: d["cluster"].__setitem__("profile", name)))
+    assert "cluster.profile: expected a minikube profile name" in msg and f"found {name!r}" in msg
+
+
+@pytest.mark.parametrize("name", ["devloop-kubeless", "dl", "a.b-c", "Dev2"])
+def test_profile_names_minikube_accepts_load(tmp_path, name):
+    path = tmp_path / "p.yaml"
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data["cluster"]["profile"] = name
+    path.write_text(yaml.safe_dump(data))
+    assert load_profile(str(path), cwd=tmp_path).cluster.profile == name
