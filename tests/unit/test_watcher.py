@@ -500,12 +500,15 @@ class CycleRecorder:
         from devloop import loop
         from devloop.errors import CommandFailed
 
+        # Fingerprint before the call is visible to the test, as a real cycle builds what it sees
+        # when it starts: an edit the test makes after wait_calls() belongs to the next cycle.
+        tags = loop.component_tags(session)
         self.calls.append(components)
         self.event.set()
         if self.fail_when and self.fail_when in (session.workspace / "a/main.go").read_text():
             raise CommandFailed(["sh", "-c", "make"], 2, "main.go:1: syntax error",
                                 message="build of a failed: `make` exited with code 2")
-        return loop.CycleResult(built=list(components or ["a", "b"]), tags=loop.component_tags(session))
+        return loop.CycleResult(built=list(components or ["a", "b"]), tags=tags)
 
     def wait_calls(self, n: int, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
