@@ -10,7 +10,6 @@ import collections
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     import sh
 
 from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
+from devloop.waits import wait_for
 
 TAIL_LINES = 40
 # After SIGTERM, how long a process group gets to exit before SIGKILL.
@@ -103,11 +103,12 @@ def _kill_group(pgid: int, grace: float | None = None) -> None:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _group_alive(pgid):
-            return
-        time.sleep(0.05)
+    try:
+        wait_for(lambda: not _group_alive(pgid), timeout=grace, interval=0.05,
+                 describe=f"process group {pgid} outlived SIGTERM by {grace:g}s")
+        return
+    except WaitTimeout:
+        pass  # not an error: SIGKILL is the answer
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
