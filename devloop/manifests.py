@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from devloop.errors import ConfigError
-from devloop.profile import Component, Manifest, Profile, yaml_error_text
+from devloop.profile_errors import yaml_error_text
+from devloop.profile_schema import Component, Manifest, Profile
 
 Obj = dict[str, Any]
 
@@ -166,13 +167,6 @@ class Rendered:
     objects: list[Obj]
     substitutions: list[Substitution] = field(default_factory=list)
 
-    def images_used(self) -> dict[str, set[str]]:
-        """component -> the object refs that now use its built image."""
-        out: dict[str, set[str]] = {}
-        for s in self.substitutions:
-            out.setdefault(s.component, set()).add(s.object)
-        return out
-
 
 def render(objs: Iterable[Obj], images: Mapping[str, str], profile: Profile) -> Rendered:
     """Replace references to the images components build with the tags just built.
@@ -184,9 +178,7 @@ def render(objs: Iterable[Obj], images: Mapping[str, str], profile: Profile) -> 
     built image get imagePullPolicy IfNotPresent (the image exists only in minikube's daemon);
     no other container is touched.
     """
-    unknown = sorted(set(images) - {c.name for c in profile.components})
-    if unknown:
-        raise ConfigError(f"no component named {', '.join(map(repr, unknown))} in profile {profile.name!r}")
+    profile.select_components(sorted(images))  # an unknown name is an error, not a silent no-op
     built = [c for c in profile.components if images.get(c.name)]
     result = Rendered(objects=[])
     for original in objs:

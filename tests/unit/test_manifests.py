@@ -312,7 +312,7 @@ def test_render_never_mutates_its_input(objs, profile):
 def test_unknown_component_in_images_is_an_error(objs, profile):
     with pytest.raises(ConfigError) as info:
         render(objs, {"function-controler": "x:1"}, profile)
-    assert "no component named 'function-controler' in profile 'kubeless'" in str(info.value)
+    assert "profile 'kubeless' has no component 'function-controler'; its components are:" in str(info.value)
 
 
 # --------------------------------------------------------------------------- ordering and helpers

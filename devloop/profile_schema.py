@@ -1,0 +1,402 @@
+"""The profile schema: what a project's loop is made of (cluster, components, manifests, cleanup).
+
+Pydantic models with unknown keys forbidden; every validator's message says what was expected
+and what was found (devloop.profile_errors adds the file, line and key path). Loading and the
+lookup order live in devloop.profile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from devloop.errors import ConfigError
+from devloop.imageref import REPO_RE, ImageRef, parse_image_ref
+from devloop.profile_errors import type_name
+
+_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
+# A cleanup entry is `plural.group`, as kubectl accepts it: the group has at least one dot-free
+# label, e.g. functions.kubeless.io -> plural "functions", group "kubeless.io".
+RESOURCE_RE = re.compile(rf"^(?P<plural>{_DNS_LABEL})\.(?P<group>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)$")
+# minikube's own rule (config.ProfileNameValid): dot-separated labels of letters, digits and
+# inner hyphens, at least two characters; anything else makes `minikube start` exit 14.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+MINIKUBE_PROFILE_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
+K8S_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?\s*(?:b|k|kb|m|mb|g|gb|t|tb)?$", re.IGNORECASE)
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+
+def _relative_path(value: str, what: str) -> str:
+    """A path inside the workspace: relative, no `..` climbing out of it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty relative path for {what}, found {value!r}")
+    if value.startswith("/") or value.startswith("~") or re.match(r"^[A-Za-z]:[\\/]", value):
+        raise ValueError(f"expected a path relative to the workspace for {what}, found absolute path {value!r}")
+    depth = 0
+    for part in PurePosixPath(value).parts:
+        if part == "..":
+            depth -= 1
+        elif part not in (".", ""):
+            depth += 1
+        if depth < 0:
+            raise ValueError(f"expected {what} to stay inside the workspace, found {value!r} (climbs out with '..')")
+    return value
+
+
+def _check_ignore_patterns(patterns: list[str]) -> list[str]:
+    import pathspec  # imported here: profile loading for `--help` paths should stay light
+
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except Exception as exc:  # pathspec raises several types for bad patterns
+            raise ValueError(f"expected a gitignore pattern, found {pattern!r} ({exc})") from None
+    return patterns
+
+
+def _check_resource(v: str) -> str:
+    if not RESOURCE_RE.match(v):
+        raise ValueError(f"expected a resource as plural.group like 'functions.kubeless.io', found {v!r}")
+    return v
+
+
+def _check_image_ref(v: str) -> str:
+    if parse_image_ref(v) is None:
+        raise ValueError(f"expected an image reference like 'kubeless/function-controller' or 'repo:tag', found {v!r}")
+    return v
+
+
+def _check_addon(v: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9-]*$", v):
+        raise ValueError(f"expected a minikube addon name such as 'ingress', found {v!r}")
+    return v
+
+
+def _check_pattern(v: str) -> str:
+    _check_ignore_patterns([v])
+    return v
+
+
+ResourceName = Annotated[str, AfterValidator(_check_resource)]
+ImageRefText = Annotated[str, AfterValidator(_check_image_ref)]
+AddonName = Annotated[str, AfterValidator(_check_addon)]
+IgnorePattern = Annotated[str, AfterValidator(_check_pattern)]
+InputPath = Annotated[str, AfterValidator(lambda v: _relative_path(v, "an input"))]
+JpathDir = Annotated[str, AfterValidator(lambda v: _relative_path(v, "a jpath directory"))]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, validate_default=True)
+
+
+class Cluster(_Strict):
+    """How minikube is started; the minikube profile name is also the kube context name."""
+
+    profile: str
+    driver: str = "docker"
+    kubernetes_version: str | None = None
+    cpus: int | Literal["max", "no-limit"] | None = None
+    memory: str | None = None
+    addons: list[AddonName] = Field(default_factory=list)
+    # minikube >= 1.37 refuses Kubernetes older than v1.28 (exit 106, K8S_OLD_UNSUPPORTED) unless
+    # `--force`; a profile pinning an old version must say it accepts that.
+    allow_unsupported_kubernetes: bool = False
+    extra_start_args: list[str] = Field(default_factory=list)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_name(cls, v: str) -> str:
+        if not MINIKUBE_PROFILE_RE.match(v) or len(v) < 2:
+            raise ValueError(
+                "expected a minikube profile name (at least 2 characters: letters, digits, '-' and '.', "
+                f"not starting or ending with '-' or '.'), found {v!r}"
+            )
+        return v
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9-]*$", v):
+            raise ValueError(f"expected a minikube driver name such as 'docker', found {v!r}")
+        return v
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _k8s_version(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, (int, float)):
+            raise ValueError(f"expected a version string like 'v1.21.14' (quote it in YAML), found number {v!r}")
+        if not isinstance(v, str) or not K8S_VERSION_RE.match(v):
+            raise ValueError(f"expected a Kubernetes version like 'v1.21.14', found {v!r}")
+        return v if v.startswith("v") else f"v{v}"
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"expected at least 1 CPU, found {v}")
+        return v
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool):
+            raise ValueError(f"expected a memory size like '8g' or '8192mb', found {v!r}")
+        if isinstance(v, int):
+            return f"{v}mb"  # minikube reads a bare number as megabytes
+        if not isinstance(v, str) or not (MEMORY_RE.match(v) or v in ("max", "no-limit")):
+            raise ValueError(f"expected a memory size like '8g', '8192mb', 'max' or 'no-limit', found {v!r}")
+        return v
+
+
+class Component(_Strict):
+    """One image: how it is built, from which files, and which manifest references it replaces."""
+
+    name: str
+    dir: str
+    build: str
+    image: str
+    replaces: list[ImageRefText] = Field(default_factory=list)
+    inputs: list[InputPath] = Field(default_factory=lambda: ["."], min_length=1)
+    ignore: list[IgnorePattern] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not DNS_LABEL_RE.match(v):
+            raise ValueError(f"expected a lowercase name of letters, digits and '-' (like 'function-controller'), found {v!r}")
+        return v
+
+    @field_validator("dir")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        return _relative_path(v, "the component directory")
+
+    @field_validator("build")
+    @classmethod
+    def _build(cls, v: str) -> str:
+        if "{image}" not in v:
+            raise ValueError(
+                f"expected the build command to contain the placeholder {{image}} (the tag devloop chooses), found {v!r}"
+            )
+        return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        if "@" in v or ":" in v.rsplit("/", 1)[-1]:
+            raise ValueError(
+                f"expected an image repository without tag or digest (devloop picks the tag), found {v!r}"
+            )
+        if not REPO_RE.match(v):
+            raise ValueError(
+                f"expected a valid docker repository name (lowercase letters, digits, '.', '_', '-', '/'), found {v!r}"
+            )
+        return v
+
+    @field_validator("replaces", mode="before")
+    @classmethod
+    def _replaces(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # one image is the common case; allow it bare
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not ENV_NAME_RE.match(key):
+                raise ValueError(f"expected environment variable names ([A-Za-z_][A-Za-z0-9_]*), found {key!r}")
+        return v
+
+    def build_command(self, tag: str) -> str:
+        """The shell command with `{image}` replaced; the tag is quoted for the shell."""
+        import shlex
+
+        return self.build.replace("{image}", shlex.quote(tag))
+
+    def replace_refs(self) -> list[ImageRef]:
+        return [ref for ref in (parse_image_ref(r) for r in self.replaces) if ref is not None]
+
+    def matches(self, image: str) -> bool:
+        """True when `image` is one of the references this component's build replaces.
+
+        A `replaces` entry without tag or digest matches its repository with any tag or digest;
+        an entry with a tag (or digest) matches only that tag (or digest). No tag means `latest`.
+        """
+        ref = parse_image_ref(image)
+        if ref is None:
+            return False
+        for want in self.replace_refs():
+            if want.repo != ref.repo:
+                continue
+            if want.tag is None and want.digest is None:
+                return True
+            if want.digest is not None and want.digest != ref.digest:
+                continue
+            if want.tag is not None and want.tag != (ref.tag or ("latest" if ref.digest is None else None)):
+                continue
+            return True
+        return False
+
+    def path(self, workspace: Path) -> Path:
+        return Path(workspace) / self.dir
+
+
+class Manifest(_Strict):
+    """A manifest source: a YAML file, or a jsonnet file rendered with gojsonnet.
+
+    In the profile a plain string is a YAML path; `{jsonnet: ..., jpath: [...], ext_vars: {...}}`
+    is jsonnet, with jpath dirs searched in order like KUBECFG_JPATH. Paths are relative to the
+    workspace.
+    """
+
+    yaml: str | None = None
+    jsonnet: str | None = None
+    jpath: list[JpathDir] = Field(default_factory=list)
+    ext_vars: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"yaml": v}
+        if v is not None and not isinstance(v, dict):
+            raise ValueError(
+                f"expected a YAML path (string) or a mapping {{jsonnet: path, jpath: [dirs]}}, found {type_name(v)} {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Manifest:
+        if (self.yaml is None) == (self.jsonnet is None):
+            raise ValueError("expected exactly one of 'yaml' (a path string) or 'jsonnet'")
+        if self.yaml is not None and (self.jpath or self.ext_vars):
+            raise ValueError("'jpath' and 'ext_vars' only apply to a jsonnet manifest")
+        _relative_path(self.yaml or self.jsonnet or "", "a manifest")
+        return self
+
+    @property
+    def path(self) -> str:
+        return self.yaml if self.yaml is not None else self.jsonnet  # type: ignore[return-value]
+
+    @property
+    def kind(self) -> str:
+        return "yaml" if self.yaml is not None else "jsonnet"
+
+
+class Timeouts(_Strict):
+    """Deadlines in seconds for every wait devloop does."""
+
+    cluster_start: float = Field(600, gt=0)
+    addons: float = Field(300, gt=0)
+    build: float = Field(1800, gt=0)
+    cleanup_grace: float = Field(10, ge=0)  # time controllers get to remove their finalizers
+    cleanup: float = Field(60, gt=0)  # after finalizers are stripped, until the objects are gone
+    delete: float = Field(120, gt=0)
+    crd_established: float = Field(60, gt=0)
+    rollout: float = Field(180, gt=0)
+
+
+class Profile(_Strict):
+    name: str
+    cluster: Cluster
+    namespace: str
+    components: list[Component] = Field(default_factory=list)
+    manifests: list[Manifest] = Field(min_length=1)
+    cleanup: list[ResourceName] = Field(default_factory=list)
+    ignore: list[IgnorePattern] = Field(default_factory=list)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this profile was loaded from (None when built in code)."""
+        return self._source
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", v):
+            raise ValueError(f"expected a profile name of letters, digits, '.', '_', '-', found {v!r}")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        if not DNS_LABEL_RE.match(v) or len(v) > 63:
+            raise ValueError(f"expected a Kubernetes namespace name (lowercase DNS label, ≤ 63 chars), found {v!r}")
+        return v
+
+    def problems(self) -> list[tuple[tuple[Any, ...], str]]:
+        """Checks across items (loc, message); pydantic validates each item on its own."""
+        out: list[tuple[tuple[Any, ...], str]] = []
+        names: dict[str, int] = {}
+        images: dict[str, str] = {}
+        for i, c in enumerate(self.components):
+            if c.name in names:
+                out.append((("components", i, "name"),
+                            f"expected unique component names, found {c.name!r} again (first at components[{names[c.name]}])"))
+            else:
+                names[c.name] = i
+            if c.image in images and images[c.image] != c.name:
+                out.append((("components", i, "image"),
+                            f"expected each component to build its own image, found {c.image!r} also in component {images[c.image]!r}"))
+            images.setdefault(c.image, c.name)
+        owners: dict[str, str] = {}
+        for i, c in enumerate(self.components):
+            for j, ref in enumerate(c.replace_refs()):
+                key = str(ref)
+                if key in owners and owners[key] != c.name:
+                    out.append((("components", i, "replaces", j),
+                                f"expected each image reference to be replaced by one component, found {key!r} also in component {owners[key]!r}"))
+                owners.setdefault(key, c.name)
+        return out
+
+    def component(self, name: str) -> Component:
+        return self.select_components([name])[0]
+
+    def select_components(self, names: Sequence[str] | None) -> list[Component]:
+        """The named components in the order given; all of them when `names` is None or empty.
+
+        The one "unknown component" error: every command that takes component names uses it.
+        """
+        if not names:
+            return list(self.components)
+        by_name = {c.name: c for c in self.components}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            known = ", ".join(by_name) or "none"
+            which = "component" if len(unknown) == 1 else "components"
+            raise ConfigError(
+                f"profile {self.name!r} has no {which} {', '.join(map(repr, unknown))}; its components are: {known}",
+                hint=f"defined in {self.source}" if self.source else None,
+            )
+        return [by_name[n] for n in names]
+
+    def cleanup_resources(self) -> list[tuple[str, str]]:
+        """The cleanup entries as (plural, group) pairs."""
+        out = []
+        for entry in self.cleanup:
+            m = RESOURCE_RE.match(entry)
+            assert m is not None  # validated
+            out.append((m["plural"], m["group"]))
+        return out
