@@ -199,19 +199,7 @@ def component_tags(session: Session, names: Sequence[str] | None = None) -> dict
 
 
 def _select(session: Session, names: Sequence[str] | None) -> list[Any]:
-    components = list(session.profile.components)
-    if not names:
-        return components
-    known = {c.name: c for c in components}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        from devloop.errors import ConfigError
-
-        raise ConfigError(
-            f"unknown component {', '.join(unknown)} in profile {session.profile.name!r}",
-            hint="known components: " + ", ".join(known),
-        )
-    return [known[n] for n in names]
+    return session.profile.select_components(names)
 
 
 def build_components(session: Session, names: Sequence[str] | None = None, *, force: bool = False) -> list[BuildOutcome]:

@@ -7,6 +7,7 @@ lookup order live in devloop.profile.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -386,9 +387,12 @@ class Profile(_Strict):
         if unknown:
             known = ", ".join(by_name) or "none"
             which = "component" if len(unknown) == 1 else "components"
+            close = [m for n in unknown for m in difflib.get_close_matches(n, list(by_name), n=1)]
+            hints = [f"did you mean {', '.join(map(repr, close))}?"] if close else []
+            hints += [f"defined in {self.source}"] if self.source else []
             raise ConfigError(
                 f"profile {self.name!r} has no {which} {', '.join(map(repr, unknown))}; its components are: {known}",
-                hint=f"defined in {self.source}" if self.source else None,
+                hint="; ".join(hints) or None,
             )
         return [by_name[n] for n in names]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from devloop.errors import ClusterError, ConfigError, DevloopError
+from devloop.errors import ClusterError, DevloopError
 from devloop.session import Session
 
 
@@ -75,13 +75,7 @@ def _show(readers: list[tuple[Target, Iterator[str]]], follow: bool, on_line: Ca
 
 
 def _component_names(session: Session, component: str | None) -> list[str]:
-    known = [c.name for c in session.profile.components]
-    if component is None:
-        return known
-    if component not in known:
-        raise ConfigError(f"unknown component {component!r} in profile {session.profile.name!r}",
-                          hint="known components: " + ", ".join(known))
-    return [component]
+    return [c.name for c in session.profile.select_components([component] if component else None)]
 
 
 def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
