@@ -42,7 +42,8 @@ from pathlib import Path, PurePosixPath
 import pathspec
 
 from devloop.errors import ConfigError
-from devloop.profile import Component, Profile
+from devloop.paths import default_cache_dir
+from devloop.profile_schema import Component, Profile
 
 FORMAT = "devloop-fingerprint-v1"
 CACHE_FORMAT = 1
@@ -67,11 +68,6 @@ class Fingerprint:
 def tag_for(component: Component, digest: str) -> str:
     """The immutable tag a component's build gets: `image:dev-<first 12 hex of the digest>`."""
     return f"{component.image}:{TAG_PREFIX}{digest[:12]}"
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "devloop"
 
 
 # --------------------------------------------------------------------------- ignore rules
@@ -130,15 +126,6 @@ def ignore_lines(profile: Profile, component: Component, workspace: Path) -> lis
     """All ignore patterns for a component, in precedence order (later wins, gitignore style):
     .dockerignore, profile, component, then the built-in ones (.git/, editor temp files)."""
     return [*_dockerignore_lines(component, workspace), *profile.ignore, *component.ignore, *DEFAULT_IGNORES]
-
-
-def ignore_spec(profile: Profile, component: Component, workspace: Path) -> pathspec.GitIgnoreSpec:
-    """The component's ignore rules as a pathspec.
-
-    Match paths relative to the component's directory, with '/' separators; add a trailing '/'
-    for directories so directory-only patterns (`bundles/`) apply: spec.match_file("bundles/").
-    """
-    return pathspec.GitIgnoreSpec.from_lines(ignore_lines(profile, component, workspace))
 
 
 _GLOB = re.compile(r"[*?\[]")
@@ -237,12 +224,6 @@ def _relative_to(path: str, base: str) -> str | None:
     if path.startswith(base.rstrip("/") + "/"):
         return path[len(base.rstrip("/")) + 1:].replace(os.sep, "/")
     return None
-
-
-def component_for_path(profile: Profile, workspace: Path, path: str | os.PathLike[str], *,
-                       is_dir: bool = False) -> list[Component]:
-    """The components a changed path belongs to (see PathMapper; use it directly in hot loops)."""
-    return PathMapper(profile, workspace).components_for(path, is_dir=is_dir)
 
 
 # --------------------------------------------------------------------------- fingerprinting

@@ -8,7 +8,6 @@ minikube profile, and only when that context's server is that minikube's API ser
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devloop.errors import ClusterError, UnsafeContext
+from devloop.paths import default_cache_dir
 from devloop.report import Reporter
 
 if TYPE_CHECKING:
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "devloop"
 
 
 @dataclass

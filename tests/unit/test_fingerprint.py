@@ -16,8 +16,7 @@ from devloop.fingerprint import (
     Fingerprinter,
     PathMapper,
     build_contexts,
-    component_for_path,
-    ignore_spec,
+    ignore_rules,
     tag_for,
 )
 from devloop.profile import Profile, load_profile
@@ -209,8 +208,8 @@ def test_dockerignore_of_the_build_context_is_honoured(fp, tmp_path):
     assert with_log != before
     (app / "src" / "tmp" / "keep.txt").write_text("re-included by !")
     assert digest(fp, prof, "app", ws) != with_log
-    spec = ignore_spec(prof, comp, ws)
-    assert spec.match_file("build.log") and not spec.match_file("src/deep.log")
+    rules = ignore_rules(prof, comp, ws)
+    assert rules.ignored("build.log") and not rules.ignored("src/deep.log")
 
 
 def test_dockerfile_stays_an_input_when_dockerignore_lists_it(fp, tmp_path):
@@ -229,8 +228,9 @@ def test_dockerfile_stays_an_input_when_dockerignore_lists_it(fp, tmp_path):
     assert f.files == 2  # Dockerfile and .dockerignore, not notes.txt
     (ws / "app" / "Dockerfile").write_text("FROM scratch\nENV A=1\n")
     assert fp.fingerprint(prof, prof.component("app"), ws).digest != f.digest
-    assert [c.name for c in component_for_path(prof, ws, "app/Dockerfile")] == ["app"]
-    assert component_for_path(prof, ws, "app/notes.txt") == []
+    mapper = PathMapper(prof, ws)
+    assert [c.name for c in mapper.components_for("app/Dockerfile")] == ["app"]
+    assert mapper.components_for("app/notes.txt") == []
 
 
 def test_dockerignore_found_from_a_dockerfile_input(profile, ws):
@@ -238,9 +238,9 @@ def test_dockerignore_found_from_a_dockerfile_input(profile, ws):
     (ctx_dir / ".dockerignore").write_text("*.md\n")
     comp = profile.component("function-controller")
     assert build_contexts(comp, ws) == ["docker/function-controller"]
-    spec = ignore_spec(profile, comp, ws)
-    assert spec.match_file("docker/function-controller/NOTES.md")
-    assert not spec.match_file("NOTES.md")
+    rules = ignore_rules(profile, comp, ws)
+    assert rules.ignored("docker/function-controller/NOTES.md")
+    assert not rules.ignored("NOTES.md")
 
 
 def test_missing_inputs_are_reported_and_count(fp, profile, ws):
@@ -382,10 +382,10 @@ def test_twenty_thousand_files_fingerprint_fast_when_warm(tmp_path):
     ("cronjob-trigger/docker/cronjob-controller/Dockerfile", ["cronjob-trigger-controller"]),
     ("custom-resources.yaml", []),
 ])
-def test_component_for_path(profile, path, expected):
-    got = component_for_path(profile, SAMPLE, path)
-    assert [c.name for c in got] == expected
-    assert [c.name for c in component_for_path(profile, SAMPLE, SAMPLE / path)] == expected
+def test_components_for_path(profile, path, expected):
+    mapper = PathMapper(profile, SAMPLE)
+    assert [c.name for c in mapper.components_for(path)] == expected
+    assert [c.name for c in mapper.components_for(SAMPLE / path)] == expected
 
 
 def test_directory_events_use_directory_patterns(profile):
