@@ -4,11 +4,16 @@ fixtures that give tests a cluster.
 Fixtures (see tests/rig/README.md):
   rig_env              session; RigEnv (paths, env dict) -- always available, no cluster
   rig_built            session; skips (fails under CI=true) unless scripts/build-rig has run
+  workspace            module; a copy of tests/fixtures/workspace (and, when the module sets PROFILE, a
+                       profile.yaml beside it: the bundled profile on that minikube profile)
   rig_cluster          session; RigCluster for profile `devloop-rig-session` (started once, deleted at the end)
   rig_profile_factory  module; make(name=None, *, fake_nodes=0, args=(), env=None) -> RigCluster, each
                        profile deleted when the module finishes (for destructive tests)
 Tests that use a cluster fixture get the `rig` marker automatically.  When the rig's binaries are missing
 they are skipped -- unless CI=true, where that is a failure telling you to run scripts/build-rig.
+
+Shared helpers (running devloop, waiting, the rig check) live in tests/support/, a normal package:
+import them from there, never from a conftest.
 
 DEVLOOP_REAL_MINIKUBE=1 keeps a real `minikube` first on PATH (and the user's MINIKUBE_HOME; the kubeconfig
 is still a session-private file).
@@ -31,17 +36,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 RIG_DIR = REPO / "tests" / "rig"
 RIG_BIN = RIG_DIR / "bin"
-if str(RIG_DIR) not in sys.path:
-    sys.path.insert(0, str(RIG_DIR))
+for _path in (REPO / "tests", RIG_DIR):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 from devrig import paths as rig_paths  # noqa: E402
+from support import copy_workspace, require_rig, wait_until  # noqa: E402
+from support.rig import real_minikube  # noqa: E402
 
 KUBERNETES_VERSION = rig_paths.DEFAULT_KUBERNETES_VERSION
 SESSION_PROFILE = "devloop-rig-session"
 START_TIMEOUT = 300  # seconds for `minikube start` (cold: ~20 s; the rest is headroom for a loaded CI box)
 DELETE_TIMEOUT = 120
-REAL_MINIKUBE = os.environ.get("DEVLOOP_REAL_MINIKUBE") == "1"
-CI = os.environ.get("CI", "").lower() == "true"
+REAL_MINIKUBE = real_minikube()
 CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory", "rig_built", "rig_handle"}
 
 
@@ -124,33 +131,8 @@ class RigCluster:
         return result
 
     def wait_for(self, probe, timeout: float, what: str, interval: float = 0.5):
-        """Poll `probe()` until truthy; fail naming `what` (and the last value) after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = probe()
-            if last:
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-def _rig_missing() -> list[str]:
-    if REAL_MINIKUBE:
-        return []
-    return rig_paths.missing_parts(KUBERNETES_VERSION)
-
-
-def _require_rig(*, kwok: bool = False) -> None:
-    missing = _rig_missing()
-    if kwok and not REAL_MINIKUBE and not os.access(rig_paths.kwok_bin(), os.X_OK):
-        missing.append(f"kwok ({rig_paths.kwok_bin()})")
-    if not missing:
-        return
-    message = f"test rig not built (missing: {', '.join(missing)}); run scripts/build-rig"
-    if CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        """support.wait_until, kept as a method because cluster tests read better with it."""
+        return wait_until(probe, timeout, what, interval=interval)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -207,14 +189,14 @@ def _delete(rig: RigEnv, profile: str) -> None:
 @pytest.fixture(scope="session")
 def rig_built() -> None:
     """Skip (or, with CI=true, fail) unless scripts/build-rig has built the rig's binaries."""
-    _require_rig()
+    require_rig()
 
 
 @pytest.fixture(scope="session")
 def rig_cluster(rig_env: RigEnv) -> RigCluster:
     """The shared cluster: profile `devloop-rig-session`, started once per test run, deleted at the end.
     Tests must not break it (no delete/stop, no cluster-wide teardown); use rig_profile_factory for that."""
-    _require_rig()
+    require_rig()
     cluster = _start(rig_env, SESSION_PROFILE)
     yield cluster
     _delete(rig_env, SESSION_PROFILE)
@@ -231,7 +213,7 @@ def rig_profile_factory(rig_env: RigEnv, request):
 
     def make(name: str | None = None, *, fake_nodes: int = 0, args: tuple[str, ...] = (),
              env: dict | None = None) -> RigCluster:
-        _require_rig(kwok=fake_nodes > 0)
+        require_rig(kwok=fake_nodes > 0)
         profile = name or f"{module}-{uuid.uuid4().hex[:6]}"
         made.append(profile)
         return _start(rig_env, profile, fake_nodes=fake_nodes, args=args, env=env)
@@ -247,8 +229,19 @@ def rig_handle(rig_env: RigEnv):
 
     Nothing is started here; tests import no names from this file (pytest may load another
     conftest.py under the same module name)."""
-    _require_rig()
+    require_rig()
     return lambda profile: RigCluster(profile=profile, rig=rig_env, env=dict(rig_env.env))
+
+
+@pytest.fixture(scope="module")
+def workspace(request, tmp_path_factory) -> Path:
+    """The module's copy of the sample workspace (tests edit it in file order).
+
+    When the module names a minikube profile in PROFILE, the bundled profile pointed at it is written
+    to <workspace>/../profile.yaml (pass it with --profile); the bundled profile itself stays untouched."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    return copy_workspace(tmp_path_factory.mktemp(name) / "workspace",
+                          minikube_profile=getattr(request.module, "PROFILE", None))
 
 
 def pytest_collection_modifyitems(config, items):

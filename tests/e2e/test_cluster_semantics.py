@@ -16,11 +16,11 @@ import yaml
 
 from devrig import procs
 from devrig.machine import Machine
+from support import copy_workspace
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 KUBELESS_YAML = FIXTURES / "kubeless" / "kubeless.yaml"
 CUSTOM_RESOURCES = FIXTURES / "kubeless" / "custom-resources.yaml"
-WORKSPACE = FIXTURES / "workspace"
 CRDS = ("functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io")
 # (checkout, make target, image variable, image in kubeless.yaml, container name)
 COMPONENTS = (
@@ -48,8 +48,7 @@ def built(cluster, tmp_path_factory) -> dict[str, tuple[str, str]]:
     Returns {manifest image: (built tag, build id)}."""
     if not shutil.which("make"):
         pytest.fail("make is not installed (apt-get install make)")
-    work = tmp_path_factory.mktemp("workspace") / "ws"
-    shutil.copytree(WORKSPACE, work, symlinks=True)
+    work = copy_workspace(tmp_path_factory.mktemp("workspace") / "ws")
     # this machine's REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE stay set (never unset them); the build must still
     # reach minikube's engine over TCP + TLS with the docker-env certificates
     env = {**cluster.env, **cluster.docker_env(), "DOCKER_BUILDKIT": "0"}

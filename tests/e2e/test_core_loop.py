@@ -13,16 +13,14 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "workspace"
+from support import FIXTURE_WORKSPACE, run_devloop
+
 PROFILE = "devloop-kubeless"  # the bundled profile's minikube profile
 NS = "kubeless"
 DEPLOY = "kubeless-controller-manager"
@@ -30,32 +28,10 @@ DEPLOY = "kubeless-controller-manager"
 pytestmark = [pytest.mark.rig, pytest.mark.destructive]
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("core") / "workspace"
-    shutil.copytree(FIXTURES, dest)
-    return dest
-
-
-def devloop(cluster, workspace: Path, *args: str, timeout: float = 900, env: dict | None = None):
-    """Run the CLI with --json; returns (exit code, events, stderr)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "devloop", *args, "--workspace", str(workspace), "--json"],
-        cwd=workspace, env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"), **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
-    )
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, events, done.stderr
-
-
-def result_of(events: list[dict]) -> dict:
-    final = events[-1]
-    assert final["event"] == "result", final
-    return final
-
-
-def step_statuses(events: list[dict]) -> dict[str, str]:
-    return {e["step"]: e["status"] for e in events if e["event"] == "step" and e["status"] != "start"}
+def devloop(cluster, workspace: Path, *args: str, timeout: float = 900, env: dict | None = None, json_mode=True):
+    """The bundled profile, unchanged (no --profile unless a test passes one), in the cluster's environment."""
+    return run_devloop(*args, workspace=workspace, env=cluster.env, extra_env=env, json_mode=json_mode,
+                       timeout=timeout)
 
 
 def controller_pods(cluster) -> list[dict]:
@@ -68,9 +44,9 @@ def image_id(cluster, tag: str) -> str:
 
 
 def test_up_brings_everything_up_from_nothing(cluster, workspace):
-    code, events, stderr = devloop(cluster, workspace, "up")
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
-    result = result_of(events)
+    run = devloop(cluster, workspace, "up")
+    assert run.returncode == 0, run.tail()
+    result = run.result
     tags = result["tags"]
     assert sorted(result["built"]) == sorted(tags) == sorted(
         ["function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"])
@@ -99,12 +75,12 @@ def test_up_brings_everything_up_from_nothing(cluster, workspace):
 
 def test_second_up_builds_nothing_and_restarts_nothing(cluster, workspace):
     (before,) = controller_pods(cluster)
-    code, events, stderr = devloop(cluster, workspace, "up")
-    assert code == 0, stderr
-    result = result_of(events)
+    run = devloop(cluster, workspace, "up")
+    assert run.returncode == 0, run.tail()
+    result = run.result
     assert result["built"] == []
     assert result["changed_objects"] == [] and result["restarted"] == []
-    statuses = step_statuses(events)
+    statuses = run.steps()
     assert all(statuses[f"build {name}"] == "skipped" for name in result["tags"])
     (after,) = controller_pods(cluster)
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
@@ -117,9 +93,9 @@ def test_source_edit_rolls_out_a_new_tag_for_that_component_only(cluster, worksp
     main = workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go"
     main.write_text(main.read_text() + "\n// an edit\n")
 
-    code, events, stderr = devloop(cluster, workspace, "up")
-    assert code == 0, stderr
-    result = result_of(events)
+    run = devloop(cluster, workspace, "up")
+    assert run.returncode == 0, run.tail()
+    result = run.result
     assert result["built"] == ["http-trigger-controller"]
 
     (after,) = controller_pods(cluster)
@@ -157,8 +133,8 @@ def test_component_that_keeps_latest_is_deployed_with_a_dev_tag(cluster, workspa
         "manifests": ["latest-app/app.yaml"],
         "ignore": ["bundles/", "docker/http-controller/http-controller"],
     }))
-    code, events, stderr = devloop(cluster, workspace, "up", "--profile", str(profile))
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    run = devloop(cluster, workspace, "up", "--profile", str(profile))
+    assert run.returncode == 0, run.tail()
     deploy = cluster.kubectl_json("get", "deployment", "latest-app", "-n", "latest")
     (container,) = deploy["spec"]["template"]["spec"]["containers"]
     assert container["image"].startswith("latest-app:dev-")
@@ -167,7 +143,7 @@ def test_component_that_keeps_latest_is_deployed_with_a_dev_tag(cluster, workspa
 
 
 def _create_custom_resources(cluster) -> int:
-    text = (FIXTURES / "custom-resources.yaml").read_text()
+    text = (FIXTURE_WORKSPACE / "custom-resources.yaml").read_text()
     cluster.kubectl("apply", "-f", "-", input=text)
     return sum(1 for d in yaml.safe_load_all(text) if d)
 
@@ -188,22 +164,22 @@ def test_apply_finishes_where_kubectl_delete_hangs_on_finalizers(cluster, worksp
     created = _create_custom_resources(cluster)
     assert _count_custom_resources(cluster) == created == 7
 
-    rendered = subprocess.run([sys.executable, "-m", "devloop", "render", "--workspace", str(workspace)],
-                              env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache")},
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+    render = devloop(cluster, workspace, "render", json_mode=False, timeout=60)
+    assert render.returncode == 0, render.tail()
+    rendered = render.stdout
     manual = cluster.kubectl("delete", "-f", "-", "--timeout=10s", input=rendered, check=False, timeout=120)
     assert manual.returncode != 0  # the hand-run loop hangs here
     crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
     assert crd["metadata"].get("deletionTimestamp")  # left Terminating behind its Functions
 
-    code, events, stderr = devloop(cluster, workspace, "apply")
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    run = devloop(cluster, workspace, "apply")
+    assert run.returncode == 0, run.tail()
     assert _count_custom_resources(cluster) == 0
     crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
     assert not crd["metadata"].get("deletionTimestamp")
     (pod,) = controller_pods(cluster)
     assert all(c["ready"] for c in pod["status"]["containerStatuses"])
-    stripped = [e for e in events if e["event"] == "info" and "removed finalizers" in e["message"]]
+    stripped = [e for e in run.events if e["event"] == "info" and "removed finalizers" in e["message"]]
     assert stripped  # each strip is logged
 
 
@@ -216,15 +192,15 @@ def test_context_pointing_at_another_server_is_refused_and_nothing_is_deleted(cl
     wrong = tmp_path / "kubeconfig"
     wrong.write_text(yaml.safe_dump(config))
 
-    code, events, _ = devloop(cluster, workspace, "down", env={"KUBECONFIG": str(wrong)})
-    assert code == 1
-    assert events[-1]["event"] == "error" and events[-1]["kind"] == "UnsafeContext"
-    assert "https://127.0.0.1:1" in events[-1]["message"]
+    run = devloop(cluster, workspace, "down", env={"KUBECONFIG": str(wrong)})
+    assert run.returncode == 1, run.tail()
+    assert run.last["event"] == "error" and run.last["kind"] == "UnsafeContext"
+    assert "https://127.0.0.1:1" in run.last["message"]
     assert _count_custom_resources(cluster) == created
     assert controller_pods(cluster)
 
-    code, events, stderr = devloop(cluster, workspace, "clean")
-    assert code == 0, stderr
+    run = devloop(cluster, workspace, "clean")
+    assert run.returncode == 0, run.tail()
     assert _count_custom_resources(cluster) == 0
 
 
@@ -240,32 +216,32 @@ def _apiserver_pid(cluster) -> int:
 def test_reset_recovers_a_cluster_whose_api_server_was_killed(cluster, workspace):
     os.kill(_apiserver_pid(cluster), signal.SIGKILL)
     time.sleep(1)
-    code, events, _ = devloop(cluster, workspace, "apply", timeout=300)
-    assert code == 1  # the loop says the cluster is broken instead of hanging
+    run = devloop(cluster, workspace, "apply", timeout=300)
+    assert run.returncode == 1, run.tail()  # the loop says the cluster is broken instead of hanging
 
-    code, events, stderr = devloop(cluster, workspace, "reset")
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
-    code, events, stderr = devloop(cluster, workspace, "up")
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    run = devloop(cluster, workspace, "reset")
+    assert run.returncode == 0, run.tail()
+    run = devloop(cluster, workspace, "up")
+    assert run.returncode == 0, run.tail()
     (pod,) = controller_pods(cluster)
     assert all(c["ready"] for c in pod["status"]["containerStatuses"])
     # The reset cluster's daemon was empty: everything was rebuilt into it.
-    assert sorted(result_of(events)["built"]) == sorted(result_of(events)["tags"])
+    assert sorted(run.result["built"]) == sorted(run.result["tags"])
 
 
 def test_doctor_finds_nothing_to_fix_on_a_running_loop(cluster, workspace):
-    code, events, stderr = devloop(cluster, workspace, "doctor")
-    assert code == 0, stderr
-    checks = {c["name"]: c for c in result_of(events)["checks"]}
+    run = devloop(cluster, workspace, "doctor")
+    assert run.returncode == 0, run.tail()
+    checks = {c["name"]: c for c in run.result["checks"]}
     for name in ("minikube on PATH", "make on PATH", "cluster", "kube context", "docker-env"):
         assert checks[name]["status"] == "ok", checks[name]
     assert "devloop-kubeless" in checks["docker-env"]["detail"]
 
 
 def test_doctor_names_a_missing_checkout_and_how_to_fix_it(cluster, workspace, tmp_path):
-    code, events, _ = devloop(cluster, tmp_path, "doctor")
-    assert code == 1
-    checks = {c["name"]: c for c in result_of(events)["checks"]}
+    run = devloop(cluster, tmp_path, "doctor")
+    assert run.returncode == 1, run.tail()
+    checks = {c["name"]: c for c in run.result["checks"]}
     failed = checks["workspace function-controller"]
     assert failed["status"] == "fail" and str(tmp_path / "kubeless") in failed["detail"]
     assert "--workspace" in failed["fix"]
@@ -273,8 +249,8 @@ def test_doctor_names_a_missing_checkout_and_how_to_fix_it(cluster, workspace, t
 
 def test_down_removes_custom_resources_manifest_objects_and_namespace(cluster, workspace):
     _create_custom_resources(cluster)
-    code, events, stderr = devloop(cluster, workspace, "down", "--delete-namespace")
-    assert code == 0, stderr + json.dumps(events[-3:], indent=1)
+    run = devloop(cluster, workspace, "down", "--delete-namespace")
+    assert run.returncode == 0, run.tail()
     assert cluster.kubectl("get", "namespace", NS, check=False).returncode != 0
     assert cluster.kubectl("get", "crd", "functions.kubeless.io", check=False).returncode != 0
     assert cluster.kubectl("get", "clusterrole", "kubeless-controller-deployer", check=False).returncode != 0

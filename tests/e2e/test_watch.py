@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "workspace"
-BUNDLED = REPO / "profiles" / "kubeless.yaml"
+from support import parse_events, spawn_devloop, wait_until
+
 PROFILE = "devloop-watch-e2e"
 NS = "kubeless"
 
@@ -32,23 +28,12 @@ pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.slow]
 
 # -- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("watch") / "workspace"
-    shutil.copytree(FIXTURES, dest)
-    profile = yaml.safe_load(_bundled_profile().read_text())
-    profile["cluster"]["profile"] = PROFILE
-    (dest.parent / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
-    # A docker that takes its time, for the Ctrl-C test: the build is still running when it lands.
-    slow = dest.parent / "slow-docker"
+def slow_docker(workspace) -> Path:
+    """A docker that takes its time, for the Ctrl-C test: the build is still running when it lands."""
+    slow = workspace.parent / "slow-docker"
     slow.write_text("#!/bin/sh\necho slow-docker pid $$ >&2\nsleep 60\nexec docker \"$@\"\n")
     slow.chmod(0o755)
-    return dest
-
-
-def _bundled_profile() -> Path:
-    if BUNDLED.exists():
-        return BUNDLED
-    return REPO / "devloop" / "profiles" / "kubeless.yaml"
+    return slow
 
 
 class Watch:
@@ -56,12 +41,9 @@ class Watch:
 
     def __init__(self, cluster, workspace: Path, *args: str, env: dict | None = None) -> None:
         self.workspace = workspace
-        argv = [sys.executable, "-m", "devloop", "watch", "--profile", str(workspace.parent / "profile.yaml"),
-                "--workspace", str(workspace), "--json", *args]
-        self.proc = subprocess.Popen(
-            argv, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"), **(env or {})},
-        )
+        # options before the test's own args, as a user types `devloop watch --json --no-initial`
+        self.proc = spawn_devloop("watch", "--profile", str(workspace.parent / "profile.yaml"), "--workspace",
+                                  str(workspace), "--json", *args, env=cluster.env, extra_env=env, json_mode=False)
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self._lock = threading.Lock()
@@ -70,8 +52,7 @@ class Watch:
 
     def _read(self) -> None:
         for line in self.proc.stdout:
-            if line.startswith("{"):
-                ev = json.loads(line)
+            for ev in parse_events(line):
                 ev["_t"] = time.monotonic()
                 with self._lock:
                     self.events.append(ev)
@@ -91,17 +72,17 @@ class Watch:
         return [e for e in evs if kind is None or e["event"] == kind]
 
     def wait(self, mark: int, pred, timeout: float, what: str) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in self.since(mark):
-                if pred(ev):
-                    return ev
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        tail = json.dumps(self.since(mark)[-8:], indent=1, default=str)
-        raise AssertionError(f"waited {timeout:.0f}s for {what}; exit={self.proc.poll()}; last events:\n{tail}\n"
-                             f"stderr tail:\n{''.join(self.stderr[-30:])}")
+        def found():
+            hit = next((ev for ev in self.since(mark) if pred(ev)), None)
+            if hit is None and self.proc.poll() is not None:
+                raise AssertionError(f"devloop watch exited {self.proc.returncode} before {what}\n{self.tail(mark)}")
+            return hit
+
+        return wait_until(found, timeout, what, interval=0.05, detail=lambda: self.tail(mark))
+
+    def tail(self, mark: int) -> str:
+        events = json.dumps(self.since(mark)[-8:], indent=1, default=str)
+        return f"exit={self.proc.poll()}; last events:\n{events}\nstderr tail:\n{''.join(self.stderr[-30:])}"
 
     def wait_cycle(self, mark: int, timeout: float = 300) -> dict:
         return self.wait(mark, lambda e: e["event"] == "cycle", timeout, "a cycle to finish")
@@ -324,8 +305,8 @@ def test_ctrl_c_while_idle_exits_130(watch):
     print(f"stopped in {seconds:.2f}s")
 
 
-def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace):
-    w = Watch(cluster, workspace, "--no-initial", env={"DOCKER": str(workspace.parent / "slow-docker")})
+def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace, slow_docker):
+    w = Watch(cluster, workspace, "--no-initial", env={"DOCKER": str(slow_docker)})
     try:
         w.wait(0, lambda e: e["event"] == "watching", 60, "the watcher to start")
         main = workspace / "kubeless/cmd/function-controller/main.go"
@@ -333,9 +314,8 @@ def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace
         w.wait(0, lambda e: e["event"] == "step" and e["step"] == "build function-controller"
                and e["status"] == "start", 60, "the build to start")
         # the slow docker is running inside make, inside the build's shell
-        deadline = time.monotonic() + 20
-        while not any("slow-docker" in l for l in w.stderr) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: any("slow-docker" in line for line in w.stderr), 20, "the slow docker to start",
+                   interval=0.1)
         tree = descendants(w.proc.pid)
         assert tree, "the build has no processes to kill?"
         code, seconds = w.interrupt()
@@ -343,6 +323,9 @@ def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace
         w.stop()
     assert code == 130
     print(f"stopped in {seconds:.2f}s")
-    time.sleep(0.5)
-    left = sorted(pid for pid in tree if alive(pid))
-    assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in left]
+    # the process tree is killed, not waited for: give the kernel a moment to reap it
+    def left() -> list[int]:
+        return sorted(pid for pid in tree if alive(pid))
+
+    wait_until(lambda: not left(), 10, "the build's processes to be gone",
+               detail=lambda: [Path(f"/proc/{p}/cmdline").read_bytes() for p in left()])

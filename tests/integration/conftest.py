@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from devrig.machine import Machine  # tests/conftest.py put the rig on sys.path
 
-RIG = Path(__file__).resolve().parents[1] / "rig"
-if str(RIG) not in sys.path:
-    sys.path.insert(0, str(RIG))
+from support import require_rig
 
 
 @dataclass(frozen=True)
@@ -30,20 +28,9 @@ class DockerTarget:
     env: dict[str, str]  # what `minikube docker-env --shell none` gives
 
 
-def _rig_missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"rig part missing in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def adapter_machine(tmp_path_factory):
-    try:
-        from devrig import testing
-        from devrig.machine import Machine
-    except ImportError as exc:
-        _rig_missing(f"the rig package devrig is not importable: {exc}")
-    testing.require_rig()
+    require_rig(root=True, busybox=True)
     # A short home: the kubelet puts unix sockets below the machine dir (108-byte path limit),
     # and pytest's tmp paths are long.
     root = Path(tempfile.mkdtemp(prefix="dla-", dir="/tmp"))

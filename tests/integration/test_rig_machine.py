@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rig"))  # also done by tests/conftest.py
 
 from devrig import testing as rt  # noqa: E402
+from support import require_rig, wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.rig, pytest.mark.slow]
 
@@ -24,7 +25,7 @@ PROFILE = "rigone"
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory):
-    rt.require_rig()
+    require_rig(root=True, busybox=True)
     home = tmp_path_factory.mktemp("rig-home") / ".minikube"
     machine, info, seconds = rt.boot_machine(PROFILE, home)
     print(f"\nboot of {PROFILE!r} (apiserver ready, default SA, node Ready): {seconds:.1f}s")
@@ -68,8 +69,13 @@ def test_node_is_ready_and_version_is_v1_21(booted):
 
 def test_engine_is_named_after_the_profile_over_tls(booted):
     _, info = booted
-    assert os.environ.get("REQUESTS_CA_BUNDLE") is None or os.environ["REQUESTS_CA_BUNDLE"]  # left as set
+    # this host's CA bundle variables are passed on as they are (never unset): TLS to the engine must
+    # work with them in place, as it does for a user who has them set
+    bundles = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env = rt.docker_env(info)
+    assert {k: env.get(k) for k in bundles} == bundles
     assert rt.docker(info, "info", "--format", "{{.Name}}").stdout.strip() == PROFILE
+    assert {k: os.environ.get(k) for k in bundles} == bundles
 
 
 def test_image_built_over_tls_runs_as_pod_with_logs_and_exec(booted, tmp_path):
@@ -78,7 +84,7 @@ def test_image_built_over_tls_runs_as_pod_with_logs_and_exec(booted, tmp_path):
     rt.apply(info, rt.pod_manifest("hello", image))
     pod = rt.wait_pod_phase(info, "hello", "Running", timeout=90)
     assert pod["status"]["podIP"].startswith("10.244.")
-    logs = rt.procs.wait_for(lambda: "build-id=b1234" in rt.kubectl(info, "logs", "hello").stdout, 30,
+    logs = wait_until(lambda: "build-id=b1234" in rt.kubectl(info, "logs", "hello").stdout, 30,
                              "the hello pod's log line")
     assert logs
     out = rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "exec-ok").stdout
@@ -97,11 +103,11 @@ def test_latest_image_with_default_pull_policy_fails_to_pull(booted, tmp_path):
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 return reason
         return None
-    assert rt.procs.wait_for(waiting_reason, 90, "pod pulltrap to fail pulling its :latest image")
+    assert wait_until(waiting_reason, 90, "pod pulltrap to fail pulling its :latest image")
 
 
 def test_fake_nodes_take_pods_nobody_built(booted):
-    rt.require_rig(kwok=True)
+    require_rig(kwok=True, root=True, busybox=True)
     machine, info = booted
     info = machine.boot(fake_nodes=2)
     assert info.fake_nodes == ["kwok-node-0", "kwok-node-1"]

@@ -12,13 +12,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rig"))  # also done by tests/conftest.py
 
 from devrig import testing as rt  # noqa: E402
+from support import require_rig, wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.rig, pytest.mark.slow, pytest.mark.destructive]
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    rt.require_rig()
+    require_rig(root=True, busybox=True)
     home = tmp_path_factory.mktemp("rig-pair") / ".minikube"
     booted = []
     try:
@@ -101,7 +102,7 @@ def test_stop_keeps_data_and_boot_brings_it_back(pair):
     print(f"restart of {info.name!r}: {time.monotonic() - t0:.1f}s")
     assert machine.state().running
     # etcd kept the cluster: the pod object is still there and its container runs again on the restarted node
-    rt.procs.wait_for(lambda: rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "back",
+    wait_until(lambda: rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "back",
                                          check=False).stdout.strip() == "back",
                       90, "pod hello to run again after the restart (kubectl exec)")
     assert "build-id=" in rt.kubectl(info, "logs", "hello").stdout

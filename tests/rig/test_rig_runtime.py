@@ -14,10 +14,15 @@ from cryptography import x509
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also done by tests/conftest.py
 
 from devrig import certs, paths, procs  # noqa: E402
+from support import require_rig, wait_until  # noqa: E402
 
 CNI = paths.CNI_DIR
-needs_root = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI", "").lower() != "true",
-                               reason="network namespaces need root")
+needs_root = pytest.mark.usefixtures("root")  # network namespaces need root
+
+
+@pytest.fixture
+def root() -> None:
+    require_rig(root=True, parts=False)
 
 
 @pytest.fixture
@@ -25,8 +30,8 @@ def pod_netns():
     """A throwaway network namespace, as a pod sandbox has (held by a sleeping process)."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
     try:
-        procs.wait_for(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
-                       5, "the test network namespace")
+        wait_until(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
+                   5, "the test network namespace")
         yield f"/proc/{holder.pid}/ns/net"
     finally:
         holder.kill()
@@ -142,7 +147,7 @@ def test_spawned_daemon_is_detached_and_stopped_by_group(tmp_path):
     proc = procs.spawn(["sh", "-c", "sleep 300 & sleep 300"], log=tmp_path / "d.log", pidfile=tmp_path / "d.pid")
     try:
         assert procs.alive(proc)
-        procs.wait_for(lambda: len(procs.group_members(proc.pid)) >= 2, 5, "the daemon's child")
+        wait_until(lambda: len(procs.group_members(proc.pid)) >= 2, 5, "the daemon's child")
         assert os.getsid(proc.pid) == proc.pid  # own session: survives the caller, signalled as a group
         assert proc.pid not in procs.descendants([os.getpid()])
     finally:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from support import DevloopRun, run_devloop
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
 
 
-def devloop(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "devloop", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(cwd / ".cache"), **(env or {})}, timeout=60)
+def devloop(*args: str, cwd: Path, env: dict | None = None) -> DevloopRun:
+    return run_devloop(*args, cwd=cwd, extra_env={"XDG_CACHE_HOME": str(cwd / ".cache"), **(env or {})},
+                       json_mode=False, timeout=60)
 
 
 def test_render_replaces_every_built_image_and_sets_pull_policy_only_there(tmp_path):
@@ -57,14 +56,14 @@ def test_broken_profile_exits_2_naming_file_and_key(tmp_path):
     done = devloop("up", "--profile", str(bad), "--dry-run", cwd=tmp_path)
     assert done.returncode == 2
     assert str(bad) in done.stderr
-    assert "components[a].build" in done.stderr or "components[0].build" in done.stderr
+    assert "components[a].build" in done.stderr  # a component is named by its name, not its index
     assert "{image}" in done.stderr
 
 
 def test_json_error_is_one_object_with_exit_code(tmp_path):
     done = devloop("render", "--profile", "no-such-profile", "--json", cwd=tmp_path)
     assert done.returncode == 2
-    event = json.loads(done.stdout.strip().splitlines()[-1])
+    event = done.last
     assert event["event"] == "error" and event["exit_code"] == 2
     assert "no-such-profile" in event["message"]
 

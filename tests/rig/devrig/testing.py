@@ -1,4 +1,7 @@
-"""pytest helpers for tests that need a rig machine (import from tests; requires pytest)."""
+"""Helpers for tests that drive a rig machine directly (kubectl, docker, images, pods).
+
+Whether a test may run at all (rig built, root, busybox; skip or, under CI=true, fail) is decided in
+one place: tests/support/rig.py."""
 from __future__ import annotations
 
 import json
@@ -8,33 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from . import paths, procs
 from .machine import Machine, MachineInfo
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def missing_or_skip(reason: str) -> None:
-    """Outside CI a missing rig part skips the test; in CI (CI=true) it is a failure."""
-    if in_ci():
-        pytest.fail(f"rig part missing in CI: {reason}")
-    pytest.skip(reason)
-
-
-def require_rig(version: str = paths.DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False) -> None:
-    if os.geteuid() != 0:
-        missing_or_skip("the rig needs root (mount/UTS namespaces, dockerd, kubelet)")
-    missing = paths.missing_parts(version, kwok=kwok)
-    if missing:
-        missing_or_skip(f"rig parts missing: {', '.join(missing)}; {paths.BUILD_HINT}")
-    if not busybox():
-        missing_or_skip("busybox-static is not installed (apt-get install busybox-static)")
 
 
 def busybox() -> Path | None:
