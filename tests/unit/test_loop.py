@@ -10,7 +10,7 @@ import yaml
 
 from devloop import loop
 from devloop.adapters.minikube import ClusterStatus, MinikubeVersion
-from devloop.errors import CommandFailed, ConfigError, UnsafeContext
+from devloop.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
 from devloop.profile import load_profile
 from devloop.report import Reporter
 from devloop.session import Session
@@ -179,7 +179,7 @@ def test_fresh_deletes_before_starting(tmp_path, workspace):
 
 def test_build_is_refused_when_docker_env_leads_to_another_daemon(tmp_path, workspace):
     session = make_session(tmp_path, workspace, docker=FakeDocker(name="laptop"))
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ClusterError) as err:
         loop.build_components(session)
     assert "laptop" in str(err.value)
 
