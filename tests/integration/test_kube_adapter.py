@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.adapters.kube import Kube, context_server
+from devloop.adapters.kube import Kube, NotFound, context_server
 from devloop.errors import ClusterError, ConfigError, WaitTimeout
 
 pytestmark = pytest.mark.rig
@@ -52,6 +53,12 @@ def _function(namespace: str, name: str) -> dict:
     }
 
 
+def _delete_namespace_now(kube, name: str) -> None:
+    """Not waited for: the namespace controller takes seconds and every name is unique."""
+    with contextlib.suppress(NotFound):
+        kube.transport.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
 @pytest.fixture(scope="module")
 def kube(kube_target):
     with Kube(context=kube_target.context, kubeconfig=str(kube_target.kubeconfig)) as client:
@@ -76,7 +83,7 @@ def namespace(kube):
     # Best effort: strip anything a failed test left behind, then drop the namespace (not waited for:
     # the namespace controller takes seconds and every name is unique).
     kube.clean_custom_resources(["functions.kubeless.io"], grace=0, strip_finalizers=True, timeout=30)
-    kube._request("DELETE", f"/api/v1/namespaces/{name}", ok=(404,))
+    _delete_namespace_now(kube, name)
 
 
 # -- context --------------------------------------------------------------------------------------
@@ -200,8 +207,8 @@ def test_delete_objects_timeout_names_finalizers_and_owner(kube, namespace):
         assert "devloop.test/hold" in text
         assert "deletionTimestamp" in text and "owner none" in text
     finally:
-        kube._request("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/held",
-                      body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+        kube.transport.request("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/held",
+                               body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
 
 
 # -- custom resources and finalizers -------------------------------------------------------------------
@@ -231,7 +238,7 @@ def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace
         assert all(e[1] == "Function" and e[4] == [FUNCTION_FINALIZER] for e in events if e[0] == "strip")
         assert {e[2] for e in events if e[0] == "delete"} >= {namespace, other}
     finally:
-        kube._request("DELETE", f"/api/v1/namespaces/{other}", ok=(404,))
+        _delete_namespace_now(kube, other)
 
 
 def test_clean_without_strip_reports_stuck_objects(kube, kubeless_crds, namespace):
@@ -259,8 +266,8 @@ def test_clean_lets_a_controller_finish_first(kube, kubeless_crds, namespace):
         while time.monotonic() < deadline:
             obj = kube.get(_function(namespace, "handled"))
             if obj and obj["metadata"].get("deletionTimestamp"):
-                kube._request("PATCH", f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/handled",
-                              body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+                kube.transport.request("PATCH", f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/handled",
+                                       body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
                 return
             time.sleep(0.1)
 
@@ -297,7 +304,7 @@ def test_clean_of_1000_orphaned_functions_is_fast(kube, kubeless_crds, record_pr
         print(f"clean of 1000 took {seconds:.1f}s (load average {os.getloadavg()[0]:.1f})")
     finally:
         for ns in namespaces:
-            kube._request("DELETE", f"/api/v1/namespaces/{ns}", ok=(404,))
+            _delete_namespace_now(kube, ns)
 
 
 def test_wait_admission_with_a_refusing_webhook(kube, namespace):
@@ -351,7 +358,7 @@ def test_namespace_stuck_terminating_is_explained(kube, kubeless_crds):
 def test_ensure_namespace_waits_out_terminating(kube):
     ns = _unique("dl-recreate")
     kube.ensure_namespace(ns)
-    kube._request("DELETE", f"/api/v1/namespaces/{ns}")
+    kube.transport.request("DELETE", f"/api/v1/namespaces/{ns}")
     assert kube.ensure_namespace(ns, timeout=60) is True
     kube.delete_namespace(ns, timeout=60)
 

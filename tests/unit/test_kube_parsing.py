@@ -105,7 +105,7 @@ def test_pod_pending_without_node():
 def test_selector_string():
     sel = {"matchLabels": {"b": "2", "a": "1"},
            "matchExpressions": [{"key": "c", "operator": "In", "values": ["x", "y"]}, {"key": "d", "operator": "Exists"}]}
-    assert kube._selector_string(sel) == "a=1,b=2,c in (x,y),d"
+    assert kube.label_selector(sel) == "a=1,b=2,c in (x,y),d"
 
 
 def test_objref_text():
