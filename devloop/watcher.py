@@ -1,15 +1,9 @@
 """Watch component inputs and hand out debounced batches of changed paths.
 
-Three parts, each testable alone:
-
-- `Debouncer`: collects changed paths; a batch closes after a quiet window or at a cap of
-  continuous events. Its clock is injectable, so the timing rules are tested without sleeps.
-- `plan_watches`: decides which directories to watch and how. A subtree that holds an
-  ignored directory (`.git/`, `bundles/`, `node_modules/` …) is watched directory by
-  directory so the ignored part never gets an inotify watch; a clean subtree is one
-  recursive watch. This keeps a 100k-file checkout cheap to watch.
-- `Watcher`: a watchdog observer over that plan (inotify, or polling on request or when the
-  inotify limits run out), filtering every event through a `Router` (path -> components).
+`Watcher` runs a watchdog observer over a watch plan (devloop.watch_plan): inotify, or polling
+on request or when the inotify limits run out. Every event is filtered through a `Router`
+(path -> components, or a manifest file) and fed to a `Debouncer` (devloop.debounce), which
+hands out the batches.
 
 Event filtering keeps noise out of batches, but it is not what stops build-output loops:
 the commands compare fingerprints before building, so a batch whose inputs did not really
@@ -23,289 +17,26 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from devloop.debounce import Batch, Debouncer
+from devloop.watch_plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
+
+__all__ = [
+    "Batch", "Debouncer", "InotifyExhausted", "ProfileRouter", "Router", "WatchInfo", "WatchPlan", "Watcher",
+    "inotify_limit", "inotify_watch_count", "plan_tree", "plan_watches",
+]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_QUIET_MS = 300
-DEFAULT_CAP_MS = 5000
 POLL_INTERVAL_S = 1.0
-# Past this many watchdog watches (one thread each) a pruned plan costs more than it saves.
-MAX_PLANNED_WATCHES = 400
 MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
-# Stands for "a manifest file changed" among a batch's component names (no component can be
-# named like this: component names are DNS-style labels).
-MANIFESTS = ":manifests"
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
-# ---------------------------------------------------------------------------------------------
-# Debounce
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Batch:
-    """Changed paths that close together, and the components they belong to."""
-
-    paths: frozenset[Path]
-    components: frozenset[str]
-    opened_at: float
-    closed_at: float
-    reason: str  # "quiet" (window passed with no event) or "cap" (events never stopped)
-
-    def describe(self, limit: int = 5, relative_to: Path | None = None) -> str:
-        """The files that triggered a run, for a person: first few, then a count."""
-        names = sorted(_rel(p, relative_to) for p in self.paths)
-        shown = ", ".join(names[:limit])
-        more = len(names) - limit
-        return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _rel(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return str(path.relative_to(base))
-        except ValueError:
-            pass
-    return str(path)
-
-
-class Debouncer:
-    """Thread-safe batch collector with a quiet window and a cap.
-
-    A batch opens with its first event and closes when `quiet` seconds pass without an event,
-    or `cap` seconds after it opened, whichever comes first. `take()` hands the batch out and
-    starts a new, empty one, so events that arrive while the caller runs a build land in the
-    next batch: nothing is dropped and nothing is run twice.
-    """
-
-    def __init__(
-        self,
-        quiet: float = DEFAULT_QUIET_MS / 1000,
-        cap: float = DEFAULT_CAP_MS / 1000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if quiet <= 0:
-            raise ValueError(f"the quiet window must be positive, got {quiet}s")
-        if cap < quiet:
-            raise ValueError(f"the cap ({cap}s) must not be shorter than the quiet window ({quiet}s)")
-        self.quiet = quiet
-        self.cap = cap
-        self.clock = clock
-        self._cond = threading.Condition()
-        self._paths: set[Path] = set()
-        self._components: set[str] = set()
-        self._first: float | None = None
-        self._last: float | None = None
-        self._closed = False
-
-    def add(self, path: Path, components: Iterable[str]) -> None:
-        comps = set(components)
-        if not comps:
-            return
-        with self._cond:
-            now = self.clock()
-            if self._first is None:
-                self._first = now
-            self._last = now
-            self._paths.add(path)
-            self._components |= comps
-            self._cond.notify_all()
-
-    def pending(self) -> bool:
-        with self._cond:
-            return self._first is not None
-
-    def due_in(self) -> float | None:
-        """Seconds until the open batch closes (0 when it is ready); None when nothing is pending."""
-        with self._cond:
-            return self._due_in_locked(self.clock())
-
-    def _due_in_locked(self, now: float) -> float | None:
-        if self._first is None or self._last is None:
-            return None
-        return max(0.0, min(self._last + self.quiet, self._first + self.cap) - now)
-
-    def take(self) -> Batch | None:
-        """The batch if it is due, else None. Never blocks."""
-        with self._cond:
-            return self._take_locked(self.clock())
-
-    def _take_locked(self, now: float) -> Batch | None:
-        due = self._due_in_locked(now)
-        if due is None or due > 1e-9:  # tolerance: float clocks land a hair short
-            return None
-        assert self._first is not None and self._last is not None
-        reason = "cap" if self._first + self.cap < self._last + self.quiet else "quiet"
-        batch = Batch(frozenset(self._paths), frozenset(self._components), self._first, now, reason)
-        self._paths, self._components = set(), set()
-        self._first = self._last = None
-        return batch
-
-    def wait(self, timeout: float | None = None) -> Batch | None:
-        """Block until a batch is due, `timeout` passes or `close()` is called.
-
-        Uses the real passage of time between checks, so it is meant for the real clock;
-        tests with a fake clock use `take()`.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._closed:
-                now = self.clock()
-                batch = self._take_locked(now)
-                if batch is not None:
-                    return batch
-                due = self._due_in_locked(now)
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                waits = [w for w in (due, left) if w is not None]
-                self._cond.wait(min(waits) if waits else None)
-            return None
-
-    def close(self) -> None:
-        """Wake every waiter; `wait()` returns None from now on."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-# ---------------------------------------------------------------------------------------------
-# What to watch
-# ---------------------------------------------------------------------------------------------
-class Router(Protocol):
-    """What the watcher needs to know about a profile (see `ProfileRouter`)."""
-
-    def roots(self) -> Sequence[Path]:
-        """Absolute input paths: directories, files, or paths that do not exist yet."""
-
-    def components_for(self, path: Path) -> frozenset[str]:
-        """The components whose inputs include `path` (minus ignore rules); empty if none."""
-
-    def is_ignored_dir(self, path: Path) -> bool:
-        """True when nothing below the directory `path` can be an input of any component."""
-
-
-@dataclass
-class WatchPlan:
-    """Directories to watch: `recursive` ones (with the number of directories below them)
-    cover their whole subtree, `flat` ones only their direct entries. `pruned` are ignored
-    directories left unwatched."""
-
-    recursive: dict[Path, int] = field(default_factory=dict)
-    flat: set[Path] = field(default_factory=set)
-    pruned: list[Path] = field(default_factory=list)
-
-    def watches(self) -> list[tuple[Path, bool]]:
-        rec = sorted(self.recursive)
-        top = [p for p in rec if not _under_any(p, rec, strict=True)]
-        flat = sorted(p for p in self.flat if not _under_any(p, top))
-        return [(p, True) for p in top] + [(p, False) for p in flat]
-
-    @property
-    def dirs(self) -> int:
-        """Directories the plan puts an inotify watch on."""
-        return sum(self.recursive[p] if rec else 1 for p, rec in self.watches())
-
-    def merge(self, other: WatchPlan) -> None:
-        for p, n in other.recursive.items():
-            self.recursive[p] = max(n, self.recursive.get(p, 0))
-        self.flat |= other.flat
-        self.pruned += [p for p in other.pruned if p not in self.pruned]
-
-
-def _under_any(path: Path, roots: Iterable[Path], strict: bool = False) -> bool:
-    for root in roots:
-        if path == root:
-            if not strict:
-                return True
-            continue
-        if root in path.parents:
-            return True
-    return False
-
-
-def _subdirs(path: Path) -> list[Path]:
-    try:
-        with os.scandir(path) as it:
-            return [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return []
-
-
-def plan_tree(top: Path, is_ignored_dir: Callable[[Path], bool]) -> WatchPlan:
-    """Plan watches for the directory `top` and everything below it, skipping ignored dirs."""
-    plan = WatchPlan()
-    children: dict[Path, list[Path]] = {}
-    order: list[Path] = []  # pre-order; reversed it visits children before parents
-    dirty: set[Path] = set()  # directories with an ignored child
-    stack = [top]
-    while stack:
-        d = stack.pop()
-        order.append(d)
-        kids = []
-        for sub in _subdirs(d):
-            if is_ignored_dir(sub):
-                plan.pruned.append(sub)
-                dirty.add(d)
-            else:
-                kids.append(sub)
-        children[d] = kids
-        stack.extend(kids)
-    clean: dict[Path, bool] = {}
-    size: dict[Path, int] = {}
-    for d in reversed(order):
-        kids = children[d]
-        clean[d] = d not in dirty and all(clean[k] for k in kids)
-        size[d] = 1 + sum(size[k] for k in kids)
-    # A clean subtree is one recursive watch; a dirty directory is watched flat and its
-    # children are planned the same way, so ignored directories never get a watch.
-    emit = [top]
-    while emit:
-        d = emit.pop()
-        if clean[d]:
-            plan.recursive[d] = size[d]
-        else:
-            plan.flat.add(d)
-            emit.extend(children[d])
-    return plan
-
-
-def plan_watches(router: Router, workspace: Path) -> WatchPlan:
-    """The whole plan for a router's input roots, deduplicated."""
-    plan = WatchPlan()
-    for root in sorted(set(router.roots())):
-        if root.is_dir():
-            if not router.is_ignored_dir(root):
-                plan.merge(plan_tree(root, router.is_ignored_dir))
-        else:
-            # A file (or a path that does not exist yet): watch the nearest existing directory
-            # flat. Editors replace files by rename, so a watch on the file itself would go stale.
-            anchor = root.parent
-            while not anchor.is_dir() and anchor != workspace and workspace in anchor.parents:
-                anchor = anchor.parent
-            if anchor.is_dir():
-                plan.flat.add(anchor)
-    if len(plan.watches()) > MAX_PLANNED_WATCHES:
-        # Ignored directories scattered everywhere: one thread per flat watch would cost more
-        # than watching them. Watch each input root whole; the router still filters events.
-        coarse = WatchPlan(pruned=[])
-        for path, rec in plan.watches():
-            top = next((r for r in sorted(router.roots()) if r == path or r in path.parents), None)
-            if top is not None and top.is_dir():
-                coarse.recursive[top] = coarse.recursive.get(top, 0) + (plan.recursive.get(path, 1))
-            else:
-                coarse.flat.add(path)
-        coarse.recursive = {p: n + sum(1 for q in plan.pruned if p in q.parents) for p, n in coarse.recursive.items()}
-        return coarse
-    return plan
-
-
-# ---------------------------------------------------------------------------------------------
-# The watcher
-# ---------------------------------------------------------------------------------------------
 @dataclass
 class WatchInfo:
     mode: str  # "inotify" or "polling"
@@ -317,6 +48,7 @@ class WatchInfo:
 
 
 def inotify_limit(path: str = MAX_USER_WATCHES_FILE) -> int | None:
+    """fs.inotify.max_user_watches; None where it cannot be read (not Linux, no /proc)."""
     try:
         return int(Path(path).read_text().strip())
     except (OSError, ValueError):
@@ -471,7 +203,7 @@ class Watcher:
             )
         with self._lock:
             for root in self.router.roots():
-                self.debouncer.add(root, self.router.components_for(root))
+                self.debouncer.add(root, self.router.components_for(root), manifest=self.router.is_manifest(root))
 
     def _teardown(self) -> None:
         obs, self._observer = self._observer, None
@@ -532,9 +264,10 @@ class Watcher:
         if path.name == ".dockerignore" and hasattr(self.router, "reload"):
             self._reload_rules()
         comps = self.router.components_for(path)
-        if comps:
+        manifest = self.router.is_manifest(path)
+        if comps or manifest:
             self.events_kept += 1
-            self.debouncer.add(path, comps)
+            self.debouncer.add(path, comps, manifest=manifest)
 
     def _reload_rules(self) -> None:
         """A .dockerignore changed: re-read the rules and watch what they no longer ignore."""
@@ -573,7 +306,7 @@ class Watcher:
             except OSError as exc:
                 self._on_notice(f"could not watch new directory {path}: {exc}")
                 return
-            for sub in _subdirs(path):
+            for sub in subdirs(path):
                 self._on_new_dir(sub)
             for entry in _entries(path):
                 self._offer(entry)
@@ -640,54 +373,3 @@ def _default_observer(polling: bool) -> Any:
     from watchdog.observers.inotify import InotifyObserver
 
     return InotifyObserver()
-
-
-# ---------------------------------------------------------------------------------------------
-# Profile -> Router
-# ---------------------------------------------------------------------------------------------
-class ProfileRouter:
-    """Routes paths with the profile's rules, as devloop.fingerprint defines them.
-
-    The ignore rules (profile and component `ignore`, `.git/`, editor temp files, the build
-    context's `.dockerignore`) are the fingerprint's, so the watcher and the "did anything
-    change" decision can never disagree about what an input is.
-    """
-
-    def __init__(self, profile: Any, workspace: Path, components: Iterable[str] | None = None, *,
-                 manifests: bool = True) -> None:
-        self.profile = profile
-        self.workspace = Path(workspace).resolve()
-        wanted = set(components) if components is not None else None
-        self._components = [c for c in profile.components if wanted is None or c.name in wanted]
-        self._names = {c.name for c in self._components}
-        self._roots: list[Path] = []
-        for c in self._components:
-            base = Path(os.path.abspath(c.path(self.workspace)))
-            for i in c.inputs:
-                root = Path(os.path.normpath(base / i))
-                if root not in self._roots:
-                    self._roots.append(root)
-        # The manifest files themselves (not what a jsonnet file imports): an edit re-applies.
-        self._manifests = {Path(os.path.normpath(self.workspace / m.path)) for m in profile.manifests} if manifests else set()
-        self._root_texts = [str(r) for r in self._roots]
-        self.reload()
-
-    def reload(self) -> None:
-        """Re-read the rules (a .dockerignore changed)."""
-        from devloop.fingerprint import PathMapper
-
-        self._mapper = PathMapper(self.profile, self.workspace)
-
-    def roots(self) -> list[Path]:
-        return list(self._roots) + sorted(self._manifests - set(self._roots))
-
-    def components_for(self, path: Path) -> frozenset[str]:
-        found = frozenset(c.name for c in self._mapper.components_for(path) if c.name in self._names)
-        return found | {MANIFESTS} if path in self._manifests else found
-
-    def is_ignored_dir(self, path: Path) -> bool:
-        # Called for every directory of the tree while planning: string prefixes, not Path.parents.
-        text = str(path)
-        if not any(text == r or text.startswith(r + os.sep) for r in self._root_texts):
-            return False  # an ancestor of inputs, or outside them: never pruned here
-        return not any(c.name in self._names for c in self._mapper.components_for(path, is_dir=True))

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from devloop.errors import DevloopError
+from devloop.results import Check, DoctorResult
 from devloop.session import Session
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # ok | warn | fail
-    detail: str
-    fix: str = ""
+from devloop.watcher import inotify_limit
 
 
 def _tool(name: str, why: str) -> Check:
@@ -26,14 +18,7 @@ def _tool(name: str, why: str) -> Check:
     return Check(f"{name} on PATH", "fail", f"`{name}` is not on PATH ({why})", f"install {name}")
 
 
-def _inotify_limit() -> int | None:
-    try:
-        return int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def doctor(session: Session) -> dict:
+def doctor(session: Session) -> DoctorResult:
     checks: list[Check] = [Check("profile", "ok", f"{session.profile.name} ({session.profile.source})")]
     checks.append(_tool("minikube", "devloop drives the cluster through it"))
     build_tools = sorted({shlex.split(c.build)[0] for c in session.profile.components if c.build.strip()})
@@ -48,7 +33,7 @@ def doctor(session: Session) -> dict:
             checks.append(Check(f"workspace {component.name}", "fail", f"{path} does not exist",
                                 f"check out the sources there, or pass --workspace DIR (now {session.workspace})"))
 
-    limit = _inotify_limit()
+    limit = inotify_limit()
     if limit is not None:
         status = "ok" if limit >= 65536 else "warn"
         checks.append(Check("inotify watches", status, f"fs.inotify.max_user_watches = {limit}",
@@ -56,18 +41,19 @@ def doctor(session: Session) -> dict:
 
     if shutil.which(session.minikube_binary):
         checks.extend(_cluster_checks(session))
-    failed = [c for c in checks if c.status == "fail"]
-    return {"command": "doctor", "ok": not failed, "checks": [asdict(c) for c in checks]}
+    result = DoctorResult(checks=checks)
+    result.exit_code = 0 if result.ok else 1
+    return result
 
 
 def _cluster_checks(session: Session) -> list[Check]:
-    from devloop.adapters.minikube import check_version_supports
+    from devloop.adapters.minikube import needs_force
 
     checks: list[Check] = []
     cluster = session.profile.cluster
     try:
         version = session.minikube.version()
-        force = check_version_supports(version, cluster.kubernetes_version,
+        force = needs_force(version, cluster.kubernetes_version,
                                        allow_force=cluster.allow_unsupported_kubernetes)
         note = " (will pass --force)" if force else ""
         checks.append(Check("minikube version", "ok", f"{version.version}{note}"))

@@ -6,7 +6,7 @@ their inputs did not really change since the last successful cycle (a build touc
 inputs, a `git checkout` there and back, an editor rewriting a file unchanged), nothing runs.
 A failed cycle is shown and watching goes on; the next batch retries. Ctrl-C stops the
 observer; a running build's process group is killed by the process runner, and the CLI exits
-130.
+130 (cli.main freezes the heap first, so the exit does not wait for a full collection).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop import loop
+from devloop import loop, views
 from devloop.errors import CommandFailed, DevloopError
+from devloop.results import WatchResult
 from devloop.session import Session
 
 # How often the idle loop wakes to notice a stop request; KeyboardInterrupt needs no wake-up.
@@ -43,10 +44,10 @@ def watch(
     poll: bool = False,
     strategy: str = "apply",
     stop: threading.Event | None = None,
-) -> dict:
+) -> WatchResult:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
     from devloop.errors import ConfigError
-    from devloop.watcher import MANIFESTS, Debouncer, ProfileRouter, Watcher
+    from devloop.watcher import Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
         raise ConfigError(f"--debounce must be a positive number of milliseconds, got {debounce_ms}")
@@ -75,16 +76,12 @@ def watch(
             if batch is None:
                 continue
             stats.batches += 1
-            manifests_changed = MANIFESTS in batch.components
-            components = sorted(batch.components - {MANIFESTS})
+            manifests_changed = batch.manifests_changed
+            components = sorted(batch.components)
             files = sorted(str(_rel(p, session.workspace)) for p in batch.paths)
             rep.emit("changes", files=files, components=components, manifests=manifests_changed, reason=batch.reason)
-            if not rep.json_mode:
-                from rich.markup import escape
-
-                targets = components + (["manifests"] if manifests_changed else [])
-                rep.err.print(f"[bold]changed[/bold] {escape(batch.describe(relative_to=session.workspace))}"
-                              f"  [dim]→ {', '.join(targets)}[/dim]", soft_wrap=True)
+            targets = components + (["manifests"] if manifests_changed else [])
+            rep.say(views.watch_changed(batch.describe(relative_to=session.workspace), targets))
             if manifests_changed:
                 # Re-render and apply everything; builds still skip images that exist.
                 _cycle(session, stats, components=None, strategy=strategy, prepare=False)
@@ -97,22 +94,10 @@ def watch(
                 continue
             _cycle(session, stats, components=components, strategy=strategy, prepare=False)
             _say_watching(session, info)
-    except KeyboardInterrupt:
-        _fast_exit()
-        raise
     finally:
         watcher.stop()
-    return {"command": "watch", "cycles": stats.cycles, "failed": stats.failed, "batches": stats.batches,
-            "skipped_unchanged": stats.skipped_unchanged, "tags": stats.tags, "last_error": stats.last_error}
-
-
-def _fast_exit() -> None:
-    """Ctrl-C must end the process within 2 s. Python's own shutdown collects every object the
-    kubernetes and docker clients created, which alone takes 1-2 s on a busy machine; freezing
-    them first makes that collection skip them (the process is about to exit anyway)."""
-    import gc
-
-    gc.freeze()
+    return WatchResult(cycles=stats.cycles, failed=stats.failed, batches=stats.batches,
+                       skipped_unchanged=stats.skipped_unchanged, tags=stats.tags, last_error=stats.last_error)
 
 
 def _rel(path: Any, base: Any) -> Any:
@@ -123,11 +108,7 @@ def _rel(path: Any, base: Any) -> Any:
 
 
 def _say_watching(session: Session, info: Any) -> None:
-    if session.reporter.json_mode:
-        return
-    session.reporter.err.print(
-        f"[dim]watching {info.dirs} directories ({info.mode}); Ctrl-C to stop[/dim]"
-    )
+    session.reporter.say(views.watch_watching(info.dirs, info.mode))
 
 
 def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bool:
@@ -148,7 +129,7 @@ def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None,
     try:
         if prepare:
             loop.prepare_cluster(session)
-        result = loop.run_cycle(session, components=components, strategy=strategy)
+        result = loop.run_cycle(session, triggered_by=components, strategy=strategy)
     except DevloopError as exc:
         stats.failed += 1
         stats.last_error = exc.message
@@ -159,9 +140,7 @@ def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None,
     seconds = time.monotonic() - started
     rep.emit("cycle", status="ok", seconds=round(seconds, 3), built=result.built, components=components,
              restarted=result.restarted, changed_objects=len(result.changed_objects))
-    if not rep.json_mode:
-        what = f"built {', '.join(result.built)}" if result.built else "nothing to build"
-        rep.err.print(f"[bold green]up to date[/bold green] in {seconds:.1f}s; {what}")
+    rep.say(views.watch_cycle_done(seconds, result.built))
 
 
 def _show_failure(session: Session, exc: DevloopError) -> None:
@@ -171,11 +150,4 @@ def _show_failure(session: Session, exc: DevloopError) -> None:
     if isinstance(exc, CommandFailed):
         fields.update(exit_code=exc.exit_code_of_command, output_tail=exc.output_tail)
     rep.emit("cycle", status="failed", **fields)
-    if rep.json_mode:
-        return
-    from rich.markup import escape
-
-    rep.err.print(f"[red bold]error:[/red bold] {escape(exc.message)}")
-    if exc.hint:
-        rep.err.print(f"  [yellow]hint:[/yellow] {escape(exc.hint)}")
-    rep.err.print("[dim]still watching: the next change retries[/dim]")
+    rep.say(*views.watch_cycle_failed(exc.message, exc.hint))

@@ -1,4 +1,4 @@
-"""Debounce timing (fake clock), watch planning, and the watcher on a real filesystem."""
+"""Watch planning, profile routing, and the watcher on a real filesystem (debouncing: test_debounce.py)."""
 
 from __future__ import annotations
 
@@ -11,122 +11,9 @@ from pathlib import Path
 import pathspec
 import pytest
 
-from devloop.watcher import (
-    MANIFESTS,
-    Batch,
-    Debouncer,
-    Watcher,
-    inotify_watch_count,
-    plan_tree,
-    plan_watches,
-)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-# -- Debouncer ---------------------------------------------------------------------------------
-def test_batch_closes_after_quiet_window(clock: FakeClock) -> None:
-    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
-    d.add(Path("/w/a/x.go"), {"a"})
-    clock.advance(0.1)
-    d.add(Path("/w/a/y.go"), {"a"})
-    clock.advance(0.29)  # 0.29 s since the last event: still inside the window
-    assert d.take() is None
-    assert d.due_in() == pytest.approx(0.01)
-    clock.advance(0.01)
-    batch = d.take()
-    assert batch is not None
-    assert batch.paths == {Path("/w/a/x.go"), Path("/w/a/y.go")}
-    assert batch.components == {"a"}
-    assert batch.reason == "quiet"
-    assert d.take() is None and d.due_in() is None
-
-
-def test_continuous_events_close_at_the_cap(clock: FakeClock) -> None:
-    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
-    batches: list[Batch] = []
-    for i in range(70):  # one event every 100 ms for 7 s: the quiet window never passes
-        d.add(Path(f"/w/a/{i}"), {"a"})
-        clock.advance(0.1)
-        if (b := d.take()) is not None:
-            batches.append(b)
-    assert len(batches) == 1
-    assert batches[0].reason == "cap"
-    assert batches[0].closed_at - batches[0].opened_at == pytest.approx(5.0)
-    first = batches[0].paths
-    clock.advance(0.3)
-    rest = d.take()
-    assert rest is not None and rest.reason == "quiet"
-    # every event is in exactly one batch
-    assert first | rest.paths == {Path(f"/w/a/{i}") for i in range(70)}
-    assert not first & rest.paths
-
-
-def test_events_during_a_run_go_into_the_next_batch(clock: FakeClock) -> None:
-    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
-    d.add(Path("/w/a/x.go"), {"a"})
-    clock.advance(0.3)
-    running = d.take()
-    assert running is not None and running.components == {"a"}
-    # the build runs for 4 s; edits land meanwhile
-    clock.advance(1.0)
-    d.add(Path("/w/b/y.go"), {"b"})
-    clock.advance(1.0)
-    d.add(Path("/w/a/x.go"), {"a"})
-    clock.advance(2.0)
-    nxt = d.take()  # the run is over and the window has long passed: ready at once
-    assert nxt is not None
-    assert nxt.paths == {Path("/w/b/y.go"), Path("/w/a/x.go")}
-    assert nxt.components == {"a", "b"}
-
-
-def test_paths_of_no_component_never_open_a_batch(clock: FakeClock) -> None:
-    d = Debouncer(quiet=0.3, cap=5.0, clock=clock)
-    d.add(Path("/w/bundles/out"), set())
-    assert not d.pending()
-    clock.advance(10)
-    assert d.take() is None
-
-
-def test_debouncer_rejects_nonsense_settings() -> None:
-    with pytest.raises(ValueError, match="quiet window"):
-        Debouncer(quiet=0)
-    with pytest.raises(ValueError, match="cap"):
-        Debouncer(quiet=1.0, cap=0.5)
-
-
-def test_wait_blocks_until_due_and_close_wakes_it() -> None:
-    d = Debouncer(quiet=0.05, cap=1.0)
-    t0 = time.monotonic()
-    threading.Timer(0.05, lambda: d.add(Path("/w/a/x"), {"a"})).start()
-    batch = d.wait(timeout=2)
-    assert batch is not None and batch.components == {"a"}
-    assert time.monotonic() - t0 >= 0.09  # blocked until the quiet window after the event passed
-    assert d.wait(timeout=0.05) is None
-    threading.Timer(0.05, d.close).start()
-    t1 = time.monotonic()
-    assert d.wait(timeout=5) is None
-    assert time.monotonic() - t1 < 1.0
-
-
-def test_batch_describe_names_the_files() -> None:
-    paths = frozenset(Path(f"/w/a/f{i}.go") for i in range(7))
-    b = Batch(paths, frozenset({"a"}), 0, 0, "quiet")
-    assert b.describe(limit=3, relative_to=Path("/w")) == "a/f0.go, a/f1.go, a/f2.go and 4 more"
+from devloop.debounce import Batch, Debouncer
+from devloop.watch_plan import plan_tree, plan_watches
+from devloop.watcher import Watcher, inotify_watch_count
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -190,6 +77,9 @@ class SpecRouter:
     def is_ignored_dir(self, path: Path) -> bool:
         owners = [(b, s) for b, rs, s in self.comps.values() if any(path == r or r in path.parents for r in rs)]
         return bool(owners) and all(s.match_file(path.relative_to(b).as_posix() + "/") for b, s in owners)
+
+    def is_manifest(self, path: Path) -> bool:
+        return False
 
 
 def test_plan_for_file_inputs_and_missing_inputs_watches_the_parent(tmp_path: Path) -> None:
@@ -299,11 +189,11 @@ def test_recreated_ignored_directory_stays_unwatched(ws: Path) -> None:
 
 
 def test_too_many_scattered_ignored_dirs_fall_back_to_whole_roots(ws: Path, monkeypatch) -> None:
-    import devloop.watcher as watcher
+    import devloop.watch_plan as watch_plan
 
     for i in range(12):
         (ws / f"a/pkg/p{i}/bundles").mkdir(parents=True)
-    monkeypatch.setattr(watcher, "MAX_PLANNED_WATCHES", 5)
+    monkeypatch.setattr(watch_plan, "MAX_PLANNED_WATCHES", 5)
     plan = plan_watches(_router(ws), ws)
     assert dict(plan.watches()) == {ws / "a": True, ws / "b": False}
 
@@ -401,7 +291,7 @@ def kubeless_ws(tmp_path: Path) -> Path:
 
 def _kubeless_router(ws: Path):
     from devloop.profile import load_profile
-    from devloop.watcher import ProfileRouter
+    from devloop.watch_plan import ProfileRouter
 
     return ProfileRouter(load_profile("kubeless", cwd=ws), ws)
 
@@ -416,8 +306,8 @@ def test_profile_routing_maps_paths_to_their_components(kubeless_ws: Path) -> No
     assert r.components_for(kubeless_ws / "http-trigger/pkg/h.go") == {"http-trigger-controller"}
     assert r.components_for(kubeless_ws / "http-trigger/vendor/v.go") == set()
     # the manifest file is watched too: an edit re-applies, builds nothing new
-    assert r.components_for(k / "kubeless.yaml") == {MANIFESTS}
-    assert r.components_for(k / "kubeless.yaml.tmp") == set()
+    assert r.components_for(k / "kubeless.yaml") == set() and r.is_manifest(k / "kubeless.yaml")
+    assert r.components_for(k / "kubeless.yaml.tmp") == set() and not r.is_manifest(k / "kubeless.yaml.tmp")
 
 
 @pytest.mark.parametrize("rel", [
@@ -496,19 +386,19 @@ class CycleRecorder:
         self.fail_when = fail_when
         self.event = threading.Event()
 
-    def __call__(self, session, *, components=None, strategy="apply", force_build=False):
+    def __call__(self, session, *, triggered_by=None, strategy="apply", force_build=False):
         from devloop import loop
         from devloop.errors import CommandFailed
 
         # Fingerprint before the call is visible to the test, as a real cycle builds what it sees
         # when it starts: an edit the test makes after wait_calls() belongs to the next cycle.
         tags = loop.component_tags(session)
-        self.calls.append(components)
+        self.calls.append(triggered_by)
         self.event.set()
         if self.fail_when and self.fail_when in (session.workspace / "a/main.go").read_text():
             raise CommandFailed(["sh", "-c", "make"], 2, "main.go:1: syntax error",
                                 message="build of a failed: `make` exited with code 2")
-        return loop.CycleResult(built=list(components or ["a", "b"]), tags=tags)
+        return loop.CycleResult(built=list(triggered_by or ["a", "b"]), tags=tags)
 
     def wait_calls(self, n: int, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -547,7 +437,7 @@ def _run_watch(session, **kw):
 
     stop = threading.Event()
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(watch(session, stop=stop, debounce_ms=100, **kw)), daemon=True)
+    t = threading.Thread(target=lambda: out.update(watch(session, stop=stop, debounce_ms=100, **kw).payload()), daemon=True)
     t.start()
     return stop, t, out
 
