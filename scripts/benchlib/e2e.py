@@ -10,7 +10,6 @@ whole CLI.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,51 +19,24 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+from .common import cluster_env, poll, stats, workspace_copy
 
-from bench_watch import summary  # noqa: E402
-
-FIXTURES = REPO / "tests" / "fixtures" / "workspace"
 COMPONENT = "http-trigger-controller"
 SOURCE = "http-trigger/cmd/http-trigger-controller/main.go"
-
-
-def _env(minikube_profile: str) -> dict:
-    env = dict(os.environ)
-    if shutil.which("minikube") is None or os.environ.get("DEVLOOP_BENCH_STANDIN", "1") == "1":
-        # The test cluster's stand-in, as the tests use it: its own MINIKUBE_HOME and kubeconfig.
-        sys.path.insert(0, str(REPO / "tests" / "rig"))
-        from devrig import paths as rig_paths
-
-        missing = rig_paths.missing_parts(rig_paths.DEFAULT_KUBERNETES_VERSION)
-        if missing:
-            raise SystemExit(f"the test cluster is not built (missing: {', '.join(missing)}); run scripts/build-rig")
-        home = Path(tempfile.gettempdir()) / "devloop-bench-minikube"
-        home.mkdir(exist_ok=True)
-        kubectl = rig_paths.k8s_bin(rig_paths.DEFAULT_KUBERNETES_VERSION, "kubectl")
-        env.update(MINIKUBE_HOME=str(home), KUBECONFIG=str(home / "kubeconfig"),
-                   PATH=os.pathsep.join([str(REPO / "tests" / "rig" / "bin"), str(kubectl.parent), env.get("PATH", "")]))
-    return env
 
 
 def edit_to_ready(runs: int = 10, minikube_profile: str = "devloop-bench-e2e", keep: bool = False) -> dict:
     import yaml
 
-    env = _env(minikube_profile)
+    env = cluster_env(minikube_profile)
     root = Path(tempfile.mkdtemp(prefix="devloop-bench-e2e-"))
-    ws = root / "workspace"
-    shutil.copytree(FIXTURES, ws)
+    ws, prof = workspace_copy(root, minikube_profile)
     stamps = root / "stamps"
     stamps.mkdir()
-    bundled = REPO / "profiles" / "kubeless.yaml"
-    profile = yaml.safe_load((bundled if bundled.exists() else REPO / "devloop/profiles/kubeless.yaml").read_text())
-    profile["cluster"]["profile"] = minikube_profile
+    profile = yaml.safe_load(prof.read_text())
     for c in profile["components"]:
         # Record when the build command itself starts (date(1): one fork+exec).
         c["build"] = f"date +%s.%N > {stamps}/{c['name']}; " + c["build"]
-    prof = root / "profile.yaml"
     prof.write_text(yaml.safe_dump(profile, sort_keys=False))
     env["XDG_CACHE_HOME"] = str(root / "cache")
 
@@ -84,16 +56,14 @@ def edit_to_ready(runs: int = 10, minikube_profile: str = "devloop-bench-e2e", k
     threading.Thread(target=read, daemon=True).start()
 
     def wait(pred, start: int, timeout: float, what: str) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def found():
             with lock:
-                for ev in events[start:]:
-                    if pred(ev):
-                        return ev
-            if proc.poll() is not None:
+                hit = next((ev for ev in events[start:] if pred(ev)), None)
+            if hit is None and proc.poll() is not None:
                 raise SystemExit(f"devloop watch exited {proc.returncode} while waiting for {what}")
-            time.sleep(0.01)
-        raise SystemExit(f"timed out after {timeout}s waiting for {what}")
+            return hit
+
+        return poll(found, timeout, what, interval=0.01)
 
     rounds = []
     try:
@@ -140,5 +110,5 @@ def edit_to_ready(runs: int = 10, minikube_profile: str = "devloop-bench-e2e", k
             shutil.rmtree(root, ignore_errors=True)
     out = {"runs": runs, "component": COMPONENT}
     for key in rounds[0]:
-        out[key] = summary([r[key] * 1000 for r in rounds], "ms")
+        out[key] = stats([r[key] * 1000 for r in rounds], "ms")
     return out

@@ -1,6 +1,6 @@
 """Watch benchmarks: scale (set-up, idle CPU, RSS, ignored writes) and write -> build latency.
 
-The watcher runs in a child process (`python bench_watch.py child ...`) so its CPU and memory
+The watcher runs in a child process (`python -m benchlib.watch child ...`) so its CPU and memory
 are measured alone, from /proc, the way `top` would see a `devloop watch`. The child prints one
 JSON object per line: `ready` once watching, then `batch` for every batch; with --build it runs
 that shell command for each batch, as devloop runs a component's build.
@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(REPO))
-
-from bench_tree import IGNORED_DIRS, bench_cache, generate, profile_yaml  # noqa: E402
+from .common import REPO, child_env, poll, stats
+from .tree import IGNORED_DIRS, bench_cache, generate, profile_yaml
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -90,9 +85,9 @@ class Child:
                    "--workspace", str(workspace), "--debounce", str(quiet_ms), "--json"]
             env = {**os.environ, "XDG_CACHE_HOME": str(Path(tempfile.mkdtemp(prefix="devloop-bench-xdg-")))}
         else:
-            cmd = [sys.executable, str(HERE / "bench_watch.py"), "child", "--profile", str(profile),
+            cmd = [sys.executable, "-m", "benchlib.watch", "child", "--profile", str(profile),
                    "--workspace", str(workspace), "--quiet-ms", str(quiet_ms)]
-            env = None
+            env = child_env()
         if build:
             cmd += ["--build", build]
         t0 = time.monotonic()
@@ -203,23 +198,13 @@ def latency(runs: int = 30, files: int = 2000, quiet_ms: int = 300) -> dict:
             t_write = time.time()
             with open(files_[i % len(files_)], "ab") as f:
                 f.write(b"// edit\n")
-            deadline = time.monotonic() + 5
-            while not stamp.exists() or not stamp.read_text().strip():
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"run {i}: no build started within 5 s of the write")
-                time.sleep(0.005)
+            poll(lambda: stamp.exists() and stamp.read_text().strip(), 5, f"run {i}'s build to start after the write",
+                 interval=0.005)
             samples.append((float(stamp.read_text()) - t_write) * 1000)
             ch.drain(0.4)  # let the batch finish and the debouncer empty
     finally:
         ch.stop()
-    return {"runs": runs, "quiet_ms": quiet_ms, **summary(samples, "ms")}
-
-
-def summary(samples: list[float], unit: str) -> dict:
-    s = sorted(samples)
-    p95 = s[min(len(s) - 1, max(0, round(0.95 * len(s)) - 1))]
-    return {f"p50_{unit}": round(statistics.median(s), 1), f"p95_{unit}": round(p95, 1),
-            f"min_{unit}": round(s[0], 1), f"max_{unit}": round(s[-1], 1)}
+    return {"quiet_ms": quiet_ms, **stats(samples, "ms")}
 
 
 if __name__ == "__main__":

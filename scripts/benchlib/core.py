@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,27 +19,17 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+from .common import FIXTURES, cluster_env, poll, stats, workspace_copy
 
-from bench_e2e import _env  # noqa: E402
-
-FIXTURES = REPO / "tests" / "fixtures" / "workspace"
 NS = "kubeless"
 DEPLOY = "kubeless-controller-manager"
 
 
 class Bench:
     def __init__(self, minikube_profile: str):
-        self.env = _env(minikube_profile)
+        self.env = cluster_env(minikube_profile)
         self.root = Path(tempfile.mkdtemp(prefix="devloop-bench-core-"))
-        self.ws = self.root / "workspace"
-        shutil.copytree(FIXTURES, self.ws)
-        profile = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
-        profile["cluster"]["profile"] = minikube_profile
-        self.profile_path = self.root / "profile.yaml"
-        self.profile_path.write_text(yaml.safe_dump(profile, sort_keys=False))
+        self.ws, self.profile_path = workspace_copy(self.root, minikube_profile)
         self.context = minikube_profile
         self.env["XDG_CACHE_HOME"] = str(self.root / "cache")
         function = next(d for d in yaml.safe_load_all((FIXTURES / "custom-resources.yaml").read_text())
@@ -76,11 +64,8 @@ class Bench:
     def orphan(self, count: int) -> None:
         """The state the hand-run loop hangs on: Functions with finalizers, controllers gone."""
         self.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=0")
-        deadline = time.monotonic() + 120
-        while self.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").strip():
-            if time.monotonic() > deadline:
-                raise SystemExit("controller pods did not go within 120 s")
-            time.sleep(0.2)
+        poll(lambda: not self.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").strip(),
+             120, "the controller pods to go")
         self.kubectl("create", "-f", "-", input=self.functions(count), timeout=600)
         left = json.loads(self.kubectl("get", "functions.kubeless.io", "-A", "-o", "json"))["items"]
         assert len(left) == count and all(f["metadata"].get("finalizers") for f in left)
@@ -99,12 +84,6 @@ class Bench:
         return time.monotonic() - started
 
 
-def _stats(values: list[float]) -> dict:
-    ordered = sorted(values)
-    return {"p50_s": round(statistics.median(ordered), 3), "min_s": round(ordered[0], 3),
-            "max_s": round(ordered[-1], 3), "runs": len(ordered)}
-
-
 def apply_vs_manual(rounds: int = 5, functions: int = 10, minikube_profile: str = "devloop-bench-core") -> dict:
     bench = Bench(minikube_profile)
     try:
@@ -118,7 +97,7 @@ def apply_vs_manual(rounds: int = 5, functions: int = 10, minikube_profile: str 
             ours.append(bench.devloop("apply"))
             bench.orphan(functions)
             manual.append(bench.manual_apply(rendered))
-        d, m = _stats(ours), _stats(manual)
+        d, m = stats(ours, "s"), stats(manual, "s")
         return {"devloop_apply": d, "manual": m, "ratio_p50": round(d["p50_s"] / m["p50_s"], 3), "limit": 0.5,
                 "functions": functions}
     finally:
@@ -137,6 +116,6 @@ def clean_orphans(count: int = 1000, rounds: int = 3, minikube_profile: str = "d
             if left:
                 raise SystemExit(f"devloop clean left {len(left)} Functions")
             bench.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=1")
-        return {"devloop_clean": _stats(times), "functions": count, "limit_s": 10.0}
+        return {"devloop_clean": stats(times, "s"), "functions": count, "limit_s": 10.0}
     finally:
         subprocess.run(["minikube", "delete", "-p", minikube_profile], env=bench.env, capture_output=True, timeout=300)
