@@ -9,32 +9,13 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from devloop.errors import ClusterError, CommandFailed, DevloopError
+from devloop.results import BuildOutcome, CycleResult
 from devloop.session import Session
 
 STRATEGIES = ("apply", "recreate")
-
-
-@dataclass
-class BuildOutcome:
-    component: str
-    tag: str
-    built: bool
-    seconds: float = 0.0
-
-
-@dataclass
-class CycleResult:
-    built: list[str] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    changed_objects: list[str] = field(default_factory=list)
-    restarted: list[str] = field(default_factory=list)
-    cleaned: int = 0
-    stripped: int = 0
-    triggered_by: list[str] = field(default_factory=list)
 
 
 def _dry(session: Session, what: str) -> None:
@@ -52,30 +33,23 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
                 _dry(session, f"run: minikube delete -p {cluster.profile}")
             else:
                 mk.delete()
-            session.cluster_changed()
+            session.forget_cluster_state()
     with session.reporter.step("cluster", f"cluster {cluster.profile}") as step:
         status = None if (fresh and session.dry_run) else _probe_status(session)
         if status is not None and status.running:
             step.skip("already running")
             return False
         force = _needs_force(session)
-        args = _start_args(session, force)
+        start = dict(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
+                     memory=cluster.memory, force=force, extra_args=list(cluster.extra_start_args))
         step.detail(state=getattr(status, "state", "Missing"), kubernetes_version=cluster.kubernetes_version)
         if session.dry_run:
-            _dry(session, "run: " + shlex.join(["minikube", *args]))
+            _dry(session, "run: " + shlex.join([mk.binary, *mk.start_args(**start)]))
             return True
         step.waiting(f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version})")
-        mk.start(
-            driver=cluster.driver,
-            kubernetes_version=cluster.kubernetes_version,
-            cpus=cluster.cpus,
-            memory=cluster.memory,
-            force=force,
-            extra_args=list(cluster.extra_start_args),
-            timeout=session.profile.timeouts.cluster_start,
-            on_line=lambda line: session.reporter.output_line("cluster", line),
-        )
-        session.cluster_changed()
+        mk.start(**start, timeout=session.profile.timeouts.cluster_start,
+                 on_line=lambda line: session.reporter.output_line("cluster", line))
+        session.forget_cluster_state()
         step.done("started")
         return True
 
@@ -90,7 +64,7 @@ def _probe_status(session: Session) -> Any:
 
 
 def _needs_force(session: Session) -> bool:
-    from devloop.adapters.minikube import check_version_supports
+    from devloop.adapters.minikube import needs_force
 
     cluster = session.profile.cluster
     if not cluster.kubernetes_version:
@@ -101,18 +75,7 @@ def _needs_force(session: Session) -> bool:
         if session.dry_run:
             return False
         raise
-    return check_version_supports(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
-
-
-def _start_args(session: Session, force: bool) -> list[str]:
-    c = session.profile.cluster
-    args = ["start", "-p", c.profile, f"--driver={c.driver}"]
-    for flag, value in (("kubernetes-version", c.kubernetes_version), ("cpus", c.cpus), ("memory", c.memory)):
-        if value is not None:
-            args.append(f"--{flag}={value}")
-    if force:
-        args.append("--force")
-    return args + list(c.extra_start_args)
+    return needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
 
 
 # -- 2. addons -----------------------------------------------------------------------------
@@ -445,14 +408,14 @@ def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: b
 def run_cycle(
     session: Session,
     *,
-    components: Sequence[str] | None = None,
+    triggered_by: Sequence[str] | None = None,
     strategy: str = "apply",
     force_build: bool = False,
 ) -> CycleResult:
     """Build what changed, render, (clean and recreate | apply), wait for the rollout.
 
-    `components` names what triggered the cycle (watch passes the batch's). Every component is
-    still checked, because a tag is only rendered once it is built: one whose last build failed
+    `triggered_by` names the components whose changes started the cycle (watch passes the
+    batch's); it is only recorded. Every component is still checked, because a tag is only rendered once it is built: one whose last build failed
     is retried here rather than deployed as an image nobody has.
     """
     outcomes = build_components(session, None, force=force_build)
@@ -462,5 +425,5 @@ def run_cycle(
     wait_rollout(session, rendered)
     result.built = [o.component for o in outcomes if o.built]
     result.tags = tags
-    result.triggered_by = list(components or [])
+    result.triggered_by = list(triggered_by or [])
     return result

@@ -1,8 +1,10 @@
 """Progress and results: rich lines for people, JSON lines for tools.
 
-People see one line per step with its time on stderr (stdout stays clean for `render`
-and for results); a long wait shows a spinner naming what it waits for. With --json
-every event is one JSON object on stdout with `event`, `step`, `status`, `seconds`.
+The one place devloop writes to stdout and stderr. People see one line per step with its time
+on stderr (stdout stays clean for `render` and for results); a long wait shows a spinner
+naming what it waits for. With --json every event is one JSON object on stdout with `event`,
+`step`, `status`, `seconds`; a command ends with one `result`, `error` or `interrupted` event.
+How results read to people is views.py's business.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from devloop.errors import DevloopError
+    from devloop.results import Result
 
 _MARKS = {"ok": "[green]✓[/green]", "skipped": "[dim]–[/dim]", "failed": "[red]✗[/red]"}
 
@@ -60,6 +66,8 @@ class Reporter:
         self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.timings: list[StepTiming] = []
         self._status = None
+        # A dry run waits for nothing, so it announces no waits (the Session turns this off).
+        self.shows_waits = True
 
     # -- events -------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -78,6 +86,55 @@ class Reporter:
             self.emit("warning", message=message)
         else:
             self.err.print(f"[yellow]![/yellow] {escape(message)}")
+
+    def say(self, *lines: str) -> None:
+        """Lines (rich markup) for people only: --json carries the same facts as events."""
+        if not self.json_mode:
+            for line in lines:
+                self.err.print(line)
+
+    # -- the end of a command -----------------------------------------------------------------
+    def result(self, result: Result) -> None:
+        if self.json_mode:
+            payload = result.payload()
+            if result.with_timings:
+                payload["timings"] = [{"step": t.step, "status": t.status, "seconds": round(t.seconds, 3)}
+                                      for t in self.timings]
+            self.emit("result", **payload)
+            return
+        from devloop.views import for_people
+
+        text = for_people(result, sum(t.seconds for t in self.timings))
+        self.say(*text.err)
+        if text.out:
+            sys.stdout.write(text.out)
+            sys.stdout.flush()
+
+    def error(self, exc: DevloopError) -> None:
+        if self.json_mode:
+            self.emit("error", message=exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
+            return
+        from devloop.views import error_lines
+
+        self._stop_spinner()
+        self.say(*error_lines(exc.message, exc.hint))
+
+    def interrupted(self) -> None:
+        self._stop_spinner()
+        if self.json_mode:
+            self.emit("interrupted", exit_code=130)
+        else:
+            self.err.print("[yellow]interrupted[/yellow]")
+
+    def log_line(self, label: str | None, line: str) -> None:
+        """A line of a container's log (`devloop logs`): stdout, as the program wrote it."""
+        if self.json_mode:
+            self.emit("log", container=label, line=line)
+            return
+        from devloop.views import log_line
+
+        sys.stdout.write(log_line(label, line))
+        sys.stdout.flush()
 
     def output_line(self, step: str, line: str) -> None:
         """A line of a child's output (build logs); shown only with --verbose."""
@@ -117,6 +174,8 @@ class Reporter:
             self.err.print(f"{_MARKS[handle.status]} {escape(label)}{note}  [dim]{seconds:.1f}s[/dim]")
 
     def _waiting(self, step: Step, what: str) -> None:
+        if not self.shows_waits:
+            return
         if self.json_mode:
             self.emit("wait", step=step.name, waiting_for=what)
             return

@@ -128,7 +128,7 @@ class Session:
                 self._docker = DockerEngine(env)
         return self._docker
 
-    def cluster_changed(self) -> None:
+    def forget_cluster_state(self) -> None:
         """After a start or reset the daemon, its certificates and the API endpoint may differ."""
         if self._docker is not None:
             self._docker.close()

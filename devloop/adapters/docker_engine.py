@@ -124,19 +124,6 @@ class DockerEngine:
     def image_exists(self, ref: str) -> bool:
         return self.image_id(ref) is not None
 
-    def tag(self, source: str, target: str) -> None:
-        repository, _, tag = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "")
-        self._call(f"tag {source} as {target}", self._api.tag, source, repository, tag or None)
-
-    def remove_image(self, ref: str, *, force: bool = False) -> bool:
-        import docker.errors
-
-        try:
-            self._api.remove_image(ref, force=force)
-            return True
-        except docker.errors.ImageNotFound:
-            return False
-
     def _call(self, what: str, fn, *args, **kwargs):
         import docker.errors
         import requests

@@ -6,7 +6,6 @@ print; the Minikube class only runs commands and maps exit codes to errors a use
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import shlex
@@ -349,7 +348,7 @@ def primary_endpoint(profile: dict) -> tuple[str, int] | None:
     return str(ip), int(port)
 
 
-def check_version_supports(
+def needs_force(
     minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool
 ) -> bool:
     """Whether `minikube start` needs --force for this Kubernetes version.
@@ -448,12 +447,27 @@ class Minikube:
         extra_args: Sequence[str] = (),
         timeout: float = 900,
         on_line=None,
-    ) -> None:
-        args = [
-            "start",
-            "-p",
-            self.profile_name,
-        ]
+    ) -> bool:
+        """Start (or restart) the profile; True once it started (a dry-run double says False)."""
+        args = self.start_args(driver=driver, kubernetes_version=kubernetes_version, cpus=cpus, memory=memory,
+                               force=force, extra_args=extra_args)
+        done = self._call(*args, timeout=timeout, on_line=on_line)
+        if done.exit_code != 0:
+            raise self._fail(f"minikube could not start profile {self.profile_name!r}", done)
+        return True
+
+    def start_args(
+        self,
+        *,
+        driver: str | None,
+        kubernetes_version: str | None,
+        cpus: int | str | None,
+        memory: str | None,
+        force: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> list[str]:
+        """The one builder of `minikube start`'s arguments (the real call and the dry run's line)."""
+        args = ["start", "-p", self.profile_name]
         # Unset values are left to minikube's own defaults rather than passed as "None".
         for flag, value in (("driver", driver), ("kubernetes-version", kubernetes_version), ("cpus", cpus),
                             ("memory", memory)):
@@ -462,9 +476,7 @@ class Minikube:
         if force:
             args.append("--force")
         args.extend(extra_args)
-        done = self._call(*args, timeout=timeout, on_line=on_line)
-        if done.exit_code != 0:
-            raise self._fail(f"minikube could not start profile {self.profile_name!r}", done)
+        return args
 
     def delete(self, *, timeout: float = 300) -> None:
         # Exits 0 for a missing profile too, so delete is idempotent.
@@ -504,17 +516,6 @@ class Minikube:
             )
         return env
 
-    def ip(self) -> str:
-        done = self._call("ip", "-p", self.profile_name, timeout=60)
-        if done.exit_code != 0:
-            raise self._fail(f"minikube ip failed for profile {self.profile_name!r}", done)
-        text = done.stdout.strip().splitlines()[-1].strip() if done.stdout.strip() else ""
-        try:
-            ipaddress.ip_address(text)
-        except ValueError:
-            raise ClusterError(f"minikube ip printed {done.stdout.strip()!r}, not an IP address") from None
-        return text
-
     def profiles(self) -> dict[str, list[dict]]:
         done = self._call("profile", "list", "-o", "json", timeout=60)
         if done.exit_code != 0:
@@ -541,8 +542,8 @@ __all__ = [
     "Minikube",
     "MinikubeError",
     "MinikubeVersion",
-    "check_version_supports",
     "find_exit_reason",
+    "needs_force",
     "parse_addons",
     "parse_docker_env",
     "parse_profile_list",

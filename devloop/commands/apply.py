@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from devloop import loop
 from devloop.errors import ClusterError
+from devloop.results import ApplyResult
 from devloop.session import Session
 
 
-def apply(session: Session, *, strategy: str = "recreate") -> dict:
+def apply(session: Session, *, strategy: str = "recreate") -> ApplyResult:
     tags = loop.component_tags(session)
     if not session.dry_run:
         missing = [tag for tag in tags.values() if not session.docker().image_exists(tag)]
@@ -20,7 +19,7 @@ def apply(session: Session, *, strategy: str = "recreate") -> dict:
                 hint="run `devloop build` (or `devloop up`) first",
             )
     rendered = loop.render(session, tags)
-    result = loop.apply_objects(session, rendered, strategy=strategy)
+    cycle = loop.apply_objects(session, rendered, strategy=strategy)
     loop.wait_rollout(session, rendered)
-    result.tags = tags
-    return {"command": "apply", "strategy": strategy, **asdict(result)}
+    cycle.tags = tags
+    return ApplyResult(strategy=strategy, cycle=cycle)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from devloop import loop
+from devloop.results import BuildResult
 from devloop.session import Session
 
 
-def build(session: Session, components: Sequence[str] = (), *, force: bool = False) -> dict:
-    outcomes = loop.build_components(session, list(components) or None, force=force)
-    return {"command": "build", "components": [asdict(o) for o in outcomes]}
+def build(session: Session, components: Sequence[str] = (), *, force: bool = False) -> BuildResult:
+    return BuildResult(components=loop.build_components(session, list(components) or None, force=force))

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from devloop import loop
+from devloop.results import CleanResult
 from devloop.session import Session
 
 
-def clean(session: Session, *, strip_finalizers: bool = True) -> dict:
+def clean(session: Session, *, strip_finalizers: bool = True) -> CleanResult:
     report = loop.cleanup(session, strip_finalizers=strip_finalizers)
     if report is None:
-        return {"command": "clean", "deleted": 0, "stripped": [], "stuck": []}
-    return {
-        "command": "clean",
-        "deleted": report.deleted,
-        "stripped": [str(s) for s in report.stripped],
-        "stuck": [str(s) for s in report.stuck],
-    }
+        return CleanResult()
+    return CleanResult(deleted=report.deleted, stripped=[str(s) for s in report.stripped],
+                       stuck=[str(s) for s in report.stuck])

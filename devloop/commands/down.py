@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from devloop import loop, manifests
+from devloop.results import DownResult
 from devloop.session import Session
 
 
-def down(session: Session, *, delete_namespace: bool = False) -> dict:
+def down(session: Session, *, delete_namespace: bool = False) -> DownResult:
     report = loop.cleanup(session)
     objects = manifests.load_manifests(session.profile, session.workspace)
     deleted = loop.delete_manifest_objects(session, objects)
@@ -18,9 +19,5 @@ def down(session: Session, *, delete_namespace: bool = False) -> dict:
             else:
                 step.waiting(f"namespace {ns} to finish Terminating")
                 session.kube().delete_namespace(ns, timeout=session.profile.timeouts.delete)
-    return {
-        "command": "down",
-        "cleaned": report.deleted if report else 0,
-        "deleted_objects": deleted,
-        "namespace_deleted": bool(delete_namespace and ns),
-    }
+    return DownResult(cleaned=report.deleted if report else 0, deleted_objects=deleted,
+                      namespace_deleted=bool(delete_namespace and ns))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devloop.errors import ClusterError, DevloopError
+from devloop.results import LogsResult
 from devloop.session import Session
 
 
@@ -38,10 +39,11 @@ def logs(
     *,
     follow: bool = False,
     tail: int | None = None,
-    on_line: Callable[[str | None, str], None],
-) -> dict:
-    """Write each log line through `on_line(label, line)`; `label` ("pod/container") is None
-    when only one container is shown. Returns which containers were shown."""
+    on_line: Callable[[str | None, str], None] | None = None,
+) -> LogsResult:
+    """Write each log line through `on_line(label, line)` (default: the reporter's `log_line`);
+    `label` ("pod/container") is None when only one container is shown. Returns which containers
+    were shown."""
     names = _component_names(session, component)
     kube = session.kube()
     targets = find_targets(session, kube, names)
@@ -52,14 +54,8 @@ def logs(
             hint="`devloop status` shows what the cluster runs; `devloop up` deploys the components",
         )
     readers = [(t, _reader(kube, t, follow=follow, tail=tail)) for t in targets]
-    try:
-        _show(readers, follow, on_line)
-    except KeyboardInterrupt:
-        import gc
-
-        gc.freeze()  # see commands/watch.py _fast_exit: Ctrl-C must not wait for a full collection
-        raise
-    return {"command": "logs", "containers": [t.__dict__ for t in targets], "follow": follow}
+    _show(readers, follow, on_line or session.reporter.log_line)
+    return LogsResult(containers=[dict(t.__dict__) for t in targets], follow=follow)
 
 
 def _show(readers: list[tuple[Target, Iterator[str]]], follow: bool, on_line: Callable[[str | None, str], None]) -> None:
@@ -81,6 +77,7 @@ def _component_names(session: Session, component: str | None) -> list[str]:
 def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
     """Containers of the manifests' Deployments that run one of these components' images."""
     from devloop import manifests
+    from devloop.adapters.kube import is_deleting, meta_of, spec_of, workload_selector
     from devloop.profile import normalize_repo, parse_image_ref
 
     repos: dict[str, str] = {}
@@ -94,22 +91,19 @@ def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
     for obj in manifests.load_manifests(session.profile, session.workspace):
         if obj.get("kind") != "Deployment":
             continue
-        meta = obj.get("metadata") or {}
+        meta = meta_of(obj)
         ns = meta.get("namespace") or session.profile.namespace or "default"
         dep = kube.deployment(ns, meta["name"])
         if dep is None:
             continue
-        labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        for pod in kube.pods(ns, selector):
-            pmeta = pod.get("metadata") or {}
-            if pmeta.get("deletionTimestamp"):
+        for pod in kube.pods(ns, workload_selector(dep)):
+            if is_deleting(pod):
                 continue  # a terminating pod of the previous rollout
-            spec = pod.get("spec") or {}
+            spec = spec_of(pod)
             for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
                 parsed = parse_image_ref(c.get("image", ""))
                 if parsed and parsed.repo in repos:
-                    targets.append(Target(ns, pmeta["name"], c["name"], c["image"], repos[parsed.repo]))
+                    targets.append(Target(ns, meta_of(pod)["name"], c["name"], c["image"], repos[parsed.repo]))
     return targets
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from devloop import loop, manifests
+from devloop.results import RenderResult
 from devloop.session import Session
 
 
-def render(session: Session) -> dict:
+def render(session: Session) -> RenderResult:
     tags = loop.component_tags(session)
     objects = manifests.load_manifests(session.profile, session.workspace)
     rendered = manifests.render(objects, tags, session.profile)
     ordered = manifests.order_for_apply(list(rendered.objects))
-    return {
-        "command": "render",
-        "tags": tags,
-        "yaml": manifests.dump_yaml(ordered),
-        "objects": ordered,
-    }
+    return RenderResult(tags=tags, yaml=manifests.dump_yaml(ordered), objects=ordered)

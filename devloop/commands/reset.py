@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from devloop import loop
+from devloop.results import ResetResult
 from devloop.session import Session
 
 
-def reset(session: Session) -> dict:
+def reset(session: Session) -> ResetResult:
     # minikube delete only ever removes a minikube profile by name, so this is the one
     # destructive step that needs no context guard: it cannot reach another cluster.
     loop.prepare_cluster(session, fresh=True, needs_workspace=False)
-    return {"command": "reset", "profile": session.profile.name, "cluster": session.context}
+    return ResetResult(profile=session.profile.name, cluster=session.context)

@@ -2,7 +2,7 @@
 
 Read-only. Every section is gathered on its own: a missing cluster or a refused context is
 reported in its section and the rest still says what it can (fingerprints need no cluster).
-The result is one dict (`--json` prints it as one object); `format_status` renders it for people.
+The report is one dict (`--json` prints it as one object); views.status_lines renders it for people.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import json
 import os
 from typing import Any
 
+from devloop.adapters.kube.diagnosis import (is_deleting, meta_of, pod_problem, rollout_status, spec_of, status_of,
+                                             workload_selector)
 from devloop.errors import DevloopError
+from devloop.results import StatusResult
 from devloop.session import Session
 
 
-def status(session: Session) -> dict:
+def status(session: Session) -> StatusResult:
     result: dict[str, Any] = {"command": "status", "profile": session.profile.name, "context": session.context}
     result["cluster"] = _cluster(session)
     running = result["cluster"].get("state") == "Running"
@@ -42,7 +45,7 @@ def status(session: Session) -> dict:
         result["cleanup"], result["stuck"] = _cleanup(session, kube)
         result["stuck"] += _stuck_live(live)
     result["healthy"] = _healthy(result)
-    return result
+    return StatusResult(report=result)
 
 
 # -- sections ------------------------------------------------------------------------------------
@@ -216,15 +219,13 @@ def _component_state(tag: str | None, built: bool | None, running: list[str], up
 
 
 def _deployments(session: Session, kube: Any, objects: list[dict], live: list[dict]) -> list[dict]:
-    from devloop.adapters.kube import pod_problem, rollout_status
-
-    by_ref = {(o.get("metadata", {}).get("namespace"), o.get("metadata", {}).get("name")): o
+    by_ref = {(meta_of(o).get("namespace"), meta_of(o).get("name")): o
               for o in live if o.get("kind") == "Deployment"}
     out = []
     for obj in objects:
         if obj.get("kind") != "Deployment":
             continue
-        meta = obj.get("metadata") or {}
+        meta = meta_of(obj)
         ns = meta.get("namespace") or session.profile.namespace or "default"
         name = meta.get("name")
         entry: dict[str, Any] = {"namespace": ns, "name": name}
@@ -234,14 +235,12 @@ def _deployments(session: Session, kube: Any, objects: list[dict], live: list[di
             out.append(entry)
             continue
         done, message = rollout_status(dep)
-        st = dep.get("status") or {}
+        st = status_of(dep)
         entry.update(state="rolled out" if done else "progressing", message=message,
-                     replicas=(dep.get("spec") or {}).get("replicas", 1), ready=st.get("readyReplicas", 0))
+                     replicas=spec_of(dep).get("replicas", 1), ready=st.get("readyReplicas", 0))
         if not done:
-            labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            selector = ",".join(f"{k}={v}" for k, v in labels.items())
             try:
-                problems = [pod_problem(p) for p in kube.pods(ns, selector)]
+                problems = [pod_problem(p) for p in kube.pods(ns, workload_selector(dep))]
             except DevloopError as exc:
                 problems = [("error", exc.message)]
             entry["pods"] = [problem[1] for problem in problems if problem]
@@ -258,20 +257,20 @@ def _cleanup(session: Session, kube: Any) -> tuple[list[dict], list[dict]]:
             counts.append({"resource": resource, **_err(exc)})
             continue
         counts.append({"resource": resource, "count": len(objs)})
-        stuck += [_stuck_entry(o, resource) for o in objs if (o.get("metadata") or {}).get("deletionTimestamp")]
+        stuck += [_stuck_entry(o, resource) for o in objs if is_deleting(o)]
     return counts, stuck
 
 
 def _stuck_entry(obj: dict, kind: str | None = None) -> dict:
-    meta = obj.get("metadata") or {}
+    meta = meta_of(obj)
     return {"kind": kind or obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name"),
             "deleting_since": meta.get("deletionTimestamp"), "finalizers": list(meta.get("finalizers") or []),
-            **({"conditions": [f"{c.get('type')}: {c.get('message')}" for c in (obj.get("status") or {}).get("conditions") or []
+            **({"conditions": [f"{c.get('type')}: {c.get('message')}" for c in status_of(obj).get("conditions") or []
                                if c.get("status") == "True"]} if obj.get("kind") == "Namespace" else {})}
 
 
 def _stuck_live(live: list[dict]) -> list[dict]:
-    return [_stuck_entry(o) for o in live if (o.get("metadata") or {}).get("deletionTimestamp")]
+    return [_stuck_entry(o) for o in live if is_deleting(o)]
 
 
 def _healthy(result: dict) -> bool:
@@ -282,48 +281,3 @@ def _healthy(result: dict) -> bool:
     if result["stuck"]:
         return False
     return all(c.get("state") == "up to date" for c in result["components"])
-
-
-# -- for people ----------------------------------------------------------------------------------
-def format_status(result: dict) -> list[str]:
-    """Plain lines (no markup) for the terminal."""
-    lines = []
-    c = result["cluster"]
-    lines.append(f"cluster    {result['context']}: {c.get('state') or 'unknown'}"
-                 + (f" ({c['error']})" if "error" in c else "") + (f" — {c['detail']}" if c.get("detail") else ""))
-    d = result["docker_env"]
-    if "DOCKER_HOST" in d:
-        verdict = "matches the profile" if d.get("matches") else f"does NOT match (expected daemon {d.get('expected_daemon')})"
-        lines.append(f"docker-env {d['DOCKER_HOST']} daemon {d.get('daemon', '?')}: {verdict}")
-        if not d.get("shell_matches"):
-            lines.append("           this shell's DOCKER_HOST is "
-                         + (d.get("shell_DOCKER_HOST") or "unset") + f"; `eval $(minikube -p {result['context']} docker-env)` to build by hand")
-    else:
-        lines.append(f"docker-env unavailable: {d.get('error')}")
-    lines.append("components")
-    for comp in result["components"]:
-        if "error" in comp:
-            lines.append(f"  {comp['name']}: {comp['error']}")
-            continue
-        built = {True: "built", False: "not built", None: "build state unknown"}[comp.get("built")]
-        lines.append(f"  {comp['name']}: {comp['state']}")
-        lines.append(f"      sources {comp['tag']} ({built}); running: {', '.join(comp['running']) or 'nothing'}")
-    deps = result["deployments"]
-    lines.append("deployments" + (f": {deps.get('error')}" if isinstance(deps, dict) else ""))
-    if isinstance(deps, list):
-        for dep in deps:
-            ready = f" {dep.get('ready', 0)}/{dep.get('replicas', '?')} ready" if dep["state"] != "missing" else ""
-            lines.append(f"  {dep['namespace']}/{dep['name']}: {dep['state']}{ready}")
-            lines += [f"      {p}" for p in dep.get("pods", [])]
-    cleanup = result["cleanup"]
-    if isinstance(cleanup, list):
-        if cleanup:
-            lines.append("custom resources " + ", ".join(
-                f"{x['resource']}: {x.get('count', 'error: ' + str(x.get('error')))}" for x in cleanup))
-    for s in result["stuck"]:
-        where = f"{s['namespace']}/{s['name']}" if s.get("namespace") else s["name"]
-        lines.append(f"STUCK {s['kind']} {where} deleting since {s['deleting_since']}, finalizers {s['finalizers']}"
-                     + (f"; {'; '.join(s['conditions'])}" if s.get("conditions") else ""))
-    if result["stuck"]:
-        lines.append("      `devloop clean` removes custom resources whose finalizers would hang")
-    return lines

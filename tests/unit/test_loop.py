@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from devloop import loop
-from devloop.adapters.minikube import ClusterStatus, MinikubeVersion
+from devloop.adapters.minikube import ClusterStatus, Minikube, MinikubeVersion
 from devloop.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
 from devloop.profile import load_profile
 from devloop.report import Reporter
@@ -19,6 +19,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
 
 
 class FakeMinikube:
+    # The real argv builder: the dry run prints what the real call would run.
+    binary = "minikube"
+    profile_name = "devloop-kubeless"
+    start_args = Minikube.start_args
+
     def __init__(self, *, state="Running", version="v1.36.0", endpoint=("127.0.0.1", 8443)):
         self.state = state
         self._version = version

@@ -255,28 +255,28 @@ def test_reason_for_exit_code():
 
 
 def test_minikube_136_runs_kubernetes_121_without_force():
-    assert mk.check_version_supports(mk.MinikubeVersion("v1.36.0"), "v1.21.14", allow_force=False) is False
+    assert mk.needs_force(mk.MinikubeVersion("v1.36.0"), "v1.21.14", allow_force=False) is False
 
 
 def test_minikube_137_needs_force_when_allowed():
-    assert mk.check_version_supports("v1.37.0", "v1.21.14", allow_force=True) is True
+    assert mk.needs_force("v1.37.0", "v1.21.14", allow_force=True) is True
 
 
 def test_minikube_138_refuses_and_names_the_profile_key():
     with pytest.raises(ConfigError) as info:
-        mk.check_version_supports("v1.38.1", "v1.21.14", allow_force=False)
+        mk.needs_force("v1.38.1", "v1.21.14", allow_force=False)
     text = str(info.value)
     assert "cluster.allow_unsupported_kubernetes" in text
     assert "v1.28.0" in text and "K8S_OLD_UNSUPPORTED" in text
 
 
 def test_new_kubernetes_on_new_minikube_needs_nothing():
-    assert mk.check_version_supports("v1.38.1", "v1.30.0", allow_force=False) is False
+    assert mk.needs_force("v1.38.1", "v1.30.0", allow_force=False) is False
 
 
 def test_too_old_even_for_136():
     with pytest.raises(ConfigError, match="v1.20.0"):
-        mk.check_version_supports("v1.36.0", "v1.19.4", allow_force=False)
+        mk.needs_force("v1.36.0", "v1.19.4", allow_force=False)
 
 
 # -- the class with a recorded run --------------------------------------------------------------
@@ -348,10 +348,7 @@ def test_status_uses_json_and_never_raises_on_mask_codes():
     assert status.state == "Stopped"
 
 
-def test_ip_and_endpoint():
-    assert mk.Minikube(P, run=FakeRun((0, "192.168.49.2\n", ""))).ip() == "192.168.49.2"
-    with pytest.raises(ClusterError):
-        mk.Minikube(P, run=FakeRun((0, "garbage\n", ""))).ip()
+def test_endpoint_comes_from_the_profile_list():
     m = mk.Minikube(P, run=FakeRun((0, json.dumps(PROFILE_LIST), ""), (0, '{"invalid":[],"valid":[]}', "")))
     assert m.api_endpoint() == ("192.168.49.2", 8443)
     assert m.profile() is None
