@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.adapters.kube import Kube, NotFound, context_server
+from devloop.adapters.kube import Conflict, Kube, Kubeconfig, NotFound, context_server, label_selector
 from devloop.errors import ClusterError, ConfigError, WaitTimeout
+from devloop.waits import wait_for
 
 pytestmark = pytest.mark.rig
 
@@ -125,7 +126,7 @@ def test_create_get_apply_and_changed(kube, namespace):
     assert not kube.exists(cm)
     kube.create(cm)
     assert kube.get(cm)["data"] == {"a": "1"}
-    with pytest.raises(ClusterError, match="already exists"):
+    with pytest.raises(Conflict, match=f"ConfigMap {namespace}/cfg already exists"):
         kube.create(cm)
     assert kube.server_side_apply(cm) is False  # same content: nothing changed
     assert kube.server_side_apply({**cm, "data": {"a": "2"}}) is True
@@ -133,6 +134,42 @@ def test_create_get_apply_and_changed(kube, namespace):
     fresh = {**cm, "metadata": {"name": "cfg2", "namespace": namespace}}
     assert kube.server_side_apply(fresh) is True
     assert kube.ensure_namespace(namespace) is False
+
+
+def test_label_selector_with_expressions_is_the_api_servers_form(kube, namespace):
+    """The string label_selector makes is accepted by the API server and selects exactly what the
+    selector means."""
+    # Pods are admitted only once the namespace's default ServiceAccount exists.
+    wait_for(lambda: kube.get({"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": "default", "namespace": namespace}}),
+             timeout=30, interval=0.2, describe=f"no default ServiceAccount in {namespace}")
+    for name, labels in [("web", {"app": "a", "tier": "web"}), ("db", {"app": "a", "tier": "db"}),
+                         ("canary", {"app": "a", "tier": "web", "track": "canary"}),
+                         ("old", {"app": "a", "tier": "web", "legacy": "yes"}), ("other", {"app": "b", "tier": "web"})]:
+        kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
+                                                                      "labels": labels},
+                     "spec": {"terminationGracePeriodSeconds": 1,
+                              "containers": [{"name": "main", "image": PAUSE_IMAGE}]}})
+    selector = label_selector({"matchLabels": {"app": "a"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["web", "api"]},
+        {"key": "track", "operator": "NotIn", "values": ["canary"]},
+        {"key": "tier", "operator": "Exists"},
+        {"key": "legacy", "operator": "DoesNotExist"}]})
+    assert sorted(p["metadata"]["name"] for p in kube.pods(namespace, selector)) == ["web"]
+
+
+def test_not_found_is_a_type(kube):
+    with pytest.raises(NotFound) as info:
+        kube.transport.request("GET", f"/api/v1/namespaces/{_unique('absent')}")
+    assert info.value.status == 404
+
+
+def test_one_kubeconfig_object_serves_guard_and_client(kube_target):
+    config = Kubeconfig.load(str(kube_target.kubeconfig))
+    assert context_server(kube_target.context, config) == kube_target.server
+    with Kube(context=kube_target.context, kubeconfig=config) as client:
+        assert client.config is config
+        assert client.get({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}) is not None
 
 
 def test_unserved_kind_is_explained(kube):
