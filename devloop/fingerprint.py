@@ -7,16 +7,7 @@ digest = sha256 over
     symlink's target text; symlinks are not followed inside inputs), and
   - each listed input that does not exist (so adding it later changes the digest).
 
-Ignore rules are gitignore patterns matched against paths relative to the component's directory
-(each checkout is treated like a repository root): the profile's `ignore`, the component's
-`ignore`, the build context's `.dockerignore` and, always, `.git/` and editor temp files. Build
-outputs are ignored, so a build writing into its own inputs cannot trigger itself: the
-fingerprint — not event filtering — is what makes build loops impossible.
-
-Build contexts (for .dockerignore): the directory of any input that is a file named
-`Dockerfile*`, any input directory that directly contains a `Dockerfile`, and the component
-directory itself when it contains a `Dockerfile`. Their `.dockerignore` patterns are anchored at
-that directory, as Docker anchors them at the context root (`*.md` there means top-level only).
+Which files are inputs (ignore rules, .dockerignore, build contexts): devloop.inputs.
 
 Stat cache: file digests are cached per component directory in `cache_dir`, keyed by
 (relative path, size, mtime_ns, inode), so an unchanged tree costs a walk of stats, not reads.
@@ -31,23 +22,20 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-
-import pathspec
+from pathlib import Path
 
 from devloop.errors import ConfigError
+from devloop.inputs import IgnoreRules, ignore_rules, norm_rel
 from devloop.paths import default_cache_dir
 from devloop.profile_schema import Component, Profile
 
 FORMAT = "devloop-fingerprint-v1"
 CACHE_FORMAT = 1
-DEFAULT_IGNORES = (".git/", "*.swp", "*.swx", "*~", ".#*", "4913")
 RACY_SECONDS = 2.0
 TAG_PREFIX = "dev-"
 
@@ -68,162 +56,6 @@ class Fingerprint:
 def tag_for(component: Component, digest: str) -> str:
     """The immutable tag a component's build gets: `image:dev-<first 12 hex of the digest>`."""
     return f"{component.image}:{TAG_PREFIX}{digest[:12]}"
-
-
-# --------------------------------------------------------------------------- ignore rules
-
-
-def _norm(rel: str) -> str:
-    """`./a/../b/` -> `b`; `.` -> `` (the component directory itself)."""
-    text = os.path.normpath(rel).replace(os.sep, "/")
-    return "" if text == "." else text.strip("/")
-
-
-def build_contexts(component: Component, workspace: Path) -> list[str]:
-    """Build-context directories (relative to the component dir, "" = the dir itself)."""
-    base = component.path(workspace)
-    contexts: list[str] = []
-    candidates = [""] + [_norm(i) for i in component.inputs]
-    for rel in candidates:
-        path = base / rel if rel else base
-        if path.is_file() and path.name.startswith("Dockerfile"):
-            ctx = _norm(str(PurePosixPath(rel).parent))
-        elif path.is_dir() and (path / "Dockerfile").is_file():
-            ctx = rel
-        else:
-            continue
-        if ctx not in contexts:
-            contexts.append(ctx)
-    return contexts
-
-
-def _dockerignore_lines(component: Component, workspace: Path) -> list[str]:
-    lines: list[str] = []
-    base = component.path(workspace)
-    for ctx in build_contexts(component, workspace):
-        path = base / ctx / ".dockerignore" if ctx else base / ".dockerignore"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        prefix = f"/{ctx}/" if ctx else "/"
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            negate = line.startswith("!")
-            pattern = line[1:].strip() if negate else line
-            pattern = pattern.lstrip("/")
-            if pattern.startswith("./"):
-                pattern = pattern[2:]
-            if not pattern:
-                continue
-            lines.append(("!" if negate else "") + prefix + pattern)
-    return lines
-
-
-def ignore_lines(profile: Profile, component: Component, workspace: Path) -> list[str]:
-    """All ignore patterns for a component, in precedence order (later wins, gitignore style):
-    .dockerignore, profile, component, then the built-in ones (.git/, editor temp files)."""
-    return [*_dockerignore_lines(component, workspace), *profile.ignore, *component.ignore, *DEFAULT_IGNORES]
-
-
-_GLOB = re.compile(r"[*?\[]")
-
-
-class IgnoreRules:
-    """Fast matching of one component's ignore rules (paths relative to its directory).
-
-    `ignored(rel)` for files, `ignored(rel + "/")` for directories. `prune(rel_dir)` says whether
-    a walk may skip a directory entirely: yes when it is ignored and no `!` pattern could
-    re-include something below it. pathspec re-includes files under an excluded directory,
-    which is what Docker does for .dockerignore exceptions; plain git would not, so this errs on
-    the side of hashing more, never less.
-    """
-
-    def __init__(self, lines: list[str], keep: Iterable[str] = ()) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        self.keep = frozenset(keep)
-        patterns = [p for p in self.spec.patterns if p.include is not None]
-        negations = [ln.strip()[1:] for ln in lines if ln.strip().startswith("!")]
-        # Directory prefixes below which some `!` pattern may apply; None = anywhere.
-        self._reinclude: list[str] | None = []
-        for neg in negations:
-            body = neg.rstrip("/")
-            if "/" not in body:  # unanchored: can match at any depth
-                self._reinclude = None
-                break
-            literal = _GLOB.split(body.lstrip("/"), 1)[0]
-            self._reinclude.append(literal.rsplit("/", 1)[0] if "/" in literal else "")
-        if any(p.include is False for p in patterns):
-            self.ignored: Callable[[str], bool] = self.spec.match_file
-        elif patterns:
-            # No `!`: last-match-wins needs no ordering, so one alternation does it in one pass.
-            combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns)
-            self.ignored = re.compile(combined).match  # type: ignore[assignment]  # a match is truthy
-        else:
-            self.ignored = lambda rel: False
-        if self.keep:
-            match, keep = self.ignored, self.keep
-            self.ignored = lambda rel: rel not in keep and bool(match(rel))
-
-    def prune(self, rel_dir: str) -> bool:
-        if not self.ignored(rel_dir + "/"):
-            return False
-        if rel_dir == ".git" or rel_dir.endswith("/.git"):
-            return True
-        if self._reinclude is None:
-            return False
-        return not any(p == "" or p == rel_dir or p.startswith(rel_dir + "/") or rel_dir.startswith(p + "/")
-                       for p in self._reinclude)
-
-
-def ignore_rules(profile: Profile, component: Component, workspace: Path) -> IgnoreRules:
-    # Docker sends a context's Dockerfile and .dockerignore even when .dockerignore lists them,
-    # and a change to either changes the build: they stay inputs whatever .dockerignore says.
-    keep = [f"{ctx}/{name}" if ctx else name for ctx in build_contexts(component, workspace)
-            for name in ("Dockerfile", ".dockerignore")]
-    return IgnoreRules(ignore_lines(profile, component, workspace), keep)
-
-
-class PathMapper:
-    """Maps changed paths to the components whose inputs contain them (and don't ignore them).
-
-    Built once per profile+workspace (reads .dockerignore files); rebuild it when a
-    .dockerignore or the profile changes.
-    """
-
-    def __init__(self, profile: Profile, workspace: Path) -> None:
-        self.profile = profile
-        self.workspace = Path(workspace)
-        self._entries = []
-        for c in profile.components:
-            base = os.path.abspath(c.path(self.workspace))
-            inputs = [_norm(i) for i in c.inputs]
-            self._entries.append((c, base, inputs, ignore_rules(profile, c, self.workspace).ignored))
-
-    def components_for(self, path: str | os.PathLike[str], *, is_dir: bool = False) -> list[Component]:
-        p = Path(path)
-        absolute = os.path.abspath(p if p.is_absolute() else self.workspace / p)
-        out = []
-        for component, base, inputs, matcher in self._entries:
-            rel = _relative_to(absolute, base)
-            if rel is None:
-                continue
-            if not any(i == "" or rel == i or rel.startswith(i + "/") for i in inputs):
-                continue
-            if rel and matcher(rel + "/" if is_dir else rel):
-                continue
-            out.append(component)
-        return out
-
-
-def _relative_to(path: str, base: str) -> str | None:
-    if path == base:
-        return ""
-    if path.startswith(base.rstrip("/") + "/"):
-        return path[len(base.rstrip("/")) + 1:].replace(os.sep, "/")
-    return None
 
 
 # --------------------------------------------------------------------------- fingerprinting
@@ -253,13 +85,14 @@ class Fingerprinter:
         started = time.monotonic()
         base = os.path.abspath(component.path(Path(workspace)))
         if not os.path.isdir(base):
+            where = f"{profile.source}: " if profile.source else ""
             raise ConfigError(
-                f"component {component.name!r}: directory {base} does not exist",
+                f"{where}components[{component.name}].dir: directory {base} does not exist",
                 hint=f"--workspace must be the directory holding the checkouts ({component.dir}/ of profile "
                      f"{profile.name!r} is looked up there)",
             )
         rules = ignore_rules(profile, component, Path(workspace))
-        files, missing = self._collect(base, [_norm(i) for i in component.inputs], rules)
+        files, missing = self._collect(base, [norm_rel(i) for i in component.inputs], rules)
         cache = self._cache_for(base)
         racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
         h = hashlib.sha256()
@@ -295,7 +128,7 @@ class Fingerprinter:
         h.update("".join(parts).encode())
         for rel in missing:
             h.update(f"missing:{rel}\n".encode())
-        self._forget_unseen(cache, files, [_norm(i) for i in component.inputs])
+        self._forget_unseen(cache, files, [norm_rel(i) for i in component.inputs])
         self._save(cache)
         return Fingerprint(h.hexdigest(), len(files), hashed, tuple(missing), time.monotonic() - started)
 
@@ -408,4 +241,3 @@ class Fingerprinter:
         except OSError:
             # A cache we cannot write only costs speed next time; the fingerprint is still right.
             pass
-

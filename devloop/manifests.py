@@ -77,15 +77,27 @@ def load_yaml_file(path: Path) -> list[Obj]:
 
 
 def parse_yaml_manifests(text: str, path: Path) -> list[Obj]:
+    # The profile's loader: a duplicate key is an error (safe_load would keep the last one, and
+    # kubectl would apply something else than the file seems to say), and each document's first
+    # line is kept for the messages.
+    from devloop.profile_errors import UniqueKeyLoader
+
+    docs: list[tuple[int, Any]] = []
     try:
-        docs = list(yaml.safe_load_all(text))
+        loader = UniqueKeyLoader(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                docs.append((node.start_mark.line + 1, loader.construct_document(node)))
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise ConfigError(yaml_error_text(exc, path)) from None
     objs: list[Obj] = []
-    for number, doc in enumerate(docs, start=1):
+    for number, (line, doc) in enumerate(docs, start=1):
         if doc is None:
             continue
-        where = f"{path}: document {number}"
+        where = f"{path}:{line}: document {number}"
         if not isinstance(doc, dict):
             raise ConfigError(f"{where}: expected a Kubernetes object (a mapping), found {type(doc).__name__}")
         objs.extend(_flatten(doc, where))
@@ -135,6 +147,9 @@ def walk_jsonnet_output(value: Any, where: str) -> list[Obj]:
 
 def _flatten(doc: Obj, where: str) -> list[Obj]:
     kind = doc.get("kind")
+    for key in ("apiVersion", "kind"):
+        if key in doc and not isinstance(doc[key], str):
+            raise ConfigError(f"{where}: {key}: expected a string, found {type(doc[key]).__name__} {doc[key]!r}")
     if not isinstance(kind, str) or not isinstance(doc.get("apiVersion"), str):
         raise ConfigError(f"{where}: expected a Kubernetes object with apiVersion and kind, found keys {sorted(doc)}")
     # `kind: List` (and typed lists such as ConfigMapList) carry their objects in items.
@@ -147,7 +162,48 @@ def _flatten(doc: Obj, where: str) -> list[Obj]:
         return out
     if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
         raise ConfigError(f"{where}: {kind} has no metadata.name")
+    _check_shape(doc, f"{where}: {kind} {doc['metadata']['name']!r}")
     return [doc]
+
+
+def _check_shape(doc: Obj, where: str) -> None:
+    """The parts devloop reads or the API server would refuse with a less helpful message: a
+    broken one fails here, at load, before anything touches a cluster."""
+    meta = doc["metadata"]
+    for key in ("name", "namespace"):
+        if key in meta and not isinstance(meta[key], str):
+            raise ConfigError(f"{where}: metadata.{key}: expected a string, found {type(meta[key]).__name__}")
+    path = POD_SPEC_PATHS.get(doc["kind"])
+    if path:
+        current: Any = doc
+        for depth, key in enumerate(path):
+            current = current.get(key) if isinstance(current, dict) else None
+            if current is None:
+                return  # incomplete workloads are the API server's to judge; nothing to render
+            if not isinstance(current, dict):
+                at = ".".join(path[: depth + 1])
+                raise ConfigError(f"{where}: {at}: expected a mapping, found {type(current).__name__}")
+        for list_name in CONTAINER_LISTS:
+            items = current.get(list_name)
+            at = ".".join(path) + f".{list_name}"
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise ConfigError(f"{where}: {at}: expected a list of containers, found {type(items).__name__}")
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise ConfigError(f"{where}: {at}[{i}]: expected a container (a mapping), found {type(item).__name__}")
+                if "image" in item and not isinstance(item["image"], str):
+                    raise ConfigError(f"{where}: {at}[{i}].image: expected an image reference (a string), "
+                                      f"found {type(item['image']).__name__}")
+    if doc["kind"] == "ConfigMap" and doc.get("data") is not None:
+        data = doc["data"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: data: expected a mapping of keys to strings, found {type(data).__name__}")
+        for key, value in data.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: data.{key}: expected a string (quote numbers and booleans), "
+                                  f"found {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------- rendering

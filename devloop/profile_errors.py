@@ -30,6 +30,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: dict[Any, yaml.Node] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            # `? [a, b]` or `{a: 1}: x`: YAML allows complex keys, a profile has none (and a list
+            # key is not even hashable).
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expected a plain key, found {type_name(key)} {key!r}", key_node.start_mark
+            )
         if key in seen:
             first = seen[key].start_mark
             raise yaml.constructor.ConstructorError(
@@ -40,6 +46,8 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Manifests are read with it too (devloop.manifests).
+UniqueKeyLoader = _UniqueKeyLoader
 
 
 def yaml_error_text(exc: yaml.YAMLError, path: Path) -> str:

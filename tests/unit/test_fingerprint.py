@@ -12,13 +12,8 @@ import pytest
 import yaml
 
 from devloop.errors import ConfigError
-from devloop.fingerprint import (
-    Fingerprinter,
-    PathMapper,
-    build_contexts,
-    ignore_rules,
-    tag_for,
-)
+from devloop.fingerprint import Fingerprinter, tag_for
+from devloop.inputs import PathMapper, build_contexts, ignore_rules
 from devloop.profile import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,16 +228,6 @@ def test_dockerfile_stays_an_input_when_dockerignore_lists_it(fp, tmp_path):
     assert mapper.components_for("app/notes.txt") == []
 
 
-def test_dockerignore_found_from_a_dockerfile_input(profile, ws):
-    ctx_dir = ws / "kubeless" / "docker" / "function-controller"
-    (ctx_dir / ".dockerignore").write_text("*.md\n")
-    comp = profile.component("function-controller")
-    assert build_contexts(comp, ws) == ["docker/function-controller"]
-    rules = ignore_rules(profile, comp, ws)
-    assert rules.ignored("docker/function-controller/NOTES.md")
-    assert not rules.ignored("NOTES.md")
-
-
 def test_missing_inputs_are_reported_and_count(fp, profile, ws):
     (ws / "kubeless" / "go.sum").unlink()
     f = fp.fingerprint(profile, profile.component("function-controller"), ws)
@@ -254,7 +239,9 @@ def test_missing_inputs_are_reported_and_count(fp, profile, ws):
 def test_missing_component_directory_is_a_config_error(fp, profile, tmp_path):
     with pytest.raises(ConfigError) as info:
         fp.fingerprint(profile, profile.component("http-trigger-controller"), tmp_path)
-    assert f"component 'http-trigger-controller': directory {tmp_path / 'http-trigger'} does not exist" in str(info.value)
+    assert f"components[http-trigger-controller].dir: directory {tmp_path / 'http-trigger'} does not exist" in str(info.value)
+    if profile.source:
+        assert str(info.value).startswith(f"{profile.source}: ")
     assert "--workspace must be the directory holding the checkouts" in str(info.value)
 
 
@@ -355,41 +342,3 @@ def test_twenty_thousand_files_fingerprint_fast_when_warm(tmp_path):
     # Warm runs read no file: only stats (speed is measured by `scripts/bench fingerprint`).
     assert warm_same_process.hashed == 0
     assert warm_new_process.hashed == 0
-
-
-# --------------------------------------------------------------------------- path -> component
-
-
-@pytest.mark.parametrize("path,expected", [
-    ("kubeless/cmd/function-controller/main.go", ["function-controller"]),
-    ("kubeless/pkg/controller/function_controller.go", ["function-controller"]),
-    ("kubeless/pkg/function-image-builder/imbuilder.go", ["function-image-builder"]),
-    ("kubeless/go.mod", ["function-controller", "function-image-builder"]),
-    ("kubeless/Makefile", ["function-controller", "function-image-builder"]),
-    ("kubeless/docker/function-image-builder/entrypoint.sh", ["function-image-builder"]),
-    ("kubeless/docker/function-image-builder/imbuilder", []),
-    ("kubeless/docker/function-controller/kubeless-function-controller", []),
-    ("kubeless/bundles/kubeless_linux-amd64/imbuilder", []),
-    ("kubeless/pkg/function-proxy/proxy.go", []),
-    ("kubeless/cmd/kubeless/main.go", []),
-    ("kubeless/kubeless.yaml", []),
-    ("kubeless/pkg/controller/.function_controller.go.swp", []),
-    ("kubeless/pkg/controller/4913", []),
-    ("kubeless/.git/index", []),
-    ("http-trigger/pkg/controller/http_trigger_controller.go", ["http-trigger-controller"]),
-    ("http-trigger/vendor/k8s.io/x.go", []),
-    ("cronjob-trigger/vendor/modules.txt", ["cronjob-trigger-controller"]),
-    ("cronjob-trigger/docker/cronjob-controller/Dockerfile", ["cronjob-trigger-controller"]),
-    ("custom-resources.yaml", []),
-])
-def test_components_for_path(profile, path, expected):
-    mapper = PathMapper(profile, SAMPLE)
-    assert [c.name for c in mapper.components_for(path)] == expected
-    assert [c.name for c in mapper.components_for(SAMPLE / path)] == expected
-
-
-def test_directory_events_use_directory_patterns(profile):
-    mapper = PathMapper(profile, SAMPLE)
-    assert mapper.components_for(SAMPLE / "kubeless" / "bundles", is_dir=True) == []
-    assert [c.name for c in mapper.components_for(SAMPLE / "kubeless" / "pkg" / "utils", is_dir=True)] == [
-        "function-controller"]

@@ -111,7 +111,7 @@ def test_document_that_is_not_an_object(tmp_path):
     with pytest.raises(ConfigError) as info:
         parse_yaml_manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n- just\n- a list\n",
                              tmp_path / "m.yaml")
-    assert str(info.value) == f"{tmp_path / 'm.yaml'}: document 2: expected a Kubernetes object (a mapping), found list"
+    assert str(info.value) == f"{tmp_path / 'm.yaml'}:5: document 2: expected a Kubernetes object (a mapping), found list"
 
 
 def test_object_without_kind(tmp_path):
