@@ -20,7 +20,7 @@ from devloop.report import Reporter
 
 if TYPE_CHECKING:
     from devloop.adapters.docker_engine import DockerEngine
-    from devloop.adapters.kube import Kube
+    from devloop.adapters.kube import Kube, Kubeconfig
     from devloop.adapters.minikube import Minikube
     from devloop.fingerprint import Fingerprinter
     from devloop.profile import Profile
@@ -48,6 +48,7 @@ class Session:
     _docker: Any = None
     _docker_env: dict[str, str] | None = None
     _fingerprinter: Any = None
+    _kubeconfig_data: Any = None
 
     @property
     def context(self) -> str:
@@ -81,14 +82,22 @@ class Session:
             else:
                 from devloop.adapters.kube import Kube
 
-                self._kube = Kube(context=self.context, kubeconfig=self.kubeconfig)
+                self._kube = Kube(context=self.context, kubeconfig=self.loaded_kubeconfig())
         return self._kube
+
+    def loaded_kubeconfig(self) -> Kubeconfig:
+        """The kubeconfig files, read once: the context guard and the client see the same entries."""
+        if self._kubeconfig_data is None:
+            from devloop.adapters.kube import Kubeconfig
+
+            self._kubeconfig_data = Kubeconfig.load(self.kubeconfig)
+        return self._kubeconfig_data
 
     def guard_context(self) -> None:
         """Refuse, before any API call, a context whose server is not this minikube profile's."""
         from devloop.adapters.kube import context_info
 
-        info = context_info(self.context, self.kubeconfig)
+        info = context_info(self.context, self.loaded_kubeconfig())
         server = info["server"]
         endpoint = self.minikube.api_endpoint()
         if endpoint is None:
@@ -135,3 +144,4 @@ class Session:
         self._docker = None
         self._docker_env = None
         self._kube = None
+        self._kubeconfig_data = None  # minikube rewrites it on start (new port, certificates)
