@@ -78,3 +78,28 @@ def test_context_without_a_server(tmp_path):
     path.write_text(yaml.safe_dump({"contexts": [{"name": "p", "context": {"cluster": "gone"}}]}))
     with pytest.raises(ConfigError, match="names cluster 'gone', which has no server"):
         context_server("p", str(path))
+
+
+def test_a_session_reads_the_kubeconfig_once_for_guard_and_client(tmp_path):
+    from types import SimpleNamespace
+
+    from devloop.profile import load_profile
+    from devloop.report import Reporter
+    from devloop.session import Session
+
+    profile = load_profile("kubeless", cwd=tmp_path)
+    path = _write(tmp_path / "config", profile.cluster.profile, "https://192.168.49.2:8443", user={"token": "t"})
+    minikube = SimpleNamespace(api_endpoint=lambda: ("192.168.49.2", 8443))
+    session = Session(profile=profile, workspace=tmp_path, reporter=Reporter(json_mode=True), kubeconfig=str(path),
+                      cache_dir=tmp_path / "cache", make_minikube=lambda name, binary: minikube)
+    session.guard_context()
+    path.unlink()  # the client must not need the files again
+    kube = session.kube()
+    try:
+        assert kube.config is session.loaded_kubeconfig()
+        assert kube.server == "https://192.168.49.2:8443"
+    finally:
+        kube.close()
+    session.forget_cluster_state()  # after a start minikube rewrites the file: read it anew
+    with pytest.raises(ConfigError, match="is not in the kubeconfig"):
+        session.loaded_kubeconfig().server(profile.cluster.profile)
