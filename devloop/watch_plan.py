@@ -3,7 +3,7 @@
 A subtree that holds an ignored directory (`.git/`, `bundles/`, `node_modules/` …) is watched
 directory by directory so the ignored part never gets an inotify watch; a clean subtree is one
 recursive watch. This keeps a 100k-file checkout cheap to watch. `ProfileRouter` answers the
-questions a plan (and the watcher) asks with the profile's own rules, the fingerprint's.
+questions a plan (and the watcher) asks with the rules of devloop.inputs, the fingerprint's.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def plan_watches(router: Router, workspace: Path) -> WatchPlan:
 
 
 class ProfileRouter:
-    """Routes paths with the profile's rules, as devloop.fingerprint defines them.
+    """Routes paths with the profile's rules, as devloop.inputs defines them.
 
     The ignore rules (profile and component `ignore`, `.git/`, editor temp files, the build
     context's `.dockerignore`) are the fingerprint's, so the watcher and the "did anything
@@ -178,7 +178,7 @@ class ProfileRouter:
 
     def reload(self) -> None:
         """Re-read the rules (a .dockerignore changed)."""
-        from devloop.fingerprint import PathMapper
+        from devloop.inputs import PathMapper
 
         self._mapper = PathMapper(self.profile, self.workspace)
 
