@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from . import admission_proc, cluster, home, mustload, versions
+from . import admission_proc, cluster, faults, home, mustload, versions
 from .flags import Flag
 from .reasons import ADDON_ENABLE, USAGE, Kind
 
@@ -88,6 +88,7 @@ def run_enable(console, opts) -> int:
     console.styled("tip", f"{addon} is an addon maintained by Kubernetes. For any concerns contact minikube on "
                    "GitHub.\nYou can view the list of minikube maintainers at: "
                    "https://github.com/kubernetes/minikube/blob/master/OWNERS")
+    faults.fail_addon(console, addon)
     _enable_ingress(console, profile, cfg)
     cfg.setdefault("Addons", {})[addon] = True
     home.save_config(profile, cfg)

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from . import cluster, home, mustload
+from . import cluster, faults, home, mustload
 from .flags import Flag
 from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, Kind
 
@@ -72,6 +72,7 @@ def run(console, opts) -> int:
         raise console.fatal(Kind("MK_USAGE", 14), "the minikube stand-in's node has no SSH server; use the TCP+TLS "
                             "docker-env (without --ssh-host)")
     _ensure_dockerd(profile, cfg)
+    faults.during("docker-env", profile)
     info = cluster.machine(profile).info()
     env = {
         "DOCKER_TLS_VERIFY": "1",

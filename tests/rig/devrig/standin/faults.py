@@ -1,8 +1,15 @@
-"""Fault injection for reliability tests: kill a profile's API server or Docker engine N seconds after start.
+"""Fault injection for reliability tests: kill a profile's API server or Docker engine, fail a step.
 
 `start` arms a detached helper (its own session, PID recorded in the profile's devrig.json) when
-DEVRIG_KILL_APISERVER_AFTER / DEVRIG_KILL_DOCKERD_AFTER is set; `stop`/`delete` disarm it.  The helper
-SIGKILLs the part by the PID (+ start time) the machine recorded, never by name.
+DEVRIG_KILL_APISERVER_AFTER / DEVRIG_KILL_DOCKERD_AFTER (seconds) or DEVRIG_KILL_APISERVER_WHEN /
+DEVRIG_KILL_DOCKERD_WHEN (a path: killed as soon as that file exists, so a test or a build command
+picks the moment: mid-apply, mid-build) is set; `stop`/`delete` disarm it. The helper SIGKILLs the
+part by the PID (+ start time) the machine recorded, never by name.
+
+In-process switches: DEVRIG_KILL_DOCKERD_DURING=docker-env kills the engine after `docker-env` checked
+it and before it prints (the env it prints names a dead daemon); DEVRIG_FAIL_ADDONS=1 (or an addon
+name) makes `addons enable` fail as minikube does when the addon's manifests cannot be applied.
+`python -m devrig.standin.faults kill PART PROFILE` kills a part now (the soak uses it).
 """
 from __future__ import annotations
 
@@ -14,6 +21,11 @@ import time
 from pathlib import Path
 
 SWITCHES = {"apiserver": "DEVRIG_KILL_APISERVER_AFTER", "dockerd": "DEVRIG_KILL_DOCKERD_AFTER"}
+WHEN_SWITCHES = {"apiserver": "DEVRIG_KILL_APISERVER_WHEN", "dockerd": "DEVRIG_KILL_DOCKERD_WHEN"}
+DURING = "DEVRIG_KILL_DOCKERD_DURING"
+FAIL_ADDONS = "DEVRIG_FAIL_ADDONS"
+# A marker helper gives up after this long: a test that never writes its marker must not leave it behind.
+WHEN_DEADLINE = 3600.0
 
 
 def arm(profile: str, info) -> None:
@@ -21,15 +33,15 @@ def arm(profile: str, info) -> None:
     from . import home
     rig = home.load_rig_state(profile)
     helpers = rig.setdefault("fault_helpers", {})
-    for part, var in SWITCHES.items():
-        raw = os.environ.get(var)
-        if not raw:
+    for part in SWITCHES:
+        after, when = os.environ.get(SWITCHES[part]), os.environ.get(WHEN_SWITCHES[part])
+        if not after and not when:
             continue
-        seconds = float(raw)
+        trigger = str(float(after)) if after else f"when:{when}"
         old = procs.Proc.from_json(helpers.get(part))
         procs.terminate(old, what=f"previous {part} fault helper")
         proc = procs.spawn([sys.executable, "-m", "devrig.standin.faults", part, str(info.state_dir / "rig.json"),
-                            str(seconds)],
+                            trigger],
                            log=home.profile_dir(profile) / "logs" / f"fault-{part}.log",
                            pidfile=home.profile_dir(profile) / f"fault-{part}.pid",
                            env=dict(os.environ, PYTHONPATH=_rig_path()))
@@ -51,22 +63,65 @@ def _rig_path() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def _helper(part: str, machine_state_file: str, seconds: float) -> int:
+def during(point: str, profile: str) -> None:
+    """Called by a command at `point` (e.g. "docker-env"): kill the engine there when asked to."""
+    if os.environ.get(DURING) == point:
+        kill_now("dockerd", profile)
+
+
+def fail_addon(console, addon: str) -> None:
+    """`addons enable` failing the way minikube's does when kubectl apply of the addon fails (exit 10)."""
+    which = os.environ.get(FAIL_ADDONS)
+    if which in (None, "", "0") or which not in ("1", addon):
+        return
+    from .reasons import ADDON_ENABLE
+    raise console.fatal(ADDON_ENABLE, "enable failed: run callbacks: running callbacks: [sudo "
+                        "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
+                        f"/etc/kubernetes/addons/{addon}-deploy.yaml: Process exited with status 1\nstdout:\n\n"
+                        "stderr:\nerror: the server could not find the requested resource "
+                        f"(fault injected by {FAIL_ADDONS})\n]", new_issue_link=True)
+
+
+def kill_now(part: str, profile: str) -> str:
+    from . import cluster
+    info = cluster.machine(profile).info()
+    if info is None:
+        return f"profile {profile!r} has no machine, nothing to kill"
+    return _kill(part, str(info.state_dir / "rig.json"))
+
+
+def _kill(part: str, machine_state_file: str) -> str:
     from devrig import procs
-    time.sleep(seconds)
     try:
         state = json.loads(Path(machine_state_file).read_text())
     except (OSError, ValueError) as exc:
-        print(f"machine state unreadable, nothing to kill: {exc}", flush=True)
-        return 0
+        return f"machine state unreadable, nothing to kill: {exc}"
     proc = procs.Proc.from_json(state.get("procs", {}).get(part))
     if not procs.alive(proc):
-        print(f"{part} not running, nothing to kill", flush=True)
-        return 0
+        return f"{part} not running, nothing to kill"
     os.kill(proc.pid, signal.SIGKILL)
-    print(f"killed {part} (pid {proc.pid}) after {seconds:g}s", flush=True)
+    return f"killed {part} (pid {proc.pid})"
+
+
+def _helper(part: str, machine_state_file: str, trigger: str) -> int:
+    if trigger.startswith("when:"):
+        marker = Path(trigger[len("when:"):])
+        deadline = time.monotonic() + WHEN_DEADLINE
+        while not marker.exists():
+            if time.monotonic() > deadline:
+                print(f"{marker} did not appear within {WHEN_DEADLINE:g}s; nothing killed", flush=True)
+                return 0
+            time.sleep(0.02)
+        print(f"{_kill(part, machine_state_file)} when {marker} appeared", flush=True)
+        return 0
+    seconds = float(trigger)
+    time.sleep(seconds)
+    print(f"{_kill(part, machine_state_file)} after {seconds:g}s", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_helper(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    if sys.argv[1] == "kill":
+        print(kill_now(sys.argv[2], sys.argv[3]), flush=True)
+        sys.exit(0)
+    sys.exit(_helper(sys.argv[1], sys.argv[2], sys.argv[3]))
