@@ -1,25 +1,22 @@
 """The steps every command composes: cluster, addons, namespace, build, render, clean, apply, wait.
 
-Each step reports itself through the session's reporter and, with --dry-run, says what it
-would run instead of running it. Read-only probes (status, image lookups, fingerprints)
-still run in a dry run when they can, so the plan shows what would really change.
+Each step reports itself through the session's reporter and works only through the adapters
+the session hands out; with --dry-run those are the doubles in adapters/dry.py, which say what
+they would run instead of running it, so the steps have one code path. Read-only probes
+(status, image lookups, fingerprints) still run in a dry run when they can, so the plan shows
+what would really change. The numbers are design.md's "The loop, step by step".
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from devloop.errors import ClusterError, CommandFailed, DevloopError
+from devloop.errors import ClusterError, DevloopError
 from devloop.results import BuildOutcome, CycleResult
 from devloop.session import Session
 
 STRATEGIES = ("apply", "recreate")
-
-
-def _dry(session: Session, what: str) -> None:
-    session.reporter.info(f"would {what}")
 
 
 # -- 1. cluster ------------------------------------------------------------------------------
@@ -28,39 +25,25 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
     mk = session.minikube
     cluster = session.profile.cluster
     if fresh:
-        with session.reporter.step("delete", f"delete minikube profile {cluster.profile}") as step:
-            if session.dry_run:
-                _dry(session, f"run: minikube delete -p {cluster.profile}")
-            else:
-                mk.delete()
+        with session.reporter.step("delete", f"delete minikube profile {cluster.profile}"):
+            mk.delete()
             session.forget_cluster_state()
     with session.reporter.step("cluster", f"cluster {cluster.profile}") as step:
-        status = None if (fresh and session.dry_run) else _probe_status(session)
-        if status is not None and status.running:
+        status = mk.status()
+        if status.running:
             step.skip("already running")
             return False
         force = _needs_force(session)
-        start = dict(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
-                     memory=cluster.memory, force=force, extra_args=list(cluster.extra_start_args))
-        step.detail(state=getattr(status, "state", "Missing"), kubernetes_version=cluster.kubernetes_version)
-        if session.dry_run:
-            _dry(session, "run: " + shlex.join([mk.binary, *mk.start_args(**start)]))
-            return True
+        step.detail(state=status.state, kubernetes_version=cluster.kubernetes_version)
         step.waiting(f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version})")
-        mk.start(**start, timeout=session.profile.timeouts.cluster_start,
-                 on_line=lambda line: session.reporter.output_line("cluster", line))
-        session.forget_cluster_state()
-        step.done("started")
+        started = mk.start(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
+                           memory=cluster.memory, force=force, extra_args=list(cluster.extra_start_args),
+                           timeout=session.profile.timeouts.cluster_start,
+                           on_line=lambda line: session.reporter.output_line("cluster", line))
+        if started:
+            session.forget_cluster_state()
+            step.did("started")
         return True
-
-
-def _probe_status(session: Session) -> Any:
-    try:
-        return session.minikube.status()
-    except DevloopError:
-        if session.dry_run:
-            return None
-        raise
 
 
 def _needs_force(session: Session) -> bool:
@@ -69,44 +52,31 @@ def _needs_force(session: Session) -> bool:
     cluster = session.profile.cluster
     if not cluster.kubernetes_version:
         return False
-    try:
-        version = session.minikube.version()
-    except DevloopError:
-        if session.dry_run:
-            return False
-        raise
+    version = session.minikube.version()
     return needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
 
 
-# -- 2. addons -----------------------------------------------------------------------------
+# -- 1. cluster: addons ---------------------------------------------------------------------
 def enable_addons(session: Session) -> list[str]:
     wanted = list(session.profile.cluster.addons)
     enabled: list[str] = []
     if not wanted:
         return enabled
     with session.reporter.step("addons", "addons " + ", ".join(wanted)) as step:
-        current = {} if session.dry_run and not _cluster_exists(session) else session.minikube.addons()
+        current = session.minikube.addons()
         missing = [name for name in wanted if not current.get(name)]
         if not missing:
             step.skip("already enabled")
         for name in missing:
-            if session.dry_run:
-                _dry(session, f"run: minikube addons enable {name} -p {session.context}")
-                continue
             step.waiting(f"minikube addons enable {name}")
-            session.minikube.enable_addon(name, timeout=session.profile.timeouts.addons,
-                                          on_line=lambda line: session.reporter.output_line("addons", line))
-            enabled.append(name)
-        if "ingress" in wanted and not session.dry_run:
+            if session.minikube.enable_addon(name, timeout=session.profile.timeouts.addons,
+                                             on_line=lambda line: session.reporter.output_line("addons", line)):
+                enabled.append(name)
+        if current.get("ingress") or "ingress" in enabled:
             step.waiting("the ingress admission webhook to answer")
             _wait_ingress_webhook(session)
         step.detail(enabled=enabled)
     return enabled
-
-
-def _cluster_exists(session: Session) -> bool:
-    status = _probe_status(session)
-    return bool(status is not None and status.running)
 
 
 def _wait_ingress_webhook(session: Session) -> None:
@@ -126,31 +96,18 @@ def _wait_ingress_webhook(session: Session) -> None:
     )
 
 
-# -- 3. namespace ----------------------------------------------------------------------------
+# -- 7. apply: the namespace, first (made with the cluster, so it exists before any apply) --
 def ensure_namespace(session: Session) -> None:
     ns = session.profile.namespace
     if not ns:
         return
     with session.reporter.step("namespace", f"namespace {ns}") as step:
-        if session.dry_run:
-            _dry(session, f"create Namespace/{ns} if absent")
-            return
         created = session.kube().ensure_namespace(ns)
         if not created:
             step.skip("exists")
 
 
 # -- 4. build ------------------------------------------------------------------------------
-def check_docker_target(session: Session) -> None:
-    """Builds must land in this profile's daemon: minikube names its daemon after the profile."""
-    name = session.docker().daemon_name()
-    if name != session.context:
-        raise ClusterError(
-            f"docker-env of minikube profile {session.context!r} leads to a daemon named {name!r}",
-            hint="the build would not be visible to the cluster; run `devloop reset`",
-        )
-
-
 def component_tags(session: Session, names: Sequence[str] | None = None) -> dict[str, str]:
     from devloop.fingerprint import tag_for
 
@@ -167,52 +124,22 @@ def _select(session: Session, names: Sequence[str] | None) -> list[Any]:
 
 def build_components(session: Session, names: Sequence[str] | None = None, *, force: bool = False) -> list[BuildOutcome]:
     """Build each selected component whose fingerprint tag is not in minikube's daemon yet."""
-    from devloop.adapters import proc
-
     outcomes: list[BuildOutcome] = []
     components = _select(session, names)
     tags = component_tags(session, [c.name for c in components])
-    reachable = True
-    if session.dry_run:
-        try:
-            session.docker()
-        except DevloopError:
-            reachable = False
-    else:
-        with session.reporter.step("docker-env", f"docker-env of {session.context}") as step:
-            check_docker_target(session)
-            step.done(session.docker_env().get("DOCKER_HOST", ""))
+    builder = session.builder()
+    builder.prepare()  # 3. docker-env: the daemon builds land in must be this profile's
     for component in components:
         tag = tags[component.name]
         with session.reporter.step(f"build {component.name}", f"build {component.name} → {tag}") as step:
             step.detail(tag=tag)
-            if not force and reachable and session.docker().image_exists(tag):
+            if not force and builder.image_exists(tag):
                 step.skip("up to date")
                 outcomes.append(BuildOutcome(component.name, tag, built=False))
                 continue
-            command = component.build_command(tag)
-            cwd = session.workspace / component.dir
-            if session.dry_run:
-                _dry(session, f"run in {cwd}: {command}")
-                outcomes.append(BuildOutcome(component.name, tag, built=True))
-                continue
-            step.waiting(f"`{command}`")
-            env = {**session.docker_env(), **dict(component.env)}
-            try:
-                proc.run_shell(
-                    command, env=env, cwd=cwd, timeout=session.profile.timeouts.build,
-                    on_line=lambda line, n=component.name: session.reporter.output_line(f"build {n}", line),
-                )
-            except CommandFailed as exc:
-                raise CommandFailed(
-                    exc.argv, exc.exit_code_of_command, exc.output_tail,
-                    message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
-                ) from None
-            if not session.docker().image_exists(tag):
-                raise ClusterError(
-                    f"build of {component.name} succeeded but {tag} is not in minikube's daemon",
-                    hint="the build command must tag its image with {image} and build with the docker-env it is given",
-                )
+            step.waiting(f"`{component.build_command(tag)}`")
+            builder.build(component, tag, cwd=session.workspace / component.dir,
+                          on_line=lambda line, n=component.name: session.reporter.output_line(f"build {n}", line))
             outcomes.append(BuildOutcome(component.name, tag, built=True))
     return outcomes
 
@@ -235,10 +162,6 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
     if not resources:
         return None
     with session.reporter.step("clean", "clean " + ", ".join(resources)) as step:
-        if session.dry_run:
-            for resource in resources:
-                _dry(session, f"delete all {resource} in all namespaces, then strip finalizers still holding them")
-            return None
         kube = session.kube()
 
         def on_event(kind: str, *args: Any) -> None:
@@ -259,11 +182,11 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
             timeout=session.profile.timeouts.cleanup_grace + session.profile.timeouts.cleanup,
             on_event=on_event,
         )
-        step.detail(deleted=report.deleted, stripped=len(report.stripped), stuck=len(report.stuck))
+        step.effects(deleted=report.deleted, stripped=len(report.stripped), stuck=len(report.stuck))
         if report.deleted == 0:
-            step.skip("nothing to clean")
+            step.did_nothing("nothing to clean")
         else:
-            step.done(f"{report.deleted} deleted, {len(report.stripped)} finalizers stripped")
+            step.did(f"{report.deleted} deleted, {len(report.stripped)} finalizers stripped")
         if report.stuck:
             raise ClusterError(
                 "objects still stuck in deletion:\n" + "\n".join(f"  {s}" for s in report.stuck),
@@ -284,16 +207,11 @@ def _controllers_running(session: Session, kube: Any) -> bool:
     return False
 
 
-# -- 7. apply ------------------------------------------------------------------------------
 def delete_manifest_objects(session: Session, objects: Iterable[dict]) -> int:
     from devloop import manifests
 
     ordered = manifests.order_for_delete(list(objects))
     with session.reporter.step("delete", "delete manifest objects") as step:
-        if session.dry_run:
-            for obj in ordered:
-                _dry(session, f"delete {manifests.object_ref(obj)}")
-            return len(ordered)
         kube = session.kube()
         present = [obj for obj in ordered if kube.exists(obj)]
         if not present:
@@ -301,8 +219,11 @@ def delete_manifest_objects(session: Session, objects: Iterable[dict]) -> int:
             return 0
         step.waiting(f"{len(present)} objects to be gone")
         kube.delete_objects(present, timeout=session.profile.timeouts.delete)
-        step.done(f"{len(present)} deleted")
+        step.did(f"{len(present)} deleted")
         return len(present)
+
+
+# -- 7. apply ------------------------------------------------------------------------------
 
 
 def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleResult:
@@ -317,18 +238,13 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
             result.stripped = len(cleanup_report.stripped)
         delete_manifest_objects(session, objects)
     with session.reporter.step("apply", f"apply ({strategy})") as step:
-        if session.dry_run:
-            verb = "create" if strategy == "recreate" else "server-side apply"
-            for obj in objects:
-                _dry(session, f"{verb} {manifests.object_ref(obj)}")
-            return result
         kube = session.kube()
         changed_configmaps: set[str] = set()
         crds: list[str] = []
         for index, obj in enumerate(objects):
             if strategy == "recreate":
-                kube.create(obj)
-                changed = True
+                # Kube.create returns None once it created the object; the dry-run double, False.
+                changed = kube.create(obj) is not False
             else:
                 changed = kube.server_side_apply(obj, field_manager="devloop")
             if changed:
@@ -350,11 +266,11 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
                     ns = obj["metadata"].get("namespace") or session.profile.namespace
                     kube.restart_deployment(ns, obj["metadata"]["name"])
                     result.restarted.append(manifests.object_ref(obj))
-        step.detail(changed=result.changed_objects, restarted=result.restarted)
+        step.effects(changed=result.changed_objects, restarted=result.restarted)
         if not result.changed_objects and not result.restarted:
-            step.skip("no changes")
+            step.did_nothing("no changes")
         else:
-            step.done(f"{len(result.changed_objects)} changed" + (f", {len(result.restarted)} restarted" if result.restarted else ""))
+            step.did(f"{len(result.changed_objects)} changed" + (f", {len(result.restarted)} restarted" if result.restarted else ""))
     return result
 
 
@@ -373,9 +289,6 @@ def wait_rollout(session: Session, rendered: Any) -> None:
         return
     names = ", ".join(f"{ns}/{name}" for ns, name in deployments)
     with session.reporter.step("rollout", f"rollout {names}") as step:
-        if session.dry_run:
-            _dry(session, f"wait for the rollout of {names}")
-            return
         step.waiting(f"rollout of {names}")
         session.kube().wait_rollout(deployments, timeout=session.profile.timeouts.rollout, on_wait=step.waiting)
 
@@ -399,8 +312,7 @@ def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: b
     if needs_workspace:
         check_workspace(session)
     ensure_cluster(session, fresh=fresh)
-    if not session.dry_run:
-        session.guard_context()
+    session.guard_context()  # 2. context guard: before the first API call (the ingress webhook probe)
     enable_addons(session)
     ensure_namespace(session)
 

@@ -54,6 +54,20 @@ class Step:
     def waiting(self, what: str) -> None:
         self.reporter._waiting(self, what)
 
+    # What the step's actions did. A plan (--dry-run) did nothing, so it shows none of these;
+    # what its probes found (skip, done, detail) it shows as a real run would.
+    def did(self, note: str) -> None:
+        if not self.reporter.planning:
+            self.done(note)
+
+    def did_nothing(self, why: str) -> None:
+        if not self.reporter.planning:
+            self.skip(why)
+
+    def effects(self, **values: Any) -> None:
+        if not self.reporter.planning:
+            self.detail(**values)
+
     def detail(self, **values: Any) -> None:
         self.details.update(values)
 
@@ -66,8 +80,8 @@ class Reporter:
         self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.timings: list[StepTiming] = []
         self._status = None
-        # A dry run waits for nothing, so it announces no waits (the Session turns this off).
-        self.shows_waits = True
+        # A plan (--dry-run; the Session sets this) waits for nothing and shows no outcomes.
+        self.planning = False
 
     # -- events -------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -174,7 +188,7 @@ class Reporter:
             self.err.print(f"{_MARKS[handle.status]} {escape(label)}{note}  [dim]{seconds:.1f}s[/dim]")
 
     def _waiting(self, step: Step, what: str) -> None:
-        if not self.shows_waits:
+        if self.planning:
             return
         if self.json_mode:
             self.emit("wait", step=step.name, waiting_for=what)

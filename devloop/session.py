@@ -1,7 +1,8 @@
 """What a command works with: the profile, the workspace, the reporter and the adapters.
 
 Adapters are created lazily (heavy imports stay off the start-up path) and can be swapped
-by tests through the factories. The Kubernetes adapter is only handed out after the
+by tests through the factories; under --dry-run the minikube, kube and build adapters are the
+doubles in adapters/dry.py, which print what they would run. The Kubernetes adapter is only handed out after the
 context guard has passed: every API call goes through the context named after the
 minikube profile, and only when that context's server is that minikube's API server.
 """
@@ -19,6 +20,7 @@ from devloop.paths import default_cache_dir
 from devloop.report import Reporter
 
 if TYPE_CHECKING:
+    from devloop.adapters.builder import Builder
     from devloop.adapters.docker_engine import DockerEngine
     from devloop.adapters.kube import Kube, Kubeconfig
     from devloop.adapters.minikube import Minikube
@@ -50,6 +52,12 @@ class Session:
     _fingerprinter: Any = None
     _kubeconfig_data: Any = None
 
+    _builder: Any = None
+
+    def __post_init__(self) -> None:
+        # A dry run is a plan: nothing is waited for and actions have no outcomes to show.
+        self.reporter.planning = self.dry_run
+
     @property
     def context(self) -> str:
         return self.profile.cluster.profile
@@ -63,7 +71,23 @@ class Session:
                 from devloop.adapters.minikube import Minikube
 
                 self._minikube = Minikube(self.context, binary=self.minikube_binary)
+            if self.dry_run:
+                from devloop.adapters.dry import DryMinikube
+
+                self._minikube = DryMinikube(self._minikube, self.reporter)
         return self._minikube
+
+    def builder(self) -> Builder:
+        if self._builder is None:
+            from devloop.adapters.builder import Builder
+
+            self._builder = Builder(context=self.context, docker=self.docker, docker_env=self.docker_env,
+                                    reporter=self.reporter, timeout=self.profile.timeouts.build)
+            if self.dry_run:
+                from devloop.adapters.dry import DryBuilder
+
+                self._builder = DryBuilder(self._builder, self.reporter)
+        return self._builder
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -75,6 +99,10 @@ class Session:
 
     # -- Kubernetes, behind the context guard --------------------------------------------
     def kube(self) -> Kube:
+        if self._kube is None and self.dry_run:
+            from devloop.adapters.dry import DryKube
+
+            self._kube = DryKube(self.reporter)  # no client, so no context to guard
         if self._kube is None:
             self.guard_context()
             if self.make_kube is not None:
@@ -94,7 +122,10 @@ class Session:
         return self._kubeconfig_data
 
     def guard_context(self) -> None:
-        """Refuse, before any API call, a context whose server is not this minikube profile's."""
+        """Refuse, before any API call, a context whose server is not this minikube profile's.
+        A dry run makes no API call, so it has nothing to guard (and may have no cluster yet)."""
+        if self.dry_run:
+            return
         from devloop.adapters.kube import context_info
 
         info = context_info(self.context, self.loaded_kubeconfig())

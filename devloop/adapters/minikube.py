@@ -490,10 +490,12 @@ class Minikube:
             raise self._fail("could not list minikube addons", done)
         return parse_addons(done.stdout)
 
-    def enable_addon(self, name: str, *, timeout: float = 420, on_line=None) -> None:
+    def enable_addon(self, name: str, *, timeout: float = 420, on_line=None) -> bool:
+        """Enable the addon; True once enabled (a dry-run double says False)."""
         done = self._call("addons", "enable", name, "-p", self.profile_name, timeout=timeout, on_line=on_line)
         if done.exit_code != 0:
             raise self._fail(f"minikube could not enable the {name} addon", done)
+        return True
 
     def docker_env(self) -> dict[str, str]:
         done = self._call("docker-env", "-p", self.profile_name, "--shell", "none", "-o", "json", timeout=60)

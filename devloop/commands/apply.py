@@ -10,14 +10,13 @@ from devloop.session import Session
 
 def apply(session: Session, *, strategy: str = "recreate") -> ApplyResult:
     tags = loop.component_tags(session)
-    if not session.dry_run:
-        missing = [tag for tag in tags.values() if not session.docker().image_exists(tag)]
-        if missing:
-            # Applying a tag nobody built would only end in ImagePullBackOff.
-            raise ClusterError(
-                "these images are not built for the current sources: " + ", ".join(missing),
-                hint="run `devloop build` (or `devloop up`) first",
-            )
+    missing = session.builder().missing(tags.values())
+    if missing:
+        # Applying a tag nobody built would only end in ImagePullBackOff.
+        raise ClusterError(
+            "these images are not built for the current sources: " + ", ".join(missing),
+            hint="run `devloop build` (or `devloop up`) first",
+        )
     rendered = loop.render(session, tags)
     cycle = loop.apply_objects(session, rendered, strategy=strategy)
     loop.wait_rollout(session, rendered)

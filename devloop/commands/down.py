@@ -14,10 +14,7 @@ def down(session: Session, *, delete_namespace: bool = False) -> DownResult:
     ns = session.profile.namespace
     if delete_namespace and ns:
         with session.reporter.step("namespace", f"delete namespace {ns}") as step:
-            if session.dry_run:
-                session.reporter.info(f"would delete Namespace/{ns} and wait until it is gone")
-            else:
-                step.waiting(f"namespace {ns} to finish Terminating")
-                session.kube().delete_namespace(ns, timeout=session.profile.timeouts.delete)
+            step.waiting(f"namespace {ns} to finish Terminating")
+            session.kube().delete_namespace(ns, timeout=session.profile.timeouts.delete)
     return DownResult(cleaned=report.deleted if report else 0, deleted_objects=deleted,
                       namespace_deleted=bool(delete_namespace and ns))

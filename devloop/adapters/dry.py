@@ -1,0 +1,168 @@
+"""The dry run: doubles of the minikube, kube and build adapters that say what they would run.
+
+The Session hands these out under `--dry-run`; the steps in loop.py run the same code either
+way. Each double prints (as `would ...` lines through the reporter) the exact argv or API call
+the real adapter would make, and answers the way a plan needs:
+
+- minikube: read-only probes (version, status, addons, docker-env, profiles) still run, and a
+  failing probe reads as "no cluster" instead of failing the plan; start, delete and addon
+  enables are printed, not run, and answer that they did nothing (`start` and `enable_addon`
+  return False).
+- kube: no client is made and no context is checked (a plan must work without a cluster).
+  Writes and the rollout wait are printed. Reads answer the worst case, so the plan lists
+  every call the real run might make: every manifest object exists, every controller is ready
+  (cleanup keeps its grace period), server-side apply changes nothing it can know of.
+- build: the daemon is asked which images exist when it answers; builds are printed, not run;
+  no image is required to exist.
+
+Waits that follow a printed call (CRDs becoming Established, the ingress webhook answering)
+are implied by it and print nothing; the Reporter shows no waits in a plan.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from devloop.errors import DevloopError
+from devloop.report import Reporter
+
+
+def _would(reporter: Reporter, what: str) -> None:
+    reporter.info(f"would {what}")
+
+
+class DryMinikube:
+    def __init__(self, real: Any, reporter: Reporter) -> None:
+        self.real = real
+        self.reporter = reporter
+        self._deleted = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)  # profiles, profile, api_endpoint, docker_env: read-only
+
+    def _run(self, *args: str) -> None:
+        _would(self.reporter, "run: " + shlex.join([self.real.binary, *args]))
+
+    def version(self) -> Any:
+        from devloop.adapters.minikube import MinikubeVersion
+
+        try:
+            return self.real.version()
+        except DevloopError:
+            return MinikubeVersion(version="unknown")  # needs_force: an unknown version needs none
+
+    def status(self) -> Any:
+        from devloop.adapters.minikube import ClusterStatus
+
+        if self._deleted:
+            return ClusterStatus("Missing")
+        try:
+            return self.real.status()
+        except DevloopError:
+            return ClusterStatus("Missing")
+
+    def addons(self) -> dict[str, bool]:
+        return self.real.addons() if self.status().running else {}
+
+    def delete(self, **_: Any) -> None:
+        self._run("delete", "-p", self.real.profile_name)
+        self._deleted = True
+
+    def start(self, *, timeout: float = 0, on_line: Any = None, **settings: Any) -> bool:
+        self._run(*self.real.start_args(**settings))
+        return False
+
+    def enable_addon(self, name: str, **_: Any) -> bool:
+        self._run("addons", "enable", name, "-p", self.real.profile_name)
+        return False
+
+
+class _Planned:
+    """What a planned cleanup reports: nothing was deleted, stripped or left stuck."""
+
+    deleted = 0
+    stripped: list = []
+    stuck: list = []
+
+
+class DryKube:
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    # -- reads: the worst case
+    def exists(self, obj: dict) -> bool:
+        return True
+
+    def deployment(self, namespace: str, name: str) -> dict:
+        return {"metadata": {"namespace": namespace, "name": name}, "status": {"readyReplicas": 1}}
+
+    # -- writes and waits
+    def ensure_namespace(self, name: str, **_: Any) -> bool:
+        _would(self.reporter, f"create Namespace/{name} if absent")
+        return True
+
+    def delete_namespace(self, name: str, **_: Any) -> None:
+        _would(self.reporter, f"delete Namespace/{name} and wait until it is gone")
+
+    def clean_custom_resources(self, resources: Sequence[str], **_: Any) -> _Planned:
+        for resource in resources:
+            _would(self.reporter, f"delete all {resource} in all namespaces, then strip finalizers still holding them")
+        return _Planned()
+
+    def delete_objects(self, objs: Iterable[dict], **_: Any) -> None:
+        from devloop.manifests import object_ref
+
+        for obj in objs:
+            _would(self.reporter, f"delete {object_ref(obj)}")
+
+    def create(self, obj: dict) -> bool:
+        from devloop.manifests import object_ref
+
+        _would(self.reporter, f"create {object_ref(obj)}")
+        return False
+
+    def server_side_apply(self, obj: dict, **_: Any) -> bool:
+        from devloop.manifests import object_ref
+
+        _would(self.reporter, f"server-side apply {object_ref(obj)}")
+        return False
+
+    def restart_deployment(self, namespace: str, name: str) -> None:
+        _would(self.reporter, f"restart Deployment/{namespace}/{name}")
+
+    def wait_rollout(self, deployments: Sequence[tuple[str, str]], **_: Any) -> None:
+        _would(self.reporter, "wait for the rollout of " + ", ".join(f"{ns}/{name}" for ns, name in deployments))
+
+    def wait_crds_established(self, names: Sequence[str], **_: Any) -> None:
+        pass
+
+    def wait_admission(self, obj: dict, **_: Any) -> None:
+        pass
+
+
+class DryBuilder:
+    def __init__(self, real: Any, reporter: Reporter) -> None:
+        self.real = real
+        self.reporter = reporter
+        self._reachable = False
+
+    def prepare(self) -> None:
+        # No target check: nothing is built. Whether the daemon answers decides only whether the
+        # plan can tell which images exist.
+        try:
+            self.real.connect()
+            self._reachable = True
+        except DevloopError:
+            self._reachable = False
+
+    def image_exists(self, tag: str) -> bool:
+        return self._reachable and self.real.image_exists(tag)
+
+    def missing(self, tags: Iterable[str]) -> list[str]:
+        return []
+
+    def build(self, component: Any, tag: str, *, cwd: Path, **_: Any) -> None:
+        _would(self.reporter, f"run in {cwd}: {component.build_command(tag)}")
