@@ -18,7 +18,8 @@ DEFAULT_CAP_MS = 5000
 
 @dataclass(frozen=True)
 class Batch:
-    """Changed paths that close together, and the components they belong to."""
+    """Changed paths that close together: the components they belong to, and whether a manifest
+    file was among them."""
 
     paths: frozenset[Path]
     components: frozenset[str]
