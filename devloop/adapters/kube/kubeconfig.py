@@ -118,12 +118,15 @@ class Kubeconfig:
 
 
 def _absolute(section: str, entry: dict, base: Path) -> dict:
-    keys = [k for k in _FILE_KEYS.get(section, ()) if isinstance(entry.get(k), str) and entry[k]]
-    if not keys:
-        return entry
+    """Relative file names made absolute against `base`: the merged entries no longer know their file."""
     entry = dict(entry)
-    for key in keys:
-        entry[key] = str(base / os.path.expanduser(entry[key]))  # an absolute one stays as it is
+    for key in _FILE_KEYS.get(section, ()):
+        if isinstance(entry.get(key), str) and entry[key]:
+            entry[key] = str(base / os.path.expanduser(entry[key]))  # an absolute one stays as it is
+    plugin = entry.get("exec")
+    # kubectl: an exec command with a slash in it is relative to the kubeconfig; a bare name is looked up on PATH
+    if isinstance(plugin, dict) and isinstance(plugin.get("command"), str) and "/" in plugin["command"]:
+        entry["exec"] = {**plugin, "command": str(base / os.path.expanduser(plugin["command"]))}
     return entry
 
 

@@ -47,6 +47,16 @@ def test_merge_first_file_wins_and_relative_files_follow_their_kubeconfig(tmp_pa
     assert user["client-key"] == "/abs/client.key"
 
 
+def test_exec_plugin_path_follows_its_kubeconfig_but_a_bare_name_uses_path(tmp_path):
+    relative = _write(tmp_path / "a" / "config", "p", "https://a:8443",
+                      user={"exec": {"command": "./bin/auth", "apiVersion": "client.authentication.k8s.io/v1beta1"}})
+    bare = _write(tmp_path / "b" / "config", "q", "https://b:8443", user={"exec": {"command": "gke-auth"}})
+    config = Kubeconfig.load(f"{relative}:{bare}")
+    assert config.users["p"]["exec"] == {"command": str(tmp_path / "a" / "bin" / "auth"),
+                                         "apiVersion": "client.authentication.k8s.io/v1beta1"}
+    assert config.users["q"]["exec"] == {"command": "gke-auth"}
+
+
 def test_client_dict_holds_only_the_named_context(tmp_path):
     path = _write(tmp_path / "one", "p", "https://a:8443")
     _write(tmp_path / "two", "q", "https://q:8443")
