@@ -1,0 +1,381 @@
+"""What minikube prints, read: versions, status, docker-env, addons, profiles, exit reasons
+(see shared/research/minikube-cli.md), and the --force rule for old Kubernetes versions.
+
+Pure functions, tested against the outputs minikube is known to print; adapters/minikube.py
+runs the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from devloop.errors import ClusterError, ConfigError
+
+# minikube prints emoji only when it thinks it talks to a colour terminal; we parse its output.
+_ENV = {"MINIKUBE_IN_STYLE": "false"}
+
+# pkg/minikube/reason/exitcodes.go, the codes devloop meets in practice.
+EXIT_REASONS: dict[int, str] = {
+    1: "general failure",
+    2: "interrupted",
+    10: "MK_* internal error (e.g. MK_ADDON_ENABLE)",
+    11: "MK_ADDON_ENABLE_PAUSED: the cluster is paused",
+    14: "MK_USAGE: bad usage",
+    23: "RSRC_INSUFFICIENT_REQ_MEMORY: not enough memory requested",
+    29: "RSRC_INSUFFICIENT_CORES: not enough CPUs",
+    51: "ENV_DRIVER_CONFLICT: the none driver has no separate docker daemon",
+    55: "DRV_NOT_FOUND: driver not found",
+    56: "DRV_UNSUPPORTED_OS: driver not supported on this OS",
+    63: "PROVIDER_DOCKER_NOT_RUNNING: the docker daemon is not running",
+    65: "PROVIDER_DOCKER_NOT_FOUND: docker is not installed",
+    80: "GUEST_ERROR: the minikube machine failed",
+    81: "GUEST_DRIVER_MISMATCH / ENV_MULTINODE_CONFLICT",
+    83: "GUEST_NOT_RUNNING: the minikube host is not running",
+    85: "GUEST_NOT_FOUND: the profile or its host does not exist",
+    90: "RUNTIME_ERROR: the container runtime failed",
+    102: "K8S_APISERVER_TIMEOUT: the control plane did not come up in time",
+    106: "K8S_UNSUPPORTED: Kubernetes version not supported (too old, too new or a downgrade)",
+    109: "K8S_CLIENT_ERROR",
+}
+
+_REASON_HINTS: dict[str, str] = {
+    "K8S_OLD_UNSUPPORTED": "set `cluster.allow_unsupported_kubernetes: true` in the profile so devloop passes "
+    "--force, or use minikube v1.36 or older",
+    "K8S_DOWNGRADE_UNSUPPORTED": "the existing cluster runs a newer Kubernetes: `devloop reset` deletes and "
+    "recreates it",
+    "GUEST_DRIVER_MISMATCH": "the existing cluster uses another driver: `devloop reset` recreates it with the "
+    "profile's driver",
+    "RSRC_INSUFFICIENT_CORES": "lower `cluster.cpus` in the profile (minikube needs at least 2)",
+    "RSRC_INSUFFICIENT_REQ_MEMORY": "raise `cluster.memory` in the profile (minikube needs at least 1800mb)",
+    "PROVIDER_DOCKER_NOT_RUNNING": "start the docker daemon, e.g. `sudo systemctl start docker`",
+    "PROVIDER_DOCKER_NOT_FOUND": "install docker, or pick another `cluster.driver` in the profile",
+    "MK_ADDON_ENABLE_PAUSED": "unpause the cluster: `minikube unpause -p <profile>`",
+}
+
+_EXITING_RE = re.compile(r"^(?:X\s+|[^\w\s]+\s*)?Exiting due to (?P<reason>[A-Z][A-Z0-9_]*): (?P<message>.*)$")
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+# The oldest Kubernetes each minikube line accepts without --force (constants.go
+# OldestKubernetesVersion; raised to v1.28.0 by v1.37.0).
+_OLDEST_K8S_BEFORE_1_37 = (1, 20, 0)
+_OLDEST_K8S_FROM_1_37 = (1, 28, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass(frozen=True)
+class MinikubeVersion:
+    version: str  # "v1.36.0"
+    commit: str = ""
+
+    @property
+    def as_tuple(self) -> tuple[int, int, int]:
+        """(0, 0, 0) for builds without a version ("v0.0.0-unset") or anything unparsable."""
+        return parse_semver(self.version) or (0, 0, 0)
+
+    @property
+    def known(self) -> bool:
+        return self.as_tuple != (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    state: str  # Running, Stopped, Paused, Starting, Missing, Error, … (minikube's host states)
+    name: str = ""
+    host: str = ""
+    kubelet: str = ""
+    apiserver: str = ""
+    kubeconfig: str = ""
+    detail: str = ""  # why, when the state is not Running
+    exit_code: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.state == "Running"
+
+    @property
+    def missing(self) -> bool:
+        return self.state == "Missing"
+
+
+class MinikubeError(ClusterError):
+    """A minikube command failed; carries minikube's own reason line and exit code."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        argv: Sequence[str],
+        exit_code: int,
+        reason: str | None,
+        reason_line: str | None,
+        output_tail: str,
+        hint: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.minikube_exit_code = exit_code
+        self.reason = reason
+        self.reason_line = reason_line
+        self.output_tail = output_tail
+        cause = reason_line or EXIT_REASONS.get(exit_code) or "no reason printed"
+        message = f"{what}: `{' '.join(self.argv)}` exited with code {exit_code}: {cause}"
+        if not reason_line and output_tail.strip():
+            tail = "\n".join("  | " + line for line in output_tail.rstrip().splitlines()[-15:])
+            message = f"{message}\n{tail}"
+        if hint is None and reason:
+            hint = _REASON_HINTS.get(reason)
+        super().__init__(message, hint=hint)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure parsing
+
+
+def parse_semver(text: str) -> tuple[int, int, int] | None:
+    match = _VERSION_RE.match(text.strip())
+    if not match:
+        return None
+    return (int(match[1]), int(match[2]), int(match[3]))
+
+
+def _json_values(text: str) -> tuple[list[dict], list[Any]]:
+    """Split minikube JSON-mode stdout into (CloudEvents, other JSON values).
+
+    minikube writes one JSON document per line (events), and its payload often without a
+    trailing newline; lines that are not JSON (stray chatter) are ignored.
+    """
+    events: list[dict] = []
+    values: list[Any] = []
+    decoder = json.JSONDecoder()
+    for raw in text.splitlines():
+        line = raw.strip()
+        position = 0
+        while position < len(line):
+            try:
+                value, end = decoder.raw_decode(line, position)
+            except json.JSONDecodeError:
+                break
+            if isinstance(value, dict) and "specversion" in value and "type" in value:
+                events.append(value)
+            else:
+                values.append(value)
+            position = end
+            while position < len(line) and line[position].isspace():
+                position += 1
+    return events, values
+
+
+def error_event(events: list[dict]) -> tuple[str | None, str | None]:
+    """(reason name, message) of the last error CloudEvent, if any."""
+    for event in reversed(events):
+        if str(event.get("type", "")).endswith(".error"):
+            data = event.get("data") or {}
+            return data.get("name") or None, data.get("message") or None
+    return None, None
+
+
+def find_exit_reason(output: str) -> tuple[str | None, str | None]:
+    """Find `X Exiting due to REASON: message` (or its emoji form); returns (reason, full line)."""
+    found: tuple[str | None, str | None] = (None, None)
+    for raw in output.splitlines():
+        line = raw.strip()
+        match = _EXITING_RE.match(line)
+        if match:
+            found = (match["reason"], line)
+    return found
+
+
+def reason_for_exit_code(code: int) -> str:
+    return EXIT_REASONS.get(code, f"exit code {code}")
+
+
+def parse_version(text: str) -> MinikubeVersion:
+    """`minikube version -o json` ({"commit","minikubeVersion"}); also accepts the text form."""
+    _, values = _json_values(text)
+    for value in values:
+        if isinstance(value, dict) and "minikubeVersion" in value:
+            return MinikubeVersion(version=str(value["minikubeVersion"]), commit=str(value.get("commit", "")))
+    version, commit = "", ""
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key.strip() == "minikube version":
+            version = rest.strip()
+        elif key.strip() == "commit":
+            commit = rest.strip()
+    if not version and parse_semver(text.strip()):
+        version = text.strip()
+    if not version:
+        raise ClusterError(f"could not read the minikube version from: {text.strip()[:200]!r}")
+    return MinikubeVersion(version=version, commit=commit)
+
+
+def _node_state(node: dict) -> ClusterStatus:
+    host = str(node.get("Host", ""))
+    kubelet = str(node.get("Kubelet", ""))
+    apiserver = str(node.get("APIServer", ""))
+    kubeconfig = str(node.get("Kubeconfig", ""))
+    name = str(node.get("Name", ""))
+    parts = f"host: {host}, kubelet: {kubelet}, apiserver: {apiserver}, kubeconfig: {kubeconfig}"
+    if host in ("", "Nonexistent") or apiserver == "Nonexistent":
+        return ClusterStatus("Missing", name, host, kubelet, apiserver, kubeconfig, f"the host is gone ({parts})")
+    if host != "Running":
+        return ClusterStatus(host, name, host, kubelet, apiserver, kubeconfig, parts)
+    if apiserver == "Paused" or kubelet == "Paused":
+        return ClusterStatus("Paused", name, host, kubelet, apiserver, kubeconfig, parts)
+    if apiserver == "Running" and kubelet == "Running":
+        detail = "" if kubeconfig in ("Configured", "Irrelevant", "") else f"kubeconfig is {kubeconfig}"
+        return ClusterStatus("Running", name, host, kubelet, apiserver, kubeconfig, detail)
+    if apiserver == "Starting" or kubelet == "Starting":
+        return ClusterStatus("Starting", name, host, kubelet, apiserver, kubeconfig, parts)
+    # The host runs but Kubernetes does not (an API server that died, a kubelet that crashed).
+    return ClusterStatus("Error", name, host, kubelet, apiserver, kubeconfig, f"Kubernetes is not running ({parts})")
+
+
+def parse_status(stdout: str, exit_code: int) -> ClusterStatus:
+    """`minikube status -o json`. The exit code is a bit mask that lies for a vanished host
+    (0 on v1.35–v1.37), so the JSON decides; the code only decides when there is none."""
+    events, values = _json_values(stdout)
+    if exit_code == 85:
+        messages = [str((e.get("data") or {}).get("message", "")) for e in events]
+        message = next((m for m in messages if "not found" in m), "") or "the profile does not exist"
+        return ClusterStatus("Missing", detail=message.strip(), exit_code=exit_code)
+    payload = values[-1] if values else None
+    if payload is None:
+        if not stdout.strip() or values:
+            # `null` (or nothing): the profile exists but its host/container does not.
+            return ClusterStatus("Missing", detail="the profile exists but its host is gone", exit_code=exit_code)
+        reason, message = error_event(events)
+        return ClusterStatus(
+            "Error", detail=message or reason or reason_for_exit_code(exit_code), exit_code=exit_code
+        )
+    nodes = payload if isinstance(payload, list) else [payload]
+    nodes = [n for n in nodes if isinstance(n, dict)]
+    if not nodes:
+        return ClusterStatus("Missing", detail="the profile has no nodes", exit_code=exit_code)
+    primary = next((n for n in nodes if not n.get("Worker")), nodes[0])
+    status = _node_state(primary)
+    return ClusterStatus(
+        status.state,
+        status.name,
+        status.host,
+        status.kubelet,
+        status.apiserver,
+        status.kubeconfig,
+        status.detail,
+        exit_code,
+    )
+
+
+def parse_docker_env(text: str) -> dict[str, str]:
+    """docker-env in any of its forms: `--shell none -o json`, `--shell none` (K=V) or bash
+    (`export K="V"`). Empty SSH_* values are dropped; `false exit code N` noise is ignored."""
+    _, values = _json_values(text)
+    result: dict[str, str] = {}
+    objects = [v for v in values if isinstance(v, dict)]
+    if objects:
+        result = {str(k): str(v) for k, v in objects[-1].items()}
+    else:
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#") or line.startswith("false exit code"):
+                continue
+            if line.startswith("export "):
+                line = line[len("export ") :].strip()
+            elif line.startswith("set -gx "):  # fish
+                name, _, value = line[len("set -gx ") :].partition(" ")
+                line = f"{name}={value.rstrip(';')}"
+            if line.startswith("unset ") or "=" not in line:
+                continue
+            name, _, value = line.partition("=")
+            name = name.strip()
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                continue
+            value = value.strip().rstrip(";")
+            try:
+                parts = shlex.split(value)
+                value = parts[0] if parts else ""
+            except ValueError:
+                value = value.strip("\"'")
+            result[name] = value
+    for key in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
+        if key in result and not result[key]:
+            del result[key]
+    return result
+
+
+def parse_addons(stdout: str) -> dict[str, bool]:
+    """`addons list -o json`: {"ingress": {"Profile": "p", "Status": "enabled"}, …}."""
+    _, values = _json_values(stdout)
+    table = next((v for v in reversed(values) if isinstance(v, dict)), {})
+    return {
+        name: isinstance(info, dict) and str(info.get("Status", "")).lower() == "enabled"
+        for name, info in sorted(table.items())
+    }
+
+
+def parse_profile_list(stdout: str) -> dict[str, list[dict]]:
+    """`profile list -o json`: {"invalid": [...], "valid": [...]}; {"error": …} raises."""
+    events, values = _json_values(stdout)
+    for value in reversed(values):
+        if isinstance(value, dict) and ("valid" in value or "invalid" in value):
+            return {"valid": list(value.get("valid") or []), "invalid": list(value.get("invalid") or [])}
+        if isinstance(value, dict) and "error" in value:
+            raise ClusterError(f"minikube could not list profiles: {value['error']}")
+    _, message = error_event(events)
+    if message:
+        raise ClusterError(f"minikube could not list profiles: {message}")
+    return {"valid": [], "invalid": []}
+
+
+def primary_endpoint(profile: dict) -> tuple[str, int] | None:
+    nodes = ((profile.get("Config") or {}).get("Nodes")) or []
+    nodes = [n for n in nodes if isinstance(n, dict)]
+    if not nodes:
+        return None
+    primary = next((n for n in nodes if n.get("Name", "") == "" and n.get("ControlPlane", True)), None)
+    primary = primary or next((n for n in nodes if n.get("ControlPlane")), nodes[0])
+    ip = primary.get("IP")
+    port = primary.get("Port")
+    if not ip or not port:
+        return None
+    return str(ip), int(port)
+
+
+def needs_force(
+    minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool
+) -> bool:
+    """Whether `minikube start` needs --force for this Kubernetes version.
+
+    minikube ≥ 1.37 refuses Kubernetes older than v1.28.0 (exit 106, K8S_OLD_UNSUPPORTED)
+    unless --force; up to 1.36 the oldest was v1.20.0. Raises ConfigError when --force would be
+    needed but the profile does not allow it.
+    """
+    if isinstance(minikube_version, str):
+        minikube_version = MinikubeVersion(version=minikube_version)
+    wanted = parse_semver(kubernetes_version)
+    if wanted is None:
+        raise ConfigError(
+            f"cluster.kubernetes_version {kubernetes_version!r} is not a version like v1.21.14"
+        )
+    if not minikube_version.known:
+        # A development build: we can't tell its limits; minikube itself will say (exit 106).
+        return False
+    oldest = _OLDEST_K8S_FROM_1_37 if minikube_version.as_tuple >= (1, 37, 0) else _OLDEST_K8S_BEFORE_1_37
+    if wanted >= oldest:
+        return False
+    if allow_force:
+        return True
+    oldest_text = "v" + ".".join(map(str, oldest))
+    raise ConfigError(
+        f"minikube {minikube_version.version} refuses Kubernetes {kubernetes_version}: its oldest supported "
+        f"version is {oldest_text} (it would exit 106, K8S_OLD_UNSUPPORTED)",
+        hint="set `cluster.allow_unsupported_kubernetes: true` in the profile to start it with --force, "
+        "or install minikube v1.36 or older",
+    )
