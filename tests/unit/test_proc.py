@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import wait_until
 
 from devloop.adapters import proc
 from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
@@ -97,10 +98,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert "did not finish within 1s" in message and "sleep 60" in message
     assert "waiting for godot" in message  # what it saw last
     grandchild = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(grandchild), "background grandchild survived the timeout"
+    wait_until(lambda: not _alive(grandchild), 5, "the background grandchild to die with the timed-out group",
+               interval=0.05)
 
 
 def test_sigterm_ignoring_child_is_killed_after_grace(tmp_path, monkeypatch):
@@ -109,10 +108,7 @@ def test_sigterm_ignoring_child_is_killed_after_grace(tmp_path, monkeypatch):
     with pytest.raises(WaitTimeout):
         proc.run_shell(f"trap '' TERM; echo $$ > {pidfile}; while :; do sleep 0.1; done", timeout=1)
     pid = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid)
+    wait_until(lambda: not _alive(pid), 5, "the TERM-ignoring child to be killed after the grace", interval=0.05)
 
 
 def test_keyboard_interrupt_kills_the_group_and_propagates(tmp_path):
@@ -125,10 +121,7 @@ def test_keyboard_interrupt_kills_the_group_and_propagates(tmp_path):
     finally:
         timer.cancel()
     pid = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(pid)
+    wait_until(lambda: not _alive(pid), 5, "the interrupted group's sleep to die", interval=0.05)
 
 
 def test_child_runs_in_its_own_session_and_group():
