@@ -304,7 +304,8 @@ def test_clean_lets_a_controller_finish_first(kube, kubeless_crds, namespace):
             obj = kube.get(_function(namespace, "handled"))
             if obj and obj["metadata"].get("deletionTimestamp"):
                 kube.transport.request("PATCH", f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/handled",
-                                       body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+                                       body={"metadata": {"finalizers": None}},
+                                       content_type="application/merge-patch+json")
                 return
             time.sleep(0.1)
 

@@ -87,7 +87,8 @@ class Discovery:
             # and goes stale across cluster resets.
             self._cache_dir = tempfile.TemporaryDirectory(prefix="devloop-discovery-")
             try:
-                self._dynamic = DynamicClient(self.transport.api, cache_file=str(Path(self._cache_dir.name) / "cache.json"))
+                cache_file = str(Path(self._cache_dir.name) / "cache.json")
+                self._dynamic = DynamicClient(self.transport.api, cache_file=cache_file)
             except Exception as exc:  # noqa: BLE001 - discovery surfaces urllib3 and ApiException alike
                 raise ClusterError(f"cannot discover the API of {self.transport.server} "
                                    f"(context {self.transport.context}): {exc}") from None

@@ -110,7 +110,8 @@ class Workloads:
         selector = workload_selector(deploy)
         pods = [p for p in self.pods(namespace, selector) if not is_deleting(p)]
         if not pods:
-            return [(None, f"no pods for deployment {namespace}/{name} (selector {selector}); see its ReplicaSet events")]
+            return [(None, f"no pods for deployment {namespace}/{name} (selector {selector}); "
+                     "see its ReplicaSet events")]
         return [problem for pod in pods if (problem := pod_problem(pod)) is not None]
 
     def pod_logs(self, namespace: str, pod: str, container: str, *, follow: bool = False,

@@ -92,7 +92,8 @@ def test_get_is_none_for_not_found_and_the_body_otherwise(api):
 
 def test_json_body_and_query_reach_the_server(api):
     _Api.answers["/api/v1/namespaces"] = [(201, {"metadata": {"name": "n"}})]
-    got = api.request("POST", "/api/v1/namespaces", query={"dryRun": "All", "skip": None}, body={"metadata": {"name": "n"}})
+    got = api.request("POST", "/api/v1/namespaces", query={"dryRun": "All", "skip": None},
+                      body={"metadata": {"name": "n"}})
     assert got == {"metadata": {"name": "n"}}
     assert _Api.seen[-1] == ("POST", "/api/v1/namespaces?dryRun=All", {"metadata": {"name": "n"}})
 
