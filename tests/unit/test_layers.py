@@ -30,8 +30,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("session", ("devloop.session",)),
     # the logic that needs no outside world: profiles, manifests, fingerprints, watching, image names
     ("core", ("devloop.profile", "devloop.profile_*", "devloop.profiles", "devloop.manifests",
-              "devloop.fingerprint", "devloop.watcher", "devloop.watcher_*", "devloop.watch_plan",
-              "devloop.debounce", "devloop.imageref", "devloop.inputs", "devloop.lock", "devloop.paths")),
+              "devloop.manifest_files", "devloop.fingerprint", "devloop.inputs", "devloop.watcher",
+              "devloop.watcher_*", "devloop.watch_plan", "devloop.debounce", "devloop.imageref",
+              "devloop.lock", "devloop.paths")),
     ("adapters", ("devloop.adapters", "devloop.adapters.*")),
     # how results, progress and errors reach people (text) and tools (JSON lines)
     ("output", ("devloop.report", "devloop.report_*", "devloop.views", "devloop.views.*")),
