@@ -17,11 +17,9 @@ from __future__ import annotations
 from .cleanup import CleanReport, StrippedObject, StuckObject
 from .client import Kube
 from .diagnosis import (
-    PERMANENT_POD_REASONS,
     is_deleting,
     label_selector,
     meta_of,
-    name_of,
     namespace_of,
     pod_problem,
     rollout_status,
@@ -34,7 +32,6 @@ from .kubeconfig import Kubeconfig, context_info, context_server, kubeconfig_pat
 from .transport import ApiError, Conflict, NotFound, Unprocessable
 
 __all__ = [
-    "PERMANENT_POD_REASONS",
     "ApiError",
     "CleanReport",
     "Conflict",
@@ -52,7 +49,6 @@ __all__ = [
     "kubeconfig_paths",
     "label_selector",
     "meta_of",
-    "name_of",
     "namespace_of",
     "pod_problem",
     "rollout_status",

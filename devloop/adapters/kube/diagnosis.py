@@ -28,10 +28,6 @@ def status_of(obj: dict | None) -> dict[str, Any]:
     return (obj or {}).get("status") or {}
 
 
-def name_of(obj: dict | None) -> str | None:
-    return meta_of(obj).get("name")
-
-
 def namespace_of(obj: dict | None) -> str | None:
     return meta_of(obj).get("namespace") or None
 

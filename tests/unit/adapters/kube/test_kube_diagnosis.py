@@ -39,10 +39,9 @@ def test_workload_selector_reads_spec_selector_with_expressions():
 def test_accessors_tolerate_missing_and_null_parts():
     for obj in ({}, {"metadata": None, "spec": None, "status": None}, None):
         assert diagnosis.meta_of(obj) == {} and diagnosis.spec_of(obj) == {} and diagnosis.status_of(obj) == {}
-        assert diagnosis.name_of(obj) is None and diagnosis.namespace_of(obj) is None
+        assert diagnosis.namespace_of(obj) is None
         assert diagnosis.is_deleting(obj) is False
     pod = {"metadata": {"name": "p", "namespace": "", "deletionTimestamp": "2026-11-28T21:00:00Z"}}
-    assert diagnosis.name_of(pod) == "p"
     assert diagnosis.namespace_of(pod) is None  # "" means cluster-scoped, as ObjRef has it
     assert diagnosis.is_deleting(pod) is True
 
