@@ -14,11 +14,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from devloop.errors import DevloopError
 
 if TYPE_CHECKING:
     from devloop.results import Result
+
+def _untyped(params: list[Any]) -> list[Any]:
+    # A flag takes no value: typer would show `<bool>` beside it (--help and the completion
+    # options too), which reads as if it wanted one.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="devloop",
@@ -28,8 +48,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
-profiles_app = typer.Typer(help="List the profiles devloop can find, or show one.", no_args_is_help=True)
+profiles_app = typer.Typer(help="List the profiles devloop can find, or show one.", no_args_is_help=True, cls=_Group)
 app.add_typer(profiles_app, name="profiles")
 
 class Strategy(str, Enum):
@@ -49,10 +70,9 @@ WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", envvar="DEVLOOP_WORKSPACE", metavar="DIR",
                        help="Where the checkouts named by the profile's component dirs live.")
 ]
-# A flag takes no value: an empty metavar keeps typer from showing `<bool>` beside it.
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", metavar="", help="Stream build and minikube output.")]
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="One JSON object per line: events, then the result.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", metavar="", help="Print each command and API call instead of running it.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Stream build and minikube output.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line: events, then the result.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print each command and API call instead of running it.")]
 KubeconfigOpt = Annotated[
     Optional[str], typer.Option("--kubeconfig", envvar="KUBECONFIG", metavar="FILE[:FILE...]",
                                 help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).")
@@ -61,7 +81,7 @@ StrategyOpt = Annotated[Strategy, typer.Option("--strategy", help="recreate: cle
 
 
 def _flag(name: str, help: str) -> Any:
-    return typer.Option(name, metavar="", help=help)
+    return typer.Option(name, help=help)
 
 
 def _run(
@@ -108,7 +128,7 @@ def _finish(reporter: Any, run: Callable[[], Result]) -> None:
 
 
 # -- commands ----------------------------------------------------------------------------------
-@app.command()
+@app.command(cls=_Command)
 def up(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -127,7 +147,7 @@ def up(
          kubeconfig=kubeconfig, fresh=fresh, strategy=strategy.value, force_build=force_build)
 
 
-@app.command()
+@app.command(cls=_Command)
 def watch(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -147,7 +167,7 @@ def watch(
          initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy.value)
 
 
-@app.command()
+@app.command(cls=_Command)
 def reset(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -163,7 +183,7 @@ def reset(
          kubeconfig=kubeconfig)
 
 
-@app.command()
+@app.command(cls=_Command)
 def build(
     components: Annotated[Optional[list[str]], typer.Argument(metavar="[COMPONENT]...",
                                                               help="Components to build (default: all).")] = None,
@@ -182,7 +202,7 @@ def build(
          kubeconfig=kubeconfig, components=components or (), force=force)
 
 
-@app.command()
+@app.command(cls=_Command)
 def apply(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -199,7 +219,7 @@ def apply(
          kubeconfig=kubeconfig, strategy=strategy.value)
 
 
-@app.command()
+@app.command(cls=_Command)
 def clean(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -217,7 +237,7 @@ def clean(
          kubeconfig=kubeconfig, strip_finalizers=strip_finalizers)
 
 
-@app.command()
+@app.command(cls=_Command)
 def down(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -234,7 +254,7 @@ def down(
          kubeconfig=kubeconfig, delete_namespace=delete_namespace)
 
 
-@app.command()
+@app.command(cls=_Command)
 def render(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -247,7 +267,7 @@ def render(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode)
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -261,13 +281,13 @@ def status(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig)
 
 
-@app.command()
+@app.command(cls=_Command)
 def logs(
     component: Annotated[Optional[str], typer.Argument(metavar="[COMPONENT]",
                                                        help="Component whose containers to show (default: all).")] = None,
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    follow: Annotated[bool, typer.Option("--follow", "-f", metavar="", help="Keep printing new lines until Ctrl-C.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
     tail: Annotated[Optional[int], typer.Option("--tail", metavar="N", help="Only the last N lines of each container.")] = None,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -280,7 +300,7 @@ def logs(
          component=component, follow=follow, tail=tail)
 
 
-@app.command()
+@app.command(cls=_Command)
 def doctor(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -294,7 +314,7 @@ def doctor(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig)
 
 
-@profiles_app.command("list")
+@profiles_app.command("list", cls=_Command)
 def profiles_list(json_mode: JsonOpt = False) -> None:
     """List the profiles devloop can find and where each comes from."""
     from devloop.commands.profiles import list_profiles
@@ -303,7 +323,7 @@ def profiles_list(json_mode: JsonOpt = False) -> None:
     _finish(Reporter(json_mode=json_mode), lambda: list_profiles(Path.cwd()))
 
 
-@profiles_app.command("show")
+@profiles_app.command("show", cls=_Command)
 def profiles_show(
     name: Annotated[str, typer.Argument(metavar="NAME|FILE", help="Profile name or file.")] = "kubeless",
     json_mode: JsonOpt = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,43 @@ def test_up_without_the_checkouts_fails_before_touching_any_cluster(tmp_path):
     assert f"function-controller: {tmp_path / 'kubeless'}" in done.stderr
     assert "--workspace" in done.stderr
     assert "minikube" not in done.stderr
+
+
+def test_every_file_of_kubeconfig_reaches_the_session(tmp_path, monkeypatch):
+    # KUBECONFIG=a:b is a merge of both files (kubectl's rule); the CLI once kept only `a`.
+    from typer.testing import CliRunner
+
+    from devloop import cli
+    from devloop.errors import ConfigError
+    from devloop.session import Session
+
+    seen = []
+
+    def record(self):
+        seen.append(self.kubeconfig)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(Session, "__post_init__", record)
+    monkeypatch.chdir(tmp_path)
+    files = f"{tmp_path / 'a'}:{tmp_path / 'b'}"
+    done = CliRunner().invoke(cli.app, ["status", "--workspace", str(FIXTURES)], env={"KUBECONFIG": files})
+    assert done.exit_code == 2, done.output
+    assert seen == [files]
+
+
+def test_help_lists_strategies_and_shows_no_type_names_for_flags(tmp_path):
+    done = devloop("up", "--help", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert done.returncode == 0
+    assert "apply|recreate" in done.stdout
+    assert "<bool>" not in done.stdout
+    assert "<str>" not in done.stdout
+    assert "--install-completion" in devloop("--help", cwd=tmp_path, env={"COLUMNS": "200"}).stdout
+
+
+def test_profiles_show_prints_the_yaml_on_stdout_and_its_path_on_stderr(tmp_path):
+    done = devloop("profiles", "show", "kubeless", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.startswith("#") and "name: kubeless" in done.stdout
+    assert done.stderr.strip().startswith("# ") and done.stderr.strip().endswith("kubeless.yaml")
+    event = json.loads(devloop("profiles", "show", "kubeless", "--json", cwd=tmp_path).stdout)
+    assert set(event) == {"event", "command", "name", "path", "text"}
