@@ -197,7 +197,9 @@ def test_v138_refuses_kubernetes_1_21_with_106(home):
         "X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube",
     ]
     assert out.stdout.startswith(f"* [{p}] minikube v1.38.1 on ")
-    assert not (Path(home["MINIKUBE_HOME"]) / ".minikube" / "profiles" / p).exists()
+    # as minikube: the start's events log exists, the profile's config does not (profile list: invalid)
+    profile_dir = Path(home["MINIKUBE_HOME"]) / ".minikube" / "profiles" / p
+    assert sorted(f.name for f in profile_dir.iterdir()) == ["events.json"]
 
 
 def test_v138_start_json_ends_with_error_event(home):

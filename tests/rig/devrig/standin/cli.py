@@ -18,7 +18,8 @@ Kubernetes control plane, a real kubelet node and a Docker engine per profile on
     (API server, Docker engine, kubelet) listens on loopback ports, and the API server URL and DOCKER_HOST
     are https://127.0.0.1:PORT and tcp://127.0.0.1:PORT, as with minikube's docker driver on Docker Desktop.
   - Only the Kubernetes versions built by scripts/build-rig can start (v1.21.14).
-  - Environment switches: DEVRIG_MINIKUBE_VERSION (play another release, e.g. v1.38.1), DEVRIG_FAKE_NODES=N
+  - Environment switches: DEVRIG_MINIKUBE_VERSION (play another release: v1.36.0, v1.37.0, v1.38.0, v1.38.1,
+    v1.39.0), DEVRIG_ENGINE_MIN_API, DEVRIG_HOST_CPUS, DEVRIG_HOST_MEMORY_MB, DEVRIG_KUBEADM_INIT_TIMEOUT, DEVRIG_FAKE_NODES=N
     on start (add N kwok fake nodes), DEVRIG_FAIL_START=1, DEVRIG_KILL_APISERVER_AFTER=SECONDS,
     DEVRIG_KILL_DOCKERD_AFTER=SECONDS (fault injection for reliability tests).
 
@@ -34,6 +35,7 @@ Available Commands:
   ip             Retrieves the IP address of the specified node
   addons         Enable or disable a minikube addon
   profile        Profile gets or sets the current minikube profile
+  image          Manage images
   version        Print the version of minikube
 
 Use "minikube [command] --help" for more information about a command.
@@ -49,7 +51,7 @@ class Command:
 
 
 def _commands() -> dict[str, Command]:
-    from . import cmd_addons, cmd_delete, cmd_env, cmd_info, cmd_start, cmd_status
+    from . import cmd_addons, cmd_delete, cmd_env, cmd_image, cmd_info, cmd_start, cmd_status
     table = [
         Command("start", "minikube start [flags]", cmd_start.FLAGS, cmd_start.run),
         Command("stop", "minikube stop [flags]", cmd_start.STOP_FLAGS, cmd_start.run_stop),
@@ -65,11 +67,15 @@ def _commands() -> dict[str, Command]:
         Command("addons disable", "minikube addons disable ADDON_NAME [flags]", cmd_addons.DISABLE_FLAGS,
                 cmd_addons.run_disable),
         Command("addons list", "minikube addons list [flags]", cmd_addons.LIST_FLAGS, cmd_addons.run_list),
+        Command("image load", "minikube image load IMAGE | ARCHIVE | - [flags]", cmd_image.LOAD_FLAGS,
+                cmd_image.run_load),
+        Command("image ls", "minikube image ls [flags]", cmd_image.LS_FLAGS, cmd_image.run_ls),
+        Command("image list", "minikube image ls [flags]", cmd_image.LS_FLAGS, cmd_image.run_ls),
     ]
     return {c.path: c for c in table}
 
 
-GROUPS = {"addons": ("enable", "disable", "list"), "profile": ("list",)}
+GROUPS = {"addons": ("enable", "disable", "list"), "profile": ("list",), "image": ("load", "ls", "list")}
 
 
 VALUE_FLAGS = {"-p", "--profile", "-b", "--bootstrapper", "--user", "--log_dir", "--log_file", "-v", "--v",

@@ -12,7 +12,7 @@ import time
 
 from . import cluster, faults, home, mustload
 from .flags import Flag
-from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, Kind
+from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, USAGE, Kind
 
 FLAGS = (
     Flag("shell", "string", "", "", "Force environment to be configured for a specified shell: [fish, cmd, "
@@ -68,20 +68,38 @@ def run(console, opts) -> int:
     if len(cfg.get("Nodes") or []) > 1:
         raise console.fatal(ENV_MULTINODE_CONFLICT, "The docker-env command is incompatible with multi-node "
                             "clusters. Use the 'registry' add-on: https://minikube.sigs.k8s.io/docs/handbook/registry/")
-    if opts.get("ssh-host"):
+    runtime = (cfg.get("KubernetesConfig") or {}).get("ContainerRuntime") or "docker"
+    driver = cfg.get("Driver") or "docker"
+    # dockerEnvSupported (docker-env.go:672-682), refused with exit.Message(reason.Usage) (:313-315)
+    if runtime not in ("docker", "containerd"):
+        raise console.fatal(USAGE, "the docker-env command only supports the docker and containerd runtimes")
+    if runtime == "containerd" and driver != "docker":
+        raise console.fatal(USAGE, "the docker-env command only supports the containerd runtime with the docker driver")
+    if runtime == "containerd":
+        # minikube starts nerdctld and an ssh-agent in the node and forces --ssh-host (docker-env.go:317-340)
+        console.warning("Using the docker-env command with the containerd runtime is a highly experimental feature, "
+                        "please provide feedback or contribute to make it better")
+        env = {
+            "DOCKER_HOST": f"ssh://docker@127.0.0.1:{_ssh_port(profile)}",
+            "MINIKUBE_ACTIVE_DOCKERD": profile,
+            "SSH_AUTH_SOCK": str(home.profile_dir(profile) / "ssh-agent.sock"),
+            "SSH_AGENT_PID": "",
+        }
+    elif opts.get("ssh-host"):
         raise console.fatal(Kind("MK_USAGE", 14), "the minikube stand-in's node has no SSH server; use the TCP+TLS "
                             "docker-env (without --ssh-host)")
-    _ensure_dockerd(profile, cfg)
-    faults.during("docker-env", profile)
-    info = cluster.machine(profile).info()
-    env = {
-        "DOCKER_TLS_VERIFY": "1",
-        "DOCKER_HOST": info.docker_host,
-        "DOCKER_CERT_PATH": str(info.docker_cert_path),
-        "MINIKUBE_ACTIVE_DOCKERD": profile,
-        "SSH_AUTH_SOCK": "",
-        "SSH_AGENT_PID": "",
-    }
+    else:
+        _ensure_dockerd(profile, cfg)
+        faults.during("docker-env", profile)
+        info = cluster.machine(profile).info()
+        env = {
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_HOST": info.docker_host,
+            "DOCKER_CERT_PATH": str(info.docker_cert_path),
+            "MINIKUBE_ACTIVE_DOCKERD": profile,
+            "SSH_AUTH_SOCK": "",
+            "SSH_AGENT_PID": "",
+        }
     existing = {}
     if not os.environ.get("MINIKUBE_ACTIVE_DOCKERD"):
         for name in ("DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH"):
@@ -165,3 +183,16 @@ def _unset(console, shell: str, output: str) -> int:
     text = "".join(sets) + "".join(f"{uprefix}{n}{udelim}{usuffix}" for n in unsets + saved_names)
     console.raw(text)
     return 0
+
+
+def _ssh_port(profile: str) -> int:
+    """The node's SSH port as the docker driver publishes it (127.0.0.1:<random>); chosen once per profile.
+    The rig's node has no SSH server: nothing answers there (README, "Differences")."""
+    rig = home.load_rig_state(profile)
+    if not rig.get("ssh_port"):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            rig["ssh_port"] = s.getsockname()[1]
+        home.save_rig_state(profile, rig)
+    return int(rig["ssh_port"])

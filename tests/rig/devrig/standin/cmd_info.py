@@ -57,32 +57,62 @@ def run_version(console, opts) -> int:
     return 0
 
 
-def _profile_json(name: str, cfg: dict | None, status: str, active_ctx: str) -> dict:
+def _profile_json(name: str, cfg: dict | None, status: str, active_ctx: str, active: str) -> dict:
     return {"Name": name, "Status": status, "Config": cfg,
-            "Active": name == home.DEFAULT_PROFILE, "ActiveKubeContext": name == active_ctx}
+            "Active": cfg is not None and name == active, "ActiveKubeContext": cfg is not None and name == active_ctx}
+
+
+class KubeconfigUnreadable(Exception):
+    pass
 
 
 def _current_context() -> str:
+    """kubeconfig.GetCurrentContext: a missing file is an empty config; an unreadable one is an error."""
+    import yaml
+    path = home.kubeconfig_path()
     try:
-        import yaml
-        data = yaml.safe_load(home.kubeconfig_path().read_text()) or {}
-        return data.get("current-context") or ""
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return ""
+    except OSError as exc:
+        raise KubeconfigUnreadable(str(exc)) from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise KubeconfigUnreadable(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise KubeconfigUnreadable(f"{path}: not a kubeconfig")
+    return data.get("current-context") or ""
 
 
 def run_profile_list(console, opts) -> int:
     output = (opts.get("output") or "").lower()
     if output not in ("json", "table"):
         raise console.fatal(USAGE, f"invalid output format: {opts.get('output')}. Valid values: 'table', 'json'")
+    console.json = output == "json"
+    light = bool(opts.get("light"))
     valid_names, invalid_names = home.list_profiles()
-    ctx = _current_context()
+    # -l (config.ListValidProfiles): valid profiles only, no kubeconfig read, no status checks
+    # (profile_list.go:75-82); without it ListProfiles reads the kubeconfig's current context, and an
+    # error there prints {"error":{}} (a wrapped Go error marshals to an empty object) and exits 80 (:242-245)
+    ctx = ""
+    if not light and home.profiles_dir().is_dir():  # without one, ListProfiles returns before the kubeconfig
+        try:
+            ctx = _current_context()
+        except KubeconfigUnreadable:
+            if output == "json":
+                console.raw(json.dumps({"error": {}}, separators=(",", ":")))
+                raise console.exit_code(80)
+            valid_names, invalid_names = [], []
     valid = []
     for name in valid_names:
         cfg = home.load_config(name)
-        status = "Skipped" if opts.get("light") else cluster.profile_status_name(name, cfg)
-        valid.append(_profile_json(name, cfg, status, ctx))
-    invalid = [_profile_json(n, None, "", ctx) for n in invalid_names]
+        if not light and not any(n.get("ControlPlane") for n in (cfg.get("Nodes") or [])):
+            # profileStatus (profile_list.go:118-121): one such profile ends the whole command
+            raise console.fatal(Kind("GUEST_CP_CONFIG", 88), "No control-plane nodes found.")
+        status = "Skipped" if light else cluster.profile_status_name(name, cfg)
+        valid.append(_profile_json(name, cfg, status, ctx, opts.get("profile")))
+    invalid = [] if light else [_profile_json(n, None, "", ctx, "") for n in invalid_names]
     if output == "json":
         console.raw(json.dumps({"invalid": invalid, "valid": valid}, separators=(",", ":")))
         return 0

@@ -24,8 +24,8 @@ FLAGS = (
     Flag("memory", "string", "", "m", "Amount of RAM to allocate to Kubernetes (format: <number>[<unit>], "
          "where unit = b, k, m or g). Use \"max\" to use the maximum amount of memory."),
     Flag("disk-size", "string", "20000mb", "", "Disk size allocated to the minikube VM"),
-    Flag("container-runtime", "string", "", "c", "The container runtime to be used. Valid options: docker "
-         "(the stand-in's only runtime)"),
+    Flag("container-runtime", "string", "", "c", "The container runtime to be used. Valid options: docker, "
+         "containerd (the stand-in has no cri-o)"),
     Flag("force", "bool", False, "", "Force minikube to perform possibly dangerous operations"),
     Flag("keep-context", "bool", False, "", "This will keep the existing kubectl context and will create a "
          "minikube context."),
@@ -49,6 +49,7 @@ FLAGS = (
          "configuring Kubernetes."),
     Flag("preload", "bool", True, "", "If set, download tarball of preloaded images if available."),
     Flag("base-image", "string", "", "", "The base image to use for docker/podman drivers."),
+    Flag("docker-env", "slice", (), "", "Environment variables to pass to the Docker daemon. (format: key=value)"),
     Flag("static-ip", "string", "", "", "Set a static IP for the minikube cluster."),
     Flag("ports", "slice", (), "", "List of ports that should be exposed (docker and podman driver only)"),
 )
@@ -64,11 +65,15 @@ FAKE_NODES_ENV = "DEVRIG_FAKE_NODES"
 
 
 def _platform() -> str:
+    """start.go platform(): gopsutil's distro and version, plus " (<virt>/<arch>)" inside a guest (gopsutil
+    calls a machine with /.dockerenv a docker guest)."""
     try:
-        version = open("/etc/debian_version").read().strip()
-        return f"Debian {version}"
+        text = f"Debian {open('/etc/debian_version').read().strip()}"
     except OSError:
-        return platform.system()
+        text = platform.system().lower()
+    if os.path.exists("/.dockerenv"):
+        text += " (docker/amd64)"
+    return text
 
 
 def _memory_mb(raw: str) -> int | None:
@@ -131,10 +136,29 @@ def _resolve_version(console, raw: str, existing: dict | None, rel: versions.Rel
 
 def _exit_if_not_forced(console, kind: Kind, message: str, force: bool) -> None:
     if force:
-        # exitIfNotForced prints the error with --force and carries on
-        console.err("failure", f"Exiting due to {kind.id}: {message}")
+        # exitIfNotForced (start.go:2051): under --force, out.Error prints the reason's block and start goes on
+        console.reason_error(kind, message)
         return
     raise console.fatal(kind, message)
+
+
+RUNTIMES = ("docker", "containerd")
+
+
+def _runtime(console, opts, existing: dict | None, rel: versions.Release) -> str:
+    """getContainerRuntime (start.go:1525): the flag (or MINIKUBE_CONTAINER_RUNTIME), else the profile's,
+    else the release's default. cri-o is a real runtime the stand-in does not have."""
+    asked = (opts.get("container-runtime") or "").strip()
+    if asked and asked not in RUNTIMES + ("cri-o", "crio"):
+        raise console.fatal(USAGE, f"Invalid Container Runtime: {asked}. Valid runtimes are: "
+                            "[docker cri-o containerd]")
+    if asked in ("cri-o", "crio"):
+        raise console.fatal(USAGE, "the minikube stand-in has no cri-o runtime (it has: docker, containerd)")
+    if asked:
+        return asked
+    if existing is not None:
+        return existing.get("KubernetesConfig", {}).get("ContainerRuntime") or rel.default_runtime
+    return rel.default_runtime
 
 
 def _check_rig_has(console, version: str) -> None:
@@ -151,7 +175,7 @@ def _check_rig_has(console, version: str) -> None:
                         new_issue_link=True)
 
 
-def _new_config(profile: str, opts, version: str, cpus: int, memory: int) -> dict:
+def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtime: str = "docker") -> dict:
     return {
         "Name": profile, "KeepContext": bool(opts.get("keep-context")), "EmbedCerts": bool(opts.get("embed-certs")),
         "MinikubeISO": "", "KicBaseImage": "", "Memory": memory, "CPUs": cpus, "DiskSize": 20000,
@@ -159,42 +183,59 @@ def _new_config(profile: str, opts, version: str, cpus: int, memory: int) -> dic
         "KubernetesConfig": {
             "KubernetesVersion": version, "ClusterName": profile, "Namespace": "default",
             "APIServerHAVIP": "", "APIServerName": "minikubeCA", "APIServerNames": None, "APIServerIPs": None,
-            "DNSDomain": "cluster.local", "ContainerRuntime": "docker", "CRISocket": "", "NetworkPlugin": "cni",
+            "DNSDomain": "cluster.local", "ContainerRuntime": runtime, "CRISocket": "", "NetworkPlugin": "cni",
             "FeatureGates": "", "ServiceCIDR": "10.96.0.0/12", "ImageRepository": "", "ExtraOptions": None,
             "ShouldLoadCachedImages": True, "EnableDefaultCNI": False, "CNI": "",
         },
         "Nodes": [{"Name": "", "IP": "127.0.0.1", "Port": 0, "KubernetesVersion": version,
-                   "ContainerRuntime": "docker", "ControlPlane": True, "Worker": True}],
+                   "ContainerRuntime": runtime, "ControlPlane": True, "Worker": True}],
+        "DockerEnv": list(opts.get("docker-env") or []) or None,
         "Addons": {}, "VerifyComponents": {c: True for c in ("apiserver", "system_pods")},
         "StartHostTimeout": 360000000000, "MultiNodeRequested": False,
     }
 
 
 def run(console, opts) -> int:
+    # The order of minikube's checks (start.go runStart -> provisionWithDriver), so that the lines printed
+    # before a refusal are the lines minikube prints: version banner, environment, the --force warning,
+    # profile name, existing driver, Kubernetes version, runtime, driver choice, CPUs and memory,
+    # the runtime-change warning.
     console.json = (opts.get("output") or "text").lower() == "json"
     profile = opts.get("profile")
     rel = versions.current()
+    force = bool(opts.get("force"))
+    prefix = "" if profile == home.DEFAULT_PROFILE else f"[{profile}] "
+    console.step("happy", f"{prefix}minikube {rel.version} on {_platform()}", name="Initial Minikube Setup")
+    if "/" not in profile and profile not in ("", ".", ".."):
+        # register.SetEventLogPath: start logs its events to profiles/P/events.json from its first line on, so
+        # a refused start leaves a profile dir without config (listed as invalid by `profile list`)
+        events = home.profile_dir(profile) / "events.json"
+        events.parent.mkdir(parents=True, exist_ok=True)
+        events.touch()
+    for key, value in os.environ.items():  # displayEnviron: in the environment's own order
+        if key.startswith("MINIKUBE_") or key == "KUBECONFIG":
+            console.info(f"{key}={value}")
+    if force:
+        console.warning("minikube skips various validations when --force is supplied; this may lead to unexpected "
+                        "behavior")
     if not home.PROFILE_NAME_RE.match(profile) or len(profile) < 2 or profile.endswith("-") or ".." in profile:
         console.warning(f"Profile name '{profile}' is not valid")
         raise console.fatal(USAGE, "Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, "
                             "starting with alphanumeric.")
     existing = home.load_config(profile)
-    prefix = "" if profile == home.DEFAULT_PROFILE else f"[{profile}] "
-    console.step("happy", f"{prefix}minikube {rel.version} on {_platform()}", name="Initial Minikube Setup")
-    for key, value in sorted(os.environ.items()):
-        if key.startswith("MINIKUBE_") or key == "KUBECONFIG":
-            console.info(f"{key}={value}")
 
     driver = opts.get("driver") or opts.get("vm-driver")
+    if existing is not None and driver and driver != existing.get("Driver"):
+        kind = Kind(GUEST_DRIVER_MISMATCH.id, GUEST_DRIVER_MISMATCH.code, advice=(
+            f"Delete the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'delete')}', or "
+            f"start the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'start')} "
+            f"--driver={existing.get('Driver')}'"))
+        raise console.fatal(kind, f'The existing "{profile}" cluster was created using the '
+                            f'"{existing.get("Driver")}" driver, which is incompatible with requested '
+                            f'"{driver}" driver.')
+    version = _resolve_version(console, opts.get("kubernetes-version"), existing, rel, force)
+
     if existing is not None:
-        if driver and driver != existing.get("Driver"):
-            kind = Kind(GUEST_DRIVER_MISMATCH.id, GUEST_DRIVER_MISMATCH.code, advice=(
-                f"Delete the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'delete')}', or "
-                f"start the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'start')} "
-                f"--driver={existing.get('Driver')}'"))
-            raise console.fatal(kind, f'The existing "{profile}" cluster was created using the '
-                                f'"{existing.get("Driver")}" driver, which is incompatible with requested '
-                                f'"{driver}" driver.')
         console.step("sparkle", "Using the docker driver based on existing profile", name="Selecting Driver")
     elif driver:
         if driver != "docker":
@@ -203,19 +244,17 @@ def run(console, opts) -> int:
     else:
         console.step("sparkle", "Automatically selected the docker driver", name="Selecting Driver")
 
-    runtime = opts.get("container-runtime")
-    if runtime not in ("", "docker", "auto"):
-        raise console.fatal(USAGE, f"Exiting due to the stand-in's only runtime: docker (asked: {runtime})")
     if opts.get("nodes") != 1:
         raise console.fatal(USAGE, "the minikube stand-in runs one real node; for more nodes use "
                             f"{FAKE_NODES_ENV}=N (kwok fake nodes)")
-
-    force = bool(opts.get("force"))
-    cpus, memory = _resources(console, opts, existing, force)
-    version = _resolve_version(console, opts.get("kubernetes-version"), existing, rel, force)
+    cpus, memory = _resources(console, opts, existing, force)  # validateFlags: CPUs, memory, then the runtime
+    runtime = _runtime(console, opts, existing, rel)
+    if rel.warns_runtime_change and runtime == "docker" and (
+            existing is None or "container-runtime" in opts.changed or os.environ.get("MINIKUBE_CONTAINER_RUNTIME")):
+        console.warning(versions.RUNTIME_CHANGE_WARNING)
     _check_rig_has(console, version)
 
-    cfg = existing or _new_config(profile, opts, version, cpus, memory)
+    cfg = existing or _new_config(profile, opts, version, cpus, memory, runtime)
     cfg["KubernetesConfig"]["KubernetesVersion"] = version
     cfg["Nodes"][0]["KubernetesVersion"] = version
     cfg["KeepContext"] = bool(opts.get("keep-context"))
@@ -259,8 +298,10 @@ def run(console, opts) -> int:
     console.step("sub_step", "Booting up control plane ...", name="Booting control plane")
     console.step("sub_step", "Configuring RBAC rules ...", name="Configuring RBAC rules")
 
-    cfg["Nodes"][0].update(IP="127.0.0.1", Port=info.apiserver_port)
-    cfg["APIServerPort"] = info.apiserver_port
+    # the node's own address and port; with a node network the kubeconfig gets the forwarded loopback port
+    # instead, as minikube's docker driver writes on macOS
+    cfg["Nodes"][0].update(IP=info.node_ip, Port=info.node_port)
+    cfg["APIServerPort"] = info.node_port
     home.save_config(profile, cfg)
     rig.update(fake_nodes=fake_nodes, apiserver_url=info.apiserver_url, docker_host=info.docker_host,
                started_at=time.time())
@@ -317,14 +358,60 @@ def _resources(console, opts, existing: dict | None, force: bool) -> tuple[int, 
             console.warning("You cannot change the CPUs for an existing minikube cluster. "
                             "Please first delete the cluster.")
         return existing.get("CPUs", cpus), existing.get("Memory", memory)
+    # validateCPUCount (start.go:1226): the docker driver compares with `docker info` NCPU, i.e. the host's
+    available = _host_cpus()
     if cpus and cpus < MIN_CPUS:
         _exit_if_not_forced(console, RSRC_INSUFFICIENT_CORES,
                             f"Requested cpu count {cpus} is less than the minimum allowed of {MIN_CPUS}", force)
+    if cpus and available < cpus:
+        _exit_if_not_forced(console, RSRC_INSUFFICIENT_CORES, f"Requested cpu count {cpus} is greater than the "
+                            f"available cpus of {available}", force)
+    # validateRequestedMemorySize (start.go:1162)
+    system = _host_memory_mb()
     if memory and memory < MIN_MEMORY_MB:
         _exit_if_not_forced(console, RSRC_INSUFFICIENT_REQ_MEMORY,
                             f"Requested memory allocation {memory}MiB is less than the usable minimum of "
                             f"{MIN_MEMORY_MB}MB", force)
+    if memory and memory > system:
+        advised = _suggest_memory(system, memory)
+        kind = Kind("RSRC_OVER_ALLOC_MEM", 10,
+                    advice=f"Start minikube with less memory allocated: 'minikube start --memory={advised}mb'")
+        _exit_if_not_forced(console, kind, f"Requested memory allocation {memory}MB is more than your system "
+                            f"limit {system}MB.", force)
+    if memory and memory > system - 1024:
+        # out.WarnReason: a warning event in JSON, else the reason block in KnownIssue style
+        text = (f"The requested memory allocation of {memory}MiB does not leave room for system overhead "
+                f"(total system memory: {system}MiB). You may face stability issues.")
+        kind = Kind("RSRC_OVER_ALLOC_MEM", 10, advice="Start minikube with less memory allocated: "
+                    f"'minikube start --memory={_suggest_memory(system, memory)}mb'")
+        console.warning(text) if console.json else console.reason_error(kind, text)
     return cpus, memory
+
+
+HOST_CPUS_ENV, HOST_MEMORY_ENV = "DEVRIG_HOST_CPUS", "DEVRIG_HOST_MEMORY_MB"
+
+
+def _host_cpus() -> int:
+    """What the driver's `docker info` reports as NCPU: this machine's CPUs, or DEVRIG_HOST_CPUS (to play a
+    bigger or smaller machine)."""
+    raw = os.environ.get(HOST_CPUS_ENV, "").strip()
+    return int(raw) if raw.isdigit() else (os.cpu_count() or 1)
+
+
+def _host_memory_mb() -> int:
+    raw = os.environ.get(HOST_MEMORY_ENV, "").strip()
+    return int(raw) if raw.isdigit() else _system_memory_mb()
+
+
+def _suggest_memory(system_mb: int, requested: int = 0) -> int:
+    """suggestMemoryAllocation (start.go) for one node on the docker driver (container limit = the host's)."""
+    if requested and requested < system_mb:
+        return requested
+    fallback, maximum = 3072, system_mb - 48
+    if fallback > system_mb:
+        return system_mb
+    suggested = int(system_mb / 400.0) * 100
+    return max(fallback, min(maximum, suggested))
 
 
 def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool):

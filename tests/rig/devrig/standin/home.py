@@ -84,11 +84,18 @@ def list_profiles() -> tuple[list[str], list[str]]:
         if not d.is_dir():
             continue
         try:
-            json.loads((d / "config.json").read_text())
-            valid.append(d.name)
+            cfg = json.loads((d / "config.json").read_text())
         except (OSError, ValueError):
             invalid.append(d.name)
+            continue
+        (valid if is_valid(cfg) else invalid).append(d.name)
     return valid, invalid
+
+
+def is_valid(cfg) -> bool:
+    """config.Profile.IsValid: a driver, and a Kubernetes version on every node."""
+    return (isinstance(cfg, dict) and bool(cfg.get("Driver"))
+            and all(n.get("KubernetesVersion") for n in (cfg.get("Nodes") or [])))
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

@@ -2,7 +2,7 @@
 
 Steps and info go to stdout, warnings and errors to stderr.  Emoji prefixes only when colour is wanted
 (MINIKUBE_IN_STYLE, or a colour TERM on a TTY); otherwise the low-fi prefixes (`* `, `! `, `X `, `  - `).
-With `-o json` every message becomes one CloudEvents line on stdout.  In shell-eval mode (docker-env on a
+With `-o json` every message becomes one CloudEvents line on stdout, its message without a prefix.  In shell-eval mode (docker-env on a
 non-TTY stdout) stdout chatter is silenced and every exit prints `false exit code N` first.
 """
 from __future__ import annotations
@@ -150,7 +150,7 @@ class Console:
             order = self._order
             self.event("step", {
                 "currentstep": str(order.index(self._current)) if self._current in order else "0",
-                "message": (self._prefix(style) + message).strip(),
+                "message": message.strip(),
                 "name": self._current,
                 "totalsteps": str(max(len(order) - 1, 0)),
             })
@@ -160,7 +160,7 @@ class Console:
     def styled(self, style: str, message: str) -> None:
         """out.Styled: stdout; in JSON mode an `info` event."""
         if self.json:
-            self.event("info", {"message": (self._prefix("option") + message).strip()})
+            self.event("info", {"message": message.strip()})
             return
         self._stdout(self._prefix(style) + message + "\n")
 
@@ -174,14 +174,14 @@ class Console:
     def warning(self, message: str) -> None:
         """out.WarningT: stderr `! msg`; `warning` event in JSON mode."""
         if self.json:
-            self.event("warning", {"message": (self._prefix("warning") + message).strip()})
+            self.event("warning", {"message": message.strip()})
             return
         self._stderr(self._prefix("warning") + message + "\n")
 
     def err(self, style: str, message: str) -> None:
         """out.ErrT: stderr; `error` event (no exit code) in JSON mode."""
         if self.json:
-            self.event("error", {"message": (self._prefix(style) + message).strip()})
+            self.event("error", {"message": message.strip()})
             return
         self._stderr(self._prefix(style) + message + "\n")
 
@@ -194,14 +194,21 @@ class Console:
 
     def fatal(self, kind: Kind, message: str, *, new_issue_link: bool = False) -> Exit:
         """exit.Message / exit.Error: the `Exiting due to` block; returns the Exit to raise."""
+        self.reason_error(kind, message, new_issue_link=new_issue_link, exiting=True)
+        return self.exit_code(kind.code)
+
+    def reason_error(self, kind: Kind, message: str, *, new_issue_link: bool = False, exiting: bool = False) -> None:
+        """out.Error (out_reason.go): the reason block without exiting -- what exitIfNotForced prints under
+        --force: the bare message (no `Exiting due to`), in the reason's style (KnownIssue when it has none)."""
         if self.json:
             self.event("error", {
                 "advice": kind.advice, "exitcode": str(kind.code), "issues": ",".join(kind.issues),
                 "message": message.strip(), "name": kind.id, "url": kind.url,
             })
-            return self.exit_code(kind.code)
+            return
         self.ln("")
-        self._stderr(self._prefix("failure") + f"Exiting due to {kind.id}: {message}\n")
+        text = f"Exiting due to {kind.id}: {message}" if exiting else message
+        self._stderr(self._prefix("failure") + text + "\n")
         if kind.advice:
             self._stderr(self._prefix("tip") + f"Suggestion: {kind.advice}\n")
         if kind.url:
@@ -212,7 +219,6 @@ class Console:
             self._stderr("\n")
             self._stderr(self._issue_box())
         self.ln("")
-        return self.exit_code(kind.code)
 
     def _issue_box(self) -> str:
         lines = [
