@@ -1,4 +1,4 @@
-"""Errors a user can act on. They are rendered once, in cli.py."""
+"""Errors a user can act on. The Reporter renders them (report.py; the text is views.error_lines)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -229,3 +230,21 @@ def test_unknown_component_names_the_known_ones(tmp_path, workspace):
         loop.build_components(session, ["function-controler"])
     assert "function-controler" in err.value.message
     assert "function-controller" in (err.value.hint or "")
+
+
+def test_dry_run_plans_the_whole_cycle_without_a_kube_client_or_a_build(tmp_path, workspace, capsys):
+    # The context points elsewhere: a real run would refuse it; a plan makes no API call at all.
+    mk = FakeMinikube(state="Missing")
+    session = make_session(tmp_path, workspace, minikube=mk, dry_run=True, server="https://10.0.0.1:6443")
+    loop.prepare_cluster(session)
+    result = loop.run_cycle(session, strategy="recreate")
+    assert session.made_kube == []  # type: ignore[attr-defined]
+    assert not [c for c in mk.calls if c[0] in ("start", "delete")]
+    assert not (workspace / "kubeless" / "bundles").exists()
+    assert result.changed_objects == [] and result.cleaned == 0
+    plan = [e["message"] for e in map(json.loads, capsys.readouterr().out.splitlines()) if e["event"] == "info"]
+    assert plan[0].startswith("would run: minikube start -p devloop-kubeless --driver=docker")
+    assert "would run: minikube addons enable ingress -p devloop-kubeless" in plan
+    assert "would delete Deployment/kubeless/kubeless-controller-manager" in plan
+    assert "would create Deployment/kubeless/kubeless-controller-manager" in plan
+    assert plan[-1] == "would wait for the rollout of kubeless/kubeless-controller-manager"
