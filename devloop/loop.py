@@ -16,9 +16,6 @@ from devloop.errors import ClusterError, DevloopError
 from devloop.results import BuildOutcome, CycleResult
 from devloop.session import Session
 
-STRATEGIES = ("apply", "recreate")
-
-
 # -- 1. cluster ------------------------------------------------------------------------------
 def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
     """Start the minikube profile if absent or stopped; delete it first when `fresh`. True if started."""
