@@ -19,7 +19,7 @@ RIG_DIR = Path(__file__).resolve().parent
 STANDIN = RIG_DIR / "bin" / "minikube"
 CACHE = Path(os.environ.get("DEVRIG_CACHE") or Path.home() / ".cache" / "devloop-rig")
 # what scripts/build-rig builds (tests/rig/build-minikube's default list)
-BUILT_BY_DEFAULT = tuple((os.environ.get("DEVRIG_MINIKUBE_BUILD") or "v1.38.1 v1.36.0").split())
+BUILT_BY_DEFAULT = tuple((os.environ.get("DEVRIG_MINIKUBE_BUILD") or "v1.38.1 v1.36.0 v1.37.0").split())
 
 
 def oracle_path(version: str) -> Path:

@@ -51,6 +51,8 @@ def _delete_one(console, profile: str, cfg: dict | None) -> None:
         console.styled("deleting_host", f'Deleting "{profile}" in {cfg.get("Driver", "docker")} ...')
     faults.disarm(profile)
     admission_proc.stop(profile)
+    from . import apigate
+    apigate.stop(profile, forget=True)
     machine = cluster.machine(profile)
     if machine.exists():
         console.step("deleting_host", f'Deleting container "{profile}" ...', name="Deleting")

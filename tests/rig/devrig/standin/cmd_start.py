@@ -290,7 +290,9 @@ def run(console, opts) -> int:
                             new_issue_link=True)
 
     timeout = parse_duration(opts.get("wait-timeout")) or 360.0
-    info = _boot(console, profile, version, fake_nodes, timeout, delete_on_failure=bool(opts.get("delete-on-failure")))
+    gated = _engine_gate(profile, rel, cfg, runtime)
+    info = _boot(console, profile, version, fake_nodes, timeout, delete_on_failure=bool(opts.get("delete-on-failure")),
+                 gated=gated)
 
     console.step("docker", f"Preparing Kubernetes {version} on Docker {_docker_version(info)} ...",
                  name="Preparing Kubernetes")
@@ -414,11 +416,100 @@ def _suggest_memory(system_mb: int, requested: int = 0) -> int:
     return max(fallback, min(maximum, suggested))
 
 
-def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool):
+def _engine_gate(profile: str, rel: versions.Release, cfg: dict, runtime: str) -> str | None:
+    """Put the Docker >= 29 API gate in front of the engine when this release's kicbase Docker refuses
+    dockershim's API 1.41 (the kubelet talks to Docker only with the docker runtime); else make sure none is
+    left from an earlier start. Returns the gate's minimum API version, or None."""
+    from . import apigate
+    floor = versions.engine_min_api(rel, cfg.get("Driver") or "docker", cfg.get("DockerEnv"))
+    if runtime != "docker" or floor is None or versions.api_tuple(floor) <= DOCKERSHIM_API:
+        apigate.stop(profile, forget=True)
+        return None
+    apigate.ensure(profile, floor)
+    return floor
+
+
+DOCKERSHIM_API = (1, 41)  # the kubelet's dockershim client (docker v20.10 client, negotiates only downwards)
+KUBEADM_TIMEOUT_ENV = "DEVRIG_KUBEADM_INIT_TIMEOUT"
+KUBELET_NOT_RUNNING = Kind(
+    "K8S_KUBELET_NOT_RUNNING", 109,
+    advice="Check output of 'journalctl -xeu kubelet', try passing --extra-config=kubelet.cgroup-driver=systemd "
+           "to minikube start",
+    issues=("https://github.com/kubernetes/minikube/issues/4172",))
+
+
+def _kubeadm_init_error(version: str) -> str:
+    """The error minikube's bootstrapper returns when kubeadm init (v1.21) waited 4m0s for a kubelet that never
+    served the control plane (kubeadm's waitcontrolplane.go template)."""
+    return (f'wait: /bin/bash -c "sudo env PATH="/var/lib/minikube/binaries/{version}:$PATH" kubeadm init --config '
+            '/var/tmp/minikube/kubeadm.yaml  --ignore-preflight-errors=DirAvailable--etc-kubernetes-manifests,'
+            'DirAvailable--var-lib-minikube,DirAvailable--var-lib-minikube-etcd,FileAvailable--etc-kubernetes-'
+            'manifests-kube-scheduler.yaml,FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml,'
+            'FileAvailable--etc-kubernetes-manifests-kube-controller-manager.yaml,FileAvailable--etc-kubernetes-'
+            'manifests-etcd.yaml,Port-10250,Swap,NumCPU,Mem,SystemVerification,FileContent--proc-sys-net-bridge-'
+            'bridge-nf-call-iptables": Process exited with status 1\nstdout:\n'
+            f"[init] Using Kubernetes version: {version}\n"
+            "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory "
+            '"/etc/kubernetes/manifests". This can take up to 4m0s\n'
+            "[kubelet-check] Initial timeout of 40s passed.\n\n"
+            "\tUnfortunately, an error has occurred:\n\t\ttimed out waiting for the condition\n\n"
+            "\tThis error is likely caused by:\n\t\t- The kubelet is not running\n"
+            "\t\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups "
+            "disabled)\n\nstderr:\n"
+            "error execution phase wait-control-plane: couldn't initialize a Kubernetes cluster\n"
+            "To see the stack trace of this error execute with --v=5 or higher")
+
+
+def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine) -> None:
+    """What minikube does when the kubelet never comes up: kubeadm init waits its 4m0s, minikube says
+    "initialization failed, will try again" and runs it once more (kubeadm.go:439-447), then start fails with
+    the known issue K8S_KUBELET_NOT_RUNNING (exit 109). The real kubelet is restarted meanwhile, as systemd
+    does, and is refused each time. DEVRIG_KUBEADM_INIT_TIMEOUT shortens each wait (seconds)."""
+    import time as _time
+    from devrig import RigError
+    per_attempt = float(os.environ.get(KUBEADM_TIMEOUT_ENV) or 240)
+    err = _kubeadm_init_error(version)
+    console.step("docker", f"Preparing Kubernetes {version} on Docker 29.1.3 ...", name="Preparing Kubernetes")
+    for attempt in (1, 2):
+        console.step("sub_step", "Generating certificates and keys ...", name="Generating certificates")
+        console.step("sub_step", "Booting up control plane ...", name="Booting control plane")
+        deadline = _time.monotonic() + per_attempt
+        while (left := deadline - _time.monotonic()) > 0:
+            _time.sleep(min(10.0, left))  # systemd's RestartSec=10 for minikube's kubelet unit
+            if deadline - _time.monotonic() <= 0:
+                break
+            try:
+                machine.boot(kubernetes_version=version, timeout=max(5.0, min(30.0, deadline - _time.monotonic())))
+                return  # the gate let it through after all (its minimum was lowered meanwhile)
+            except RigError:
+                pass
+        if attempt == 1:
+            console.err("conflict", f"initialization failed, will try again: {err}")
+    console.err("failure", f"Error starting cluster: {err}")
+    console.step("failure", "Problems detected in kubelet:")
+    console.step("empty", "  " + refusal.strip())
+    raise console.fatal(KUBELET_NOT_RUNNING, err)
+
+
+def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool,
+          gated: str | None = None):
     from devrig import RigError, RigMissing, RigTimeout
     machine = cluster.machine(profile)
     try:
         return machine.boot(kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout)
+    except RigError as exc:
+        from . import apigate
+        refusal = apigate.kubelet_refused(profile) if gated else ""
+        if not refusal:
+            return _boot_failed(console, profile, machine, exc, timeout, delete_on_failure)
+    _kubeadm_gives_up(console, profile, version, refusal, machine)
+    return machine.info()
+
+
+def _boot_failed(console, profile: str, machine, exc, timeout: float, delete_on_failure: bool):
+    from devrig import RigError, RigMissing, RigTimeout
+    try:
+        raise exc
     except RigMissing as exc:
         raise console.fatal(K8S_INSTALL_FAILED, f"Failed to update cluster: {exc}", new_issue_link=True)
     except RigTimeout as exc:
@@ -468,6 +559,8 @@ def run_stop(console, opts) -> int:
     from . import admission_proc, faults as _faults
     _faults.disarm(profile)
     admission_proc.stop(profile)
+    from . import apigate
+    apigate.stop(profile)
     cluster.machine(profile).stop()
     console.step("stopped", "1 node stopped.", name="Done")
     return 0

@@ -41,6 +41,7 @@ _STYLES: dict[str, tuple[str, str]] = {
     "documentation": ("📘  ", "* "),
     "warning": ("❗  ", "! "),
     "failure": ("❌  ", "X "),
+    "conflict": ("💢  ", "! "),
     "sad": ("😿  ", "* "),
     "embarrassed": ("🤦  ", "* "),
     "verifying": ("🤔  ", "* "),
