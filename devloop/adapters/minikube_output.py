@@ -55,7 +55,16 @@ _REASON_HINTS: dict[str, str] = {
     "PROVIDER_DOCKER_NOT_RUNNING": "start the docker daemon, e.g. `sudo systemctl start docker`",
     "PROVIDER_DOCKER_NOT_FOUND": "install docker, or pick another `cluster.driver` in the profile",
     "MK_ADDON_ENABLE_PAUSED": "unpause the cluster: `minikube unpause -p <profile>`",
+    "MK_ADDON_ENABLE": "rerun `devloop up` (addons are enabled again on every up); if it keeps failing, "
+    "`devloop reset` recreates the cluster",
+    "GUEST_PROVISION": "rerun `devloop up`; if minikube fails the same way again, `devloop reset` deletes and "
+    "recreates the profile",
+    "GUEST_START": "rerun `devloop up`; if minikube fails the same way again, `devloop reset` deletes and "
+    "recreates the profile",
 }
+# Whatever minikube said, there is always something to try next.
+_DEFAULT_HINT = ("rerun the command; if minikube fails the same way again, `devloop reset` deletes and "
+                 "recreates the profile (`minikube logs -p <profile>` shows minikube's side)")
 
 _EXITING_RE = re.compile(r"^(?:X\s+|[^\w\s]+\s*)?Exiting due to (?P<reason>[A-Z][A-Z0-9_]*): (?P<message>.*)$")
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
@@ -129,8 +138,8 @@ class MinikubeError(ClusterError):
         if not reason_line and output_tail.strip():
             tail = "\n".join("  | " + line for line in output_tail.rstrip().splitlines()[-15:])
             message = f"{message}\n{tail}"
-        if hint is None and reason:
-            hint = _REASON_HINTS.get(reason)
+        if hint is None:
+            hint = _REASON_HINTS.get(reason or "") or _DEFAULT_HINT
         super().__init__(message, hint=hint)
 
 
