@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import RigError, paths, procs
+from . import RigError, baseimages, paths, procs
 from .procs import Proc
 
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.4.1"
@@ -72,8 +72,14 @@ def unix_http(sock: Path, method: str, path: str, timeout: float = 3) -> tuple[i
 
 class Engine:
     def __init__(self, *, name: str, state_dir: Path, run_dir: Path, tcp_port: int, tls_ca: Path,
-                 tls_cert: Path, tls_key: Path, private_dirs_root: Path):
+                 tls_cert: Path, tls_key: Path, private_dirs_root: Path, netns_prefix: list[str] | None = None,
+                 host_tcp_port: int | None = None):
+        """netns_prefix: run inside the profile's network namespace, listening there on `tcp_port` (minikube's
+        2376) on every address, reached from the host through the forwarded `host_tcp_port` on loopback."""
         self.name = name
+        self.netns_prefix = netns_prefix or []
+        self.listen_host = "0.0.0.0" if netns_prefix else "127.0.0.1"
+        self.host_tcp_port = host_tcp_port or tcp_port
         self.state_dir = state_dir            # <machine>/engine: data-root, daemon.json
         self.run_dir = run_dir                # short path (unix socket length limit): sockets, exec-root
         self.tcp_port = tcp_port
@@ -87,7 +93,7 @@ class Engine:
 
     @property
     def docker_host(self) -> str:
-        return f"tcp://127.0.0.1:{self.tcp_port}"
+        return f"tcp://127.0.0.1:{self.host_tcp_port}"
 
     def argv(self) -> list[str]:
         config = self.state_dir / "daemon.json"
@@ -98,7 +104,7 @@ class Engine:
             f"--config-file={config}",
             f"--data-root={self.data_root}", f"--exec-root={self.exec_root}",
             f"--pidfile={self.run_dir / 'docker.pid'}",
-            f"-H", f"unix://{self.socket}", "-H", f"tcp://127.0.0.1:{self.tcp_port}",
+            f"-H", f"unix://{self.socket}", "-H", f"tcp://{self.listen_host}:{self.tcp_port}",
             "--tlsverify", f"--tlscacert={ca}", f"--tlscert={cert}", f"--tlskey={key}",
             "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false", "--ip-masq=false",
             "--userland-proxy=false",
@@ -133,7 +139,7 @@ class Engine:
         env.update(DEVRIG_HOSTNAME=self.name, DEVRIG_BINDS=" ".join(binds), DEVRIG_FILE_BINDS=" ".join(file_binds))
         for var in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "NOTIFY_SOCKET"):
             env.pop(var, None)
-        argv = ["unshare", "--mount", "--uts", "--propagation", "private", "--",
+        argv = [*self.netns_prefix, "unshare", "--mount", "--uts", "--propagation", "private", "--",
                 "sh", "-c", _NS_SETUP, "devrig-ns", *self.argv()]
         return procs.spawn(argv, log=self.log, env=env, pidfile=self.pidfile)
 
@@ -177,6 +183,10 @@ class Engine:
         if result.returncode != 0:
             raise RigError(f"building {PAUSE_IMAGE} in the {self.name!r} engine failed: "
                            f"{result.stderr.strip() or result.stdout.strip()}")
+
+    def ensure_base_images(self) -> list[str]:
+        """The base images the upstream Dockerfiles name, as stand-ins (see baseimages.py)."""
+        return baseimages.ensure(self.has_image, self.cli_env(), self.name)
 
     def info_name(self) -> str:
         status, body = unix_http(self.socket, "GET", "/info")

@@ -1,5 +1,12 @@
 """One minikube profile's machine: control plane + Docker engine + real kubelet node (+ optional kwok nodes).
 
+Network layouts (state "network", chosen when the profile is created: $DEVRIG_NETWORK, default below):
+- "netns": a network namespace per profile (netns.py) holds etcd, the control plane, the engine, the kubelet,
+  kube-proxy and the pods, on minikube's fixed ports and a node address; the host reaches the API server and
+  the engine's TLS port only through a forwarder on 127.0.0.1 (forward.py), as with the docker driver on
+  macOS.  Pods have routed addresses and Services work.
+- "loopback": everything on the host's loopback on free ports; pods get an address that routes nowhere.
+
 State lives in <minikube home>/machines/<name>/ (rig.json: ports, PIDs, run dir; logs/; data dirs); sockets
 and the engine's exec-root live in a short run dir /run/devrig/<id>/ (unix socket paths are limited to 108
 bytes).  Processes are detached (own session) and survive the caller; they are found again through the
@@ -26,26 +33,46 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
-from . import RigError, kwoknodes, paths, procs
+import sys
+
+from . import RigError, kwoknodes, netns, paths, procs
 from .certs import HomeCerts
 from .controlplane import ControlPlane
 from .engine import Engine, unix_http
 from .kapi import node_ready
-from .node import NODE_NAME, Node
+from .node import NODE_NAME, KubeProxy, Node
 from .procs import Proc
 
 RUNNING, STOPPED, ERROR, MISSING = "running", "stopped", "error", "missing"
 RUN_ROOT = Path(os.environ.get("DEVRIG_RUN_DIR", "/run/devrig"))
+LOOPBACK, NETNS = "loopback", "netns"
+DEFAULT_NETWORK = LOOPBACK
 PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet", "docker",
               "kwok")
-# stop order: dependants first; the engine last (the kubelet lives in its mount namespace)
-STOP_ORDER = ("kwok", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "dockerd")
+# with a node network: minikube's ports inside the namespace; only these are picked free on the host
+NODE_PORTS = {"etcd_client": 2379, "etcd_peer": 2380, "apiserver": netns.APISERVER_PORT, "controller_manager": 10257,
+              "scheduler": 10259, "kubelet": 10250, "docker": netns.DOCKER_PORT}
+HOST_PORT_NAMES = ("apiserver", "docker", "kwok")
+# stop order: dependants first; the engine after the kubelet (which lives in its mount namespace); the
+# forwarders last (a stopping part may still be reached through them)
+STOP_ORDER = ("kwok", "kube-proxy", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "dockerd",
+              "forward", "forward-out")
 PARTS = STOP_ORDER
 PORT_OWNER = {"etcd_client": "etcd", "etcd_peer": "etcd", "apiserver": "apiserver",
               "controller_manager": "controller-manager", "scheduler": "scheduler", "kubelet": "kubelet",
               "docker": "dockerd", "kwok": "kwok"}
+NETNS_PORT_OWNER = {"apiserver": "forward", "docker": "forward", "kwok": "kwok"}
 # who must restart when a port moves (they were started with the old one)
 PORT_DEPENDANTS = {"etcd_client": ("apiserver",), "apiserver": ("controller-manager", "scheduler", "kubelet", "kwok")}
+NETNS_PORT_DEPENDANTS = {"apiserver": ("kwok",)}
+
+
+def network_mode() -> str:
+    mode = os.environ.get("DEVRIG_NETWORK") or DEFAULT_NETWORK
+    if mode not in (LOOPBACK, NETNS):
+        raise RigError(f"DEVRIG_NETWORK={mode!r}: expected {NETNS!r} (a network namespace per profile) or "
+                       f"{LOOPBACK!r}")
+    return mode
 
 
 @dataclass
@@ -65,6 +92,10 @@ class MachineInfo:
     state_dir: Path
     run_dir: Path
     fake_nodes: list[str] = field(default_factory=list)
+    node_ip: str = "127.0.0.1"          # what `minikube ip` / `profile list` report (the node's address)
+    node_port: int = 0                  # the API server's port on node_ip (0: same as apiserver_port)
+    network: str = LOOPBACK
+    netns: Path | None = None           # the profile's network namespace (network "netns")
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -124,17 +155,31 @@ class Machine:
     def _new_state(self, version: str) -> dict:
         siblings = self._siblings()
         taken = {p for s in siblings for p in s.get("ports", {}).values()}
+        mode = network_mode()
         ports = {}
-        for pname in PORT_NAMES:
+        for pname in (HOST_PORT_NAMES if mode == NETNS else PORT_NAMES):
             ports[pname] = procs.free_port(avoid=taken | set(ports.values()))
         used_nets = {s.get("pod_net_index") for s in siblings}
-        net_index = next(i for i in range(256) if i not in used_nets)
+        net_index = next(i for i in range(24) if i not in used_nets)
         run_id = hashlib.sha1(str(self.dir).encode()).hexdigest()[:12]
-        return {
+        state = {
             "name": self.name, "kubernetes_version": version, "created": time.time(),
             "run_dir": str(RUN_ROOT / run_id), "ports": ports, "pod_net_index": net_index,
             "pod_cidr": f"10.244.{net_index}.0/24", "procs": {}, "mount_ns": None, "fake_nodes": 0,
+            "network": mode,
         }
+        if mode == NETNS:
+            state["netns"] = f"devrig-{run_id}"
+        return state
+
+    @staticmethod
+    def _network(state: dict) -> netns.NodeNetwork | None:
+        if state.get("network", LOOPBACK) != NETNS:
+            return None
+        return netns.NodeNetwork(state["netns"], state["pod_net_index"])
+
+    def _port_owner(self, state: dict) -> dict[str, str]:
+        return NETNS_PORT_OWNER if self._network(state) else PORT_OWNER
 
     @contextmanager
     def _lock(self):
@@ -150,23 +195,36 @@ class Machine:
     # --- parts ---------------------------------------------------------------------------------------------
     def _parts(self, state: dict) -> tuple[ControlPlane, Engine, Node]:
         run_dir = Path(state["run_dir"])
-        ports = state["ports"]
+        host_ports = state["ports"]
+        net = self._network(state)
+        ports = {**host_ports, **NODE_PORTS} if net else host_ports
         cp = ControlPlane(machine_dir=self.dir, home_certs=self.certs, version=state["kubernetes_version"],
-                          ports=ports)
+                          ports=ports, node_ip=net.node_ip if net else None, netns_path=net.path if net else None,
+                          host_api_port=host_ports["apiserver"])
         engine = Engine(name=self.name, state_dir=self.dir / "engine", run_dir=run_dir, tcp_port=ports["docker"],
                         tls_ca=self.certs.docker_ca, tls_cert=self.certs.docker_server_crt,
-                        tls_key=self.certs.docker_server_key, private_dirs_root=self.dir / "node" / "host")
+                        tls_key=self.certs.docker_server_key, private_dirs_root=self.dir / "node" / "host",
+                        netns_prefix=net.prefix() if net else None, host_tcp_port=host_ports["docker"])
         node = Node(machine_dir=self.dir, run_dir=run_dir, version=state["kubernetes_version"],
                     kubelet_port=ports["kubelet"], kubeconfig=cp.kubeconfig("kubelet"),
-                    docker_socket=engine.socket, pod_cidr=state["pod_cidr"], client_ca=self.certs.ca_crt,
-                    profile=self.name)
+                    docker_socket=_kubelet_engine_socket(self.dir, engine.socket), pod_cidr=state["pod_cidr"],
+                    client_ca=self.certs.ca_crt,
+                    profile=self.name, node_ip=net.node_ip if net else None,
+                    pod_gateway=net.pod_gateway if net else None, netns_path=net.path if net else None)
         return cp, engine, node
 
     @staticmethod
     def _proc(state: dict, part: str) -> Proc | None:
         return Proc.from_json(state["procs"].get(part))
 
-    def _spawn(self, state: dict, part: str, argv: list[str], *, port_keys: tuple[str, ...] = ()) -> Proc:
+    def _spawn(self, state: dict, part: str, argv: list[str], *, port_keys: tuple[str, ...] = (),
+               in_node: bool = False) -> Proc:
+        """Start a daemon; `in_node`: inside the profile's network namespace, if it has one."""
+        net = self._network(state)
+        if net and in_node:
+            argv = [*net.prefix(), *argv]
+        if net:
+            port_keys = tuple(k for k in port_keys if k in state["ports"] and not in_node)  # the rest: the node's
         for key in port_keys:
             if not procs.port_free(state["ports"][key]):
                 raise RigError(f"{part} of profile {self.name!r} cannot start: its port 127.0.0.1:"
@@ -197,13 +255,14 @@ class Machine:
              timeout: float = 120) -> MachineInfo:
         deadline = time.monotonic() + timeout
         with self._lock():
-            paths.require_parts(kubernetes_version, kwok=fake_nodes > 0)
             state = self._load()
             if state is None:
                 state = self._new_state(kubernetes_version)
             elif state["kubernetes_version"] != kubernetes_version:
                 raise RigError(f"profile {self.name!r} runs Kubernetes {state['kubernetes_version']}, not "
                                f"{kubernetes_version}; delete it first to change versions")
+            net = self._network(state)
+            paths.require_parts(kubernetes_version, kwok=fake_nodes > 0, network=net is not None)
             self._save(state)
             self.logs.mkdir(parents=True, exist_ok=True)
             Path(state["run_dir"]).mkdir(parents=True, exist_ok=True)
@@ -218,17 +277,23 @@ class Machine:
             self.certs.ensure()
             cp, engine, node = self._parts(state)
             cp.ensure_credentials()
+            if net:
+                net.ensure()
+                self._ensure_forwarder(state, net)
+                mark("node network")
 
             etcd = self._proc(state, "etcd")
             if not procs.alive(etcd):
-                etcd = self._spawn(state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"))
+                etcd = self._spawn(state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"),
+                                   in_node=True)
             dockerd = self._ensure_engine(state, engine, deadline)
-            self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{state['ports']['etcd_client']}",
+            self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{cp.ports['etcd_client']}",
                        "etcd", etcd, cp.etcd_healthy, deadline)
             mark("etcd healthy")
             apiserver = self._proc(state, "apiserver")
             if not procs.alive(apiserver):
-                apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",))
+                apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",),
+                                        in_node=True)
             self._wait(f"the {self.name!r} Docker engine to answer on {engine.socket}", "dockerd", dockerd,
                        engine.ping, deadline)
             mark("engine ready")
@@ -243,11 +308,17 @@ class Machine:
             for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
                                      ("scheduler", cp.scheduler_argv(), "scheduler")):
                 if not procs.alive(self._proc(state, part)):
-                    self._spawn(state, part, argv, port_keys=(port,))
+                    self._spawn(state, part, argv, port_keys=(port,), in_node=True)
+            if net:
+                self._ensure_kube_proxy(state, cp)
+            # minikube's node has its images preloaded; here: the bases a registry would have served
+            built = engine.ensure_base_images()
+            if built:
+                mark(f"base images built ({', '.join(built)})")
             # after a restart the Node object still says Ready from before: insist on a fresh heartbeat
             self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
                        lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
-                       and _kubelet_healthz(state["ports"]["kubelet"]), deadline)
+                       and _kubelet_healthz(cp.ports["kubelet"], net), deadline)
             mark("node Ready")
             api.patch(f"/api/v1/nodes/{NODE_NAME}", {"metadata": {"labels": node.labels()}})
             self._wait(f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
@@ -262,6 +333,58 @@ class Machine:
             self._save(state)
             return self._info(state)
 
+    def _ensure_forwarder(self, state: dict, net: netns.NodeNetwork) -> None:
+        """The host's only way in: 127.0.0.1:<port> -> the node's API server and engine TLS port (and back out
+        to host loopback ports the node must reach, see reach_host_port)."""
+        rig_root = str(Path(__file__).resolve().parents[1])
+        specs = (("forward", "--into", {"apiserver": NODE_PORTS["apiserver"], "docker": NODE_PORTS["docker"]}),)
+        for part, flag, mapping in specs:
+            if procs.alive(self._proc(state, part)):
+                continue
+            argv = [sys.executable, "-m", "devrig.forward", f"--netns={net.path}"]
+            for key, node_port in mapping.items():
+                argv.append(f"{flag}=127.0.0.1:{state['ports'][key]}={net.node_ip}:{node_port}")
+            self._spawn_forwarder(state, part, argv, rig_root)
+        out_ports = state.get("out_ports") or []
+        if out_ports and not procs.alive(self._proc(state, "forward-out")):
+            argv = [sys.executable, "-m", "devrig.forward", f"--netns={net.path}",
+                    *(f"--out=127.0.0.1:{p}=127.0.0.1:{p}" for p in out_ports)]
+            self._spawn_forwarder(state, "forward-out", argv, rig_root)
+
+    def _spawn_forwarder(self, state: dict, part: str, argv: list[str], rig_root: str) -> Proc:
+        log = self.logs / f"{part}.log"
+        proc = procs.spawn(argv, log=log, pidfile=Path(state["run_dir"]) / f"{part}.pid",
+                           env=dict(_daemon_env(), PYTHONPATH=rig_root))
+        state["procs"][part] = proc.to_json()
+        self._save(state)
+        self._wait(f"the {part} process of {self.name!r} to listen", part, proc,
+                   lambda: b"port(s) ready" in log.read_bytes().rsplit(b"\n=== ", 1)[-1], time.monotonic() + 15)
+        return proc
+
+    def reach_host_port(self, port: int) -> None:
+        """Let the node reach the host's 127.0.0.1:<port> at its own 127.0.0.1:<port> (e.g. a webhook served
+        on the host); a no-op without a node network, where both are the same loopback."""
+        with self._lock():
+            state = self._load()
+            net = self._network(state) if state else None
+            if net is None:
+                return
+            out_ports = state.setdefault("out_ports", [])
+            if port in out_ports and procs.alive(self._proc(state, "forward-out")):
+                return
+            if port not in out_ports:
+                out_ports.append(port)
+            procs.terminate(self._proc(state, "forward-out"), what=f"forward-out of {self.name!r}")
+            self._ensure_forwarder(state, net)
+
+    def _ensure_kube_proxy(self, state: dict, cp: ControlPlane) -> None:
+        if procs.alive(self._proc(state, "kube-proxy")):
+            return
+        proxy = KubeProxy(machine_dir=self.dir, version=state["kubernetes_version"],
+                          kubeconfig=cp.kubeconfig("kube-proxy"), cluster_cidr=state["pod_cidr"])
+        proxy.write_config()
+        self._spawn(state, "kube-proxy", proxy.argv(), in_node=True)
+
     def _ensure_engine(self, state: dict, engine: Engine, deadline: float) -> Proc:
         dockerd = self._proc(state, "dockerd")
         if procs.alive(dockerd):
@@ -270,7 +393,7 @@ class Machine:
         # must live in the engine's (new) namespace anyway: clear the old one first.
         procs.terminate(self._proc(state, "kubelet"), what="kubelet")
         self._sweep(state)
-        if not procs.port_free(state["ports"]["docker"]):
+        if self._network(state) is None and not procs.port_free(state["ports"]["docker"]):
             raise RigError(f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
                            f"{state['ports']['docker']} is taken by another process")
         dockerd = engine.start()
@@ -298,13 +421,14 @@ class Machine:
         """A part that is not running gets a new port if another process took its old one meanwhile."""
         taken = {p for sib in self._siblings() for p in sib.get("ports", {}).values()}
         restart: set[str] = set()
-        for key, owner in PORT_OWNER.items():
+        dependants = NETNS_PORT_DEPENDANTS if self._network(state) else PORT_DEPENDANTS
+        for key, owner in self._port_owner(state).items():
             port = state["ports"][key]
             if procs.alive(self._proc(state, owner)) or procs.port_free(port):
                 continue
             state["ports"][key] = procs.free_port(avoid=taken | set(state["ports"].values()))
             self._log(f"port {port} ({key}) is taken by another process; {owner} moves to {state['ports'][key]}")
-            restart.update(PORT_DEPENDANTS.get(key, ()))
+            restart.update(dependants.get(key, ()))
         if restart:
             procs.terminate_all({part: self._proc(state, part) for part in restart})
         self._save(state)
@@ -343,13 +467,27 @@ class Machine:
         def targets(parts):
             return {f"{part} of {self.name!r}": self._proc(state, part) for part in parts}
         if graceful:
-            procs.terminate_all(targets(("kwok", "kubelet", "scheduler", "controller-manager")))
+            procs.terminate_all(targets(("kwok", "kube-proxy", "kubelet", "scheduler", "controller-manager")))
             if procs.alive(self._proc(state, "dockerd")):
                 self._kill_containers(state)
             procs.terminate_all(targets(("apiserver", "etcd", "dockerd")))
+            procs.terminate_all(targets(("forward", "forward-out")))
         else:
             procs.terminate_all(targets(STOP_ORDER), sig=signal.SIGKILL, timeout=10)
         self._sweep(state)
+        self._sweep_network(state)
+
+    def _sweep_network(self, state: dict) -> None:
+        """SIGKILL whatever is left in the node's network namespace: every process there is the profile's."""
+        net = self._network(state)
+        if net is None or not net.exists():
+            return
+        net.check_not_host()
+        members = net.members() - {os.getpid()}
+        for pid in members | procs.descendants(members):
+            procs.kill_pid(pid)
+        procs.wait_for(lambda: not (net.members() - {os.getpid()}) or None, 15,
+                       f"processes in the network namespace {net.path} of {self.name!r} to exit after SIGKILL")
 
     def _kill_containers(self, state: dict) -> None:
         """Kill containers first: dockerd would give each 10 s to honour SIGTERM (busybox sleep never does)."""
@@ -392,6 +530,9 @@ class Machine:
             if state is not None:
                 self._stop(state, graceful=False)
                 run_dir = Path(state["run_dir"])
+                net = self._network(state)
+                if net is not None:
+                    net.delete()  # as `minikube delete` removes the profile's docker network
             else:
                 run_dir = None
             for d in filter(None, (self.dir, run_dir)):
@@ -423,9 +564,10 @@ class Machine:
             return MachineState(MISSING, MISSING, MISSING)
         alive = {part: procs.alive(self._proc(state, part)) for part in STOP_ORDER}
         cp, engine, node = self._parts(state)
+        net = self._network(state)
         host = _health(alive["dockerd"], engine.ping)
         apiserver = _health(alive["apiserver"], lambda: cp.api().readyz())
-        kubelet = _health(alive["kubelet"], lambda: _kubelet_healthz(state["ports"]["kubelet"]))
+        kubelet = _health(alive["kubelet"], lambda: _kubelet_healthz(cp.ports["kubelet"], net))
         return MachineState(host=host, apiserver=apiserver, kubelet=kubelet, processes=alive)
 
     def info(self) -> MachineInfo | None:
@@ -435,6 +577,7 @@ class Machine:
     def _info(self, state: dict) -> MachineInfo:
         cp, engine, _ = self._parts(state)
         count = state.get("fake_nodes", 0)
+        net = self._network(state)
         return MachineInfo(
             name=self.name, apiserver_url=cp.server_url, apiserver_port=state["ports"]["apiserver"],
             ca_cert=self.certs.ca_crt, client_cert=self.certs.client_crt, client_key=self.certs.client_key,
@@ -442,6 +585,9 @@ class Machine:
             node_name=NODE_NAME, kubernetes_version=state["kubernetes_version"],
             kubeconfig=cp.kubeconfig("admin"), state_dir=self.dir, run_dir=Path(state["run_dir"]),
             fake_nodes=[kwoknodes.node_name(i) for i in range(count)],
+            node_ip=net.node_ip if net else "127.0.0.1",
+            node_port=cp.ports["apiserver"] if net else state["ports"]["apiserver"],
+            network=LOOPBACK if net is None else NETNS, netns=net.path if net else None,
         )
 
     def processes(self) -> list[int]:
@@ -451,6 +597,9 @@ class Machine:
             return []
         pids = {p.pid for p in (self._proc(state, part) for part in STOP_ORDER) if procs.alive(p)}
         pids |= self._namespace_members(state)
+        net = self._network(state)
+        if net is not None:
+            pids |= net.members() - {os.getpid()}
         return sorted(pids | procs.descendants(pids))
 
 
@@ -463,17 +612,34 @@ def _health(alive: bool, probe) -> str:
         return ERROR
 
 
-def _kubelet_healthz(port: int) -> bool:
+def _kubelet_healthz(port: int, net: netns.NodeNetwork | None = None) -> bool:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the kubelet's serving cert is self-signed; this is a liveness probe
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=3)
+    conn = _NodeHTTPS("127.0.0.1", port, context=ctx, timeout=3)
+    conn.netns_path = net.path if net else None
     try:
         conn.request("GET", "/healthz")
         resp = conn.getresponse()
         return resp.status == 200 and resp.read().strip() == b"ok"
     finally:
         conn.close()
+
+
+class _NodeHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a port of the node's own namespace (its loopback), from the host."""
+    netns_path: Path | None = None
+
+    def connect(self):
+        sock = netns.connect(self.netns_path, self.host, self.port, timeout=self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def _kubelet_engine_socket(machine_dir: Path, engine_socket: Path) -> Path:
+    """The engine as the kubelet dials it: through the stand-in's Docker API gate when the stand-in put one in
+    front (standin/apigate.py writes its socket into this file), else directly."""
+    gate = machine_dir / "kubelet-docker-endpoint"
+    return Path(gate.read_text().strip()) if gate.is_file() else engine_socket
 
 
 def _daemon_env() -> dict[str, str]:

@@ -3,6 +3,8 @@
 The kubelet runs inside the engine's mount namespace (`nsenter --mount`), so pod volumes it mounts are
 what dockerd bind-mounts into containers, and the kubelet's hardcoded shared paths (/var/log/pods, ...)
 are private to the profile (see engine.PRIVATE_HOST_DIRS).  Every other path it uses is given per profile.
+With a node network (netns.py) it also joins the engine's network namespace, reports the node address as
+its InternalIP and gives pods routed veth pairs (cni/devrig-cni, mode "routed"); kube-proxy runs there too.
 """
 from __future__ import annotations
 
@@ -19,7 +21,11 @@ NODE_NAME = "localhost"
 
 class Node:
     def __init__(self, *, machine_dir: Path, run_dir: Path, version: str, kubelet_port: int,
-                 kubeconfig: Path, docker_socket: Path, pod_cidr: str, client_ca: Path, profile: str):
+                 kubeconfig: Path, docker_socket: Path, pod_cidr: str, client_ca: Path, profile: str,
+                 node_ip: str | None = None, pod_gateway: str | None = None, netns_path: Path | None = None):
+        self.node_ip = node_ip            # None: the loopback rig (pods get an address that routes nowhere)
+        self.pod_gateway = pod_gateway
+        self.netns_path = netns_path
         self.dir = machine_dir / "node"
         self.run_dir = run_dir
         self.version = version
@@ -43,7 +49,7 @@ class Node:
             d.mkdir(parents=True, exist_ok=True)
         config = {
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": "127.0.0.1", "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
+            "address": "0.0.0.0" if self.node_ip else "127.0.0.1", "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
             "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False},
                                "x509": {"clientCAFile": str(self.client_ca)}},
             "authorization": {"mode": "AlwaysAllow"},
@@ -55,14 +61,15 @@ class Node:
             "syncFrequency": "10s", "fileCheckFrequency": "20s",
             "serializeImagePulls": False, "resolvConf": "/etc/resolv.conf",
             "clusterDomain": "cluster.local",
-            # the host's iptables are not the node's to change (and two kubelets would fight over them)
-            "makeIPTablesUtilChains": False,
+            # the host's iptables are not the node's to change (and two kubelets would fight over them);
+            # a node network's are its own (KUBE-MARK-DROP & co, as on minikube)
+            "makeIPTablesUtilChains": bool(self.node_ip),
         }
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        cni = {
-            "cniVersion": "0.4.0", "name": "devrig",
-            "plugins": [{"type": "devrig-cni", "subnet": self.pod_cidr, "dataDir": str(self.cni_state_dir)}],
-        }
+        plugin = {"type": "devrig-cni", "subnet": self.pod_cidr, "dataDir": str(self.cni_state_dir)}
+        if self.node_ip:
+            plugin.update(mode="routed", gateway=self.pod_gateway, nodeNetns=str(self.netns_path))
+        cni = {"cniVersion": "0.4.0", "name": "devrig", "plugins": [plugin]}
         (self.cni_conf_dir / "10-devrig.conflist").write_text(json.dumps(cni, indent=2) + "\n")
 
     def labels(self) -> dict[str, str]:
@@ -71,9 +78,11 @@ class Node:
                 "node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/master": ""}
 
     def argv(self, mount_ns_pid: int) -> list[str]:
+        joins = ["--mount", "--net"] if self.node_ip else ["--mount"]
+        node_ip = [f"--node-ip={self.node_ip}"] if self.node_ip else []
         return [
-            "nsenter", f"--target={mount_ns_pid}", "--mount", "--",
-            str(paths.k8s_bin(self.version, "kubelet")),
+            "nsenter", f"--target={mount_ns_pid}", *joins, "--",
+            str(paths.k8s_bin(self.version, "kubelet")), *node_ip,
             f"--config={self.config_file}", f"--kubeconfig={self.kubeconfig}",
             f"--root-dir={self.root_dir}", f"--cert-dir={self.dir / 'pki'}",
             f"--hostname-override={NODE_NAME}",
@@ -87,3 +96,34 @@ class Node:
             f"--volume-plugin-dir={self.dir / 'volume-plugins'}",
             "--v=1",
         ]
+
+
+class KubeProxy:
+    """kube-proxy v1.21 in iptables mode, inside the node's network namespace (ClusterIP Services, and the
+    `kubernetes` Service that KUBERNETES_SERVICE_HOST names)."""
+
+    def __init__(self, *, machine_dir: Path, version: str, kubeconfig: Path, cluster_cidr: str):
+        self.dir = machine_dir / "node"
+        self.version = version
+        self.kubeconfig = kubeconfig
+        self.cluster_cidr = cluster_cidr
+        self.config_file = self.dir / "kube-proxy-config.yaml"
+
+    def write_config(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(self.kubeconfig)},
+            "mode": "iptables", "hostnameOverride": NODE_NAME, "clusterCIDR": self.cluster_cidr,
+            "bindAddress": "0.0.0.0", "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            # 0 = leave the kernel's conntrack limits and timeouts alone: nf_conntrack's hashsize is a
+            # module parameter, i.e. the host's, not the node namespace's
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+            # this machine refuses a lower oom_score_adj (see cni/devrig-runc)
+            "oomScoreAdj": 0,
+        }
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def argv(self) -> list[str]:
+        return [str(paths.k8s_bin(self.version, "kube-proxy")), f"--config={self.config_file}", "--v=1"]

@@ -10,6 +10,8 @@ from . import RigMissing
 PACKAGE_DIR = Path(__file__).resolve().parent
 CNI_DIR = PACKAGE_DIR / "cni"
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl")
+# needed only by a profile with a node network (netns.py): Services are what it makes work
+NETWORK_BINARIES = ("kube-proxy",)
 DEFAULT_KUBERNETES_VERSION = "v1.21.14"
 BUILD_HINT = "run scripts/build-rig (builds into $DEVRIG_CACHE, default ~/.cache/devloop-rig)"
 
@@ -56,6 +58,11 @@ def runc_bin() -> Path:
     return _system("runc", "/usr/sbin/runc", "/usr/bin/runc")
 
 
+def busybox_bin() -> Path:
+    """Debian's busybox-static: statically linked, so it can be copied into FROM-scratch images."""
+    return _system("busybox", "/bin/busybox", "/usr/bin/busybox")
+
+
 def docker_cli() -> Path:
     return _system("docker", "/usr/local/bin/docker", "/usr/bin/docker")
 
@@ -71,9 +78,12 @@ def built_kubernetes_versions() -> list[str]:
     )
 
 
-def missing_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False) -> list[str]:
+def missing_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False,
+                  network: bool = False) -> list[str]:
     """Human-readable list of rig parts that are not there (empty = all present)."""
     wanted: list[tuple[str, Path]] = [(b, k8s_bin(version, b)) for b in K8S_BINARIES]
+    if network:
+        wanted += [(b, k8s_bin(version, b)) for b in NETWORK_BINARIES]
     wanted += [("pause", pause_bin()), ("etcd", etcd_bin()), ("dockerd", dockerd_bin()),
                ("runc", runc_bin()), ("docker CLI", docker_cli())]
     if kwok:
@@ -81,7 +91,7 @@ def missing_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = Fal
     return [f"{what} ({path})" for what, path in wanted if not os.access(path, os.X_OK)]
 
 
-def require_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False) -> None:
-    missing = missing_parts(version, kwok=kwok)
+def require_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False, network: bool = False) -> None:
+    missing = missing_parts(version, kwok=kwok, network=network)
     if missing:
         raise RigMissing(f"rig parts missing for Kubernetes {version}: {', '.join(missing)}; {BUILD_HINT}")

@@ -61,6 +61,9 @@ def ensure(profile: str) -> str:
         procs.wait_for(lambda: procs.alive(proc) and _healthy(port, ca), WAIT_SECONDS,
                        f"the ingress admission server of {profile!r} to answer on https://127.0.0.1:{port}/healthz",
                        detail=lambda: f"log {log}:\n{procs.tail(log)}")
+    # the API server runs in the node's network namespace: give it the same loopback port there
+    from . import cluster
+    cluster.machine(profile).reach_host_port(port)
     return f"https://127.0.0.1:{port}/networking/v1/ingresses"
 
 
