@@ -244,3 +244,37 @@ class ProfileLock:
     def __del__(self) -> None:  # a forgotten release must not outlive the object
         with contextlib.suppress(Exception):
             self.release()
+
+
+@contextlib.contextmanager
+def hold_for(session, *, wait: float, kind: str = "profile") -> Iterator[ProfileLock]:
+    """Hold `session`'s profile lock around a command (or one watch cycle), through its Reporter:
+    a busy lock is said once (who holds it, how long we wait), the wait shows a countdown (a `lock`
+    step's wait events), and a takeover from a dead holder is a warning."""
+    rep = session.reporter
+    lock = ProfileLock(session.context, kind=kind)
+    try:
+        lock.acquire(wait=0)
+    except LockBusy as busy:
+        if wait <= 0:
+            raise
+        rep.info(f"{busy.message}; waiting up to {wait:g}s for it (--wait-lock)")
+        with rep.step("lock", "wait for the profile lock") as step:
+            shown = [None]
+
+            def on_wait(holder: Holder | None, left: float) -> None:
+                whole = int(left + 0.999)
+                if whole != shown[0]:  # once a second, not on every poll
+                    shown[0] = whole
+                    who = holder.describe() if holder else "another devloop"
+                    step.waiting(f"{who} to finish ({whole}s left)")
+
+            lock.acquire(wait=wait, on_wait=on_wait)
+            step.detail(waited_for=busy.holder.pid if busy.holder else None)
+    if lock.took_over is not None:
+        rep.warn(f"took over the lock of minikube profile {session.context!r} from {lock.took_over.describe()}, "
+                 "which ended without releasing it")
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -72,8 +72,8 @@ class HolderProc:
 def holders(tmp_path):
     made: list[HolderProc] = []
 
-    def make(*args, **kwargs) -> HolderProc:
-        holder = HolderProc(tmp_path, *args, **kwargs)
+    def make(*args, directory: Path | None = None, **kwargs) -> HolderProc:
+        holder = HolderProc(directory or tmp_path, *args, **kwargs)
         made.append(holder)
         return holder
 
@@ -198,3 +198,44 @@ def test_release_is_idempotent_and_the_same_object_cannot_take_it_twice(tmp_path
     with lock.hold(wait=0):
         assert lock.held
     assert not lock.held
+
+
+def test_hold_for_says_who_holds_it_counts_down_and_takes_it(tmp_path, holders, capsys, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    from devloop.lock import hold_for
+    from devloop.report import Reporter
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    first = holders_in(holders, tmp_path / "devloop")
+    waits: list[str] = []
+
+    class Rep(Reporter):
+        def _waiting(self, step, what):
+            waits.append(what)
+            super()._waiting(step, what)
+            if len(waits) == 2:
+                first.release()
+
+    session = SimpleNamespace(context="demo", reporter=Rep(json_mode=True))
+    with hold_for(session, wait=600) as lock:
+        assert lock.held
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    info = next(e for e in events if e["event"] == "info")
+    assert f"PID {first.pid}" in info["message"] and "waiting up to 600s" in info["message"]
+    counted = [e["waiting_for"] for e in events if e["event"] == "wait"]
+    assert counted == waits and len(counted) >= 2 and all(f"PID {first.pid}" in w and "s left)" in w for w in counted)
+    assert [e["status"] for e in events if e["event"] == "step" and e["step"] == "lock"] == ["start", "ok"]
+
+    # With no wait allowed, a busy lock is an error at once (and no lock step).
+    again = holders_in(holders, tmp_path / "devloop")
+    with pytest.raises(LockBusy):
+        with hold_for(SimpleNamespace(context="demo", reporter=Reporter(json_mode=True)), wait=0):
+            pass
+    again.release()
+
+
+def holders_in(holders, directory: Path) -> HolderProc:
+    directory.mkdir(parents=True, exist_ok=True)
+    return holders(directory=directory)
