@@ -33,8 +33,8 @@ LS_FLAGS = (Flag("format", "string", "short", "", "Format output. One of: short|
 def _engine_api(profile: str):
     import docker
     info = cluster.machine(profile).info()
-    # a fixed, current API version: the engine may sit behind the Docker 29 API gate
-    return docker.APIClient(base_url=f"unix://{info.docker_socket}", version="1.44", timeout=300)
+    # the engine's own socket (the API gate, if any, sits only in front of the kubelet): negotiate
+    return docker.APIClient(base_url=f"unix://{info.docker_socket}", version="auto", timeout=300)
 
 
 def _is_archive(arg: str) -> bool:
@@ -86,7 +86,7 @@ def _load_from_daemon(console, engine, name: str, *, overwrite: bool) -> None:
         except docker.errors.ImageNotFound:
             pass
     try:
-        local = docker.from_env(timeout=300)
+        local = _local_daemon()
         image = local.images.get(name)
         stream = image.save(named=True)
     except docker.errors.ImageNotFound:
@@ -106,6 +106,24 @@ def _load_from_daemon(console, engine, name: str, *, overwrite: bool) -> None:
                 pass
         except docker.errors.APIError as exc:
             raise console.fatal(GUEST_IMAGE_LOAD, f"Failed to load image: loading image: {exc}", new_issue_link=True)
+
+
+def _local_daemon():
+    """The docker client's daemon as minikube's Go client reads it: DOCKER_HOST, DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH only (requests would let REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the CA)."""
+    import docker
+    import docker.tls
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    tls = False
+    cert_dir = os.environ.get("DOCKER_CERT_PATH")
+    if cert_dir:
+        verify = os.environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+        d = Path(cert_dir).expanduser()
+        tls = docker.tls.TLSConfig(client_cert=(str(d / "cert.pem"), str(d / "key.pem")),
+                                   ca_cert=str(d / "ca.pem") if verify else None, verify=verify)
+    client = docker.DockerClient(base_url=host, tls=tls, version="1.41", timeout=300)
+    client.api.trust_env = False
+    return client
 
 
 def add_docker_io(name: str) -> str:
