@@ -101,8 +101,9 @@ class Session:
     def kube(self) -> Kube:
         if self._kube is None and self.dry_run:
             from devloop.adapters.dry import DryKube
+            from devloop.manifests import object_ref
 
-            self._kube = DryKube(self.reporter)  # no client, so no context to guard
+            self._kube = DryKube(self.reporter, object_ref)  # no client, so no context to guard
         if self._kube is None:
             self.guard_context()
             if self.make_kube is not None:

@@ -22,7 +22,7 @@ are implied by it and print nothing; the Reporter shows no waits in a plan.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,9 @@ class _Planned:
 
 
 class DryKube:
-    def __init__(self, reporter: Reporter) -> None:
+    def __init__(self, reporter: Reporter, describe: Callable[[dict], str]) -> None:
         self.reporter = reporter
+        self.describe = describe  # an object as the plan names it: manifests.object_ref
 
     # -- reads: the worst case
     def exists(self, obj: dict) -> bool:
@@ -113,21 +114,15 @@ class DryKube:
         return _Planned()
 
     def delete_objects(self, objs: Iterable[dict], **_: Any) -> None:
-        from devloop.manifests import object_ref
-
         for obj in objs:
-            _would(self.reporter, f"delete {object_ref(obj)}")
+            _would(self.reporter, f"delete {self.describe(obj)}")
 
     def create(self, obj: dict) -> bool:
-        from devloop.manifests import object_ref
-
-        _would(self.reporter, f"create {object_ref(obj)}")
+        _would(self.reporter, f"create {self.describe(obj)}")
         return False
 
     def server_side_apply(self, obj: dict, **_: Any) -> bool:
-        from devloop.manifests import object_ref
-
-        _would(self.reporter, f"server-side apply {object_ref(obj)}")
+        _would(self.reporter, f"server-side apply {self.describe(obj)}")
         return False
 
     def restart_deployment(self, namespace: str, name: str) -> None:
