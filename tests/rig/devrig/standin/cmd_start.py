@@ -485,9 +485,13 @@ def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine
                 pass
         if attempt == 1:
             console.err("conflict", f"initialization failed, will try again: {err}")
+    # out.LogEntries (out.go:418-444): the error between blank lines, the issue box, then the log's problems
+    console.err("empty", "")
     console.err("failure", f"Error starting cluster: {err}")
+    console.err("empty", "")
+    console._stderr(console._issue_box())
     console.step("failure", "Problems detected in kubelet:")
-    console.step("empty", "  " + refusal.strip())
+    console.step("log_entry", refusal.strip())
     raise console.fatal(KUBELET_NOT_RUNNING, err)
 
 

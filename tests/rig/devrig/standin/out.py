@@ -42,6 +42,8 @@ _STYLES: dict[str, tuple[str, str]] = {
     "warning": ("❗  ", "! "),
     "failure": ("❌  ", "X "),
     "conflict": ("💢  ", "! "),
+    "issues": ("🍿  ", "* "),
+    "log_entry": ("    ", "  "),
     "sad": ("😿  ", "* "),
     "embarrassed": ("🤦  ", "* "),
     "verifying": ("🤔  ", "* "),
@@ -215,7 +217,7 @@ class Console:
         if kind.url:
             self._stderr(self._prefix("documentation") + f"Documentation: {kind.url}\n")
         for issue in kind.issues[:1]:
-            self._stderr(self._prefix("empty") + f"Related issue: {issue}\n")
+            self._stderr(self._prefix("issues") + f"Related issue: {issue}\n")
         if new_issue_link:
             self._stderr("\n")
             self._stderr(self._issue_box())
