@@ -193,3 +193,21 @@ def test_usage_errors(pair, args):
     # cobra prints the whole usage text; the stand-in has fewer flags: compare the first line only
     assert standin[2].splitlines()[:1] == real[2].splitlines()[:1]
     assert standin[1] == real[1]
+
+
+# --- resources beyond the machine ------------------------------------------------------------------------
+# Checked with the `none` driver on the real binary (validateFlags uses this machine's CPUs and memory
+# for it; the docker driver would ask a dockerd the rig's host does not run) and the docker driver on the
+# stand-in: the driver lines differ, the refusal block must not. Never with --force: a forced `none` start
+# would go on to provision this very host.
+
+@pytest.mark.parametrize("flag, code", [("--cpus=64", 29), ("--memory=9999999mb", 10)])
+def test_resources_beyond_the_machine(pair, flag, code):
+    real, real_box, standin_box = pair
+    a = real_box.run(real, "start", "--driver=none", flag, "--kubernetes-version=v1.30.0")
+    b = standin_box.run(STANDIN, "start", "--driver=docker", flag, "--kubernetes-version=v1.30.0")
+
+    def block(stderr: str) -> list[str]:
+        lines = stderr.splitlines()
+        return lines[next(i for i, line in enumerate(lines) if line.startswith("X ")):]
+    assert (b.code, block(b.stderr)) == (a.code, block(a.stderr)) and a.code == code
