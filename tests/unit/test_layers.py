@@ -26,18 +26,21 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2] / "devloop"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("devloop.cli", "devloop.__main__")),
     ("commands", ("devloop.commands", "devloop.commands.*")),
-    ("loop", ("devloop.loop", "devloop.loop.*")),
+    # live update during watch runs loop steps (build) itself
+    ("loop", ("devloop.loop", "devloop.loop.*", "devloop.liveupdate.run")),
     ("session", ("devloop.session",)),
     # the logic that needs no outside world: profiles, manifests, fingerprints, watching, image names
     ("core", ("devloop.profile", "devloop.profile_*", "devloop.profiles", "devloop.manifests",
               "devloop.manifest_files", "devloop.fingerprint", "devloop.inputs", "devloop.watcher",
               "devloop.watcher_*", "devloop.watch_plan", "devloop.debounce", "devloop.imageref",
-              "devloop.lock", "devloop.paths")),
-    ("adapters", ("devloop.adapters", "devloop.adapters.*")),
+              "devloop.lock", "devloop.paths", "devloop.reload", "devloop.liveupdate", "devloop.liveupdate.*")),
+    # cluster_probe reads minikube's files and asks the API server: outside world, so an adapter wherever it lives
+    ("adapters", ("devloop.adapters", "devloop.adapters.*", "devloop.cluster_probe")),
     # how results, progress and errors reach people (text) and tools (JSON lines)
     ("output", ("devloop.report", "devloop.report_*", "devloop.views", "devloop.views.*")),
-    # what everything may use: errors, deadlines, the result types
-    ("base", ("devloop", "devloop.errors", "devloop.waits", "devloop.results", "devloop.results.*")),
+    # what everything may use: errors, deadlines, the result types, signals ending a run like Ctrl-C
+    ("base", ("devloop", "devloop.errors", "devloop.waits", "devloop.results", "devloop.results.*",
+              "devloop.signals")),
 ]
 
 # Third-party packages with a narrow home. Each pattern list says which devloop modules may import them.
