@@ -10,7 +10,7 @@ Every fact below holds in minikube v1.36.0, v1.37.0, v1.38.0, v1.38.1 and master
   116, 144): `Driver`, `KubernetesConfig.{KubernetesVersion,ContainerRuntime,APIServerName}`,
   `Nodes[].{Name,IP,Port,ControlPlane,Worker}`, `Addons` (map name -> bool), `EmbedCerts`.
 - It is rewritten by a rename on every save (profile.go:137-171), and every `minikube start`
-  saves it (cmd/minikube/cmd/start.go:400), so its (mtime, size, inode) changes whenever a start
+  saves it (pkg/minikube/node/start.go:400), so its (mtime, size, inode) changes whenever a start
   may have moved the cluster: a good key for answers cached from minikube.
 - `minikube addons list` reads `Addons` from it (cmd/minikube/cmd/config/addons_list.go:129,
   pkg/minikube/assets/addons.go:89): reading the map here is the same answer.

@@ -1,0 +1,105 @@
+"""Live update: the profile block, which containers get the files, the record kept for status and watch."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from devloop.adapters.containers import archive, docker_id
+from devloop.liveupdate import state
+from devloop.liveupdate.plan import targets_of
+from devloop.liveupdate.schema import LiveUpdate
+
+BLOCK = {"build": "make http-controller-build", "inputs": ["cmd/http-trigger-controller", "pkg", "go.mod"],
+         "sync": {"bundles/kubeless_linux-amd64/http-controller": "/http-controller"}}
+
+
+# -- the profile block ------------------------------------------------------------------------------
+def test_block_defaults():
+    lu = LiveUpdate(**BLOCK)
+    assert lu.enabled and lu.restart == "container" and lu.converge == "stop"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"colour": "red"}, "Extra inputs are not permitted"),
+    ({"restart": "pod"}, "'container'"),
+    ({"converge": "never"}, "'stop' or 'next-up'"),
+    ({"build": "make img IMAGE={image}"}, "not an image"),
+    ({"inputs": ["docker/http-controller/Dockerfile"]}, "always needs the image build"),
+    ({"inputs": ["../elsewhere"]}, "inside it"),
+    ({"inputs": []}, "at least 1 item"),
+    ({"sync": {"bundles/x": "relative/path"}}, "absolute file path in the container"),
+    ({"sync": {"bundles/x": "/dir/"}}, "absolute file path in the container"),
+    ({"sync": {"/abs/x": "/x"}}, "relative to the component directory"),
+    ({"sync": {"a": "/x", "b": "/x"}}, "one file per container path"),
+])
+def test_block_errors_say_what_was_expected(change, expected):
+    with pytest.raises(ValidationError) as err:
+        LiveUpdate(**{**BLOCK, **change})
+    assert expected in str(err.value)
+
+
+# -- which containers -------------------------------------------------------------------------------
+def pod(name, image, *, cid="docker://" + "a" * 64, running=True, deleting=False, container="http-trigger-controller"):
+    meta = {"name": name, "namespace": "kubeless", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {})}
+    state_ = {"running": {"startedAt": "x"}} if running else {"waiting": {"reason": "ContainerCreating"}}
+    return {"metadata": meta,
+            "spec": {"containers": [{"name": "other", "image": "other:1"}, {"name": container, "image": image}]},
+            "status": {"containerStatuses": [{"name": container, "containerID": cid, "state": state_},
+                                             {"name": "other", "containerID": "docker://o", "state": state_}]}}
+
+
+def test_targets_are_the_running_containers_of_the_image():
+    targets, problems = targets_of([pod("p1", "http:dev-1"), pod("p2", "http:dev-0")], "http:dev-1")
+    assert problems == []
+    assert [(t.pod, t.container, t.container_id) for t in targets] == [("p1", "http-trigger-controller", "a" * 64)]
+    assert targets[0].where == "kubeless/p1/http-trigger-controller"
+
+
+def test_a_deleting_pod_or_a_waiting_container_rules_live_update_out():
+    _, problems = targets_of([pod("p1", "http:dev-1", deleting=True)], "http:dev-1")
+    assert problems == ["pod kubeless/p1 is being deleted"]
+    _, problems = targets_of([pod("p1", "http:dev-1", running=False)], "http:dev-1")
+    assert problems == ["container http-trigger-controller of pod kubeless/p1 is not running"]
+
+
+def test_only_docker_containers_can_be_synced():
+    assert docker_id("docker://abc") == "abc"
+    assert docker_id("containerd://abc") is None and docker_id("") is None
+    _, problems = targets_of([pod("p1", "http:dev-1", cid="containerd://abc")], "http:dev-1")
+    assert problems and "not running" in problems[0]
+
+
+# -- the archive ----------------------------------------------------------------------------------
+def test_archive_puts_each_file_at_its_container_path_executable_and_owned_by_root(tmp_path):
+    binary = tmp_path / "http-controller"
+    binary.write_text("#!/bin/sh\necho v2\n")
+    binary.chmod(0o755)
+    data = archive({binary: "/opt/bin/tool"})
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        (member,) = tar.getmembers()
+        assert member.name == "opt/bin/tool" and member.mode & 0o111 and member.uid == 0
+        assert tar.extractfile(member).read() == b"#!/bin/sh\necho v2\n"
+
+
+# -- the record --------------------------------------------------------------------------------------
+def test_records_round_trip_and_forget(tmp_path):
+    rec = state.LiveRecord(component="http", base_tag="http:dev-1", live_tag="http:dev-2",
+                           files=["/http-controller"], at=time.time(), containers={"abc": "kubeless/p1/http"})
+    state.save(tmp_path, "prof", {"http": rec})
+    assert state.load(tmp_path, "prof") == {"http": rec}
+    assert rec.describe().startswith("live-updated from http:dev-1 + synced /http-controller at ")
+    assert state.forget(tmp_path, "prof", ["other"]) == []
+    assert state.forget(tmp_path, "prof") == ["http"]
+    assert state.load(tmp_path, "prof") == {} and not state.state_file(tmp_path, "prof").exists()
+
+
+def test_a_corrupt_record_file_counts_as_none(tmp_path):
+    path = state.state_file(tmp_path, "prof")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert state.load(tmp_path, "prof") == {}
