@@ -139,7 +139,9 @@ def test_host_gone_gives_null(rig_profile_factory, rig_env):
     env = c.minikube("docker-env")
     assert (env.returncode, env.stdout) == (85, "false exit code 85\n")
     prof = json.loads(c.minikube("profile", "list", "-o", "json").stdout)
-    assert [p["Status"] for p in prof["valid"] if p["Name"] == c.profile] == ["Unknown"]
+    # "", not "Unknown": profileStatus sets Name, not StatusName (checked against the real binary in
+    # tests/rig/test_minikube_contract.py::test_profile_list_with_a_gone_host)
+    assert [p["Status"] for p in prof["valid"] if p["Name"] == c.profile] == [""]
     # an addon cannot be verified without a host: minikube records it, then its pod wait times out (10)
     addon = c.minikube("addons", "enable", "ingress", env={"DEVRIG_ADDON_WAIT_TIMEOUT": "2"})
     assert addon.returncode == 10

@@ -91,11 +91,14 @@ class Sandbox:
 
 
 _UUID = re.compile(r'"id":"[0-9a-f-]{36}"')
+_KLOG = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ ", re.M)
 
 
 def normalise(text: str, sandbox: Sandbox) -> str:
-    """Only what must differ between two runs: the sandbox's paths and CloudEvents ids."""
+    """Only what must differ between two runs: the sandbox's paths, CloudEvents ids, and klog headers'
+    time and PID."""
     text = text.replace(str(sandbox.root), "<SANDBOX>")
+    text = _KLOG.sub(r"\1<TIME> <PID> ", text)
     return _UUID.sub('"id":"<ID>"', text)
 
 

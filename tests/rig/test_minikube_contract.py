@@ -211,3 +211,41 @@ def test_resources_beyond_the_machine(pair, flag, code):
         lines = stderr.splitlines()
         return lines[next(i for i, line in enumerate(lines) if line.startswith("X ")):]
     assert (b.code, block(b.stderr)) == (a.code, block(a.stderr)) and a.code == code
+
+
+# --- a profile whose host is gone ------------------------------------------------------------------------
+# A saved config without a machine: what a failed start or a removed node container leaves. The real
+# binary finds no container (the rig's host runs no dockerd); the stand-in no machine.
+
+def _gone(box: Sandbox) -> None:
+    d = box.minikube_dir / "profiles" / "gone"
+    d.mkdir(parents=True, exist_ok=True)
+    node = {"Name": "", "IP": "192.168.49.2", "Port": 8443, "KubernetesVersion": "v1.30.0",
+            "ContainerRuntime": "docker", "ControlPlane": True, "Worker": True}
+    (d / "config.json").write_text(json.dumps({
+        "Name": "gone", "Driver": "docker", "Nodes": [node],
+        "KubernetesConfig": {"KubernetesVersion": "v1.30.0", "ClusterName": "gone", "ContainerRuntime": "docker"}}))
+
+
+@pytest.mark.parametrize("output", [("-o", "json"), ()])
+def test_status_of_a_gone_host(pair, output):
+    """`null` (JSON) or nothing (text); exit 7 from v1.38.0 (status.go:162-164), 0 before."""
+    code, out, err = assert_same(pair, "status", "-p", "gone", *output, setup=_gone)
+    assert code == (7 if pair[1].version >= "v1.38" else 0)
+    assert out == ("null" if output else "")
+    assert 'the "gone" host does not exist' in err
+
+
+def _without_configs(text: str) -> dict:
+    body = json.loads(text)
+    for p in body["valid"]:
+        p.pop("Config")  # the real binary re-marshals the whole ClusterConfig struct (every field)
+    return body
+
+
+def test_profile_list_with_a_gone_host(pair):
+    """GetStatus fails: `Status` is "" (profileStatus sets Name "Unknown", not StatusName), klog says why."""
+    real, standin = both(pair, "profile", "list", "-o", "json", setup=_gone)
+    assert (standin[0], standin[2]) == (real[0], real[2])
+    assert _without_configs(standin[1]) == _without_configs(real[1])
+    assert [(p["Name"], p["Status"]) for p in _without_configs(real[1])["valid"]] == [("gone", "")]

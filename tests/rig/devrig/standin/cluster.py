@@ -88,7 +88,9 @@ def profile_status_name(profile: str, cfg: dict) -> str:
     """`Status` in `profile list`: OK when the API server runs, else the component state."""
     st = node_status(profile, cfg)
     if st is None:
-        return "Unknown"
+        # profileStatus on a GetStatus error returns State{BaseState{Name: "Unknown"}}: its StatusName,
+        # which is what `Status` shows, stays empty (profile_list.go:124-131; checked against the binary)
+        return ""
     if st.Host == "InsufficientStorage":
         return st.Host
     return {RUNNING: "OK"}.get(st.APIServer, st.APIServer)

@@ -111,6 +111,11 @@ def run_profile_list(console, opts) -> int:
             # profileStatus (profile_list.go:118-121): one such profile ends the whole command
             raise console.fatal(Kind("GUEST_CP_CONFIG", 88), "No control-plane nodes found.")
         status = "Skipped" if light else cluster.profile_status_name(name, cfg)
+        if not light and cluster.node_status(name, cfg) is None:
+            from .out import klog_error
+            lines = versions.current().klog_lines
+            klog_error(lines["host gone"], f'the "{name}" host does not exist')
+            klog_error(lines["profile list"], f'error getting statuses: the "{name}" host does not exist')
         valid.append(_profile_json(name, cfg, status, ctx, opts.get("profile")))
     invalid = [] if light else [_profile_json(n, None, "", ctx, "") for n in invalid_names]
     if output == "json":

@@ -6,6 +6,7 @@ import re
 
 from . import cluster, mustload, versions
 from .flags import Flag
+from .out import klog_error
 from .reasons import USAGE
 
 FLAGS = (
@@ -31,6 +32,10 @@ def run(console, opts) -> int:
     profile = opts.get("profile")
     cfg = mustload.partial(console, profile)
     st = cluster.node_status(profile, cfg)
+    if st is None:
+        lines = versions.current().klog_lines
+        klog_error(lines["host gone"], f'the "{profile}" host does not exist')
+        klog_error(lines["status error"], f'status error: the "{profile}" host does not exist')
     if output == "text":
         if st is not None:
             data = st.to_json()

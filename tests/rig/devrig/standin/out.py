@@ -91,6 +91,16 @@ def _wants_color(stream) -> bool:
         return False
 
 
+def klog_error(where: str, message: str) -> None:
+    """A klog error line as minikube's binary writes it to stderr (klog's stderrthreshold is ERROR):
+    `E1128 21:46:45.830132   18205 status.go:183] message`."""
+    import time as _time
+    now = _time.time()
+    stamp = _time.strftime("%m%d %H:%M:%S", _time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
+    sys.stderr.write(f"E{stamp} {os.getpid():7d} {where}] {message}\n")
+    sys.stderr.flush()
+
+
 class Exit(Exception):
     """Raised to end the command with minikube's exit code (after its output was written)."""
 

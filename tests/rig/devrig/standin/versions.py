@@ -45,6 +45,17 @@ class Release:
                 f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{self.ingress_certgen_tag}")
 
     @property
+    def klog_lines(self) -> dict[str, str]:
+        """file:line of the klog errors a vanished host makes minikube print (the calls' lines at the tag)."""
+        minor = semver(self.version)[:2]
+        return {
+            "host gone": "status.go:183" if minor >= (1, 38) else "status.go:184",     # pkg/minikube/cluster
+            "status error": "status.go:127" if minor >= (1, 38) else "status.go:126",  # cmd/minikube/cmd
+            "profile list": {(1, 36): "profile_list.go:118", (1, 37): "profile_list.go:122"}.get(
+                minor, "profile_list.go:125"),
+        }
+
+    @property
     def status_exit_when_host_gone(self) -> int:
         # cluster.GetStatus errors when the host is gone, leaving no statuses; v1.38.0 added
         # `if len(statuses) == 0 { return 7 }` to exitCode (status.go:162-164); before, exit 0
