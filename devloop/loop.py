@@ -30,11 +30,20 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
         if status.running:
             step.skip("already running")
             return False
-        force = _needs_force(session)
-        step.detail(state=status.state, kubernetes_version=cluster.kubernetes_version)
-        step.waiting(f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version})")
+        plan = start_plan(session)
+        step.detail(state=status.state, kubernetes_version=cluster.kubernetes_version,
+                    container_runtime=cluster.container_runtime, force=plan.force, docker_env=plan.docker_env)
+        for note in plan.notes:
+            session.reporter.info(note)
+        for warning in plan.warnings:
+            session.reporter.warn(warning)
+        added = "".join(f", {flag}" for flag in (["--force"] if plan.force else [])
+                        + [f"--docker-env {v}" for v in plan.docker_env])
+        step.waiting(f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version}, "
+                     f"{cluster.container_runtime} runtime{added})")
         started = mk.start(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
-                           memory=cluster.memory, force=force, extra_args=list(cluster.extra_start_args),
+                           memory=cluster.memory, container_runtime=cluster.container_runtime, force=plan.force,
+                           docker_env=plan.docker_env, extra_args=list(cluster.extra_start_args),
                            timeout=session.profile.timeouts.cluster_start,
                            on_line=lambda line: session.reporter.output_line("cluster", line))
         if started:
@@ -43,14 +52,17 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
         return True
 
 
-def _needs_force(session: Session) -> bool:
-    from devloop.adapters.minikube import needs_force
+def start_plan(session: Session) -> Any:
+    """--force, the checks it skips, and --docker-env, decided before minikube's long wait (start_plan.py).
+    A dry run reads no machine resources: its plan must not depend on the machine it runs on."""
+    from devloop.adapters.host import driver_resources
+    from devloop.start_plan import plan_start
 
     cluster = session.profile.cluster
-    if not cluster.kubernetes_version:
-        return False
     version = session.minikube.version()
-    return needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
+    read = session.make_host or driver_resources
+    read_host = None if session.dry_run else (lambda: read(cluster.driver))
+    return plan_start(cluster, version, read_host, source=str(session.profile.source or "the profile"))
 
 
 # -- 1. cluster: addons ---------------------------------------------------------------------

@@ -117,6 +117,16 @@ class Cluster(_Strict):
     # minikube >= 1.37 refuses Kubernetes older than v1.28 (exit 106, K8S_OLD_UNSUPPORTED) unless
     # `--force`; a profile pinning an old version must say it accepts that.
     allow_unsupported_kubernetes: bool = False
+    # Always passed as --container-runtime: left out, minikube's default moves to containerd in v1.39.
+    container_runtime: Literal["docker", "containerd", "cri-o"] = "docker"
+    # How built images reach the cluster: docker-env builds straight into the node's dockerd (docker runtime,
+    # one node); load builds with your own Docker, then `minikube image load`s each image. auto picks
+    # docker-env where it works, else load.
+    image_transfer: Literal["auto", "docker-env", "load"] = "auto"
+    # Kubernetes < 1.24 talks to the node's Docker through dockershim at API 1.41; Docker >= 29 (kicbase
+    # of minikube >= 1.38) refuses below 1.44 unless its DOCKER_MIN_API_VERSION is lowered, which devloop
+    # does with `--docker-env DOCKER_MIN_API_VERSION=1.24` on a new cluster. false: never.
+    lower_docker_min_api: bool = True
     extra_start_args: list[str] = Field(default_factory=list)
 
     @field_validator("profile")
@@ -306,14 +316,27 @@ class Manifest(_Strict):
 class Timeouts(_Strict):
     """Deadlines in seconds for every wait devloop does."""
 
-    cluster_start: float = Field(600, gt=0)
-    addons: float = Field(300, gt=0)
+    # Never below minikube's own give-up times (adapters/minikube.py), so minikube always says why first.
+    cluster_start: float = Field(900, gt=0)
+    addons: float = Field(540, gt=0)
     build: float = Field(1800, gt=0)
     cleanup_grace: float = Field(10, ge=0)  # time controllers get to remove their finalizers
     cleanup: float = Field(60, gt=0)  # after finalizers are stripped, until the objects are gone
     delete: float = Field(120, gt=0)
     crd_established: float = Field(60, gt=0)
     rollout: float = Field(180, gt=0)
+
+    @field_validator("cluster_start", "addons")
+    @classmethod
+    def _not_before_minikube(cls, v: float, info: Any) -> float:
+        floor = {"cluster_start": 900, "addons": 540}[info.field_name]
+        if v < floor:
+            raise ValueError(
+                f"expected at least {floor} seconds, found {v:g}: minikube itself may work that long before it gives "
+                "up and says why (a first start runs up to two 4-minute kubeadm inits; ingress retries 2 minutes "
+                "and waits 6), and devloop must not kill it first"
+            )
+        return v
 
 
 class Profile(_Strict):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from devloop.errors import ClusterError, UnsafeContext
+from devloop.errors import ClusterError, DevloopError, UnsafeContext
 from devloop.paths import default_cache_dir
 from devloop.report import Reporter
 
@@ -37,6 +37,8 @@ class Session:
     workspace: Path
     reporter: Reporter
     dry_run: bool = False
+    # status and doctor: nothing may change the cluster (no `minikube docker-env`: it restarts dockerd)
+    read_only: bool = False
     kubeconfig: str | None = None
     minikube_binary: str = "minikube"
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -44,6 +46,8 @@ class Session:
     make_minikube: Callable[[str, str], Any] | None = None
     make_kube: Callable[..., Any] | None = None
     make_docker: Callable[[dict[str, str]], Any] | None = None
+    # driver -> HostResources: what minikube's driver has to give (adapters/host.py), checked under --force
+    make_host: Callable[[str], Any] | None = None
 
     _minikube: Any = None
     _kube: Any = None
@@ -70,7 +74,7 @@ class Session:
             else:
                 from devloop.adapters.minikube import Minikube
 
-                self._minikube = Minikube(self.context, binary=self.minikube_binary)
+                self._minikube = Minikube(self.context, binary=self.minikube_binary, kubeconfig=self.kubeconfig)
             if self.dry_run:
                 from devloop.adapters.dry import DryMinikube
 
@@ -79,15 +83,44 @@ class Session:
 
     def builder(self) -> Builder:
         if self._builder is None:
-            from devloop.adapters.builder import Builder
+            from devloop.adapters.builder import Builder, LoadBuilder
 
-            self._builder = Builder(context=self.context, docker=self.docker, docker_env=self.docker_env,
-                                    reporter=self.reporter, timeout=self.profile.timeouts.build)
+            if self.image_transfer()[0] == "load":
+                from devloop.adapters.host import user_docker_env
+
+                self._builder = LoadBuilder(context=self.context, minikube=self.minikube, engine_env=user_docker_env,
+                                            make_docker=self._make_engine, reporter=self.reporter,
+                                            timeout=self.profile.timeouts.build)
+            else:
+                self._builder = Builder(context=self.context, docker=self.docker, docker_env=self.docker_env,
+                                        reporter=self.reporter, timeout=self.profile.timeouts.build)
             if self.dry_run:
                 from devloop.adapters.dry import DryBuilder
 
                 self._builder = DryBuilder(self._builder, self.reporter)
         return self._builder
+
+    def image_transfer(self) -> tuple[str, str]:
+        """(docker-env | load, why): how built images reach this profile's cluster (adapters/builder.py)."""
+        from devloop.adapters.builder import transfer_mode
+
+        cluster = self.profile.cluster
+        config = None
+        read = getattr(self.minikube, "profile_config", None)
+        if read is not None:
+            try:
+                config = read()
+            except DevloopError:
+                config = None
+        nodes = len(config.nodes) if config is not None and config.nodes else 1
+        return transfer_mode(cluster.image_transfer, cluster.container_runtime, nodes=nodes)
+
+    def _make_engine(self, env: dict[str, str]) -> Any:
+        if self.make_docker is not None:
+            return self.make_docker(env)
+        from devloop.adapters.docker_engine import DockerEngine
+
+        return DockerEngine(env)
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -139,23 +172,49 @@ class Session:
             )
         host, port = endpoint
         parts = urlsplit(server)
-        if (parts.hostname, parts.port or 443) == (host, int(port)):
-            return
-        # Docker Desktop, WSL and rootless docker: minikube writes a forwarded loopback port, not
-        # the node's address. Accept that only for a cluster entry minikube itself marked.
-        forwarded = (parts.hostname in _LOOPBACK and host not in _LOOPBACK
-                     and info.get("provider") == "minikube.sigs.k8s.io")
-        if not forwarded:
+        at_node = (parts.hostname, parts.port or 443) == (host, int(port))
+        if at_node and host not in _LOOPBACK:
+            return  # the node's own address on minikube's network: no other profile has it
+        update = (f"run `minikube update-context -p {self.context}` to rewrite the entry (it also makes "
+                  f"{self.context!r} your current kube context), or `devloop reset`")
+        if not at_node and (host in _LOOPBACK or info.get("provider") != "minikube.sigs.k8s.io"):
             raise UnsafeContext(
                 f"kube context {self.context!r} points at {server}, but minikube profile "
                 f"{self.context!r} serves its API at https://{host}:{port}; refusing to touch it",
-                hint=f"run `minikube update-context -p {self.context}` or `devloop reset`",
+                hint=update,
             )
+        # A loopback port (Docker Desktop, WSL and rootless Docker forward one to the node; so does the test
+        # cluster) or a remote DOCKER_HOST's address: all profiles share one CA, so neither the address nor a
+        # TLS handshake tells profiles apart, and a stale port may now be another profile's. minikube's own
+        # check decides: `status` says Kubeconfig: Configured only when the entry's host and port are the
+        # profile's endpoint as minikube computes it (cluster/status.go:455-458).
+        status = self.minikube.status()
+        if status.kubeconfig == "Configured" and status.name in ("", self.context):
+            return
+        said = f"Kubeconfig: {status.kubeconfig}" if status.kubeconfig else f"the cluster is {status.state}"
+        raise UnsafeContext(
+            f"kube context {self.context!r} points at {server}, and `minikube status -p {self.context}` does not "
+            f"confirm that is the profile's API server ({said}); the port may be stale, or another profile's now; "
+            "refusing to touch it",
+            hint=update,
+        )
 
     # -- minikube's Docker daemon ------------------------------------------------------------
     def docker_env(self) -> dict[str, str]:
+        if self._docker_env is None and self.read_only:
+            from devloop.adapters.engine_endpoint import read_only_docker_env
+
+            env, why = read_only_docker_env(self.context, self.cache_dir)
+            if env is None:
+                raise ClusterError(f"minikube's Docker engine for {self.context!r}: {why}",
+                                   hint="run `devloop up` (it asks minikube and remembers the answer)")
+            self._docker_env = env
         if self._docker_env is None:
+            from devloop.adapters.engine_endpoint import remember_docker_env
+
             self._docker_env = self.minikube.docker_env()
+            if not self.dry_run:
+                remember_docker_env(self.context, self.cache_dir, self._docker_env)
         return self._docker_env
 
     def docker(self) -> DockerEngine:

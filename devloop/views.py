@@ -106,6 +106,9 @@ def status_lines(result: dict) -> list[str]:
     c = result["cluster"]
     lines.append(f"cluster    {result['context']}: {c.get('state') or 'unknown'}"
                  + (f" ({c['error']})" if "error" in c else "") + (f" — {c['detail']}" if c.get("detail") else ""))
+    t = result.get("image_transfer")
+    if t:
+        lines.append(f"images     {t['mode']} (cluster.image_transfer: {t['setting']}): {t['why']}")
     d = result["docker_env"]
     if "DOCKER_HOST" in d:
         verdict = "matches the profile" if d.get("matches") else f"does NOT match (expected daemon {d.get('expected_daemon')})"
@@ -113,6 +116,8 @@ def status_lines(result: dict) -> list[str]:
         if not d.get("shell_matches"):
             lines.append("           this shell's DOCKER_HOST is "
                          + (d.get("shell_DOCKER_HOST") or "unset") + f"; `eval $(minikube -p {result['context']} docker-env)` to build by hand")
+    elif "skipped" in d:
+        lines.append(f"docker-env {d['skipped']}")
     else:
         lines.append(f"docker-env unavailable: {d.get('error')}")
     lines.append("components")

@@ -1,5 +1,7 @@
 """Image builds: a component's own build command, run with minikube's docker-env, into the daemon
-of the cluster. The Session hands this out (a dry run gets the double in adapters/dry.py).
+of the cluster (Builder); or, where docker-env cannot reach the pods' runtime (containerd or cri-o,
+several nodes), run with the user's own Docker and then `minikube image load`ed (LoadBuilder). The
+Session hands one out (a dry run gets the double in adapters/dry.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ from devloop.errors import ClusterError, CommandFailed
 if TYPE_CHECKING:
     from devloop.adapters.docker_engine import DockerEngine
     from devloop.report import Reporter
+
+
+def transfer_mode(setting: str, runtime: str, *, nodes: int = 1) -> tuple[str, str]:
+    """(docker-env | load, why) for the profile's cluster.image_transfer setting."""
+    if setting != "auto":
+        return setting, "set in the profile"
+    if runtime != "docker":
+        return "load", (f"the {runtime} runtime does not run what the node's dockerd holds: images are built with "
+                        "your Docker and loaded with `minikube image load`")
+    if nodes > 1:
+        return "load", "docker-env refuses clusters of several nodes (ENV_MULTINODE_CONFLICT): images are loaded"
+    return "docker-env", "built straight into the node's dockerd, where the kubelet finds them"
 
 
 class Builder:
@@ -63,3 +77,88 @@ class Builder:
                 f"build of {component.name} succeeded but {tag} is not in minikube's daemon",
                 hint="the build command must tag its image with {image} and build with the docker-env it is given",
             )
+
+
+class LoadBuilder:
+    """Build with the user's Docker engine, then `minikube image load -p P TAG`; the cluster's own image list
+    (`minikube image ls`) decides what exists, since image load exits 0 even for an image it could not find."""
+
+    mode = "load"
+
+    def __init__(self, *, context: str, minikube: Any, engine_env: Callable[[], dict[str, str] | None],
+                 make_docker: Callable[[dict[str, str]], Any], reporter: Reporter, timeout: float) -> None:
+        self.context = context
+        self.minikube = minikube
+        self._engine_env = engine_env
+        self._make_docker = make_docker
+        self.reporter = reporter
+        self.timeout = timeout
+        self._env: dict[str, str] | None = None
+        self._docker: Any = None
+        self._listed: set[str] | None = None
+
+    def prepare(self) -> None:
+        with self.reporter.step("images", f"image transfer to {self.context}: build, then minikube image load") as step:
+            self.connect()
+            step.done(f"build with {self._env['DOCKER_HOST']}, load into {self.context}")  # type: ignore[index]
+
+    def connect(self) -> None:
+        if self._docker is not None:
+            return
+        env = self._engine_env()
+        if not env:
+            raise ClusterError(
+                f"profile {self.context!r} loads images into minikube, but there is no Docker engine here to build "
+                "them with (no DOCKER_HOST, no /var/run/docker.sock)",
+                hint="start Docker or set DOCKER_HOST; or, for a one-node cluster, "
+                "`cluster.container_runtime: docker` with `cluster.image_transfer: docker-env`",
+            )
+        self._env = dict(env)
+        self._docker = self._make_docker(self._env)
+
+    def _cluster_images(self) -> set[str]:
+        if self._listed is None:
+            self._listed = {normalize_ref(ref) for ref in self.minikube.images()}
+        return self._listed
+
+    def image_exists(self, tag: str) -> bool:
+        return normalize_ref(tag) in self._cluster_images()
+
+    def missing(self, tags: Iterable[str]) -> list[str]:
+        return [tag for tag in tags if not self.image_exists(tag)]
+
+    def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
+        self.connect()
+        command = component.build_command(tag)
+        env = {**(self._env or {}), **dict(component.env)}
+        try:
+            proc.run_shell(command, env=env, cwd=cwd, timeout=self.timeout, on_line=on_line)
+        except CommandFailed as exc:
+            raise CommandFailed(
+                exc.argv, exc.exit_code_of_command, exc.output_tail,
+                message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
+            ) from None
+        if not self._docker.image_exists(tag):
+            raise ClusterError(
+                f"build of {component.name} succeeded but {tag} is not in the Docker engine at "
+                f"{(self._env or {}).get('DOCKER_HOST')}",
+                hint="the build command must tag its image with {image} and build with the DOCKER_HOST it is given",
+            )
+        self.minikube.image_load(tag, env=self._env, timeout=self.timeout, on_line=on_line)
+        self._listed = None
+        if not self.image_exists(tag):
+            raise ClusterError(
+                f"`minikube image load -p {self.context} {tag}` exited 0 but `minikube image ls` does not list it",
+                hint=f"`minikube image load -p {self.context} {tag} --alsologtostderr` shows why",
+            )
+
+
+def normalize_ref(ref: str) -> str:
+    """docker.io/library/x:1 for x:1, as `minikube image ls` lists names (cruntime/docker.go:708-733)."""
+    name = ref.strip()
+    first, _, rest = name.partition("/")
+    if not rest or ("." not in first and ":" not in first and first != "localhost"):
+        name = f"docker.io/{name}" if rest else f"docker.io/library/{name}"
+    if "@" not in name and ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return name

@@ -12,6 +12,7 @@ from devloop.adapters import proc
 from devloop.adapters.minikube_output import (  # noqa: F401 - the parsers are re-exported
     EXIT_REASONS,
     ClusterStatus,
+    LastStep,
     MinikubeError,
     MinikubeVersion,
     _ENV,
@@ -28,15 +29,25 @@ from devloop.adapters.minikube_output import (  # noqa: F401 - the parsers are r
     primary_endpoint,
     reason_for_exit_code,
 )
-from devloop.errors import ClusterError
+from devloop.errors import ClusterError, WaitTimeout
 
+# minikube's own give-up times, which devloop's deadlines must exceed so minikube always prints its reason
+# first: a first start downloads, then runs up to two kubeadm inits of 4m0s each (bootstrapper/kubeadm/
+# kubeadm.go:441); `addons enable ingress` retries the apply for up to 2 min, then waits 6 min for the pods
+# (pkg/addons/addons.go:484, 511).
+MINIKUBE_START_GIVES_UP = 900.0
+MINIKUBE_ADDON_GIVES_UP = 540.0
 
 
 class Minikube:
-    def __init__(self, profile: str, *, binary: str = "minikube", run: Callable[..., proc.Completed] = proc.run):
+    def __init__(self, profile: str, *, binary: str = "minikube", run: Callable[..., proc.Completed] = proc.run,
+                 kubeconfig: str | None = None):
         self.profile_name = profile
         self.binary = binary
         self._run = run
+        # minikube writes the first entry of $KUBECONFIG, else ~/.kube/config (kubeconfig.go:266-279), and
+        # `status` checks that file: it gets the whole value devloop reads, so both mean the same file.
+        self.env = {**_ENV, **({"KUBECONFIG": kubeconfig} if kubeconfig else {})}
 
     # -- plumbing
 
@@ -46,12 +57,31 @@ class Minikube:
     def _call(self, *args: str, timeout: float, on_line=None, ok_codes=None) -> proc.Completed:
         return self._run(
             self._argv(*args),
-            env=_ENV,
+            env=self.env,
             timeout=timeout,
             check=False,
             on_line=on_line,
             **({"ok_codes": ok_codes} if ok_codes is not None else {}),
         )
+
+    def _call_long(self, what: str, *args: str, timeout: float, on_line=None) -> proc.Completed:
+        """A long minikube command; a deadline that passes names the step minikube was in."""
+        seen = LastStep()
+
+        def take(line: str) -> None:
+            seen.take(line)
+            if on_line is not None:
+                on_line(line)
+
+        try:
+            return self._call(*args, timeout=timeout, on_line=take)
+        except WaitTimeout:
+            raise WaitTimeout(
+                f"{what}: `{' '.join(self._argv(*args))}` was stopped after {timeout:g}s; minikube was still at: "
+                f"{seen.describe()}",
+                hint=f"`minikube logs -p {self.profile_name}` shows what it waited for; if it is only slow, raise "
+                "the profile's `timeouts` (devloop's deadlines already exceed minikube's own give-up times)",
+            ) from None
 
     def _fail(self, what: str, done: proc.Completed, *, hint: str | None = None) -> MinikubeError:
         events, _ = _json_values(done.stdout)
@@ -90,15 +120,19 @@ class Minikube:
         kubernetes_version: str | None,
         cpus: int | str | None,
         memory: str | None,
+        container_runtime: str | None = None,
         force: bool = False,
+        docker_env: Sequence[str] = (),
         extra_args: Sequence[str] = (),
-        timeout: float = 900,
+        timeout: float = MINIKUBE_START_GIVES_UP,
         on_line=None,
     ) -> bool:
         """Start (or restart) the profile; True once it started (a dry-run double says False)."""
         args = self.start_args(driver=driver, kubernetes_version=kubernetes_version, cpus=cpus, memory=memory,
-                               force=force, extra_args=extra_args)
-        done = self._call(*args, timeout=timeout, on_line=on_line)
+                               container_runtime=container_runtime, force=force, docker_env=docker_env,
+                               extra_args=extra_args)
+        done = self._call_long(f"minikube start of profile {self.profile_name!r} did not finish", *args,
+                               timeout=timeout, on_line=on_line)
         if done.exit_code != 0:
             raise self._fail(f"minikube could not start profile {self.profile_name!r}", done)
         return True
@@ -110,16 +144,24 @@ class Minikube:
         kubernetes_version: str | None,
         cpus: int | str | None,
         memory: str | None,
+        container_runtime: str | None = None,
         force: bool = False,
+        docker_env: Sequence[str] = (),
         extra_args: Sequence[str] = (),
     ) -> list[str]:
-        """The one builder of `minikube start`'s arguments (the real call and the dry run's line)."""
+        """The one builder of `minikube start`'s arguments (the real call and the dry run's line).
+
+        The runtime is always pinned by the profile: left out, minikube takes `minikube config` or
+        MINIKUBE_CONTAINER_RUNTIME, and its default becomes containerd in v1.39 (start.go:349-352)."""
         args = ["start", "-p", self.profile_name]
         # Unset values are left to minikube's own defaults rather than passed as "None".
         for flag, value in (("driver", driver), ("kubernetes-version", kubernetes_version), ("cpus", cpus),
-                            ("memory", memory)):
+                            ("memory", memory), ("container-runtime", container_runtime)):
             if value is not None:
                 args.append(f"--{flag}={value}")
+        # Variables for the node's dockerd (saved in the profile as DockerEnv; applied when the node is made).
+        for assignment in docker_env:
+            args += ["--docker-env", assignment]
         if force:
             args.append("--force")
         args.extend(extra_args)
@@ -137,9 +179,10 @@ class Minikube:
             raise self._fail("could not list minikube addons", done)
         return parse_addons(done.stdout)
 
-    def enable_addon(self, name: str, *, timeout: float = 420, on_line=None) -> bool:
+    def enable_addon(self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line=None) -> bool:
         """Enable the addon; True once enabled (a dry-run double says False)."""
-        done = self._call("addons", "enable", name, "-p", self.profile_name, timeout=timeout, on_line=on_line)
+        done = self._call_long(f"minikube addons enable {name} did not finish", "addons", "enable", name,
+                               "-p", self.profile_name, timeout=timeout, on_line=on_line)
         if done.exit_code != 0:
             raise self._fail(f"minikube could not enable the {name} addon", done)
         return True
@@ -151,7 +194,10 @@ class Minikube:
             51: "the profile uses the none driver: there is no separate docker daemon to build into; "
             "use the docker driver",
             81: "the cluster has more than one node: minikube docker-env works only for single-node clusters",
-            14: "docker-env needs the docker or containerd runtime (cri-o is not supported)",
+            # docker-env.go:672-682: cri-o at all, or containerd on a driver other than docker.
+            14: "minikube docker-env refuses this profile's runtime and driver: it supports the docker runtime, "
+            "and containerd only with the docker driver; set `cluster.image_transfer: load` (build with your own "
+            "Docker, then `minikube image load`) or `cluster.container_runtime: docker`",
             83: "the minikube host is not running",
             85: "the minikube profile does not exist",
         }
@@ -165,13 +211,41 @@ class Minikube:
             )
         return env
 
+    def images(self) -> list[str]:
+        """`minikube image ls`: the images the cluster's runtime holds, one fully qualified name each."""
+        done = self._call("image", "ls", "-p", self.profile_name, "--format", "short", timeout=120)
+        if done.exit_code != 0:
+            raise self._fail(f"minikube could not list the images of profile {self.profile_name!r}", done)
+        return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+    def image_load(self, ref: str, *, env: dict[str, str] | None = None, timeout: float, on_line=None) -> None:
+        """`minikube image load -p P REF`: minikube takes REF from the Docker engine the DOCKER_* variables in
+        `env` name (image.go:79-153). Exit 0 is no proof (a missing image only warns): check images()."""
+        done = self._run(self._argv("image", "load", "-p", self.profile_name, ref), env={**self.env, **(env or {})},
+                         timeout=timeout, check=False, on_line=on_line)
+        if done.exit_code != 0:
+            raise self._fail(f"minikube could not load {ref} into profile {self.profile_name!r}", done)
+
+    def profile_config(self):
+        """The profile's config.json as minikube saved it (read from disk, minikube is not run), or None."""
+        from devloop.adapters.minikube_home import read_profile_config
+
+        return read_profile_config(self.profile_name)
+
     def profiles(self) -> dict[str, list[dict]]:
-        done = self._call("profile", "list", "-o", "json", timeout=60)
+        # -l (--light): without it minikube asks every profile's status, and one broken profile ends the
+        # whole command (profile_list.go:99-121); devloop only needs the configs.
+        done = self._call("profile", "list", "-o", "json", "-l", timeout=60)
         if done.exit_code != 0:
             _, values = _json_values(done.stdout)
-            error = next((v["error"] for v in values if isinstance(v, dict) and "error" in v), None)
-            if error:
-                raise ClusterError(f"minikube could not list profiles (exit {done.exit_code}): {error}")
+            if any(isinstance(v, dict) and "error" in v for v in values):
+                # {"error":{}} and exit 80 (profile_list.go:242-245): the Go error marshals to an empty
+                # object, so the reason is only in minikube's log.
+                error = next(v["error"] for v in values if isinstance(v, dict) and "error" in v)
+                detail = f": {error}" if error else " (it printed {\"error\":{}}: the reason is only in its log)"
+                raise ClusterError(f"minikube could not list profiles (exit {done.exit_code}){detail}",
+                                   hint="`minikube profile list --alsologtostderr` shows why; a kubeconfig "
+                                   "minikube cannot read is a common cause")
             raise self._fail("minikube could not list profiles", done)
         return parse_profile_list(done.stdout)
 

@@ -143,6 +143,30 @@ class MinikubeError(ClusterError):
         super().__init__(message, hint=hint)
 
 
+class LastStep:
+    """What a running minikube command was doing, from its low-fi output: the last step line (`* `, or
+    a `  - `/`    ▪ ` sub-step) and the last line of any kind (out/out.go, style/style.go)."""
+
+    def __init__(self) -> None:
+        self.step = ""
+        self.line = ""
+
+    def take(self, raw: str) -> None:
+        line = raw.rstrip()
+        if not line.strip():
+            return
+        self.line = line.strip()
+        if line.startswith(("* ", "  - ", "    ▪ ")):
+            self.step = line.strip()
+
+    def describe(self) -> str:
+        if not self.line:
+            return "nothing printed yet"
+        if not self.step or self.step == self.line:
+            return repr(self.line)
+        return f"{self.step!r} (last line: {self.line!r})"
+
+
 # --------------------------------------------------------------------------------------------
 # Pure parsing
 

@@ -19,6 +19,7 @@ def _tool(name: str, why: str) -> Check:
 
 
 def doctor(session: Session) -> DoctorResult:
+    session.read_only = True  # no `minikube docker-env` here: it restarts dockerd (see adapters/engine_endpoint.py)
     checks: list[Check] = [Check("profile", "ok", f"{session.profile.name} ({session.profile.source})")]
     checks.append(_tool("minikube", "devloop drives the cluster through it"))
     build_tools = sorted({shlex.split(c.build)[0] for c in session.profile.components if c.build.strip()})
@@ -47,18 +48,17 @@ def doctor(session: Session) -> DoctorResult:
 
 
 def _cluster_checks(session: Session) -> list[Check]:
-    from devloop.adapters.minikube import needs_force
-
     checks: list[Check] = []
     cluster = session.profile.cluster
     try:
         version = session.minikube.version()
-        force = needs_force(version, cluster.kubernetes_version,
-                                       allow_force=cluster.allow_unsupported_kubernetes)
-        note = " (will pass --force)" if force else ""
-        checks.append(Check("minikube version", "ok", f"{version.version}{note}"))
+        checks.append(Check("minikube version", "ok", version.version))
+        checks.extend(_start_checks(session, version))
     except DevloopError as exc:
         checks.append(Check("minikube version", "fail", exc.message, exc.hint or ""))
+    mode, why = session.image_transfer()
+    checks.append(Check("image transfer", "ok", f"{mode}: {why}",
+                        "" if cluster.image_transfer != "auto" else "set `cluster.image_transfer` to choose"))
     try:
         status = session.minikube.status()
     except DevloopError as exc:
@@ -69,18 +69,89 @@ def _cluster_checks(session: Session) -> list[Check]:
                             "run `devloop up`"))
         return checks
     checks.append(Check("cluster", "ok", f"minikube profile {cluster.profile} is running"))
+    checks.append(_runtime_check(session))
     try:
         session.guard_context()
-        checks.append(Check("kube context", "ok", f"context {session.context} points at minikube's API server"))
+        checks.append(Check("kube context", "ok", _context_detail(session)))
     except DevloopError as exc:
         checks.append(Check("kube context", "fail", exc.message, exc.hint or ""))
+    if mode == "docker-env":
+        checks.extend(_engine_checks(session))
+    return checks
+
+
+def _start_checks(session: Session, version) -> list[Check]:
+    """What devloop adds to `minikube start` (--force, --docker-env) and the checks --force skips."""
+    from devloop.loop import start_plan
+
     try:
-        name = session.docker().daemon_name()
+        plan = start_plan(session)
+    except DevloopError as exc:
+        return [Check("minikube start", "fail", exc.message, exc.hint or "")]
+    out = [Check("minikube start", "ok", note) for note in plan.notes]
+    out += [Check("minikube start", "warn", warning, "see the message") for warning in plan.warnings]
+    if plan.force:
+        out.append(Check("resources under --force", "ok" if not plan.warnings else "warn",
+                         "CPUs and memory checked by devloop (minikube skips them when forced)"))
+    return out or [Check("minikube start", "ok", f"nothing added for minikube {version.version}")]
+
+
+def _runtime_check(session: Session) -> Check:
+    want = session.profile.cluster.container_runtime
+    read = getattr(session.minikube, "profile_config", None)
+    try:
+        config = read() if read is not None else None
+    except DevloopError:
+        config = None
+    have = config.container_runtime if config is not None else ""
+    if have and have != want:
+        return Check("container runtime", "fail", f"the cluster runs {have}, the profile asks for {want}",
+                     "`devloop reset` recreates the cluster with the profile's runtime")
+    return Check("container runtime", "ok", have or want)
+
+
+def _context_detail(session: Session) -> str:
+    from urllib.parse import urlsplit
+
+    from devloop.adapters.kube import context_info
+
+    server = context_info(session.context, session.loaded_kubeconfig())["server"]
+    endpoint = session.minikube.api_endpoint()
+    parts = urlsplit(server)
+    if endpoint and (parts.hostname, parts.port or 443) != (endpoint[0], int(endpoint[1])):
+        return (f"context {session.context} reaches the API server through the forwarded port {server} "
+                f"(node {endpoint[0]}:{endpoint[1]}); minikube confirms it (Kubeconfig: Configured)")
+    return f"context {session.context} points at minikube's API server {server}"
+
+
+def _engine_checks(session: Session) -> list[Check]:
+    from devloop.adapters.minikube_output import parse_semver
+
+    try:
+        engine = session.docker()
+    except DevloopError as exc:
+        return [Check("docker-env", "warn", exc.message, exc.hint or "")]
+    checks = []
+    try:
+        name = engine.daemon_name()
+        where = session.docker_env().get("DOCKER_HOST")
         if name == session.context:
-            checks.append(Check("docker-env", "ok", f"{session.docker_env().get('DOCKER_HOST')} (daemon {name})"))
+            checks.append(Check("docker-env", "ok", f"{where} (daemon {name})"))
         else:
             checks.append(Check("docker-env", "fail", f"docker-env leads to daemon {name!r}, not {session.context!r}",
                                 "run `devloop reset`"))
     except DevloopError as exc:
         checks.append(Check("docker-env", "fail", exc.message, exc.hint or ""))
+    server = getattr(engine, "server_version", {}) or {}
+    low, high = str(server.get("MinAPIVersion", "?")), str(server.get("ApiVersion", "?"))
+    k8s = parse_semver(session.profile.cluster.kubernetes_version or "")
+    dockershim = k8s is not None and k8s < (1, 24, 0)
+    floor = parse_semver(low + ".0") if low != "?" else None
+    if dockershim and floor is not None and floor > (1, 41, 0):
+        checks.append(Check("engine API", "fail", f"the node's Docker {server.get('Version', '')} serves API {low}-{high}; "
+                            "Kubernetes < 1.24 needs 1.41 (dockershim)",
+                            "`devloop reset`: devloop recreates it with --docker-env DOCKER_MIN_API_VERSION=1.24"))
+    else:
+        checks.append(Check("engine API", "ok", f"Docker {server.get('Version', '?')} serves API {low}-{high}"
+                            + ("; dockershim's 1.41 is inside" if dockershim else "")))
     return checks

@@ -19,10 +19,16 @@ from devloop.session import Session
 
 
 def status(session: Session) -> StatusResult:
+    session.read_only = True  # no `minikube docker-env` here: it restarts dockerd (see adapters/engine_endpoint.py)
     result: dict[str, Any] = {"command": "status", "profile": session.profile.name, "context": session.context}
     result["cluster"] = _cluster(session)
+    result["image_transfer"] = _image_transfer(session)
     running = result["cluster"].get("state") == "Running"
-    result["docker_env"] = _docker_env(session) if running else _unavailable(result["cluster"])
+    loads = result["image_transfer"]["mode"] == "load"
+    if loads:
+        result["docker_env"] = {"skipped": "not used: images are built with your Docker and `minikube image load`ed"}
+    else:
+        result["docker_env"] = _docker_env(session) if running else _unavailable(result["cluster"])
     components = _fingerprints(session)
     kube, kube_error = None, None
     if running:
@@ -34,7 +40,11 @@ def status(session: Session) -> StatusResult:
     live: list[dict] = []
     if kube is not None and objects is not None:
         live = _live_objects(kube, objects)
-    result["components"] = _components(session, components, live, result["docker_env"].get("matches") is True)
+    if loads:
+        exists = session.builder().image_exists if running else None  # `minikube image ls`: a query
+    else:
+        exists = session.docker().image_exists if result["docker_env"].get("matches") is True else None
+    result["components"] = _components(session, components, live, exists)
     if kube is None:
         why = kube_error or _unavailable(result["cluster"])
         result["deployments"] = why
@@ -70,6 +80,11 @@ def _cluster(session: Session) -> dict:
     if not st.running:
         out["hint"] = "run `devloop up` to start it"
     return out
+
+
+def _image_transfer(session: Session) -> dict:
+    mode, why = session.image_transfer()
+    return {"mode": mode, "setting": session.profile.cluster.image_transfer, "why": why}
 
 
 def _docker_env(session: Session) -> dict:
@@ -177,7 +192,7 @@ def _running_images(live: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
-def _components(session: Session, fps: dict[str, dict], live: list[dict], docker_ok: bool) -> list[dict]:
+def _components(session: Session, fps: dict[str, dict], live: list[dict], exists: Any) -> list[dict]:
     from devloop.profile import normalize_repo, parse_image_ref
 
     images = _running_images(live)
@@ -191,9 +206,9 @@ def _components(session: Session, fps: dict[str, dict], live: list[dict], docker
         entry["running"] = running
         entry["running_in"] = sorted({where for img, where in images if img in running})
         built = None
-        if tag and docker_ok:
+        if tag and exists is not None:
             try:
-                built = session.docker().image_exists(tag)
+                built = exists(tag)
             except DevloopError as exc:
                 entry["built_error"] = exc.message
         entry["built"] = built
@@ -274,7 +289,8 @@ def _stuck_live(live: list[dict]) -> list[dict]:
 
 
 def _healthy(result: dict) -> bool:
-    if result["cluster"].get("state") != "Running" or result["docker_env"].get("matches") is not True:
+    engine_ok = "skipped" in result["docker_env"] or result["docker_env"].get("matches") is True
+    if result["cluster"].get("state") != "Running" or not engine_ok:
         return False
     if not isinstance(result["deployments"], list) or any(d["state"] != "rolled out" for d in result["deployments"]):
         return False

@@ -33,7 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("devloop.profile", "devloop.profile_*", "devloop.profiles", "devloop.manifests",
               "devloop.manifest_files", "devloop.fingerprint", "devloop.inputs", "devloop.watcher",
               "devloop.watcher_*", "devloop.watch_plan", "devloop.debounce", "devloop.imageref",
-              "devloop.lock", "devloop.paths", "devloop.reload", "devloop.liveupdate", "devloop.liveupdate.*")),
+              "devloop.lock", "devloop.paths", "devloop.reload", "devloop.liveupdate", "devloop.liveupdate.*",
+              "devloop.start_plan")),
     # cluster_probe reads minikube's files and asks the API server: outside world, so an adapter wherever it lives
     ("adapters", ("devloop.adapters", "devloop.adapters.*", "devloop.cluster_probe")),
     # how results, progress and errors reach people (text) and tools (JSON lines)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from devloop import loop
+from devloop.adapters.host import HostResources
 from devloop.adapters.minikube import ClusterStatus, Minikube, MinikubeVersion
 from devloop.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
 from devloop.profile import load_profile
@@ -104,7 +105,8 @@ def make_session(tmp_path: Path, workspace: Path, *, minikube=None, docker=None,
     session = Session(profile=prof, workspace=workspace, reporter=Reporter(json_mode=True), dry_run=dry_run,
                       kubeconfig=kubeconfig, cache_dir=tmp_path / "cache",
                       make_minikube=lambda name, binary: mk, make_kube=make_kube,
-                      make_docker=lambda env: docker or FakeDocker())
+                      make_docker=lambda env: docker or FakeDocker(),
+                      make_host=lambda driver: HostResources(cpus=8, memory_mb=16384, source="a developer's laptop"))
     session.made_kube = made_kube  # type: ignore[attr-defined]
     return session
 

@@ -328,7 +328,8 @@ def test_start_failure_carries_reason_line_and_code():
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [(51, "none driver"), (81, "more than one node"), (14, "cri-o"), (85, "does not exist")],
+    [(51, "none driver"), (81, "more than one node"), (14, "containerd only with the docker driver"),
+     (85, "does not exist")],
 )
 def test_docker_env_refusals_explain_why(code, words):
     run = FakeRun((code, f"false exit code {code}\n", "X Exiting due to SOMETHING: refused\n"))
