@@ -144,3 +144,19 @@ def test_v138_docker_min_api_version_lets_it_through(rig_profile_factory):
                                   env={"DEVRIG_MINIKUBE_VERSION": "v1.38.1"})
     nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json").stdout)["items"]
     assert [n["metadata"]["labels"]["minikube.k8s.io/version"] for n in nodes] == ["v1.38.1"]
+
+
+def test_containerd_docker_env_off_the_docker_driver_is_14(containerd_profile):
+    """docker-env.go:672-682: containerd's docker-env needs the docker driver (kvm2/qemu: exit 14). The
+    stand-in only makes docker-driver profiles, so the saved config is edited, then put back."""
+    path = (containerd_profile.minikube_home / ".minikube" / "profiles" / containerd_profile.profile / "config.json")
+    saved = path.read_text()
+    try:
+        path.write_text(json.dumps({**json.loads(saved), "Driver": "kvm2"}))
+        out = containerd_profile.minikube("docker-env", "--shell", "none")
+        assert out.returncode == 14
+        assert out.stdout == "false exit code 14\n"
+        assert ("X Exiting due to MK_USAGE: the docker-env command only supports the containerd runtime with the "
+                "docker driver") in out.stderr
+    finally:
+        path.write_text(saved)
