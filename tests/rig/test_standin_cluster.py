@@ -3,6 +3,7 @@ research/minikube-cli.md, the files and kubeconfig entries `start` writes, docke
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -37,9 +38,15 @@ def test_status_text_running(rig_cluster):
     assert fmt.stdout == "Running/Running"
 
 
-def test_ip_is_loopback(rig_cluster):
+def _machine(rig_cluster):
+    from devrig.machine import Machine
+    return Machine(rig_cluster.profile, rig_cluster.minikube_home / ".minikube").info()
+
+
+def test_ip_is_the_node_address(rig_cluster):
     out = rig_cluster.minikube("ip")
-    assert (out.returncode, out.stdout, out.stderr) == (0, "127.0.0.1\n", "")
+    node_ip = _machine(rig_cluster).node_ip  # 192.168.49.2 with a node network (the default), else 127.0.0.1
+    assert (out.returncode, out.stdout, out.stderr) == (0, f"{node_ip}\n", "")
 
 
 def _config(rig_cluster) -> dict:
@@ -58,7 +65,14 @@ def test_config_json_is_cluster_config_like(rig_cluster):
     assert isinstance(cfg["Addons"], dict)
     [node] = cfg["Nodes"]
     server = _kubeconfig(rig_cluster)["clusters"][p]["server"]
-    assert node == {"Name": "", "IP": "127.0.0.1", "Port": int(server.rsplit(":", 1)[1]),
+    info = _machine(rig_cluster)
+    # the node's own address and port; the kubeconfig names the forwarded loopback port (docker driver on macOS)
+    if info.network == "netns":
+        assert re.fullmatch(r"192\.168\.\d+\.2", info.node_ip) and info.node_port == 8443, info
+    else:
+        assert (info.node_ip, info.node_port) == ("127.0.0.1", int(server.rsplit(":", 1)[1]))
+    assert server == f"https://127.0.0.1:{info.apiserver_port}"
+    assert node == {"Name": "", "IP": info.node_ip, "Port": info.node_port,
                     "KubernetesVersion": "v1.21.14", "ContainerRuntime": "docker", "ControlPlane": True,
                     "Worker": True}
 
@@ -149,7 +163,7 @@ def test_profile_list_json(rig_cluster):
     assert me["Status"] == "OK"
     assert me["Active"] is False  # only the profile named "minikube" (the default) is Active
     assert me["Config"]["KubernetesConfig"]["KubernetesVersion"] == "v1.21.14"
-    assert me["Config"]["Nodes"][0]["IP"] == "127.0.0.1"
+    assert me["Config"]["Nodes"][0]["IP"] == _machine(rig_cluster).node_ip
 
 
 def test_addons_list_json(rig_cluster):

@@ -46,7 +46,7 @@ from .procs import Proc
 RUNNING, STOPPED, ERROR, MISSING = "running", "stopped", "error", "missing"
 RUN_ROOT = Path(os.environ.get("DEVRIG_RUN_DIR", "/run/devrig"))
 LOOPBACK, NETNS = "loopback", "netns"
-DEFAULT_NETWORK = LOOPBACK
+DEFAULT_NETWORK = NETNS
 PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet", "docker",
               "kwok")
 # with a node network: minikube's ports inside the namespace; only these are picked free on the host
