@@ -61,6 +61,12 @@ _REASON_HINTS: dict[str, str] = {
     "recreates the profile",
     "GUEST_START": "rerun `devloop up`; if minikube fails the same way again, `devloop reset` deletes and "
     "recreates the profile",
+    # kubeadm waited for a kubelet that never served the control plane. Known cause here: Kubernetes < 1.24
+    # (dockershim, API 1.41) against the Docker >= 29 of minikube >= 1.38's node (start_plan.py).
+    "K8S_KUBELET_NOT_RUNNING": "if this is Kubernetes < 1.24 on minikube >= 1.38 with the docker driver, its node's "
+    "Docker refuses the kubelet's API 1.41: leave `cluster.lower_docker_min_api` on (devloop then passes "
+    "--docker-env DOCKER_MIN_API_VERSION=1.24) and `devloop reset`; or use minikube <= 1.37; else "
+    "`minikube logs -p <profile>` shows the kubelet's own error",
 }
 # Whatever minikube said, there is always something to try next.
 _DEFAULT_HINT = ("rerun the command; if minikube fails the same way again, `devloop reset` deletes and "

@@ -75,10 +75,12 @@ def ws(tmp_path_factory):
     return copy_workspace(tmp_path_factory.mktemp("versions") / "workspace")
 
 
-def _profile_file(ws: Path, name: str) -> Path:
-    """The bundled profile with only cluster.profile changed (so each mode gets a minikube profile of its own)."""
+def _profile_file(ws: Path, name: str, **cluster) -> Path:
+    """The bundled profile with only cluster.profile changed (so each mode gets a minikube profile of its own),
+    and the `cluster` settings given (the tests that are not about the bundled profile)."""
     data = yaml.safe_load(bundled_profile().read_text())
     data["cluster"]["profile"] = name
+    data["cluster"].update(cluster)
     path = ws.parent / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -88,9 +90,9 @@ def _delete(rig_env, name: str) -> None:
     subprocess.run(["minikube", "delete", "-p", name], env=rig_env.env, capture_output=True, timeout=180)
 
 
-def _up(rig_env, ws: Path, name: str, env: dict, timeout: float = 900):
+def _up(rig_env, ws: Path, name: str, env: dict, timeout: float = 900, **cluster):
     t0 = time.monotonic()
-    run = run_devloop("up", workspace=ws, profile=_profile_file(ws, name), env=rig_env.env, extra_env=env,
+    run = run_devloop("up", workspace=ws, profile=_profile_file(ws, name, **cluster), env=rig_env.env, extra_env=env,
                       timeout=timeout)
     return run, time.monotonic() - t0
 
@@ -137,7 +139,10 @@ def test_forced_start_on_a_two_cpu_docker_is_refused_within_a_minute_naming_the_
 # -- each release, from nothing -------------------------------------------------------------------------
 @pytest.mark.parametrize(("version", "expect"), [
     ("v1.36.0", []),
+    ("v1.37.0", ["--force"]),
     ("v1.38.1", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
+    # v1.39 defaults to containerd: the profile's pinned docker runtime is what runs
+    ("v1.39.0", ["--force", "--container-runtime=docker"]),
 ])
 def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, version, expect):
     name = "mkv-" + version.replace(".", "")[1:]
@@ -146,9 +151,8 @@ def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, v
         TIMES[f"{version} docker runtime"] = seconds
         assert run.returncode == 0, run.tail()
         _assert_pods_run_the_built_images(rig_env, name, run)
-        waiting = [e.get("message", "") for e in run.events if e.get("event") in ("info", "step")]
         for flag in expect:
-            assert any(flag in str(line) for line in waiting) or flag in run.stdout, run.tail()
+            assert flag in run.stdout, run.tail()  # the step line / notes say what devloop added, and why
         config = json.loads((rig_env.minikube_home / ".minikube" / "profiles" / name / "config.json").read_text())
         assert config["KubernetesConfig"]["ContainerRuntime"] == "docker"
         if version == "v1.36.0":
@@ -189,3 +193,58 @@ def _foreign_server_gets_nothing(rig_env, ws: Path, name: str) -> None:
     finally:
         listener.close()
         rig_env.kubeconfig.write_text(saved)
+
+
+# -- Kubernetes 1.21 on the Docker >= 29 of minikube 1.38, without devloop's way through --------------
+def test_opting_out_of_the_docker_api_floor_fails_as_minikube_does_and_says_the_fix(rig_env, rig_built, ws, laptop):
+    """The stand-in's gate refuses the real v1.21 kubelet (dockershim's API 1.41) as Docker 29 does; kubeadm's
+    two waits are shortened to 15 s each (DEVRIG_KUBEADM_INIT_TIMEOUT). This is what the parametrized v1.38.1
+    run above avoids with --docker-env DOCKER_MIN_API_VERSION=1.24."""
+    name = "mkv-optout"
+    try:
+        run, seconds = _up(rig_env, ws, name, {**laptop, "DEVRIG_MINIKUBE_VERSION": "v1.38.1",
+                                               "DEVRIG_KUBEADM_INIT_TIMEOUT": "15"}, lower_docker_min_api=False)
+    finally:
+        _delete(rig_env, name)
+    TIMES["v1.38.1 opted out of the API floor (refused by minikube)"] = seconds
+    assert run.returncode == 1, run.tail()
+    warnings = [e["message"] for e in run.events if e.get("event") == "warning"]
+    assert any("K8S_KUBELET_NOT_RUNNING" in w for w in warnings), run.tail()  # said before the wait
+    error = run.last
+    assert "exited with code 109" in error["message"] and "K8S_KUBELET_NOT_RUNNING" in error["message"], run.tail()
+    assert "DOCKER_MIN_API_VERSION=1.24" in error["hint"], run.tail()
+
+
+# -- containerd: images built with the developer's Docker, loaded with `minikube image load` ----------
+def test_containerd_pods_run_the_images_devloop_loaded(rig_env, rig_built, ws, rig_profile_factory):
+    """The developer's Docker is a real engine here (another profile's: the rig's host has none), so builds
+    and `minikube image load` are real; the pod must run exactly the image built there, by imageID."""
+    from devrig.machine import Machine
+
+    laptop = rig_profile_factory("mkv-laptop")
+    info = Machine(laptop.profile, rig_env.minikube_home / ".minikube").info()
+    docker = {"DOCKER_HOST": info.docker_host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(info.docker_cert_path)}
+    name = "mkv-ctrd"
+    try:
+        # v1.39 forces 1.21, so devloop checks CPUs against this engine's (the machine's) 2
+        run, seconds = _up(rig_env, ws, name, {**docker, "DEVRIG_MINIKUBE_VERSION": "v1.39.0"},
+                           container_runtime="containerd", cpus=2)
+        TIMES["v1.39.0 containerd runtime (image load)"] = seconds
+        assert run.returncode == 0, run.tail()
+        assert run.steps().get("images") == "ok" and "docker-env" not in run.steps(), run.tail()
+        tags = run.result["tags"]
+        (pod,) = [p for p in _kubectl(rig_env, name, "get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
+                  if not p["metadata"].get("deletionTimestamp")]
+        for status in pod["status"]["containerStatuses"]:
+            component = {"kubeless-function-controller": "function-controller"}.get(status["name"], status["name"])
+            assert status["ready"] and status["image"].endswith(tags[component]), status
+            built = laptop.docker("image", "inspect", tags[component], "--format", "{{.Id}}").stdout.strip()
+            assert status["imageID"].split("sha256:")[-1] == built.split("sha256:")[-1]
+        shown = run_devloop("status", workspace=ws, profile=_profile_file(ws, name, container_runtime="containerd",
+                                                                         cpus=2), env=rig_env.env, extra_env=docker)
+        report = shown.result
+        assert report["image_transfer"]["mode"] == "load", shown.tail()
+        assert all(c["built"] is True for c in report["components"]), shown.tail()
+    finally:
+        _delete(rig_env, name)
+        print(f"devloop up from nothing: {TIMES}")
