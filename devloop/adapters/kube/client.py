@@ -81,6 +81,26 @@ class Kube:
     def deployment(self, namespace: str, name: str) -> dict | None:
         return self.workloads.deployment(namespace, name)
 
+    def minikube_primary_node(self, *, timeout: float) -> dict | None:
+        """{"profile", "ready"} of the node minikube labels as its primary (kubeadm.go LabelAndUntaintNode:
+        minikube.k8s.io/primary=true, minikube.k8s.io/name=<profile>), asked once without retries; None when
+        the server does not answer or has no such node."""
+        from .transport import Transient
+
+        try:
+            status, payload = self.transport.request_once(
+                "GET", "/api/v1/nodes", query={"labelSelector": "minikube.k8s.io/primary=true"}, timeout=timeout)
+        except Transient:
+            return None
+        items = (payload or {}).get("items") or [] if status == 200 and isinstance(payload, dict) else []
+        if len(items) != 1:
+            return None
+        node = items[0]
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (node.get("status") or {}).get("conditions") or [])
+        return {"profile": labels.get("minikube.k8s.io/name"), "ready": ready}
+
     def pods(self, namespace: str, selector: str | None) -> list[dict]:
         return self.workloads.pods(namespace, selector)
 

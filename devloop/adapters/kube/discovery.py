@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 from devloop.errors import ClusterError, ConfigError
@@ -62,62 +60,32 @@ CRDS = Resource("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customre
 
 
 class Discovery:
-    """Kinds → Resources through the official dynamic client, cached; CRDs by their resource name."""
+    """Kinds → Resources by asking the group-version at hand (apis.py), cached; CRDs by their resource name."""
 
     def __init__(self, transport: Transport, *, default_namespace: str = "default"):
+        from .apis import GroupVersions
+
         self.transport = transport
         self.default_namespace = default_namespace
-        self._dynamic = None
-        self._cache_dir: tempfile.TemporaryDirectory | None = None
+        self._versions = GroupVersions(transport)
         self._resources: dict[tuple[str, str], Resource] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        if self._cache_dir is not None:
-            self._cache_dir.cleanup()
-
-    @property
-    def dynamic(self):
-        if self._dynamic is None:
-            from kubernetes.dynamic import DynamicClient
-
-            # A private cache file: the default one in /tmp is shared by every process and cluster
-            # and goes stale across cluster resets.
-            self._cache_dir = tempfile.TemporaryDirectory(prefix="devloop-discovery-")
-            try:
-                cache_file = str(Path(self._cache_dir.name) / "cache.json")
-                self._dynamic = DynamicClient(self.transport.api, cache_file=cache_file)
-            except Exception as exc:  # noqa: BLE001 - discovery surfaces urllib3 and ApiException alike
-                raise ClusterError(f"cannot discover the API of {self.transport.server} "
-                                   f"(context {self.transport.context}): {exc}") from None
-        return self._dynamic
+        pass
 
     def resource_for(self, api_version: str, kind: str) -> Resource:
         key = (api_version, kind)
         with self._lock:
             if key in self._resources:
                 return self._resources[key]
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
-
-        found = None
-        for attempt in range(2):
-            try:
-                found = self.dynamic.resources.get(api_version=api_version, kind=kind)
-                break
-            except ResourceNotUniqueError:
-                candidates = self.dynamic.resources.search(api_version=api_version, kind=kind)
-                found = next((r for r in candidates if "/" not in r.name), None)
-                break
-            except ResourceNotFoundError:
-                if attempt == 0:
-                    # New CRDs since the last discovery: look again once.
-                    self.dynamic.resources.invalidate_cache()
+        found = self._versions.lookup(api_version, kind)
         if found is None:
             raise ClusterError(
                 f"the cluster at {self.transport.server} does not serve {kind} in {api_version}",
                 hint="is its CRD installed, or is the API removed in this Kubernetes version?",
             )
-        res = Resource(api_version, kind, found.name, bool(found.namespaced))
+        res = Resource(api_version, kind, found[0], found[1])
         with self._lock:
             self._resources[key] = res
         return res
@@ -125,8 +93,7 @@ class Discovery:
     def forget(self) -> None:
         with self._lock:
             self._resources.clear()
-        if self._dynamic is not None:
-            self._dynamic.resources.invalidate_cache()
+        self._versions.forget()
 
     def locate(self, obj: dict) -> tuple[Resource, str | None, str]:
         """(resource, namespace, name) of a manifest object; its namespace defaults to the context's."""
