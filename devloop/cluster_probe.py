@@ -1,11 +1,11 @@
 """Is the profile's cluster running? Told from minikube's own files and one request to its API server.
 
 `minikube status` inspects the driver's container or VM and the kubelet on every call (0.5 s on the
-test cluster's stand-in, more on a real machine). When minikube's config.json names the node, the
-kube context points at that node with minikube's CA (the context guard), and the API server answers
-`/readyz` and reports the node Ready through that context, the cluster runs: that is all `up` and
-`status` need to know, for two requests. Anything else (no config, another server, no answer, a
-node not Ready) returns None and the caller asks minikube, which also explains what is wrong.
+test cluster's stand-in, seconds on a loaded machine). When minikube's config.json names the node, the
+kube context passes the guard (config.json's endpoint, minikube's CA, the node minikube labelled with
+the profile's name) and that primary node is Ready, the cluster runs: that is all `up` and `status`
+need to know. Anything else (no config, no answer, a node not Ready) returns None and the caller asks
+minikube, which also explains what is wrong. `up --fresh` and starts always go through minikube.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 from devloop.errors import DevloopError
 
-# A running API server answers in milliseconds; a stopped one refuses at once. Only a machine that
-# is gone (a VM's address with nothing behind it) would wait this long before minikube is asked.
+# A running API server answers in milliseconds and a stopped one refuses at once; only an address with
+# nothing behind it (a VM that is gone) waits this long before minikube is asked.
 PROBE_TIMEOUT = 3.0
 
 
@@ -24,19 +24,19 @@ def running(session: Any) -> Any | None:
     from devloop.adapters.minikube import ClusterStatus
 
     read_config = getattr(session.minikube, "profile_config", None)
-    if read_config is None:
-        return None  # a stand-in adapter without minikube's files: ask it
+    if read_config is None or session.dry_run:
+        return None  # a double without minikube's files, or a plan: ask it
     try:
         config = read_config()
         if config is None or config.endpoint is None:
             return None
-        kube = session.kube()  # the context guard runs first, against config.json and the CA
-        if not kube.api_ready(timeout=PROBE_TIMEOUT):
-            return None
-        node = kube.node_ready(config.profile, timeout=PROBE_TIMEOUT)
+        kube = session.kube()  # the context guard runs first
+        probe = getattr(kube, "minikube_primary_node", None)
+        node = probe(timeout=PROBE_TIMEOUT) if probe is not None else None
     except DevloopError:
+        session.forget_cluster_state()  # whatever the guard kept belongs to a cluster that did not answer
         return None
-    if node is not True:
+    if not node or node.get("profile") != config.profile or not node.get("ready"):
         return None
     return ClusterStatus("Running", name=config.profile, host="Running", kubelet="Running", apiserver="Running",
                          kubeconfig="Configured")

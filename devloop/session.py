@@ -57,6 +57,8 @@ class Session:
     _kubeconfig_data: Any = None
 
     _builder: Any = None
+    _docker_env_recorded: bool = False
+    _recorded_failed: bool = False
 
     def __post_init__(self) -> None:
         # A dry run is a plan: nothing is waited for and actions have no outcomes to show.
@@ -138,7 +140,8 @@ class Session:
 
             self._kube = DryKube(self.reporter, object_ref)  # no client, so no context to guard
         if self._kube is None:
-            self.guard_context()
+            self.guard_context()  # may leave behind the client it asked through (see _node_says)
+        if self._kube is None:
             if self.make_kube is not None:
                 self._kube = self.make_kube(context=self.context, kubeconfig=self.kubeconfig)
             else:
@@ -188,6 +191,13 @@ class Session:
         # TLS handshake tells profiles apart, and a stale port may now be another profile's. minikube's own
         # check decides: `status` says Kubeconfig: Configured only when the entry's host and port are the
         # profile's endpoint as minikube computes it (cluster/status.go:455-458).
+        named = self._node_says(info)
+        if named == self.context:
+            return
+        if named is not None:
+            raise UnsafeContext(
+                f"kube context {self.context!r} points at {server}, whose primary node is minikube profile "
+                f"{named!r}'s; refusing to touch it", hint=update)
         status = self.minikube.status()
         if status.kubeconfig == "Configured" and status.name in ("", self.context):
             return
@@ -199,6 +209,40 @@ class Session:
             hint=update,
         )
 
+    def _node_says(self, info: dict) -> str | None:
+        """Which minikube profile the server behind the context belongs to, by one read: minikube labels its
+        primary node with the profile's name (kubeadm.go LabelAndUntaintNode, v1.36-v1.39), and asking needs a
+        kubeconfig entry that trusts this minikube home's CA (so the server holds a certificate minikube made).
+        None when that cannot tell (another CA, no answer, no such node, a test's double): `minikube status`
+        decides then. The client is kept for the command when it is the profile's."""
+        if self.make_kube is not None:
+            return None
+        read = getattr(self.minikube, "profile_config", None)
+        try:
+            config = read() if read is not None else None
+        except DevloopError:
+            return None
+        if config is None:
+            return None
+        from devloop.adapters.minikube_home import trusts_profile_ca
+
+        cluster = self.loaded_kubeconfig().clusters.get(info.get("cluster") or "") or {}
+        if not trusts_profile_ca(cluster, config):
+            return None
+        from devloop.adapters.kube import Kube
+
+        try:
+            kube = Kube(context=self.context, kubeconfig=self.loaded_kubeconfig())
+            node = kube.minikube_primary_node(timeout=3.0)
+        except DevloopError:
+            return None
+        named = node.get("profile") if node else None
+        if named == self.context:
+            self._kube = kube
+        else:
+            kube.close()
+        return named
+
     # -- minikube's Docker daemon ------------------------------------------------------------
     def docker_env(self) -> dict[str, str]:
         if self._docker_env is None and self.read_only:
@@ -209,6 +253,15 @@ class Session:
                 raise ClusterError(f"minikube's Docker engine for {self.context!r}: {why}",
                                    hint="run `devloop up` (it asks minikube and remembers the answer)")
             self._docker_env = env
+        if self._docker_env is None and not self.dry_run and self.make_minikube is None \
+                and not self._recorded_failed:
+            # docker-env's recorded answer for this very config.json (engine_endpoint.py); docker() checks it
+            # against the engine and asks minikube (which also restarts a dead dockerd) when it does not hold
+            from devloop.adapters.engine_endpoint import read_only_docker_env
+
+            env, _ = read_only_docker_env(self.context, self.cache_dir)
+            if env is not None:
+                self._docker_env, self._docker_env_recorded = env, True
         if self._docker_env is None:
             from devloop.adapters.engine_endpoint import remember_docker_env
 
@@ -220,12 +273,19 @@ class Session:
     def docker(self) -> DockerEngine:
         if self._docker is None:
             env = self.docker_env()
-            if self.make_docker is not None:
-                self._docker = self.make_docker(env)
-            else:
-                from devloop.adapters.docker_engine import DockerEngine
-
-                self._docker = DockerEngine(env)
+            if not self._docker_env_recorded:
+                self._docker = self._make_engine(env)
+                return self._docker
+            try:
+                engine = self._make_engine(env)
+                if engine.daemon_name() != self.context:
+                    engine.close()
+                    raise ClusterError("the recorded docker-env leads to another daemon")
+                self._docker = engine
+            except ClusterError:
+                # stale (a restarted engine on a new port): ask minikube as if nothing had been recorded
+                self._docker_env, self._docker_env_recorded, self._recorded_failed = None, False, True
+                self._docker = self._make_engine(self.docker_env())
         return self._docker
 
     def forget_cluster_state(self) -> None:
@@ -234,5 +294,6 @@ class Session:
             self._docker.close()
         self._docker = None
         self._docker_env = None
+        self._docker_env_recorded = self._recorded_failed = False
         self._kube = None
         self._kubeconfig_data = None  # minikube rewrites it on start (new port, certificates)

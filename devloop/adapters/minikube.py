@@ -174,6 +174,10 @@ class Minikube:
             raise self._fail(f"minikube could not delete profile {self.profile_name!r}", done)
 
     def addons(self) -> dict[str, bool]:
+        config = self.profile_config()
+        if config is not None:
+            # `addons list` answers from this same map of config.json (addons_list.go:129, assets/addons.go:88)
+            return dict(config.addons)
         done = self._call("addons", "list", "-p", self.profile_name, "-o", "json", timeout=60)
         if done.exit_code != 0:
             raise self._fail("could not list minikube addons", done)
@@ -256,6 +260,10 @@ class Minikube:
         return None
 
     def api_endpoint(self) -> tuple[str, int] | None:
+        config = self.profile_config()
+        if config is not None:
+            # `profile list -l` prints this file's Nodes: the same answer without running minikube
+            return config.endpoint
         entry = self.profile()
         return primary_endpoint(entry) if entry else None
 

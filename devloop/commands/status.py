@@ -70,8 +70,10 @@ def _unavailable(cluster: dict) -> dict:
 
 
 def _cluster(session: Session) -> dict:
+    from devloop import cluster_probe
+
     try:
-        st = session.minikube.status()
+        st = cluster_probe.running(session) or session.minikube.status()
     except DevloopError as exc:
         return _err(exc)
     out = {"state": st.state, "host": st.host, "kubelet": st.kubelet, "apiserver": st.apiserver}

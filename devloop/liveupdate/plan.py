@@ -80,7 +80,7 @@ def targets_of(pods: list[dict], image: str) -> tuple[list[Target], list[str]]:
         for name in names:
             st = statuses.get(name) or {}
             cid = docker_id(str(st.get("containerID") or ""))
-            if not (st.get("state") or {}).get("running") or not cid:
+            if "running" not in (st.get("state") or {}) or not cid:
                 problems.append(f"container {name} of pod {where} is not running")
                 continue
             targets.append(Target(str(meta.get("namespace")), str(meta.get("name")), str(name), cid))
