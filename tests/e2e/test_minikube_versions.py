@@ -142,7 +142,7 @@ def test_forced_start_on_a_two_cpu_docker_is_refused_within_a_minute_naming_the_
     ("v1.37.0", ["--force"]),
     ("v1.38.1", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
     # v1.39 defaults to containerd: the profile's pinned docker runtime is what runs
-    ("v1.39.0", ["--force", "--container-runtime=docker"]),
+    ("v1.39.0", ["--force", "v1.21.14, docker runtime, --force, --docker-env DOCKER_MIN_API_VERSION=1.24"]),
 ])
 def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, version, expect):
     name = "mkv-" + version.replace(".", "")[1:]
