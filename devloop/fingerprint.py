@@ -96,7 +96,10 @@ class Fingerprinter:
         cache = self._cache_for(base)
         racy_after = time.time_ns() - int(RACY_SECONDS * 1e9)
         h = hashlib.sha256()
-        h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{component.model_dump_json()}\n".encode())
+        # live_update is how devloop updates running containers, not what the image holds: turning it on or
+        # off must not change the tag (nor rebuild every image of a profile that predates the field)
+        entry = component.model_dump_json(exclude={"live_update"})
+        h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{entry}\n".encode())
         hashed = 0
         entries = cache.entries
         parts: list[str] = []

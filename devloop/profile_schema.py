@@ -25,6 +25,7 @@ from pydantic import (
 
 from devloop.errors import ConfigError
 from devloop.imageref import REPO_RE, ImageRef, parse_image_ref
+from devloop.liveupdate.schema import LiveUpdate
 from devloop.profile_errors import type_name
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
@@ -189,6 +190,8 @@ class Component(_Strict):
     inputs: list[InputPath] = Field(default_factory=lambda: ["."], min_length=1)
     ignore: list[IgnorePattern] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    # Opt-in: a fast build whose output is copied into the running containers (devloop.liveupdate).
+    live_update: LiveUpdate | None = None
 
     @field_validator("name")
     @classmethod
@@ -385,6 +388,16 @@ class Profile(_Strict):
                 out.append((("components", i, "image"),
                             f"expected each component to build its own image, found {c.image!r} also in component {images[c.image]!r}"))
             images.setdefault(c.image, c.name)
+        for i, c in enumerate(self.components):
+            if c.live_update is None:
+                continue
+            roots = [PurePosixPath(r).as_posix().strip('/') for r in c.inputs]
+            for j, item in enumerate(c.live_update.inputs):
+                rel = PurePosixPath(item).as_posix().strip('/')
+                if not any(r in ('', '.') or rel == r or rel.startswith(r + '/') for r in roots):
+                    out.append((('components', i, 'live_update', 'inputs', j),
+                                f"expected a path inside the component's inputs ({', '.join(c.inputs)}), "
+                                f"found {item!r}: a live update input must also be an image input"))
         owners: dict[str, str] = {}
         for i, c in enumerate(self.components):
             for j, ref in enumerate(c.replace_refs()):

@@ -77,10 +77,16 @@ def gen_syntax(rng: random.Random, n: int) -> list[Case]:
     lines = _dump(_base()).splitlines()
     out = []
     for i in range(n):
-        broken = list(lines)
-        at = rng.randrange(1, len(broken))
-        broken.insert(at, rng.choice(SYNTAX_BREAKS))
-        out.append(Case(f"syntax-{i}", "\n".join(broken) + "\n", names=(":",)))
+        while True:
+            broken = list(lines)
+            at = rng.randrange(1, len(broken))
+            broken.insert(at, rng.choice(SYNTAX_BREAKS))
+            text = "\n".join(broken) + "\n"
+            try:  # some breaks are valid YAML at some places (`  - a` continues a plain scalar): not a syntax case
+                yaml.safe_load(text)
+            except yaml.YAMLError:
+                break
+        out.append(Case(f"syntax-{i}", text, names=(":",)))
     return out
 
 

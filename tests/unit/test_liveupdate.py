@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 import tarfile
 import time
 
@@ -103,3 +104,64 @@ def test_a_corrupt_record_file_counts_as_none(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
     assert state.load(tmp_path, "prof") == {}
+
+
+# -- in a profile ------------------------------------------------------------------------------------
+def _profile_with(tmp_path, change):
+    import yaml
+
+    from devloop.profile import load_profile
+
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop/profiles/kubeless.yaml").read_text())
+    http = next(c for c in data["components"] if c["name"] == "http-trigger-controller")
+    change(http["live_update"])
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_profile(str(path), cwd=tmp_path)
+
+
+def test_the_bundled_profile_ships_live_update_for_the_three_controllers():
+    from devloop.profile import load_profile
+
+    profile = load_profile(str(Path(__file__).resolve().parents[2] / "devloop/profiles/kubeless.yaml"), cwd=Path("/"))
+    live = {c.name: c.live_update for c in profile.components if c.live_update is not None}
+    assert sorted(live) == ["cronjob-trigger-controller", "function-controller", "http-trigger-controller"]
+    assert live["http-trigger-controller"].build == "make http-controller-build"
+    assert live["http-trigger-controller"].sync == {"bundles/kubeless_linux-amd64/http-controller": "/http-controller"}
+    assert live["function-controller"].build == "make controller-build"
+    assert live["cronjob-trigger-controller"].sync == {
+        "bundles/kubeless_linux-amd64/cronjob-controller": "/cronjob-controller"}
+
+
+def test_an_unknown_key_in_the_block_names_file_line_and_key(tmp_path):
+    from devloop.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _profile_with(tmp_path, lambda lu: lu.update(restart_policy="always"))
+    import re
+
+    assert re.search(r"p\.yaml:\d+: components\[http-trigger-controller\]\.live_update\.restart_policy: unknown key",
+                     err.value.message), err.value.message
+
+
+def test_a_live_input_must_be_an_image_input(tmp_path):
+    from devloop.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _profile_with(tmp_path, lambda lu: lu["inputs"].append("docs"))
+    assert "live_update.inputs" in err.value.message and "must also be an image input" in err.value.message
+
+
+def test_toggling_live_update_keeps_the_image_tag(tmp_path):
+    import shutil
+
+    from devloop.fingerprint import Fingerprinter, tag_for
+
+    ws = tmp_path / "ws"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "tests/fixtures/workspace", ws)
+    on = _profile_with(tmp_path, lambda lu: None)
+    off = _profile_with(tmp_path, lambda lu: lu.update(enabled=False))
+    fp = Fingerprinter(tmp_path / "cache")
+    tags = [tag_for(p.component("http-trigger-controller"),
+                    fp.fingerprint(p, p.component("http-trigger-controller"), ws).digest) for p in (on, off)]
+    assert tags[0] == tags[1]
