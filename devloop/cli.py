@@ -155,6 +155,8 @@ def watch(
     debounce: Annotated[int, typer.Option("--debounce", metavar="MS", help="Quiet window that closes a batch of changes.")] = 300,
     max_wait: Annotated[int, typer.Option("--max-wait", metavar="MS", help="Longest a batch waits while changes keep coming.")] = 5000,
     poll: Annotated[bool, _flag("--poll", "Poll the file system instead of inotify (network mounts, VMs).")] = False,
+    no_live_update: Annotated[bool, _flag("--no-live-update", "Always build and roll out images, even for "
+                                          "components with a live_update block.")] = False,
     strategy: StrategyOpt = Strategy.apply,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -164,7 +166,8 @@ def watch(
     from devloop.commands.watch import watch as command
 
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
-         initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy.value)
+         initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy.value,
+         live_update=not no_live_update)
 
 
 @app.command(cls=_Command)

@@ -353,5 +353,10 @@ def run_cycle(
     wait_rollout(session, rendered)
     result.built = [o.component for o in outcomes if o.built]
     result.tags = tags
+    if not session.dry_run:
+        # every component now runs the image of its sources: no live update is left to converge
+        from devloop.liveupdate import state as live_state
+
+        live_state.forget(session.cache_dir, session.context)
     result.triggered_by = list(triggered_by or [])
     return result

@@ -95,6 +95,10 @@ def watch_cycle_done(seconds: float, built: list[str]) -> str:
     return f"[bold green]up to date[/bold green] in {seconds:.1f}s; {what}"
 
 
+def watch_live_done(seconds: float, components: list[str]) -> str:
+    return f"[bold green]live-updated[/bold green] {', '.join(components)} in {seconds:.1f}s (no image build, no rollout)"
+
+
 def watch_cycle_failed(message: str, hint: str | None) -> list[str]:
     return [*error_lines(message, hint), "[dim]still watching: the next change retries[/dim]"]
 
@@ -128,6 +132,8 @@ def status_lines(result: dict) -> list[str]:
         built = {True: "built", False: "not built", None: "build state unknown"}[comp.get("built")]
         lines.append(f"  {comp['name']}: {comp['state']}")
         lines.append(f"      sources {comp['tag']} ({built}); running: {', '.join(comp['running']) or 'nothing'}")
+        if comp.get("live"):
+            lines.append(f"      {comp['live']}")
     deps = result["deployments"]
     lines.append("deployments" + (f": {deps.get('error')}" if isinstance(deps, dict) else ""))
     if isinstance(deps, list):

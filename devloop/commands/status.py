@@ -45,6 +45,7 @@ def status(session: Session) -> StatusResult:
     else:
         exists = session.docker().image_exists if result["docker_env"].get("matches") is True else None
     result["components"] = _components(session, components, live, exists)
+    result["live_updates"] = _live_updates(session, result["components"])
     if kube is None:
         why = kube_error or _unavailable(result["cluster"])
         result["deployments"] = why
@@ -219,6 +220,29 @@ def _components(session: Session, fps: dict[str, dict], live: list[dict], exists
     return out
 
 
+LIVE_UPDATED = "live-updated: its current sources run, synced over the previous image (watch converges it)"
+
+
+def _live_updates(session: Session, components: list[dict]) -> list[dict]:
+    """What live updates left running (watch's record), while the pods still name the image it was synced over."""
+    from devloop.liveupdate import state as live_state
+
+    by_name = {c["name"]: c for c in components}
+    out = []
+    for name, record in sorted(live_state.load(session.cache_dir, session.context).items()):
+        comp = by_name.get(name)
+        if comp is not None and record.base_tag not in comp.get("running", []):
+            continue  # rolled out since (by `devloop apply`, say): the record is history
+        out.append({"component": name, "description": record.describe(), "base_tag": record.base_tag,
+                    "live_tag": record.live_tag, "files": record.files, "at": record.at,
+                    "converge": record.converge})
+        if comp is not None:
+            comp["live"] = record.describe()
+            if comp.get("tag") == record.live_tag:
+                comp["state"] = LIVE_UPDATED
+    return out
+
+
 def _component_state(tag: str | None, built: bool | None, running: list[str], upstream: set[str]) -> str:
     from devloop.profile import parse_image_ref
 
@@ -298,4 +322,4 @@ def _healthy(result: dict) -> bool:
         return False
     if result["stuck"]:
         return False
-    return all(c.get("state") == "up to date" for c in result["components"])
+    return all(c.get("state") in ("up to date", LIVE_UPDATED) for c in result["components"])

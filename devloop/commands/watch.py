@@ -44,9 +44,11 @@ def watch(
     poll: bool = False,
     strategy: str = "apply",
     stop: threading.Event | None = None,
+    live_update: bool = True,
 ) -> WatchResult:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
     from devloop.errors import ConfigError
+    from devloop.liveupdate.run import LiveUpdater
     from devloop.watcher import Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
@@ -55,6 +57,7 @@ def watch(
         raise ConfigError(f"--max-wait ({max_wait_ms} ms) must not be shorter than --debounce ({debounce_ms} ms)")
     rep = session.reporter
     stats = WatchStats()
+    live = LiveUpdater(session, enabled=live_update)
     stop = stop or threading.Event()
     router = ProfileRouter(session.profile, session.workspace)
     watcher = Watcher(
@@ -69,11 +72,13 @@ def watch(
         rep.emit("watching", mode=info.mode, watches=info.watches, dirs=info.dirs, pruned=info.pruned,
                  seconds=round(info.seconds, 3))
         if initial:
-            _cycle(session, stats, components=None, strategy=strategy, prepare=True)
+            _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
         _say_watching(session, info)
         while not stop.is_set():
             batch = watcher.next_batch(timeout=_TICK)
             if batch is None:
+                if live.active:
+                    _converge_lost(session, stats, live, strategy)
                 continue
             stats.batches += 1
             manifests_changed = batch.manifests_changed
@@ -84,7 +89,7 @@ def watch(
             rep.say(views.watch_changed(batch.describe(relative_to=session.workspace), targets))
             if manifests_changed:
                 # Re-render and apply everything; builds still skip images that exist.
-                _cycle(session, stats, components=None, strategy=strategy, prepare=False)
+                _cycle(session, stats, components=None, strategy=strategy, prepare=False, live=live)
                 _say_watching(session, info)
                 continue
             if _unchanged(session, stats, components):
@@ -92,10 +97,20 @@ def watch(
                 rep.emit("skipped", components=components, why="fingerprints unchanged")
                 rep.info(f"inputs of {', '.join(components)} are unchanged (same fingerprint): nothing to do")
                 continue
-            _cycle(session, stats, components=components, strategy=strategy, prepare=False)
+            if live.active:
+                components = _live_update(session, stats, live, components, list(batch.paths))
+                if not components:
+                    _say_watching(session, info)
+                    continue
+            _cycle(session, stats, components=components, strategy=strategy, prepare=False, live=live)
             _say_watching(session, info)
+    except KeyboardInterrupt:
+        watcher.stop()
+        _converge_on_stop(session, stats, live, strategy)  # a second Ctrl-C leaves it to the next `up`
+        raise
     finally:
         watcher.stop()
+    _converge_on_stop(session, stats, live, strategy)
     return WatchResult(cycles=stats.cycles, failed=stats.failed, batches=stats.batches,
                        skipped_unchanged=stats.skipped_unchanged, tags=stats.tags, last_error=stats.last_error)
 
@@ -122,14 +137,19 @@ def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bo
     return all(stats.tags.get(name) == tag for name, tag in tags.items())
 
 
-def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool) -> None:
+def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool,
+           live: Any = None) -> None:
     rep = session.reporter
     started = time.monotonic()
     stats.cycles += 1
     try:
         if prepare:
             loop.prepare_cluster(session)
+        # before the cycle: an edit landing during it then takes the image build next time (never a stale base)
+        snapshot = live.snapshot() if live is not None and live.active else None
         result = loop.run_cycle(session, triggered_by=components, strategy=strategy)
+        if snapshot is not None:
+            live.note_deployed(result.tags, snapshot)
     except DevloopError as exc:
         stats.failed += 1
         stats.last_error = exc.message
@@ -141,6 +161,66 @@ def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None,
     rep.emit("cycle", status="ok", seconds=round(seconds, 3), built=result.built, components=components,
              restarted=result.restarted, changed_objects=len(result.changed_objects))
     rep.say(views.watch_cycle_done(seconds, result.built))
+
+
+def _live_update(session: Session, stats: WatchStats, live: Any, components: list[str], paths: list[Any]) -> list[str]:
+    """Live-update the batch where its profile allows; returns the components that need the full cycle."""
+    rep = session.reporter
+    try:
+        result = live.try_update(components, paths)
+    except DevloopError as exc:  # the fast build failed: shown like a failed build, the next save retries
+        stats.failed += 1
+        stats.last_error = exc.message
+        _show_failure(session, exc)
+        return []
+    if result.updated:
+        names = sorted(result.updated)
+        for name, record in result.updated.items():
+            stats.tags[name] = record.live_tag
+        stats.last_error = None
+        rep.emit("live-update", status="ok", components=names, seconds=round(result.seconds, 3),
+                 files={n: r.files for n, r in result.updated.items()})
+        rep.say(views.watch_live_done(result.seconds, names))
+    reasons = {name: why for name, why in result.full.items() if why}
+    if reasons:
+        rep.emit("live-fallback", reasons=reasons)
+        for name, why in sorted(reasons.items()):
+            rep.info(f"{name}: image build instead of a live update: {why}")
+    return sorted(result.full)
+
+
+def _converge_lost(session: Session, stats: WatchStats, live: Any, strategy: str) -> None:
+    """A live-updated container that came back from its image runs the older binary: roll out the image
+    of the current sources at once (once per loss; a failed cycle waits for the next save)."""
+    try:
+        lost = live.lost()
+    except DevloopError:
+        return  # the cluster does not answer: the next cycle says why
+    key = frozenset(lost.items())
+    if not lost or key == getattr(live, "acted_on", None):
+        return
+    live.acted_on = key
+    rep = session.reporter
+    rep.emit("live-lost", components=sorted(lost), reasons=lost)
+    for name, why in sorted(lost.items()):
+        rep.warn(f"{name}: {why}; rolling out the image of its current sources")
+    _cycle(session, stats, components=sorted(lost), strategy=strategy, prepare=False, live=live)
+
+
+def _converge_on_stop(session: Session, stats: WatchStats, live: Any, strategy: str) -> None:
+    """converge: stop — the Deployment gets the real image of the live-updated sources before watch ends,
+    so no later restart can bring back an older binary."""
+    try:
+        pending = live.pending_convergence()
+    except DevloopError:
+        return
+    if not pending:
+        return
+    rep = session.reporter
+    rep.emit("live-converge", components=pending)
+    rep.warn(f"converging {', '.join(pending)}: building and rolling out the image of the live-updated sources "
+             "(Ctrl-C again leaves it to the next `devloop up`)")
+    _cycle(session, stats, components=pending, strategy=strategy, prepare=False, live=live)
 
 
 def _show_failure(session: Session, exc: DevloopError) -> None:

@@ -32,6 +32,7 @@ class LiveUpdater:
         self.session = session
         self.enabled = enabled
         self.baselines: dict[str, Baseline] = {}
+        self.acted_on: frozenset | None = None  # the last loss watch converged (not retried every tick)
 
     # -- what is set up ---------------------------------------------------------------------
     def live_component(self, name: str) -> Any | None:
