@@ -43,7 +43,8 @@ class Watch:
         self.workspace = workspace
         # options before the test's own args, as a user types `devloop watch --json --no-initial`
         self.proc = spawn_devloop("watch", "--profile", str(workspace.parent / "profile.yaml"), "--workspace",
-                                  str(workspace), "--json", *args, env=cluster.env, extra_env=env, json_mode=False)
+                                  str(workspace), "--json", "--no-live-update", *args, env=cluster.env, extra_env=env,
+                                  json_mode=False)  # this module is about image builds; test_live_update the rest
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self._lock = threading.Lock()
