@@ -191,15 +191,17 @@ class Session:
         # TLS handshake tells profiles apart, and a stale port may now be another profile's. minikube's own
         # check decides: `status` says Kubeconfig: Configured only when the entry's host and port are the
         # profile's endpoint as minikube computes it (cluster/status.go:455-458).
-        named = self._node_says(info)
-        if named == self.context:
+        # Nothing is sent to that server before minikube has confirmed it: not even a read, since a stale port
+        # may be served by anything. A confirmation is remembered for the config.json it was given with (every
+        # `minikube start` rewrites that file), so a run that changed nothing asks minikube nothing.
+        from devloop.adapters.engine_endpoint import confirmed_server, remember_confirmed_server
+
+        if self.make_minikube is None and confirmed_server(self.context, self.cache_dir) == server:
             return
-        if named is not None:
-            raise UnsafeContext(
-                f"kube context {self.context!r} points at {server}, whose primary node is minikube profile "
-                f"{named!r}'s; refusing to touch it", hint=update)
         status = self.minikube.status()
         if status.kubeconfig == "Configured" and status.name in ("", self.context):
+            if self.make_minikube is None and not self.dry_run:
+                remember_confirmed_server(self.context, self.cache_dir, server)
             return
         said = f"Kubeconfig: {status.kubeconfig}" if status.kubeconfig else f"the cluster is {status.state}"
         raise UnsafeContext(

@@ -49,3 +49,38 @@ def remember_docker_env(profile: str, cache_dir: Path, env: dict[str, str]) -> N
     config = read_profile_config(profile)
     if config is not None:
         DockerEnvCache(cache_dir, profile).put(config.key, env)
+
+
+def _confirmed_path(profile: str, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "context-guard" / f"{profile}.json"
+
+
+def confirmed_server(profile: str, cache_dir: Path) -> str | None:
+    """The API server URL `minikube status` last confirmed (Kubeconfig: Configured) for this profile, if its
+    config.json is still the one it was confirmed with; else None."""
+    import json
+
+    config = read_profile_config(profile)
+    try:
+        data = json.loads(_confirmed_path(profile, cache_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    if config is None or not isinstance(data, dict) or data.get("key") != config.key:
+        return None
+    return str(data.get("server") or "") or None
+
+
+def remember_confirmed_server(profile: str, cache_dir: Path, server: str) -> None:
+    import json
+    import os
+    import tempfile
+
+    config = read_profile_config(profile)
+    if config is None:
+        return
+    path = _confirmed_path(profile, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".guard-", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"key": config.key, "server": server}, fh)
+    os.replace(tmp, path)

@@ -137,24 +137,32 @@ def test_forced_start_on_a_two_cpu_docker_is_refused_within_a_minute_naming_the_
 
 
 # -- each release, from nothing -------------------------------------------------------------------------
-@pytest.mark.parametrize(("version", "expect"), [
-    ("v1.36.0", []),
-    ("v1.37.0", ["--force"]),
-    ("v1.38.1", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
+@pytest.mark.parametrize(("version", "network", "expect"), [
+    # netns: the node at 192.168.49.2:8443 inside its own network, the host reaching the API server only through
+    # a forwarded loopback port (as Docker Desktop, WSL and rootless Docker do); loopback: the node on 127.0.0.1
+    ("v1.36.0", "netns", []),
+    ("v1.36.0", "loopback", []),
+    ("v1.37.0", "netns", ["--force"]),
+    ("v1.38.1", "netns", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
     # v1.39 defaults to containerd: the profile's pinned docker runtime is what runs
-    ("v1.39.0", ["--force", "v1.21.14, docker runtime, --force, --docker-env DOCKER_MIN_API_VERSION=1.24"]),
+    ("v1.39.0", "netns", ["--force", "v1.21.14, docker runtime, --force, --docker-env DOCKER_MIN_API_VERSION=1.24"]),
 ])
-def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, version, expect):
-    name = "mkv-" + version.replace(".", "")[1:]
+def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, version, network, expect):
+    name = f"mkv-{version.replace('.', '')[1:]}-{network[:2]}"
     try:
-        run, seconds = _up(rig_env, ws, name, {**laptop, "DEVRIG_MINIKUBE_VERSION": version})
-        TIMES[f"{version} docker runtime"] = seconds
+        run, seconds = _up(rig_env, ws, name, {**laptop, "DEVRIG_MINIKUBE_VERSION": version, "DEVRIG_NETWORK": network})
+        TIMES[f"{version} docker runtime, {network}"] = seconds
         assert run.returncode == 0, run.tail()
         _assert_pods_run_the_built_images(rig_env, name, run)
         for flag in expect:
             assert flag in run.stdout, run.tail()  # the step line / notes say what devloop added, and why
         config = json.loads((rig_env.minikube_home / ".minikube" / "profiles" / name / "config.json").read_text())
         assert config["KubernetesConfig"]["ContainerRuntime"] == "docker"
+        server = next(c["cluster"]["server"] for c in yaml.safe_load(rig_env.kubeconfig.read_text())["clusters"]
+                      if c["name"] == name)
+        node = config["Nodes"][0]
+        forwarded = server != f"https://{node['IP']}:{node['Port']}"
+        assert forwarded is (network == "netns"), (server, node)  # the guard passed the profile's forwarded port
         if version == "v1.36.0":
             _foreign_server_gets_nothing(rig_env, ws, name)
     finally:
@@ -188,7 +196,7 @@ def _foreign_server_gets_nothing(rig_env, ws: Path, name: str) -> None:
     try:
         run = run_devloop("apply", workspace=ws, profile=_profile_file(ws, name), env=rig_env.env, timeout=120)
         assert run.returncode != 0, run.tail()
-        assert run.last["kind"] == "UnsafeContext" and "Kubeconfig: Misconfigured" in run.last["message"], run.tail()
+        assert run.last["kind"] == "UnsafeContext" and f"127.0.0.1:{port}" in run.last["message"], run.tail()
         assert connections == [], f"the foreign server at port {port} was contacted {len(connections)} times"
     finally:
         listener.close()

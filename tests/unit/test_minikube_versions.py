@@ -342,3 +342,26 @@ def test_image_load_hands_minikube_the_build_engine():
     assert run.calls[0]["argv"] == ["minikube", "image", "load", "-p", P, "app:1"]
     assert run.calls[0]["env"]["DOCKER_HOST"] == "tcp://127.0.0.1:1"
 
+
+
+def test_a_confirmation_is_remembered_for_its_config_json_and_server_only(tmp_path, monkeypatch):
+    from devloop.report import Reporter
+    from devloop.session import Session
+
+    monkeypatch.setenv("MINIKUBE_HOME", str(_home_with_profile(tmp_path, ip="192.168.49.2")))
+    mini = GuardMinikube(("192.168.49.2", 8443), "Configured")
+
+    def guard(server: str) -> None:
+        session = Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path,
+                          reporter=Reporter(json_mode=True), cache_dir=tmp_path / "cache",
+                          kubeconfig=_kubeconfig(tmp_path / f"kc{server[-5:]}", server))
+        session._minikube = mini  # the real adapter's place, so the session keeps its cache
+        session.guard_context()
+
+    guard("https://127.0.0.1:50123")
+    guard("https://127.0.0.1:50123")
+    assert mini.status_calls == 1  # the second run asked minikube nothing
+    mini.kubeconfig_state = "Misconfigured"
+    with pytest.raises(UnsafeContext):
+        guard("https://127.0.0.1:50999")  # another server: minikube is asked again, and refuses
+    assert mini.status_calls == 2
