@@ -178,7 +178,7 @@ def alive(pid: int) -> bool:
 # -- tests, in the order a day goes ---------------------------------------------------------------
 def test_initial_up_then_watching(watch, cluster):
     ev = watch.wait(0, lambda e: e["event"] == "watching", 60, "the watcher to start")
-    assert ev["mode"] == "inotify" and ev["pruned"] >= 0
+    assert ev["mode"] == "inotify" and isinstance(ev["pruned"], int)
     cycle = watch.wait_cycle(0, timeout=900)
     assert cycle["status"] == "ok", cycle
     assert sorted(cycle["built"]) == ["cronjob-trigger-controller", "function-controller", "function-image-builder",
@@ -249,14 +249,16 @@ def test_a_burst_of_edits_makes_one_or_two_runs_and_deploys_the_last(watch, clus
     for i in range(200):
         target.write_text(original + f"\n// burst edit {i}\n")
         time.sleep(max(0.0, t0 + (i + 1) * 0.01 - time.monotonic()))
-    assert time.monotonic() - t0 < 3.0
+    burst = time.monotonic() - t0
     first = watch.wait_cycle(mark)
     # The burst may straddle a batch boundary: then one more batch follows the first run.
     late = watch.quiet(watch.mark(), 2)
     if any(e["event"] == "changes" for e in late) and not any(e["event"] in ("cycle", "skipped") for e in late):
         watch.wait(mark, lambda e: e["event"] in ("cycle", "skipped") and e is not first, 300, "the second run")
     cycles = watch.since(mark, "cycle")
-    assert 1 <= len(cycles) <= 2, cycles
+    # Batches close after a 300 ms quiet window or at the 5 s cap: a burst slowed down by a loaded
+    # machine may be cut once more per 5 s it lasted.
+    assert 1 <= len(cycles) <= 2 + int(burst // 5), (burst, cycles)
     assert all(c["status"] == "ok" for c in cycles)
     assert set(builds_in(watch.since(mark))) == {"cronjob-trigger-controller"}
     # what runs is the last edit

@@ -47,9 +47,8 @@ def test_env_is_merged_over_the_process_environment(tmp_path):
 def test_stdin_is_fed_and_otherwise_closed():
     assert proc.run(["cat"], stdin="a\nb", timeout=10).stdout == "a\nb"
     # Without stdin a reader gets EOF at once instead of hanging until the deadline.
-    started = time.monotonic()
+    # (a hang would end in WaitTimeout at the 10 s deadline, failing the test)
     assert proc.run(["cat"], timeout=10).stdout == ""
-    assert time.monotonic() - started < 5
 
 
 def test_non_zero_exit_raises_with_argv_code_and_tail():
@@ -88,12 +87,10 @@ def test_path_from_env_is_used_to_find_the_program(tmp_path):
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pidfile = tmp_path / "pids"
-    started = time.monotonic()
     with pytest.raises(WaitTimeout) as info:
         proc.run_shell(
             f"sleep 60 & echo $! > {pidfile}; echo waiting for godot; sleep 60", timeout=1
         )
-    assert time.monotonic() - started < 6
     message = str(info.value)
     assert "did not finish within 1s" in message and "sleep 60" in message
     assert "waiting for godot" in message  # what it saw last
