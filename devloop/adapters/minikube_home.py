@@ -23,7 +23,7 @@ Every fact below holds in minikube v1.36.0, v1.37.0, v1.38.0, v1.38.1 and master
   (docker driver on macOS/Windows/WSL, rootless, remote daemons: driver.go:243-262), where the
   port is the one Docker picked for `--publish=127.0.0.1::2376` (pkg/drivers/kic/oci/oci.go:511)
   and is read with `docker container inspect` (oci/network.go:160-179): not on disk. So devloop
-  caches docker-env's answer keyed by this file (see devloop.fastpath) instead of computing it.
+  caches docker-env's answer keyed by this file (engine_endpoint.py, Session.docker_env) instead.
 
 Nothing here contacts anything; a missing or unreadable file is reported, never guessed around.
 """
