@@ -1,6 +1,7 @@
-"""minikube's Docker daemon through the docker SDK, configured only from a parsed docker-env.
+"""minikube's Docker daemon, configured only from a parsed docker-env (a urllib3 pool for its TCP+TLS
+endpoint, the docker SDK for the rest).
 
-The process environment is never consulted: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+The process environment is never consulted: requests (under the SDK) lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
 override the CA a session was given (Session.merge_environment_settings; docker-py issues 2433,
 2598), and this very machine exports both. So the client is built with an explicit TLSConfig, a
 fixed API version (the SDK would otherwise probe the daemon inside its constructor, before we
@@ -27,11 +28,12 @@ def _truthy(value: str | None) -> bool:
 
 
 class DockerEngine:
-    def __init__(self, env: Mapping[str, str], *, timeout: float = _TIMEOUT):
-        import docker
-        import docker.errors
-        import requests
+    """One Docker engine. A tcp:// or https:// host (docker-env's) is asked through a urllib3 pool of its
+    own: no docker SDK, no requests (their import costs ~0.2 s of every command, and requests is where
+    the CA-bundle trap lives). The SDK client (`client`) is made on first use, for what the pool does not
+    do (archives, restarts, logs); a unix socket always goes through it."""
 
+    def __init__(self, env: Mapping[str, str], *, timeout: float = _TIMEOUT):
         self.env = dict(env)
         host = self.env.get("DOCKER_HOST", "").strip()
         if not host:
@@ -43,40 +45,30 @@ class DockerEngine:
                 hint="use the docker container runtime for the minikube profile",
             )
         self.host = host
-        tls = self._tls_config(scheme) if scheme in ("tcp", "https") else False
-        try:
-            client = docker.DockerClient(base_url=host, tls=tls, version=_BOOTSTRAP_API_VERSION, timeout=timeout)
-        except docker.errors.DockerException as exc:
-            raise ClusterError(f"cannot configure a Docker client for {host}: {exc}") from None
-        api = client.api
-        # The trap this class exists for: never let os.environ choose the CA, a proxy or .netrc.
-        api.trust_env = False
-        if tls:
-            api.verify = tls.ca_cert if tls.verify else False
-            api.cert = tls.cert
-        try:
-            server = api.version(api_version=False)
-        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            raise ClusterError(
-                f"cannot reach minikube's Docker daemon at {host}: {_short(exc)}",
-                hint="is the minikube cluster running? `minikube status`; a stale docker-env is re-read by "
-                "`devloop up`",
-            ) from None
-        api._version = str(server.get("ApiVersion") or _BOOTSTRAP_API_VERSION)
+        self.timeout = timeout
+        self._scheme = scheme
+        self._tls = self._tls_files(scheme) if scheme in ("tcp", "https") else None
+        self._pool = None
+        self._client = None
+        self._api = None
+        if scheme in ("tcp", "https"):
+            self._pool = self._make_pool()
+            server = self._get("/version", versioned=False, reaching=True)
+        else:
+            self._connect_sdk()
+            server = self._sdk_version
+        self.api_version = str(server.get("ApiVersion") or _BOOTSTRAP_API_VERSION)
         self.server_version: dict[str, Any] = server
-        self._api = api
-        self._client = client
 
-    def _tls_config(self, scheme: str):
-        import docker.errors
-        import docker.tls
-
+    # -- TLS, from docker-env only ------------------------------------------------------------------
+    def _tls_files(self, scheme: str) -> tuple[str | None, str | None, str | None, bool] | None:
+        """(ca, cert, key, verify) as docker-env gives them; None for plain tcp."""
         verify = _truthy(self.env.get("DOCKER_TLS_VERIFY"))
         cert_path = self.env.get("DOCKER_CERT_PATH")
         if not cert_path:
             if verify:
                 raise ClusterError("docker-env sets DOCKER_TLS_VERIFY but no DOCKER_CERT_PATH")
-            return False if scheme == "tcp" else docker.tls.TLSConfig(verify=False)
+            return None if scheme == "tcp" else (None, None, None, False)
         cert_dir = Path(os.path.expanduser(cert_path))
         ca, cert, key = cert_dir / "ca.pem", cert_dir / "cert.pem", cert_dir / "key.pem"
         missing = [p.name for p in (cert, key) + ((ca,) if verify else ()) if not p.is_file()]
@@ -85,19 +77,103 @@ class DockerEngine:
                 f"docker-env's DOCKER_CERT_PATH {cert_dir} lacks {', '.join(missing)}",
                 hint="recreate the cluster's certificates: `devloop reset`",
             )
+        return (str(ca) if verify else None), str(cert), str(key), verify
+
+    def _make_pool(self):
+        import urllib3
+
+        parts = urlparse(self.host)
+        port = parts.port or 2376
+        if self._tls is None:
+            return urllib3.HTTPConnectionPool(parts.hostname, port, maxsize=4, timeout=self.timeout, retries=False)
+        ca, cert, key = self._tls[:3]
         try:
-            return docker.tls.TLSConfig(
-                client_cert=(str(cert), str(key)), ca_cert=str(ca) if verify else None, verify=verify
+            return urllib3.HTTPSConnectionPool(
+                parts.hostname, port, maxsize=4, timeout=self.timeout, retries=False,
+                cert_reqs="CERT_REQUIRED" if self._tls[3] else "CERT_NONE", ca_certs=ca, cert_file=cert, key_file=key,
+                assert_hostname=None if self._tls[3] else False,
             )
-        except docker.errors.TLSParameterError as exc:
-            raise ClusterError(f"bad TLS files in {cert_dir}: {exc}") from None
+        except (OSError, ValueError) as exc:
+            raise ClusterError(f"bad TLS files in {Path(cert or '').parent}: {exc}") from None
+
+    def _get(self, path: str, *, versioned: bool = True, reaching: bool = False, ok404: bool = False) -> Any:
+        import json
+
+        import urllib3
+
+        url = f"/v{self.api_version}{path}" if versioned else path
+        try:
+            response = self._pool.request("GET", url, preload_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if reaching:
+                raise ClusterError(
+                    f"cannot reach minikube's Docker daemon at {self.host}: {_short(exc)}",
+                    hint="is the minikube cluster running? `minikube status`; a stale docker-env is re-read by "
+                    "`devloop up`",
+                ) from None
+            raise ClusterError(f"cannot reach the Docker daemon at {self.host}: {_short(exc)}") from None
+        if response.status == 404 and ok404:
+            return None
+        if response.status == 400 and ok404:
+            return None  # an invalid reference is "not there" as far as a build decision goes
+        try:
+            payload = json.loads(response.data) if response.data else {}
+        except ValueError:
+            payload = {"message": response.data.decode(errors="replace")[:300]}
+        if response.status != 200:
+            message = payload.get("message") if isinstance(payload, dict) else str(payload)
+            raise ClusterError(f"Docker daemon at {self.host}: GET {path}: HTTP {response.status}: {message}")
+        return payload
+
+    # -- the SDK, for everything else -------------------------------------------------------------
+    def _connect_sdk(self) -> None:
+        import docker
+        import docker.errors
+        import docker.tls
+        import requests
+
+        tls: Any = False
+        if self._tls is not None:
+            ca, cert, key, verify = self._tls
+            try:
+                tls = docker.tls.TLSConfig(client_cert=(cert, key) if cert else None, ca_cert=ca, verify=verify)
+            except docker.errors.TLSParameterError as exc:
+                raise ClusterError(f"bad TLS files for {self.host}: {exc}") from None
+        try:
+            client = docker.DockerClient(base_url=self.host, tls=tls, version=_BOOTSTRAP_API_VERSION,
+                                         timeout=self.timeout)
+        except docker.errors.DockerException as exc:
+            raise ClusterError(f"cannot configure a Docker client for {self.host}: {exc}") from None
+        api = client.api
+        # The trap: never let os.environ choose the CA, a proxy or .netrc (docker-py issues 2433, 2598).
+        api.trust_env = False
+        if tls:
+            api.verify = tls.ca_cert if tls.verify else False
+            api.cert = tls.cert
+        try:
+            server = api.version(api_version=False)
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            raise ClusterError(
+                f"cannot reach minikube's Docker daemon at {self.host}: {_short(exc)}",
+                hint="is the minikube cluster running? `minikube status`; a stale docker-env is re-read by "
+                "`devloop up`",
+            ) from None
+        api._version = str(server.get("ApiVersion") or _BOOTSTRAP_API_VERSION)
+        self._sdk_version = server
+        self._api = api
+        self._client = client
 
     @property
     def client(self):
-        """The underlying docker.DockerClient (already safe from the environment)."""
+        """The docker.DockerClient for the same engine (already safe from the environment), made on first use."""
+        if self._client is None:
+            self._connect_sdk()
         return self._client
 
+    # -- queries ----------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
+        if self._pool is not None:
+            return self._get("/info")
         return self._call("read the daemon's info", self._api.info)
 
     def daemon_name(self) -> str:
@@ -105,6 +181,11 @@ class DockerEngine:
         return str(self.info().get("Name", ""))
 
     def image_id(self, ref: str) -> str | None:
+        if self._pool is not None:
+            from urllib.parse import quote
+
+            found = self._get(f"/images/{quote(ref, safe='/:@')}/json", ok404=True)
+            return str(found["Id"]) if found else None
         import docker.errors
 
         try:
@@ -134,7 +215,10 @@ class DockerEngine:
             raise ClusterError(f"Docker daemon at {self.host}: could not {what}: {_short(exc)}") from None
 
     def close(self) -> None:
-        self._api.close()
+        if self._pool is not None:
+            self._pool.close()
+        if self._api is not None:
+            self._api.close()
 
     def __enter__(self) -> DockerEngine:
         return self
