@@ -232,7 +232,7 @@ def edit_to_running(b: Inner, runs: int) -> dict:
             ours.append(b.wait_log(sources_digest(checkout)) - t0)
         with lock:
             lives = [e for e in events if e["event"] == "step" and str(e.get("step", "")).startswith("live ")
-                     and e.get("status") == "done"]
+                     and e.get("status") == "ok"]
         if len(lives) < runs:
             raise SystemExit(f"only {len(lives)} of {runs} edits were live updates: {events[-5:]}")
     finally:
