@@ -154,7 +154,7 @@ def rig_env() -> RigEnv:
     # The stand-in checks --cpus/--memory against the machine as `docker info` reports it (exit 29 / 10, as
     # minikube does). The bundled profile asks for 4 CPUs and 8g, as a developer's laptop gives; this test
     # machine has 2 cores. So the rig plays a developer host; the small-host case has its own test
-    # (tests/e2e/test_minikube_versions.py), which unsets these.
+    # (tests/e2e/test_up_per_minikube_release.py), which unsets these.
     for key, value in (("DEVRIG_HOST_CPUS", "8"), ("DEVRIG_HOST_MEMORY_MB", "16384")):
         saved.setdefault(key, os.environ.get(key))
         os.environ.setdefault(key, value)
