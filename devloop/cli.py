@@ -78,6 +78,10 @@ KubeconfigOpt = Annotated[
                                 help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).")
 ]
 StrategyOpt = Annotated[Strategy, typer.Option("--strategy", help="recreate: clean, delete and create; apply: server-side apply.")]
+# One devloop changes a minikube profile at a time (devloop.lock); 0 refuses at once.
+WAIT_LOCK_HELP = ("When another devloop is changing this minikube profile, wait up to SECONDS for it "
+                  "(a countdown names it), then fail; 0 fails at once.")
+WaitLockOpt = Annotated[float, typer.Option("--wait-lock", metavar="SECONDS", min=0, help=WAIT_LOCK_HELP)]
 
 
 def _flag(name: str, help: str) -> Any:
@@ -93,12 +97,20 @@ def _run(
     json_mode: bool,
     dry_run: bool = False,
     kubeconfig: str | None = None,
+    lock: bool = False,
+    wait_lock: float = 0.0,
     **kwargs: Any,
 ) -> None:
-    """Load the profile, make the Session, run the command and hand its result to the reporter."""
+    """Load the profile, make the Session, run the command and hand its result to the reporter.
+
+    `lock`: the command changes the cluster, so it holds the minikube profile's lock (waiting up to
+    `wait_lock` seconds for another devloop); a dry run changes nothing and takes no lock."""
+    from devloop import signals
     from devloop.report import Reporter
 
     reporter = Reporter(json_mode=json_mode, verbose=verbose)
+    # SIGTERM and SIGHUP end a command as Ctrl-C does (130/143/129); a second one ends it at once.
+    signals.install(announce=_announce)
 
     def run() -> Result:
         from devloop.profile import load_profile
@@ -108,9 +120,24 @@ def _run(
         # The whole KUBECONFIG: the kube adapter merges its files as kubectl does.
         session = Session(profile=loaded, workspace=workspace.resolve(), reporter=reporter, dry_run=dry_run,
                           kubeconfig=kubeconfig or None)
+        if lock and not dry_run:
+            from devloop.lock import hold_for
+
+            with hold_for(session, wait=wait_lock):
+                return command(session, **kwargs)
         return command(session, **kwargs)
 
     _finish(reporter, run)
+
+
+def _announce(text: str) -> None:
+    # Straight to fd 2: this runs in a signal handler, which must not re-enter a buffered stream.
+    import os
+
+    try:
+        os.write(2, f"{text}\n".encode())
+    except OSError:
+        pass  # the terminal is gone (SIGHUP)
 
 
 def _finish(reporter: Any, run: Callable[[], Result]) -> None:
@@ -119,9 +146,11 @@ def _finish(reporter: Any, run: Callable[[], Result]) -> None:
     except DevloopError as exc:
         reporter.error(exc)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        reporter.interrupted()
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        from devloop.signals import exit_code
+
+        reporter.interrupted(exit_code(exc))
+        raise typer.Exit(exit_code(exc)) from None
     reporter.result(result)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -139,11 +168,13 @@ def up(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Bring the whole loop up once: cluster, addons, namespace, builds, manifests, rollout."""
     from devloop.commands.up import up as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig, fresh=fresh, strategy=strategy.value, force_build=force_build)
 
 
@@ -161,13 +192,14 @@ def watch(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 600.0,
 ) -> None:
     """`up`, then rebuild and redeploy the components whose files change, until Ctrl-C."""
     from devloop.commands.watch import watch as command
 
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
          initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy.value,
-         live_update=not no_live_update)
+         live_update=not no_live_update, wait_lock=wait_lock)
 
 
 @app.command(cls=_Command)
@@ -178,11 +210,13 @@ def reset(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Delete and recreate the minikube profile, then enable addons and create the namespace."""
     from devloop.commands.reset import reset as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig)
 
 
@@ -197,11 +231,13 @@ def build(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Build images into minikube's Docker daemon; skip those whose sources did not change."""
     from devloop.commands.build import build as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig, components=components or (), force=force)
 
 
@@ -214,11 +250,13 @@ def apply(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Clean custom resources and re-apply the manifests with the images of the current sources."""
     from devloop.commands.apply import apply as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig, strategy=strategy.value)
 
 
@@ -232,11 +270,13 @@ def clean(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Delete the profile's custom resources in all namespaces, stripping finalizers that would hang."""
     from devloop.commands.clean import clean as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig, strip_finalizers=strip_finalizers)
 
 
@@ -249,11 +289,13 @@ def down(
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
+    wait_lock: WaitLockOpt = 60.0,
 ) -> None:
     """Clean custom resources, then delete everything the manifests made."""
     from devloop.commands.down import down as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
+    _run(command, lock=True, wait_lock=wait_lock,
+         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
          kubeconfig=kubeconfig, delete_namespace=delete_namespace)
 
 
@@ -341,8 +383,10 @@ def profiles_show(
 def main() -> None:
     try:
         app()
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        from devloop.signals import exit_code
+
+        sys.exit(exit_code(exc))
     finally:
         # The API clients leave a large heap behind; skipping it in the interpreter's last
         # collection makes every command (and Ctrl-C in watch and logs -f) end up to a second sooner.

@@ -51,6 +51,10 @@ class CommandFailed(DevloopError):
         super().__init__(text, hint=hint)
 
 
+class BuildFailed(CommandFailed):
+    """A component's build command failed (watch retries one once: the engine may have died under it)."""
+
+
 class ClusterError(DevloopError):
     """The cluster is absent, broken or in a state a step cannot work with."""
 

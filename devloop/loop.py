@@ -314,19 +314,30 @@ def check_workspace(session: Session) -> None:
     """Every component's checkout must be there before minutes go into starting a cluster."""
     from devloop.errors import ConfigError
 
-    missing = [f"{c.name}: {session.workspace / c.dir}" for c in session.profile.components
+    missing = [f"components[{c.name}].dir: {session.workspace / c.dir}" for c in session.profile.components
                if not (session.workspace / c.dir).is_dir()]
     if missing:
+        where = f"{session.profile.source}: " if session.profile.source else ""
         raise ConfigError(
-            "the workspace lacks the checkouts of profile " + repr(session.profile.name) + ":\n  "
+            f"{where}the workspace lacks the checkouts of profile {session.profile.name!r}:\n  "
             + "\n  ".join(missing),
             hint=f"run devloop from the directory holding them, or pass --workspace DIR (now {session.workspace})",
         )
 
 
+def check_manifests(session: Session) -> None:
+    """Load and render the manifests (with stand-in tags) before anything touches the cluster: a
+    broken manifest found after the start, the addons and the builds would leave a half-done loop."""
+    from devloop import manifests
+
+    objects = manifests.load_manifests(session.profile, session.workspace)
+    manifests.render(objects, {c.name: f"{c.image}:dev-check" for c in session.profile.components}, session.profile)
+
+
 def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: bool = True) -> None:
     if needs_workspace:
         check_workspace(session)
+        check_manifests(session)
     ensure_cluster(session, fresh=fresh)
     session.guard_context()  # 2. context guard: before the first API call (the ingress webhook probe)
     enable_addons(session)

@@ -133,10 +133,10 @@ class Reporter:
         self._stop_spinner()
         self.say(*error_lines(exc.message, exc.hint))
 
-    def interrupted(self) -> None:
+    def interrupted(self, exit_code: int = 130) -> None:
         self._stop_spinner()
         if self.json_mode:
-            self.emit("interrupted", exit_code=130)
+            self.emit("interrupted", exit_code=exit_code)
         else:
             self.err.print("[yellow]interrupted[/yellow]")
 

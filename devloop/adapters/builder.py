@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devloop.adapters import proc
-from devloop.errors import ClusterError, CommandFailed
+from devloop.errors import BuildFailed, ClusterError, CommandFailed, DevloopError
 
 if TYPE_CHECKING:
     from devloop.adapters.docker_engine import DockerEngine
@@ -55,6 +55,16 @@ class Builder:
         """Read the docker-env and make the client; raises DevloopError when there is none."""
         self._docker()
 
+    def _why_build_failed(self, cwd: Path) -> str:
+        """The next step after a failed build: the engine may have died under it (then `devloop up`
+        re-reads docker-env, which restarts it), or the build itself is broken."""
+        try:
+            self._docker().daemon_name()
+        except DevloopError:
+            return (f"minikube's Docker engine stopped answering during the build: `devloop up` restarts it "
+                    f"(`devloop status` shows the docker-env target)")
+        return f"the build's own output is above; fix it and save (watch retries), or run it by hand in {cwd}"
+
     def image_exists(self, tag: str) -> bool:
         return self._docker().image_exists(tag)
 
@@ -68,9 +78,10 @@ class Builder:
         try:
             proc.run_shell(command, env=env, cwd=cwd, timeout=self.timeout, on_line=on_line)
         except CommandFailed as exc:
-            raise CommandFailed(
+            raise BuildFailed(
                 exc.argv, exc.exit_code_of_command, exc.output_tail,
                 message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
+                hint=self._why_build_failed(cwd),
             ) from None
         if not self.image_exists(tag):
             raise ClusterError(
@@ -134,7 +145,7 @@ class LoadBuilder:
         try:
             proc.run_shell(command, env=env, cwd=cwd, timeout=self.timeout, on_line=on_line)
         except CommandFailed as exc:
-            raise CommandFailed(
+            raise BuildFailed(
                 exc.argv, exc.exit_code_of_command, exc.output_tail,
                 message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
             ) from None

@@ -4,9 +4,18 @@ The watcher starts before the first cycle, so nothing saved while `up` runs is l
 batch names the files that triggered it; the batch's components are fingerprinted and, if
 their inputs did not really change since the last successful cycle (a build touching its own
 inputs, a `git checkout` there and back, an editor rewriting a file unchanged), nothing runs.
-A failed cycle is shown and watching goes on; the next batch retries. Ctrl-C stops the
-observer; a running build's process group is killed by the process runner, and the CLI exits
-130 (cli.main freezes the heap first, so the exit does not wait for a full collection).
+One watch per minikube profile: the `watcher` lock is held for watch's whole life (a second
+watch refuses at once, naming this one), the profile lock during each cycle and live update (a
+`devloop up` in another terminal waits for the cycle, and a cycle for it, up to --wait-lock).
+
+A failed cycle is shown and watching goes on; the next batch retries. When the failure is not the
+sources' fault (the cluster, the engine, the lock: anything but a profile error or a build that
+fails again), the cycle is also retried on its own with back-off, re-checking the cluster and
+re-reading docker-env first, so no edit is lost to a fault even if nothing is saved afterwards.
+The profile file is followed: an invalid edit is shown and the last valid profile stays in use; a
+valid one is loaded and a full cycle runs. Ctrl-C, SIGTERM and SIGHUP stop the observer; a running
+build's process group is killed by the process runner, and the CLI exits 130, 143 or 129 (cli.main
+freezes the heap first, so the exit does not wait for a full collection).
 """
 
 from __future__ import annotations
@@ -17,12 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devloop import loop, views
-from devloop.errors import CommandFailed, DevloopError
+from devloop.errors import BuildFailed, CommandFailed, ConfigError, DevloopError
 from devloop.results import WatchResult
 from devloop.session import Session
 
-# How often the idle loop wakes to notice a stop request; KeyboardInterrupt needs no wake-up.
+# How often the idle loop wakes to notice a stop request or an edited profile; KeyboardInterrupt
+# needs no wake-up.
 _TICK = 1.0
+# Seconds before each retry of a failed cycle (the last one repeats).
+RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 30.0)
+# A build that fails again after this many retries is the sources' problem: the next change retries it.
+BUILD_RETRIES = 1
 
 
 @dataclass
@@ -33,6 +47,12 @@ class WatchStats:
     batches: int = 0
     last_error: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # After a failure that was not the sources' fault: re-check the cluster before the next cycle.
+    needs_prepare: bool = False
+    retry_at: float | None = None
+    attempts: int = 0
+    # --wait-lock: how long a cycle waits for another devloop changing the profile.
+    wait_lock: float = 600.0
 
 
 def watch(
@@ -45,10 +65,13 @@ def watch(
     strategy: str = "apply",
     stop: threading.Event | None = None,
     live_update: bool = True,
+    wait_lock: float = 600.0,
 ) -> WatchResult:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
     from devloop.errors import ConfigError
     from devloop.liveupdate.run import LiveUpdater
+    from devloop.lock import ProfileLock
+    from devloop.reload import ProfileReloader
     from devloop.watcher import Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
@@ -56,28 +79,49 @@ def watch(
     if max_wait_ms < debounce_ms:
         raise ConfigError(f"--max-wait ({max_wait_ms} ms) must not be shorter than --debounce ({debounce_ms} ms)")
     rep = session.reporter
-    stats = WatchStats()
+    stats = WatchStats(wait_lock=wait_lock)
     live = LiveUpdater(session, enabled=live_update)
     stop = stop or threading.Event()
-    router = ProfileRouter(session.profile, session.workspace)
-    watcher = Watcher(
-        router,
-        session.workspace,
-        debouncer=Debouncer(quiet=debounce_ms / 1000, cap=max_wait_ms / 1000),
-        poll=poll,
-        on_notice=rep.warn,
-    )
-    info = watcher.start()
+    own = ProfileLock(session.context, kind="watcher")
+    own.acquire(wait=0)  # a second watch on this profile: LockBusy naming the first, at once
+    reloader = ProfileReloader(session.profile)
+
+    def start_watcher() -> tuple[Any, Any]:
+        w = Watcher(
+            ProfileRouter(session.profile, session.workspace),
+            session.workspace,
+            debouncer=Debouncer(quiet=debounce_ms / 1000, cap=max_wait_ms / 1000),
+            poll=poll,
+            on_notice=rep.warn,
+        )
+        started = w.start()
+        rep.emit("watching", mode=started.mode, watches=started.watches, dirs=started.dirs,
+                 pruned=started.pruned, seconds=round(started.seconds, 3))
+        return w, started
+
     try:
-        rep.emit("watching", mode=info.mode, watches=info.watches, dirs=info.dirs, pruned=info.pruned,
-                 seconds=round(info.seconds, 3))
+        watcher, info = start_watcher()
+    except BaseException:
+        own.release()
+        raise
+    try:
         if initial:
             _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
         _say_watching(session, info)
         while not stop.is_set():
-            batch = watcher.next_batch(timeout=_TICK)
+            if _follow_profile(session, reloader):
+                watcher.stop()
+                live = LiveUpdater(session, enabled=live_update)
+                watcher, info = start_watcher()
+                _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
+                _say_watching(session, info)
+                continue
+            batch = watcher.next_batch(timeout=_wait(stats))
             if batch is None:
-                if live.active:
+                if stats.retry_at is not None and time.monotonic() >= stats.retry_at:
+                    _retry(session, stats, strategy, live)
+                    _say_watching(session, info)
+                elif live.active:
                     _converge_lost(session, stats, live, strategy)
                 continue
             stats.batches += 1
@@ -89,10 +133,10 @@ def watch(
             rep.say(views.watch_changed(batch.describe(relative_to=session.workspace), targets))
             if manifests_changed:
                 # Re-render and apply everything; builds still skip images that exist.
-                _cycle(session, stats, components=None, strategy=strategy, prepare=False, live=live)
+                _cycle(session, stats, components=None, strategy=strategy, prepare=stats.needs_prepare, live=live)
                 _say_watching(session, info)
                 continue
-            if _unchanged(session, stats, components):
+            if not stats.needs_prepare and _unchanged(session, stats, components):
                 stats.skipped_unchanged += 1
                 rep.emit("skipped", components=components, why="fingerprints unchanged")
                 rep.info(f"inputs of {', '.join(components)} are unchanged (same fingerprint): nothing to do")
@@ -102,7 +146,7 @@ def watch(
                 if not components:
                     _say_watching(session, info)
                     continue
-            _cycle(session, stats, components=components, strategy=strategy, prepare=False, live=live)
+            _cycle(session, stats, components=components, strategy=strategy, prepare=stats.needs_prepare, live=live)
             _say_watching(session, info)
     except KeyboardInterrupt:
         watcher.stop()
@@ -110,9 +154,53 @@ def watch(
         raise
     finally:
         watcher.stop()
+        own.release()
     _converge_on_stop(session, stats, live, strategy)
     return WatchResult(cycles=stats.cycles, failed=stats.failed, batches=stats.batches,
                        skipped_unchanged=stats.skipped_unchanged, tags=stats.tags, last_error=stats.last_error)
+
+
+def _wait(stats: WatchStats) -> float:
+    if stats.retry_at is None:
+        return _TICK
+    return max(0.05, min(_TICK, stats.retry_at - time.monotonic()))
+
+
+def _follow_profile(session: Session, reloader: Any) -> bool:
+    """True when the profile file changed into a valid, different profile (now the session's)."""
+    from devloop.reload import Invalid
+
+    change = reloader.check()
+    if change is None:
+        return False
+    rep = session.reporter
+    path = str(reloader.path)
+    if isinstance(change, Invalid):
+        rep.emit("profile", status="invalid", path=path, message=change.error.message, hint=change.error.hint)
+        rep.say(*views.error_lines(change.error.message, change.error.hint),
+                "[dim]still watching with the last valid profile; fix the file to reload it[/dim]")
+        return False
+    new = change.profile
+    if new.cluster.profile != session.profile.cluster.profile:
+        message = (f"{path}: cluster.profile changed from {session.profile.cluster.profile!r} to "
+                   f"{new.cluster.profile!r}; a watch follows one minikube profile")
+        hint = "stop this watch (Ctrl-C) and start it again to watch the other profile"
+        rep.emit("profile", status="invalid", path=path, message=message, hint=hint)
+        rep.say(*views.error_lines(message, hint))
+        reloader.current = session.profile
+        return False
+    session.profile = new
+    session.forget_cluster_state()
+    rep.emit("profile", status="reloaded", path=path)
+    rep.info(f"profile {path} changed: reloaded; running a full cycle with it")
+    return True
+
+
+def _retry(session: Session, stats: WatchStats, strategy: str, live: Any) -> None:
+    rep = session.reporter
+    rep.emit("retry", attempt=stats.attempts, after=stats.last_error)
+    rep.info(f"retrying (attempt {stats.attempts}) after: {(stats.last_error or '').splitlines()[0]}")
+    _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
 
 
 def _rel(path: Any, base: Any) -> Any:
@@ -139,35 +227,70 @@ def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bo
 
 def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool,
            live: Any = None) -> None:
+    from devloop.lock import hold_for
+
     rep = session.reporter
     started = time.monotonic()
     stats.cycles += 1
+    stats.retry_at = None
     try:
-        if prepare:
-            loop.prepare_cluster(session)
-        # before the cycle: an edit landing during it then takes the image build next time (never a stale base)
-        snapshot = live.snapshot() if live is not None and live.active else None
-        result = loop.run_cycle(session, triggered_by=components, strategy=strategy)
-        if snapshot is not None:
-            live.note_deployed(result.tags, snapshot)
+        with hold_for(session, wait=stats.wait_lock):
+            if prepare:
+                if stats.needs_prepare:
+                    # The engine or the API server may have been restarted since: re-read docker-env
+                    # (minikube restarts a dead engine there) and reconnect.
+                    session.forget_cluster_state()
+                loop.prepare_cluster(session)
+            # before the cycle: an edit landing during it then takes the image build next time (never a stale base)
+            snapshot = live.snapshot() if live is not None and live.active else None
+            result = loop.run_cycle(session, triggered_by=components, strategy=strategy)
+            if snapshot is not None:
+                live.note_deployed(result.tags, snapshot)
     except DevloopError as exc:
-        stats.failed += 1
-        stats.last_error = exc.message
-        _show_failure(session, exc)
+        _failed(session, stats, exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - watch outlives anything a cycle runs into
+        _failed(session, stats, DevloopError(f"unexpected {type(exc).__name__} in a cycle: {exc}",
+                                             hint="watching goes on and retries; please report this "
+                                                  "(with --verbose output)"))
         return
     stats.tags.update(result.tags)
     stats.last_error = None
+    stats.needs_prepare = False
+    stats.attempts = 0
     seconds = time.monotonic() - started
     rep.emit("cycle", status="ok", seconds=round(seconds, 3), built=result.built, components=components,
-             restarted=result.restarted, changed_objects=len(result.changed_objects))
+             restarted=result.restarted, changed_objects=len(result.changed_objects), tags=result.tags)
     rep.say(views.watch_cycle_done(seconds, result.built))
+
+
+def _failed(session: Session, stats: WatchStats, exc: DevloopError) -> None:
+    """Show the failure; schedule a retry unless only an edit can fix it."""
+    stats.failed += 1
+    stats.last_error = exc.message
+    _show_failure(session, exc)
+    if isinstance(exc, ConfigError):
+        return  # the profile or the workspace: an edit fixes it, and an edit starts a cycle
+    if isinstance(exc, BuildFailed) and stats.attempts >= BUILD_RETRIES:
+        stats.attempts = 0
+        return  # failed again: the sources, not a fault; the next change retries
+    stats.needs_prepare = True
+    delay = RETRY_DELAYS[min(stats.attempts, len(RETRY_DELAYS) - 1)]
+    stats.attempts += 1
+    stats.retry_at = time.monotonic() + delay
+    rep = session.reporter
+    rep.emit("retry_scheduled", seconds=delay, attempt=stats.attempts)
+    rep.say(f"[dim]retrying in {delay:g}s (or on the next change)[/dim]")
 
 
 def _live_update(session: Session, stats: WatchStats, live: Any, components: list[str], paths: list[Any]) -> list[str]:
     """Live-update the batch where its profile allows; returns the components that need the full cycle."""
+    from devloop.lock import hold_for
+
     rep = session.reporter
     try:
-        result = live.try_update(components, paths)
+        with hold_for(session, wait=stats.wait_lock):  # it changes running containers
+            result = live.try_update(components, paths)
     except DevloopError as exc:  # the fast build failed: shown like a failed build, the next save retries
         stats.failed += 1
         stats.last_error = exc.message

@@ -413,10 +413,7 @@ def test_render_refuses_bad_input(case: Case, sandbox):
 
 
 # A few of each kind, as a user runs them: `devloop up` (which would start a cluster) in its own process.
-# Manifests are only read after the cluster is started (TODO issue 12: loaded before it, in loop.prepare_cluster).
-_LATE = pytest.mark.xfail(reason="up reads manifests after starting the cluster", strict=True)
-SUBPROCESS_CASES = [pytest.param(c, id=c.id, marks=[_LATE] if c.id in ("missing-3", "jsonnet-3", "manifest-3") else [])
-                    for c in CASES if c.id.endswith("-3")]
+SUBPROCESS_CASES = [pytest.param(c, id=c.id) for c in CASES if c.id.endswith("-3")]
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)

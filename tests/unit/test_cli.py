@@ -96,7 +96,8 @@ def test_up_without_the_checkouts_fails_before_touching_any_cluster(tmp_path):
     # No minikube on PATH either: the workspace check must come first.
     done = devloop("up", cwd=tmp_path, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
     assert done.returncode == 2
-    assert f"function-controller: {tmp_path / 'kubeless'}" in done.stderr
+    assert f"components[function-controller].dir: {tmp_path / 'kubeless'}" in done.stderr
+    assert "kubeless.yaml: the workspace lacks the checkouts" in done.stderr  # the profile file, named
     assert "--workspace" in done.stderr
     assert "minikube" not in done.stderr
 
