@@ -308,6 +308,8 @@ def run(names: list[str], runs: int = 5, minikube_profile: str = "devloop-bench-
                 r = BENCHES[name](b, runs)
                 r["load_now"] = load()
                 results.append(r)
+                # as each finishes: the whole set takes minutes, and an interrupted run keeps what it measured
+                print("\n".join([f"-- {name} (done)", *lines(r)]), file=sys.stderr, flush=True)
     finally:
         b.close(keep)
     return results
