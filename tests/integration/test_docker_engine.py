@@ -55,10 +55,12 @@ def test_image_built_through_docker_env_is_seen(docker_target, tmp_path, ca_bund
         assert image_id and image_id.startswith("sha256:")
         assert engine.image_exists(ref)
         retag = ref.replace(":dev-1", ":dev-2")
-        engine.tag(ref, retag)
+        # DockerEngine no longer tags or removes (devloop never does); the SDK client it hands out does
+        engine.client.api.tag(ref, *retag.rsplit(":", 1))
         assert engine.image_id(retag) == image_id
-        assert engine.remove_image(retag) and engine.remove_image(ref, force=True)
-        assert not engine.image_exists(ref)
+        engine.client.api.remove_image(retag)
+        engine.client.api.remove_image(ref, force=True)
+        assert not engine.image_exists(ref) and not engine.image_exists(retag)
 
 
 def test_missing_cert_files_are_reported(docker_target, tmp_path):
