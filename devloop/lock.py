@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from devloop.errors import DevloopError
+from devloop.errors import DevloopError, WaitTimeout
+from devloop.waits import wait_for
 
 KINDS = ("profile", "watcher")
 # How often a waiting run retries the lock and refreshes its countdown.
@@ -172,21 +173,28 @@ class ProfileLock:
         return True
 
     def acquire(self, *, wait: float = 0.0, on_wait: Callable[[Holder | None, float], None] | None = None,
-                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None) -> None:
         """Take the lock, waiting up to `wait` seconds; `on_wait(holder, seconds_left)` is called
         about every POLL seconds while waiting (the Reporter's countdown). Raises LockBusy naming
         the holder when the time is up (at once when `wait` is 0)."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this object")
-        deadline = clock() + max(0.0, wait)
-        while not self._try():
+        wait = max(0.0, wait)
+        deadline = clock() + wait
+
+        def taken() -> bool:
+            if self._try():
+                return True
             left = deadline - clock()
-            holder = self.holder()
-            if left <= 0:
-                raise self._busy(holder, waited=wait)
-            if on_wait is not None:
-                on_wait(holder, left)
-            sleep(min(POLL, left))
+            if on_wait is not None and left > 0:
+                on_wait(self.holder(), left)
+            return False
+
+        try:
+            wait_for(taken, timeout=wait, interval=POLL, describe=f"the lock {self.path}", clock=clock,
+                     **({"sleep": sleep} if sleep is not None else {}))
+        except WaitTimeout:
+            raise self._busy(self.holder(), waited=wait) from None
         self._took(self.holder())
 
     def _took(self, previous: Holder | None) -> None:
