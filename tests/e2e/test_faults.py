@@ -295,8 +295,11 @@ def test_a_finalizer_nobody_removes_in_a_namespace_being_deleted(env, workspace,
     cluster.kubectl("delete", "namespace", "doomed", "--wait=false")
     wait_until(lambda: cluster.kubectl_json("get", "namespace", "doomed")["status"].get("phase") == "Terminating",
                60, "the namespace to be Terminating")
-    st = status(env, workspace)
-    assert "doomed" in json.dumps(st.get("stuck", st)), st  # status names the stuck object
+    # The namespace controller marks its Function for deletion a moment after the namespace turns
+    # Terminating; from then on status must name the stuck object.
+    wait_until(lambda: "doomed" in json.dumps(status(env, workspace).get("stuck", [])), 60,
+               "status to name the Function stuck in namespace doomed",
+               detail=lambda: status(env, workspace))
     t0 = time.monotonic()
     run = devloop(env, workspace, "clean", timeout=600)
     assert run.returncode == 0, run.tail()
