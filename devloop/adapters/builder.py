@@ -73,16 +73,8 @@ class Builder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         """Run the component's build command for `tag`; fail unless the image is then in the daemon."""
-        command = component.build_command(tag)
-        env = {**self._docker_env(), **dict(component.env)}
-        try:
-            proc.run_shell(command, env=env, cwd=cwd, timeout=self.timeout, on_line=on_line)
-        except CommandFailed as exc:
-            raise BuildFailed(
-                exc.argv, exc.exit_code_of_command, exc.output_tail,
-                message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
-                hint=self._why_build_failed(cwd),
-            ) from None
+        run_build(component, tag, env=self._docker_env(), cwd=cwd, timeout=self.timeout, on_line=on_line,
+                  hint=lambda: self._why_build_failed(cwd))
         if not self.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in minikube's daemon",
@@ -140,15 +132,7 @@ class LoadBuilder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         self.connect()
-        command = component.build_command(tag)
-        env = {**(self._env or {}), **dict(component.env)}
-        try:
-            proc.run_shell(command, env=env, cwd=cwd, timeout=self.timeout, on_line=on_line)
-        except CommandFailed as exc:
-            raise BuildFailed(
-                exc.argv, exc.exit_code_of_command, exc.output_tail,
-                message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
-            ) from None
+        run_build(component, tag, env=self._env or {}, cwd=cwd, timeout=self.timeout, on_line=on_line)
         if not self._docker.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in the Docker engine at "
@@ -173,3 +157,18 @@ def normalize_ref(ref: str) -> str:
     if "@" not in name and ":" not in name.rsplit("/", 1)[-1]:
         name += ":latest"
     return name
+
+
+def run_build(component: Any, tag: str, *, env: dict[str, str], cwd: Path, timeout: float,
+              on_line: Callable[[str], None] | None, hint: Callable[[], str] | None = None) -> None:
+    """A component's build command for `tag`, with the engine's environment under the component's own;
+    a failure names the component, the command, its exit code and (when given) why."""
+    command = component.build_command(tag)
+    try:
+        proc.run_shell(command, env={**env, **dict(component.env)}, cwd=cwd, timeout=timeout, on_line=on_line)
+    except CommandFailed as exc:
+        raise BuildFailed(
+            exc.argv, exc.exit_code_of_command, exc.output_tail,
+            message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
+            hint=hint() if hint is not None else None,
+        ) from None
