@@ -26,17 +26,18 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
             mk.delete()
             session.forget_cluster_state()
     with session.reporter.step("cluster", f"cluster {cluster.profile}") as step:
-        if not fresh:
-            from devloop import cluster_probe
+        from devloop import cluster_probe
 
-            # minikube's files and the API server say it runs: no `minikube status` (seconds on a busy machine)
-            if cluster_probe.running(session) is not None:
-                step.skip("already running")
-                return False
-        status = mk.status()
-        if status.running:
+        # minikube's files and the API server say it runs: no `minikube status` (seconds on a busy machine)
+        status = None if fresh else cluster_probe.running(session)
+        status = status or mk.status()
+        drift = _feature_gate_drift(session) if status.running else None
+        if status.running and drift is None:
             step.skip("already running")
             return False
+        if drift:
+            # minikube applies changed gates to a running cluster (it reconfigures the control plane)
+            session.reporter.info(f"{drift}: minikube start applies them (it restarts the control plane)")
         plan = start_plan(session)
         step.detail(state=status.state, kubernetes_version=cluster.kubernetes_version,
                     container_runtime=cluster.container_runtime, force=plan.force, docker_env=plan.docker_env)
@@ -50,13 +51,27 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
                      f"{cluster.container_runtime} runtime{added})")
         started = mk.start(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
                            memory=cluster.memory, container_runtime=cluster.container_runtime, force=plan.force,
-                           docker_env=plan.docker_env, extra_args=list(cluster.extra_start_args),
+                           docker_env=plan.docker_env,
+                           # `drift`: the profile's gates even when empty (the flag then clears minikube's)
+                           feature_gates=dict(cluster.feature_gates) if (cluster.feature_gates or drift) else None,
+                           extra_args=list(cluster.extra_start_args),
                            timeout=session.profile.timeouts.cluster_start,
                            on_line=lambda line: session.reporter.output_line("cluster", line))
         if started:
             session.forget_cluster_state()
             step.did("started")
         return True
+
+
+def _feature_gate_drift(session: Session) -> str | None:
+    """How the running cluster's feature gates (minikube's config.json, a file read) differ from the profile's."""
+    from devloop.start_plan import feature_gate_drift
+
+    read = getattr(session.minikube, "profile_config", None)
+    config = read() if read is not None else None
+    if config is None:
+        return None  # nothing saved to compare with (a dry run's double): minikube's own start decides
+    return feature_gate_drift(dict(session.profile.cluster.feature_gates), config.feature_gates)
 
 
 def start_plan(session: Session) -> Any:

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -40,6 +41,8 @@ MINIKUBE_PROFILE_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
 K8S_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?\s*(?:b|k|kb|m|mb|g|gb|t|tb)?$", re.IGNORECASE)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Kubernetes feature gate names (k8s.io/component-base/featuregate): CamelCase, e.g. ServerSideApply.
+FEATURE_GATE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
 
 
@@ -129,6 +132,21 @@ class Cluster(_Strict):
     # does with `--docker-env DOCKER_MIN_API_VERSION=1.24` on a new cluster. false: never.
     lower_docker_min_api: bool = True
     extra_start_args: list[str] = Field(default_factory=list)
+    # Passed as one `--feature-gates=A=false,B=true` to `minikube start`, which gives it to the API server,
+    # controller-manager, scheduler and kubelet; a changed map is applied to a running cluster by the next
+    # `devloop up` (minikube sees kubeadm config drift and reconfigures the control plane).
+    feature_gates: dict[str, StrictBool] = Field(default_factory=dict)
+
+    @field_validator("feature_gates", mode="before")
+    @classmethod
+    def _feature_gates(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if isinstance(v, dict):
+            for name in v:
+                if not isinstance(name, str) or not FEATURE_GATE_RE.match(name):
+                    raise ValueError(f"expected feature gate names in CamelCase like 'ServerSideApply', found {name!r}")
+        return v  # values: StrictBool, so `"false"` or `0` is refused with the line of the value
 
     @field_validator("profile")
     @classmethod

@@ -108,3 +108,32 @@ def _check_resources(cluster, host: HostResources, plan: StartPlan, source: str)
                 f"{host.source}: minikube would refuse it (RSRC_OVER_ALLOC_MEM) but --force skips that check; the "
                 f"node may run out of memory. Set `cluster.memory` to at most {max(MIN_MEMORY_MB, host.memory_mb - 1024)}mb "
                 f"in {source} to be safe")
+
+
+# Gates minikube adds to FeatureGates by itself (start_flags.go:694-713: the rootless driver's
+# KubeletInUserNamespace, btrfs' LocalStorageCapacityIsolation): not drift unless the profile names them.
+_MINIKUBE_OWN_GATES = frozenset({"KubeletInUserNamespace", "LocalStorageCapacityIsolation"})
+
+
+def parse_feature_gates(text: str) -> dict[str, str]:
+    """minikube's FeatureGates text (`A=false,B=true`) as name -> value as written, lowercased."""
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if name.strip():
+            out[name.strip()] = value.strip().lower() if sep else ""
+    return out
+
+
+def feature_gate_drift(wanted: dict[str, bool], saved: str) -> str | None:
+    """How the gates minikube saved for the profile differ from the profile's, or None when they agree.
+
+    `minikube start` on an existing profile replaces the saved gates with the flag's and, seeing its kubeadm
+    config change, reconfigures the running control plane (kubeadm.go restartPrimaryControlPlane: "detected
+    kubeadm config drift"); so the caller starts it again rather than run with the wrong gates."""
+    have = {k: v for k, v in parse_feature_gates(saved).items() if k not in _MINIKUBE_OWN_GATES or k in wanted}
+    want = {k: "true" if v else "false" for k, v in wanted.items()}
+    if have == want:
+        return None
+    show = lambda gates: ",".join(f"{k}={v}" for k, v in sorted(gates.items())) or "none"  # noqa: E731
+    return f"the cluster runs with feature gates {show(have)}, the profile asks for {show(want)}"

@@ -6,7 +6,7 @@ what minikube prints is minikube_output.py's (its names are re-exported here).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from devloop.adapters import proc
 from devloop.adapters.minikube_output import (  # noqa: F401 - the parsers are re-exported
@@ -37,6 +37,12 @@ from devloop.errors import ClusterError, WaitTimeout
 # (pkg/addons/addons.go:484, 511).
 MINIKUBE_START_GIVES_UP = 900.0
 MINIKUBE_ADDON_GIVES_UP = 540.0
+
+
+def feature_gates_arg(gates: Mapping[str, bool]) -> str:
+    """`A=false,B=true`, sorted: the same map always gives the same text (minikube compares its kubeadm
+    config as text to decide whether a running cluster must be reconfigured)."""
+    return ",".join(f"{name}={'true' if on else 'false'}" for name, on in sorted(gates.items()))
 
 
 class Minikube:
@@ -123,6 +129,7 @@ class Minikube:
         container_runtime: str | None = None,
         force: bool = False,
         docker_env: Sequence[str] = (),
+        feature_gates: Mapping[str, bool] | None = None,
         extra_args: Sequence[str] = (),
         timeout: float = MINIKUBE_START_GIVES_UP,
         on_line=None,
@@ -130,7 +137,7 @@ class Minikube:
         """Start (or restart) the profile; True once it started (a dry-run double says False)."""
         args = self.start_args(driver=driver, kubernetes_version=kubernetes_version, cpus=cpus, memory=memory,
                                container_runtime=container_runtime, force=force, docker_env=docker_env,
-                               extra_args=extra_args)
+                               feature_gates=feature_gates, extra_args=extra_args)
         done = self._call_long(f"minikube start of profile {self.profile_name!r} did not finish", *args,
                                timeout=timeout, on_line=on_line)
         if done.exit_code != 0:
@@ -147,12 +154,15 @@ class Minikube:
         container_runtime: str | None = None,
         force: bool = False,
         docker_env: Sequence[str] = (),
+        feature_gates: Mapping[str, bool] | None = None,
         extra_args: Sequence[str] = (),
     ) -> list[str]:
         """The one builder of `minikube start`'s arguments (the real call and the dry run's line).
 
         The runtime is always pinned by the profile: left out, minikube takes `minikube config` or
-        MINIKUBE_CONTAINER_RUNTIME, and its default becomes containerd in v1.39 (start.go:349-352)."""
+        MINIKUBE_CONTAINER_RUNTIME, and its default becomes containerd in v1.39 (start.go:349-352).
+        `feature_gates`: None leaves the flag out (minikube keeps what the profile saved); a mapping, even an
+        empty one, is passed whole, since minikube replaces its saved FeatureGates with the flag's text."""
         args = ["start", "-p", self.profile_name]
         # Unset values are left to minikube's own defaults rather than passed as "None".
         for flag, value in (("driver", driver), ("kubernetes-version", kubernetes_version), ("cpus", cpus),
@@ -162,6 +172,8 @@ class Minikube:
         # Variables for the node's dockerd (saved in the profile as DockerEnv; applied when the node is made).
         for assignment in docker_env:
             args += ["--docker-env", assignment]
+        if feature_gates is not None:
+            args.append(f"--feature-gates={feature_gates_arg(feature_gates)}")
         if force:
             args.append("--force")
         args.extend(extra_args)
@@ -273,6 +285,7 @@ __all__ = [
     "Minikube",
     "MinikubeError",
     "MinikubeVersion",
+    "feature_gates_arg",
     "find_exit_reason",
     "needs_force",
     "parse_addons",

@@ -8,6 +8,7 @@ Every fact below holds in minikube v1.36.0, v1.37.0, v1.38.0, v1.38.1 and master
 - A profile is `<home>/profiles/<P>/config.json` (pkg/minikube/config/profile.go:319-325), the
   JSON of ClusterConfig with Go field names and no json tags (pkg/minikube/config/types.go:36,
   116, 144): `Driver`, `KubernetesConfig.{KubernetesVersion,ContainerRuntime,APIServerName}`,
+  `KubernetesConfig.FeatureGates` (the `--feature-gates` text),
   `Nodes[].{Name,IP,Port,ControlPlane,Worker}`, `Addons` (map name -> bool), `EmbedCerts`.
 - It is rewritten by a rename on every save (profile.go:137-171), and every `minikube start`
   saves it (pkg/minikube/node/start.go:400), so its (mtime, size, inode) changes whenever a start
@@ -75,6 +76,8 @@ class ProfileConfig:
     apiserver_name: str
     nodes: tuple[Node, ...]
     addons: dict[str, bool] = field(default_factory=dict)
+    # KubernetesConfig.FeatureGates as `minikube start --feature-gates` saved it (start_flags.go:888)
+    feature_gates: str = ""
 
     @property
     def primary(self) -> Node | None:
@@ -144,6 +147,7 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
         apiserver_name=str(k8s.get("APIServerName") or ""),
         nodes=nodes,
         addons=addons,
+        feature_gates=str(k8s.get("FeatureGates") or ""),
     )
 
 
