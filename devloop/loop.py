@@ -277,7 +277,7 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
                 # Kube.create returns None once it created the object; the dry-run double, False.
                 changed = kube.create(obj) is not False
             else:
-                changed = kube.server_side_apply(obj, field_manager="devloop")
+                changed = kube.server_side_apply(obj, field_manager="devloop", on_fallback=session.reporter.info)
             if changed:
                 result.changed_objects.append(manifests.object_ref(obj))
                 if obj.get("kind") == "ConfigMap":

@@ -13,7 +13,8 @@ from devloop.waits import wait_for
 
 from .diagnosis import conditions_text, content, describe_remaining, meta_of, status_of
 from .discovery import CRDS, NAMESPACES, Discovery, ObjRef, Resource
-from .transport import DELETE_IN_BACKGROUND, METADATA_ONLY, Conflict, NotFound, Transient, Transport, status_text
+from .transport import (DELETE_IN_BACKGROUND, METADATA_ONLY, ApiError, Conflict, NotFound, Transient, Transport,
+                        status_text)
 
 OnEvent = Callable[[str, str, "str | None", "str | None", Any], None]
 
@@ -33,6 +34,7 @@ class Objects:
     def __init__(self, transport: Transport, discovery: Discovery):
         self.transport = transport
         self.discovery = discovery
+        self._client_side = False  # server-side apply was refused with 415 (see server_side_apply)
 
     # -- single objects ----------------------------------------------------------------------
 
@@ -56,19 +58,59 @@ class Objects:
                            hint="delete it first (`devloop apply --strategy recreate` does) or use "
                            "`--strategy apply`") from None
 
-    def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True) -> bool:
-        """Server-side apply; returns whether the object changed (created, or its content differs)."""
+    def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True,
+                          on_fallback: Callable[[str], None] | None = None) -> bool:
+        """Server-side apply; returns whether the object changed (created, or its content differs).
+
+        An API server with the ServerSideApply feature gate off (Kubernetes <= 1.21 can turn it off) refuses
+        the apply patch type with 415; from then on this client creates or replaces the object instead, and
+        says so once through `on_fallback`."""
         res, namespace, name = self.discovery.locate(obj)
         path = res.path(namespace, name)
         before = self.transport.get(path)
-        after = self.transport.request(
-            "PATCH",
-            path,
-            query={"fieldManager": field_manager, "force": "true" if force else None},
-            body=_copy(obj, namespace),
-            content_type="application/apply-patch+yaml",
-        )
-        return before is None or content(before) != content(after)
+        body = _copy(obj, namespace)
+        if not self._client_side:
+            try:
+                after = self.transport.request(
+                    "PATCH",
+                    path,
+                    query={"fieldManager": field_manager, "force": "true" if force else None},
+                    body=body,
+                    content_type="application/apply-patch+yaml",
+                )
+                return before is None or content(before) != content(after)
+            except ApiError as exc:
+                if exc.status != 415:
+                    raise
+                self._client_side = True
+                if on_fallback is not None:
+                    on_fallback(f"the API server does not take server-side apply ({exc}; its ServerSideApply "
+                                "feature gate is off): creating or replacing each object instead")
+        return self._create_or_replace(res, namespace, name, body, before, field_manager)
+
+    def _create_or_replace(self, res: Resource, namespace: str | None, name: str, body: dict, before: dict | None,
+                           field_manager: str) -> bool:
+        """Client-side: POST a missing object, else PUT it whole at the version just read (a write in between
+        answers 409: read again and retry)."""
+        query = {"fieldManager": field_manager}
+        for _ in range(3):
+            if before is None:
+                try:
+                    self.transport.request("POST", res.path(namespace), body=body, query=query)
+                    return True
+                except Conflict:
+                    before = self.transport.get(res.path(namespace, name))  # made meanwhile: replace it
+                    continue
+            body["metadata"]["resourceVersion"] = meta_of(before).get("resourceVersion")
+            try:
+                after = self.transport.request("PUT", res.path(namespace, name), body=body, query=query)
+            except Conflict:
+                before = self.transport.get(res.path(namespace, name))
+                continue
+            return content(before) != content(after)
+        raise Conflict(f"{ObjRef(res.api_version, res.kind, namespace, name)} kept changing while devloop replaced "
+                       "it (3 attempts)", status=409,
+                       hint="something else writes it at the same time; run the command again")
 
     def delete_objects(self, objs: list[dict], *, timeout: float, on_event: OnEvent | None = None) -> None:
         """Delete in the given order (background propagation), then wait until all are gone."""

@@ -1,0 +1,86 @@
+"""Feature gates on the rig's real v1.21.14 control plane, and devloop's `--strategy apply` on an API server
+with ServerSideApply off (the gate the bundled Kubeless profile turns off): it answers the apply patch with
+415, and the Kube adapter falls back to creating or replacing, once, saying so once."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+
+import pytest
+from devrig.machine import Machine
+
+from devloop.adapters.kube import Kube, NotFound
+
+pytestmark = pytest.mark.rig
+
+
+def _machine(info) -> Machine:
+    return Machine(info.name, Path(info.state_dir).parent.parent)
+
+
+def _cmdline(pidfile: Path) -> str:
+    pid = pidfile.read_text().split()[0]
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.fixture(scope="module")
+def ssa_off(adapter_machine):
+    """The shared adapter machine, restarted with the gate off for this module, then with no gates again."""
+    machine = _machine(adapter_machine)
+    machine.boot(timeout=300, feature_gates="ServerSideApply=false")
+    try:
+        yield adapter_machine
+    finally:
+        machine.boot(timeout=300, feature_gates="")
+
+
+@pytest.fixture
+def kube(ssa_off, kube_target):
+    with Kube(context=kube_target.context, kubeconfig=str(kube_target.kubeconfig)) as client:
+        yield client
+
+
+@pytest.fixture
+def namespace(kube):
+    name = f"dl-gates-{uuid.uuid4().hex[:6]}"
+    kube.ensure_namespace(name)
+    yield name
+    with contextlib.suppress(NotFound):
+        kube.transport.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+def test_the_four_components_run_with_the_gate(ssa_off):
+    run_dir = Path(ssa_off.run_dir)
+    for part in ("apiserver", "controller-manager", "scheduler", "kubelet"):
+        assert "--feature-gates=ServerSideApply=false" in _cmdline(run_dir / f"{part}.pid"), part
+    # minikube gives kube-proxy no gates (its KubeProxyConfiguration has none)
+    proxy = run_dir / "kube-proxy.pid"
+    if proxy.exists():
+        assert "--feature-gates" not in _cmdline(proxy)
+
+
+def test_apply_strategy_falls_back_to_create_or_replace(kube, namespace):
+    said: list[str] = []
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace},
+          "data": {"a": "1"}}
+    assert kube.server_side_apply(cm, on_fallback=said.append) is True  # created
+    assert len(said) == 1 and "415" in said[0] and "ServerSideApply" in said[0]
+    stored = kube.get(cm)
+    assert stored["data"] == {"a": "1"}
+    # the gate's point: the API server keeps no managedFields (what the 2017 json-iterator cannot read)
+    assert "managedFields" not in stored["metadata"]
+    assert kube.server_side_apply(cm, on_fallback=said.append) is False  # same content: no change
+    assert kube.server_side_apply({**cm, "data": {"a": "2"}}, on_fallback=said.append) is True  # replaced
+    assert kube.get(cm)["data"] == {"a": "2"}
+    assert len(said) == 1  # said once
+
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    assert kube.server_side_apply(svc) is True
+    cluster_ip = kube.get(svc)["spec"]["clusterIP"]
+    # a replace without clusterIP keeps the allocated one (the API server patches allocated values in)
+    changed = {**svc, "spec": {**svc["spec"], "ports": [{"port": 81, "targetPort": 8080}]}}
+    assert kube.server_side_apply(changed) is True
+    after = kube.get(svc)["spec"]
+    assert after["clusterIP"] == cluster_ip and after["ports"][0]["port"] == 81
