@@ -9,6 +9,7 @@ the releases scripts/build-rig builds).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,31 @@ def test_profile_list_with_a_gone_host(pair):
     assert (standin[0], standin[2]) == (real[0], real[2])
     assert _without_configs(standin[1]) == _without_configs(real[1])
     assert [(p["Name"], p["Status"]) for p in _without_configs(real[1])["valid"]] == [("gone", "")]
+
+
+# --- flags devloop passes --------------------------------------------------------------------------------
+# The help layouts differ (the real binary prints `--flag=default:` and the text on the next line; the
+# stand-in, cobra's one-line table), so each flag's default and text are compared, not the whole page.
+
+def _flag_help(text: str, flag: str) -> tuple[str, str] | None:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(rf"^\s+(?:-\w, )?--{flag}=(\S*?):?\s*$", line)
+        if m:  # the real binary's layout
+            return m[1], lines[i + 1].strip()
+        m = re.match(rf"^\s+(?:-\w, )?--{flag}=(\S+)\s+(.*)$", line)
+        if m:
+            return m[1], m[2].strip()
+    return None
+
+
+@pytest.mark.parametrize("flag", ["feature-gates", "docker-env", "container-runtime"])
+def test_start_help_has_the_flags_devloop_passes(pair, flag):
+    real, real_box, standin_box = pair
+    a = _flag_help(real_box.run(real, "start", "--help").stdout, flag)
+    b = _flag_help(standin_box.run(STANDIN, "start", "--help").stdout, flag)
+    assert a is not None, f"the real minikube {real_box.version} has no --{flag}"
+    if flag == "container-runtime":  # the stand-in names the runtimes it has; the default must agree
+        assert b is not None and b[0] == a[0]
+    else:
+        assert b == a

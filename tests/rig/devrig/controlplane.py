@@ -22,8 +22,12 @@ ADMISSION_PLUGINS = ("NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStora
 
 class ControlPlane:
     def __init__(self, *, machine_dir: Path, home_certs: certs.HomeCerts, version: str, ports: dict[str, int],
-                 node_ip: str | None = None, netns_path: Path | None = None, host_api_port: int | None = None):
+                 node_ip: str | None = None, netns_path: Path | None = None, host_api_port: int | None = None,
+                 feature_gates: str = ""):
         self.dir = machine_dir
+        # `A=false,B=true`, given whole to the API server, controller-manager and scheduler (as minikube's
+        # kubeadm config does: bsutil/extraconfig.go newComponentOptions)
+        self.feature_gates = feature_gates
         self.hc = home_certs
         self.version = version
         self.ports = ports                  # where the parts listen (inside the namespace, if there is one)
@@ -124,6 +128,7 @@ class ControlPlane:
             f"--service-account-key-file={self.sa_pub}", f"--service-account-signing-key-file={self.sa_key}",
             f"--kubelet-client-certificate={kc_crt}", f"--kubelet-client-key={kc_key}",
             kubelet_address,
+            *self._gates(),
             "--profiling=false", "--v=1",
         ]
 
@@ -139,6 +144,7 @@ class ControlPlane:
             # no cloud provider: these controllers have nothing to do
             "--controllers=*,bootstrapsigner,tokencleaner,-cloud-node-lifecycle,-route,-service",
             "--allocate-node-cidrs=false", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            *self._gates(),
             "--profiling=false", "--v=1",
         ]
 
@@ -147,5 +153,8 @@ class ControlPlane:
             self.bin("kube-scheduler"),
             f"--kubeconfig={self.kubeconfig('scheduler')}",
             "--bind-address=127.0.0.1", f"--secure-port={self.ports['scheduler']}", "--port=0",
-            "--leader-elect=false", "--profiling=false", "--v=1",
+            "--leader-elect=false", *self._gates(), "--profiling=false", "--v=1",
         ]
+
+    def _gates(self) -> list[str]:
+        return [f"--feature-gates={self.feature_gates}"] if self.feature_gates else []

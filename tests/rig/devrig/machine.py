@@ -200,7 +200,7 @@ class Machine:
         ports = {**host_ports, **NODE_PORTS} if net else host_ports
         cp = ControlPlane(machine_dir=self.dir, home_certs=self.certs, version=state["kubernetes_version"],
                           ports=ports, node_ip=net.node_ip if net else None, netns_path=net.path if net else None,
-                          host_api_port=host_ports["apiserver"])
+                          host_api_port=host_ports["apiserver"], feature_gates=state.get("feature_gates", ""))
         engine = Engine(name=self.name, state_dir=self.dir / "engine", run_dir=run_dir, tcp_port=ports["docker"],
                         tls_ca=self.certs.docker_ca, tls_cert=self.certs.docker_server_crt,
                         tls_key=self.certs.docker_server_key, private_dirs_root=self.dir / "node" / "host",
@@ -210,7 +210,8 @@ class Machine:
                     docker_socket=_kubelet_engine_socket(self.dir, engine.socket), pod_cidr=state["pod_cidr"],
                     client_ca=self.certs.ca_crt,
                     profile=self.name, node_ip=net.node_ip if net else None,
-                    pod_gateway=net.pod_gateway if net else None, netns_path=net.path if net else None)
+                    pod_gateway=net.pod_gateway if net else None, netns_path=net.path if net else None,
+                    feature_gates=state.get("feature_gates", ""))
         return cp, engine, node
 
     @staticmethod
@@ -252,7 +253,10 @@ class Machine:
 
     # --- boot ----------------------------------------------------------------------------------------------
     def boot(self, *, kubernetes_version: str = paths.DEFAULT_KUBERNETES_VERSION, fake_nodes: int = 0,
-             timeout: float = 120) -> MachineInfo:
+             timeout: float = 120, feature_gates: str | None = None) -> MachineInfo:
+        """`feature_gates`: `A=false,B=true` for the API server, controller-manager, scheduler and kubelet (as
+        minikube passes them; not kube-proxy); None keeps what the machine runs with. Changed gates restart
+        those four, as minikube's reconfiguration of a running cluster re-runs kubeadm's control-plane phases."""
         deadline = time.monotonic() + timeout
         with self._lock():
             state = self._load()
@@ -261,6 +265,12 @@ class Machine:
             elif state["kubernetes_version"] != kubernetes_version:
                 raise RigError(f"profile {self.name!r} runs Kubernetes {state['kubernetes_version']}, not "
                                f"{kubernetes_version}; delete it first to change versions")
+            if feature_gates is not None and feature_gates != state.get("feature_gates", ""):
+                self._log(f"boot: feature gates {state.get('feature_gates', '')!r} -> {feature_gates!r}: "
+                          "restarting the API server, controller-manager, scheduler and kubelet")
+                procs.terminate_all({part: self._proc(state, part)
+                                     for part in ("controller-manager", "scheduler", "kubelet", "apiserver")})
+                state["feature_gates"] = feature_gates
             net = self._network(state)
             paths.require_parts(kubernetes_version, kwok=fake_nodes > 0, network=net is not None)
             self._save(state)

@@ -22,7 +22,9 @@ NODE_NAME = "localhost"
 class Node:
     def __init__(self, *, machine_dir: Path, run_dir: Path, version: str, kubelet_port: int,
                  kubeconfig: Path, docker_socket: Path, pod_cidr: str, client_ca: Path, profile: str,
-                 node_ip: str | None = None, pod_gateway: str | None = None, netns_path: Path | None = None):
+                 node_ip: str | None = None, pod_gateway: str | None = None, netns_path: Path | None = None,
+                 feature_gates: str = ""):
+        self.feature_gates = feature_gates  # as minikube's kubelet unit gets them (bsutil/kubelet.go extraOpts)
         self.node_ip = node_ip            # None: the loopback rig (pods get an address that routes nowhere)
         self.pod_gateway = pod_gateway
         self.netns_path = netns_path
@@ -94,6 +96,7 @@ class Node:
             "--network-plugin=cni", f"--cni-bin-dir={paths.CNI_DIR}", f"--cni-conf-dir={self.cni_conf_dir}",
             f"--cni-cache-dir={self.cni_cache_dir}",
             f"--volume-plugin-dir={self.dir / 'volume-plugins'}",
+            *([f"--feature-gates={self.feature_gates}"] if self.feature_gates else []),
             "--v=1",
         ]
 

@@ -43,6 +43,8 @@ FLAGS = (
     Flag("nodes", "int", 1, "n", "The total number of nodes to spin up. Defaults to 1."),
     Flag("extra-config", "slice", (), "", "A set of key=value pairs that describe configuration that may be "
          "passed to different components."),
+    Flag("feature-gates", "string", "", "", "A set of key=value pairs that describe feature gates for "
+         "alpha/experimental features."),
     Flag("cni", "string", "", "", "CNI plug-in to use."),
     Flag("insecure-registry", "slice", (), "", "Insecure Docker registries to pass to the Docker daemon."),
     Flag("no-kubernetes", "bool", False, "", "If set, minikube VM/container will start without starting or "
@@ -184,7 +186,7 @@ def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtim
             "KubernetesVersion": version, "ClusterName": profile, "Namespace": "default",
             "APIServerHAVIP": "", "APIServerName": "minikubeCA", "APIServerNames": None, "APIServerIPs": None,
             "DNSDomain": "cluster.local", "ContainerRuntime": runtime, "CRISocket": "", "NetworkPlugin": "cni",
-            "FeatureGates": "", "ServiceCIDR": "10.96.0.0/12", "ImageRepository": "", "ExtraOptions": None,
+            "FeatureGates": opts.get("feature-gates") or "", "ServiceCIDR": "10.96.0.0/12", "ImageRepository": "", "ExtraOptions": None,
             "ShouldLoadCachedImages": True, "EnableDefaultCNI": False, "CNI": "",
         },
         "Nodes": [{"Name": "", "IP": "127.0.0.1", "Port": 0, "KubernetesVersion": version,
@@ -260,6 +262,8 @@ def run(console, opts) -> int:
     cfg["KeepContext"] = bool(opts.get("keep-context"))
     if "embed-certs" in opts.changed:
         cfg["EmbedCerts"] = bool(opts.get("embed-certs"))
+    if "feature-gates" in opts.changed:  # updateExistingConfigFromFlags: the flag replaces the saved gates whole
+        cfg["KubernetesConfig"]["FeatureGates"] = opts.get("feature-gates") or ""
     for addon in opts.get("addons") or []:
         cfg.setdefault("Addons", {})[addon] = True
     home.save_config(profile, cfg)  # minikube saves the profile before it creates the host
@@ -291,8 +295,9 @@ def run(console, opts) -> int:
 
     timeout = parse_duration(opts.get("wait-timeout")) or 360.0
     gated = _engine_gate(profile, rel, cfg, runtime)
+    # changed gates reach a running control plane too (minikube: kubeadm config drift -> reconfigure)
     info = _boot(console, profile, version, fake_nodes, timeout, delete_on_failure=bool(opts.get("delete-on-failure")),
-                 gated=gated)
+                 gated=gated, feature_gates=cfg["KubernetesConfig"].get("FeatureGates") or "")
 
     console.step("docker", f"Preparing Kubernetes {version} on Docker {_docker_version(info)} ...",
                  name="Preparing Kubernetes")
@@ -496,11 +501,12 @@ def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine
 
 
 def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool,
-          gated: str | None = None):
+          gated: str | None = None, feature_gates: str = ""):
     from devrig import RigError, RigMissing, RigTimeout
     machine = cluster.machine(profile)
     try:
-        return machine.boot(kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout)
+        return machine.boot(kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout,
+                            feature_gates=feature_gates)
     except RigError as exc:
         from . import apigate
         refusal = apigate.kubelet_refused(profile) if gated else ""
