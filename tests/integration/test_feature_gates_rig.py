@@ -1,6 +1,6 @@
 """Feature gates on the rig's real v1.21.14 control plane, and devloop's `--strategy apply` on an API server
 with ServerSideApply off (the gate the bundled Kubeless profile turns off): it answers the apply patch with
-415, and the Kube adapter falls back to creating or replacing, once, saying so once."""
+415, and the Kube adapter falls back to creating or merging (a JSON merge patch), saying so once."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +11,7 @@ import pytest
 from devrig.machine import Machine
 
 from devloop.adapters.kube import Kube, NotFound
+from devloop.waits import wait_for
 
 pytestmark = pytest.mark.rig
 
@@ -60,7 +61,7 @@ def test_the_four_components_run_with_the_gate(ssa_off):
         assert "--feature-gates" not in _cmdline(proxy)
 
 
-def test_apply_strategy_falls_back_to_create_or_replace(kube, namespace):
+def test_apply_strategy_falls_back_to_create_or_merge(kube, namespace):
     said: list[str] = []
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace},
           "data": {"a": "1"}}
@@ -71,7 +72,7 @@ def test_apply_strategy_falls_back_to_create_or_replace(kube, namespace):
     # the gate's point: the API server keeps no managedFields (what the 2017 json-iterator cannot read)
     assert "managedFields" not in stored["metadata"]
     assert kube.server_side_apply(cm, on_fallback=said.append) is False  # same content: no change
-    assert kube.server_side_apply({**cm, "data": {"a": "2"}}, on_fallback=said.append) is True  # replaced
+    assert kube.server_side_apply({**cm, "data": {"a": "2"}}, on_fallback=said.append) is True  # merged
     assert kube.get(cm)["data"] == {"a": "2"}
     assert len(said) == 1  # said once
 
@@ -79,8 +80,29 @@ def test_apply_strategy_falls_back_to_create_or_replace(kube, namespace):
            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
     assert kube.server_side_apply(svc) is True
     cluster_ip = kube.get(svc)["spec"]["clusterIP"]
-    # a replace without clusterIP keeps the allocated one (the API server patches allocated values in)
+    # the manifest has no clusterIP: the allocated one stays, and the ports list is the manifest's
     changed = {**svc, "spec": {**svc["spec"], "ports": [{"port": 81, "targetPort": 8080}]}}
     assert kube.server_side_apply(changed) is True
     after = kube.get(svc)["spec"]
     assert after["clusterIP"] == cluster_ip and after["ports"][0]["port"] == 81
+
+
+def test_the_fallback_keeps_what_others_set(kube, namespace):
+    """What the Deployment controller and `rollout restart` set stays, as with server-side apply: dropping it
+    would bump the generation and roll the pods out again on every apply."""
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": namespace},
+              "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
+                       "template": {"metadata": {"labels": {"app": "d"}},
+                                    "spec": {"containers": [{"name": "c", "image": "k8s.gcr.io/pause:3.4.1"}]}}}}
+    assert kube.server_side_apply(deploy) is True
+    kube.restart_deployment(namespace, "d")
+    stamped = kube.get(deploy)["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+    # the Deployment controller has taken the restart in (its revision annotation, observedGeneration) before
+    # the apply, so whatever changes next is the apply's doing
+    wait_for(lambda: (d := kube.get(deploy))["metadata"].get("annotations", {}).get(
+        "deployment.kubernetes.io/revision") == "2" and d.get("status", {}).get("observedGeneration") == 2,
+        timeout=60, interval=0.2, describe="the Deployment controller to observe the restart")
+    assert kube.server_side_apply(deploy) is False
+    after = kube.get(deploy)
+    assert after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamped
+    assert after["metadata"]["generation"] == 2  # created, restarted: the apply changed nothing

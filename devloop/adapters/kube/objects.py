@@ -30,6 +30,10 @@ def _copy(obj: dict, namespace: str | None) -> dict:
     return body
 
 
+def _without_status(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k != "status"}
+
+
 class Objects:
     def __init__(self, transport: Transport, discovery: Discovery):
         self.transport = transport
@@ -63,8 +67,8 @@ class Objects:
         """Server-side apply; returns whether the object changed (created, or its content differs).
 
         An API server with the ServerSideApply feature gate off (Kubernetes <= 1.21 can turn it off) refuses
-        the apply patch type with 415; from then on this client creates or replaces the object instead, and
-        says so once through `on_fallback`."""
+        the apply patch type with 415; from then on this client creates the object or merges the manifest into
+        it instead (_create_or_merge), and says so once through `on_fallback`."""
         res, namespace, name = self.discovery.locate(obj)
         path = res.path(namespace, name)
         before = self.transport.get(path)
@@ -85,32 +89,28 @@ class Objects:
                 self._client_side = True
                 if on_fallback is not None:
                     on_fallback(f"the API server does not take server-side apply ({exc}; its ServerSideApply "
-                                "feature gate is off): creating or replacing each object instead")
-        return self._create_or_replace(res, namespace, name, body, before, field_manager)
+                                "feature gate is off): creating each object, or merging the manifest into it, instead")
+        return self._create_or_merge(res, namespace, name, body, before, field_manager)
 
-    def _create_or_replace(self, res: Resource, namespace: str | None, name: str, body: dict, before: dict | None,
-                           field_manager: str) -> bool:
-        """Client-side: POST a missing object, else PUT it whole at the version just read (a write in between
-        answers 409: read again and retry)."""
+    def _create_or_merge(self, res: Resource, namespace: str | None, name: str, body: dict, before: dict | None,
+                         field_manager: str) -> bool:
+        """Client-side: POST a missing object, else merge the manifest into it (JSON merge patch, RFC 7386).
+
+        Like server-side apply, and unlike a replace, this keeps what others set on the object (the
+        Deployment controller's revision annotation, `rollout restart`'s stamp, a Service's clusterIP):
+        dropping those would bump the generation and roll the pods out on every apply. Lists are taken
+        whole from the manifest; a key removed from the manifest stays until `--strategy recreate`."""
         query = {"fieldManager": field_manager}
-        for _ in range(3):
-            if before is None:
-                try:
-                    self.transport.request("POST", res.path(namespace), body=body, query=query)
-                    return True
-                except Conflict:
-                    before = self.transport.get(res.path(namespace, name))  # made meanwhile: replace it
-                    continue
-            body["metadata"]["resourceVersion"] = meta_of(before).get("resourceVersion")
+        if before is None:
             try:
-                after = self.transport.request("PUT", res.path(namespace, name), body=body, query=query)
-            except Conflict:
+                self.transport.request("POST", res.path(namespace), body=body, query=query)
+                return True
+            except Conflict:  # made meanwhile: merge into it
                 before = self.transport.get(res.path(namespace, name))
-                continue
-            return content(before) != content(after)
-        raise Conflict(f"{ObjRef(res.api_version, res.kind, namespace, name)} kept changing while devloop replaced "
-                       "it (3 attempts)", status=409,
-                       hint="something else writes it at the same time; run the command again")
+        after = self.transport.request("PATCH", res.path(namespace, name), body=body, query=query,
+                                       content_type="application/merge-patch+json")
+        # status is the controllers' (a Deployment's moves on its own between the read and the write)
+        return before is None or _without_status(content(before)) != _without_status(content(after))
 
     def delete_objects(self, objs: list[dict], *, timeout: float, on_event: OnEvent | None = None) -> None:
         """Delete in the given order (background propagation), then wait until all are gone."""
