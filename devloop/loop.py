@@ -365,15 +365,19 @@ def run_cycle(
     triggered_by: Sequence[str] | None = None,
     strategy: str = "apply",
     force_build: bool = False,
+    keep_tags: dict[str, str] | None = None,
 ) -> CycleResult:
     """Build what changed, render, (clean and recreate | apply), wait for the rollout.
 
     `triggered_by` names the components whose changes started the cycle (watch passes the
     batch's); it is only recorded. Every component is still checked, because a tag is only rendered once it is built: one whose last build failed
-    is retried here rather than deployed as an image nobody has.
+    is retried here rather than deployed as an image nobody has. `keep_tags` (watch: components whose
+    directory is gone) are rendered with the tag given, neither fingerprinted nor built.
     """
-    outcomes = build_components(session, None, force=force_build)
-    tags = {o.component: o.tag for o in outcomes}
+    keep = dict(keep_tags or {})
+    names = [c.name for c in session.profile.components if c.name not in keep] if keep else None
+    outcomes = build_components(session, names, force=force_build) if names is None or names else []
+    tags = {**keep, **{o.component: o.tag for o in outcomes}}
     rendered = render(session, tags)
     result = apply_objects(session, rendered, strategy=strategy)
     wait_rollout(session, rendered)

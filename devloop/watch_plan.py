@@ -33,6 +33,9 @@ class Router(Protocol):
     def is_manifest(self, path: Path) -> bool:
         """True when `path` is one of the profile's manifest files (an edit re-applies them)."""
 
+    # Optional: `bases() -> {component directory: components}`; without it the watcher guards
+    # the directory roots themselves.
+
 
 @dataclass
 class WatchPlan:
@@ -184,6 +187,15 @@ class ProfileRouter:
 
     def roots(self) -> list[Path]:
         return list(self._roots) + sorted(self._manifests - set(self._roots))
+
+    def bases(self) -> dict[Path, frozenset[str]]:
+        """Each component directory (a checkout, usually) with the components in it: the watcher
+        checks that these are still there (see devloop.watcher)."""
+        out: dict[Path, frozenset[str]] = {}
+        for c in self._components:
+            base = Path(os.path.abspath(c.path(self.workspace)))
+            out[base] = out.get(base, frozenset()) | {c.name}
+        return out
 
     def components_for(self, path: Path) -> frozenset[str]:
         return frozenset(c.name for c in self._mapper.components_for(path) if c.name in self._names)

@@ -8,13 +8,22 @@ hands out the batches.
 Event filtering keeps noise out of batches, but it is not what stops build-output loops:
 the commands compare fingerprints before building, so a batch whose inputs did not really
 change builds nothing.
+
+inotify follows an inode: a checkout moved away keeps its watches (at its new place) and sends
+no event for the old path. So each component's directory is also stat'ed every ROOT_CHECK_S
+(a handful of stats a second: no measurable idle cost). A directory gone (or replaced by another
+inode, e.g. a fresh clone) is reported once, its watches are dropped and its components are
+left out of batches; once it is back it is planned and watched again and its components are
+offered as one batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +42,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 1.0
+# How often the component directories are stat'ed (a moved-away checkout sends no inotify event).
+ROOT_CHECK_S = 1.0
 MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
@@ -110,7 +121,11 @@ class Watcher:
         make_observer: Callable[[bool], Any] | None = None,
         limit_file: str = MAX_USER_WATCHES_FILE,
         on_notice: Callable[[str], None] | None = None,
+        on_root: Callable[[str, Path, frozenset[str]], None] | None = None,
+        root_check_s: float = ROOT_CHECK_S,
     ) -> None:
+        """`on_root(change, directory, components)` is called (from the guard thread, or from
+        `check_roots()`) with change "gone", "back" or "replaced" for a component directory."""
         self.router = router
         self.workspace = Path(workspace).resolve()
         self.debouncer = debouncer or Debouncer()
@@ -126,6 +141,13 @@ class Watcher:
         self.events_kept = 0
         self._spy: _OverflowSpy | None = None
         self._last_overflow_notice = -1e9
+        self._on_root = on_root or (lambda change, path, comps: None)
+        self._root_check_s = root_check_s
+        self._bases: dict[Path, frozenset[str]] = {}
+        self._identity: dict[Path, tuple[int, int]] = {}
+        self._gone: dict[Path, frozenset[str]] = {}
+        self._guard_stop = threading.Event()
+        self._guard: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Watcher:
@@ -154,6 +176,7 @@ class Watcher:
         if notice:
             self._on_notice(notice)
         self.info = WatchInfo(mode, len(self._scheduled), plan.dirs, len(plan.pruned), time.monotonic() - t0, notice)
+        self._arm_guard()
         return self.info
 
     def _start_inotify(self, plan: WatchPlan) -> None:
@@ -185,6 +208,10 @@ class Watcher:
             self._schedule(path, recursive)
 
     def stop(self) -> None:
+        self._guard_stop.set()
+        guard, self._guard = self._guard, None
+        if guard is not None and guard is not threading.current_thread():
+            guard.join(timeout=2)
         self.debouncer.close()
         self._teardown()
         if self._spy is not None:
@@ -217,6 +244,87 @@ class Watcher:
 
     def next_batch(self, timeout: float | None = None) -> Batch | None:
         return self.debouncer.wait(timeout)
+
+    # -- component directories that go away and come back -------------------------------------
+    def _arm_guard(self) -> None:
+        bases = getattr(self.router, "bases", None)
+        if callable(bases):
+            self._bases = dict(bases())
+        else:  # a router that does not know component directories: guard its directory roots
+            self._bases = {r: self.router.components_for(r) for r in self.router.roots() if r.is_dir()}
+        gone = []
+        with self._lock:
+            for base, comps in self._bases.items():
+                ident = _identity(base)
+                if ident is None:
+                    self._gone[base] = comps
+                    gone.append((base, comps))
+                else:
+                    self._identity[base] = ident
+        for base, comps in gone:
+            self._on_root("gone", base, comps)
+        self._guard_stop.clear()
+        if self._root_check_s > 0 and self._bases:
+            self._guard = threading.Thread(target=self._guard_loop, name="devloop-root-guard", daemon=True)
+            self._guard.start()
+
+    def _guard_loop(self) -> None:
+        while not self._guard_stop.wait(self._root_check_s):
+            try:
+                self.check_roots()
+            except Exception:  # a dead guard would stop noticing; say why and keep going
+                log.exception("devloop watcher: checking the component directories failed")
+
+    def gone(self) -> dict[Path, frozenset[str]]:
+        """Component directories that are gone now, with their components."""
+        with self._lock:
+            return dict(self._gone)
+
+    def gone_components(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(c for comps in self._gone.values() for c in comps)
+
+    def check_roots(self) -> list[tuple[str, Path]]:
+        """Stat each component directory now; returns (and reports) what changed since the last check."""
+        changes: list[tuple[str, Path, frozenset[str]]] = []
+        # The observer's lock first, as its dispatch thread takes them (it holds its own while our
+        # handler waits for ours); the other order deadlocks on the first schedule().
+        with getattr(self._observer, "_lock", None) or contextlib.nullcontext(), self._lock:
+            if self._observer is None:
+                return []
+            for base, comps in self._bases.items():
+                now = _identity(base)
+                if base in self._gone:
+                    if now is not None:
+                        del self._gone[base]
+                        self._identity[base] = now
+                        self._rearm(base, comps)
+                        changes.append(("back", base, comps))
+                elif now is None:
+                    self._gone[base] = comps
+                    self._identity.pop(base, None)
+                    # The old watches follow the moved inode: its edits would look like edits here.
+                    self._unschedule_under(base)
+                    changes.append(("gone", base, comps))
+                elif now != self._identity.get(base):
+                    self._identity[base] = now
+                    self._rearm(base, comps)
+                    changes.append(("replaced", base, comps))
+        for change, base, comps in changes:
+            self._on_root(change, base, comps)
+        return [(change, base) for change, base, _ in changes]
+
+    def _rearm(self, base: Path, comps: frozenset[str]) -> None:
+        """Watch `base` afresh (its old watches, if any, follow another inode) and offer its components."""
+        self._unschedule_under(base)
+        roots = [r for r in self.router.roots() if r == base or base in r.parents]
+        try:
+            for p, rec in plan_watches(_RootsOf(self.router, roots), self.workspace).watches():
+                if not self._covered(p):
+                    self._schedule(p, rec)
+        except OSError as exc:
+            self._on_notice(f"could not watch {base} again: {exc}; changes below it may be missed")
+        self.debouncer.add(base, comps)
 
     # -- scheduling --------------------------------------------------------------------------
     def _schedule(self, path: Path, recursive: bool) -> None:
@@ -261,6 +369,8 @@ class Watcher:
                 self._offer(path)
 
     def _offer(self, path: Path) -> None:
+        if self._gone and any(b == path or b in path.parents for b in self._gone):
+            return  # an old watch on a directory that moved away: not an edit here
         if path.name == ".dockerignore" and hasattr(self.router, "reload"):
             self._reload_rules()
         comps = self.router.components_for(path)
@@ -310,6 +420,29 @@ class Watcher:
                 self._on_new_dir(sub)
             for entry in _entries(path):
                 self._offer(entry)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a directory; None when it is not there (or not a directory)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+class _RootsOf:
+    """A router narrowed to some of its roots (to plan the watches of one directory again)."""
+
+    def __init__(self, router: Router, roots: list[Path]) -> None:
+        self._router = router
+        self._roots = roots
+
+    def roots(self) -> list[Path]:
+        return list(self._roots)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._router, name)
 
 
 def _entries(path: Path) -> list[Path]:

@@ -53,6 +53,10 @@ class WatchStats:
     attempts: int = 0
     # --wait-lock: how long a cycle waits for another devloop changing the profile.
     wait_lock: float = 600.0
+    # Components whose directory came back: their next batch runs a cycle even with unchanged fingerprints.
+    force: set[str] = field(default_factory=set)
+    # Components whose directory is gone: cycles render them with the tag last deployed, unbuilt.
+    gone: set[str] = field(default_factory=set)
 
 
 def watch(
@@ -93,6 +97,7 @@ def watch(
             debouncer=Debouncer(quiet=debounce_ms / 1000, cap=max_wait_ms / 1000),
             poll=poll,
             on_notice=rep.warn,
+            on_root=lambda change, path, comps: _on_root(session, stats, change, path, comps),
         )
         started = w.start()
         rep.emit("watching", mode=started.mode, watches=started.watches, dirs=started.dirs,
@@ -107,26 +112,33 @@ def watch(
     try:
         if initial:
             _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
-        _say_watching(session, info)
+        _say_watching(session, info, watcher)
         while not stop.is_set():
             if _follow_profile(session, reloader):
                 watcher.stop()
                 live = LiveUpdater(session, enabled=live_update)
                 watcher, info = start_watcher()
                 _cycle(session, stats, components=None, strategy=strategy, prepare=True, live=live)
-                _say_watching(session, info)
+                _say_watching(session, info, watcher)
                 continue
             batch = watcher.next_batch(timeout=_wait(stats))
             if batch is None:
                 if stats.retry_at is not None and time.monotonic() >= stats.retry_at:
                     _retry(session, stats, strategy, live)
-                    _say_watching(session, info)
+                    _say_watching(session, info, watcher)
                 elif live.active:
                     _converge_lost(session, stats, live, strategy)
                 continue
             stats.batches += 1
             manifests_changed = batch.manifests_changed
-            components = sorted(batch.components)
+            # A directory that moved away may still send events (its old watches follow it): check now,
+            # not at the next tick, and leave its components out until it is back.
+            watcher.check_roots()
+            gone = watcher.gone_components()
+            components = sorted(batch.components - gone)
+            if not components and not manifests_changed:
+                rep.emit("skipped", components=sorted(batch.components), why="their directory is gone")
+                continue
             files = sorted(str(_rel(p, session.workspace)) for p in batch.paths)
             rep.emit("changes", files=files, components=components, manifests=manifests_changed, reason=batch.reason)
             targets = components + (["manifests"] if manifests_changed else [])
@@ -134,9 +146,11 @@ def watch(
             if manifests_changed:
                 # Re-render and apply everything; builds still skip images that exist.
                 _cycle(session, stats, components=None, strategy=strategy, prepare=stats.needs_prepare, live=live)
-                _say_watching(session, info)
+                _say_watching(session, info, watcher)
                 continue
-            if not stats.needs_prepare and _unchanged(session, stats, components):
+            forced = stats.force & set(components)
+            stats.force -= forced
+            if not stats.needs_prepare and not forced and _unchanged(session, stats, components):
                 stats.skipped_unchanged += 1
                 rep.emit("skipped", components=components, why="fingerprints unchanged")
                 rep.info(f"inputs of {', '.join(components)} are unchanged (same fingerprint): nothing to do")
@@ -144,10 +158,10 @@ def watch(
             if live.active:
                 components = _live_update(session, stats, live, components, list(batch.paths))
                 if not components:
-                    _say_watching(session, info)
+                    _say_watching(session, info, watcher)
                     continue
             _cycle(session, stats, components=components, strategy=strategy, prepare=stats.needs_prepare, live=live)
-            _say_watching(session, info)
+            _say_watching(session, info, watcher)
     except KeyboardInterrupt:
         watcher.stop()
         _converge_on_stop(session, stats, live, strategy)  # a second Ctrl-C leaves it to the next `up`
@@ -210,8 +224,27 @@ def _rel(path: Any, base: Any) -> Any:
         return path
 
 
-def _say_watching(session: Session, info: Any) -> None:
+def _say_watching(session: Session, info: Any, watcher: Any = None) -> None:
     session.reporter.say(views.watch_watching(info.dirs, info.mode))
+    for path in sorted(watcher.gone() if watcher is not None else ()):
+        session.reporter.say(f"[dim]still waiting for {_rel(path, session.workspace)} to come back[/dim]")
+
+
+def _on_root(session: Session, stats: WatchStats, change: str, path: Any, components: frozenset[str]) -> None:
+    """A component directory went away or came back (called from the watcher's guard thread)."""
+    rep = session.reporter
+    where = _rel(path, session.workspace)
+    names = ", ".join(sorted(components))
+    if change == "gone":
+        stats.gone |= components
+        message = f"{where} is gone: waiting for it to come back ({names} left as deployed)"
+    else:
+        stats.gone -= components
+        stats.force |= components  # one cycle for it even when the sources are the same as before
+        what = "is back" if change == "back" else "was replaced by another directory"
+        message = f"{where} {what}: watching it again; running a cycle for {names}"
+    rep.emit("directory", status=change, path=str(where), components=sorted(components), message=message)
+    rep.say(f"[yellow]![/yellow] {message}" if change == "gone" else f"  {message}")
 
 
 def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bool:
@@ -243,7 +276,9 @@ def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None,
                 loop.prepare_cluster(session)
             # before the cycle: an edit landing during it then takes the image build next time (never a stale base)
             snapshot = live.snapshot() if live is not None and live.active else None
-            result = loop.run_cycle(session, triggered_by=components, strategy=strategy)
+            keep = {name: stats.tags[name] for name in stats.gone if name in stats.tags}
+            extra = {"keep_tags": keep} if keep else {}
+            result = loop.run_cycle(session, triggered_by=components, strategy=strategy, **extra)
             if snapshot is not None:
                 live.note_deployed(result.tags, snapshot)
     except DevloopError as exc:
