@@ -59,8 +59,10 @@ class Builder:
         """The next step after a failed build: the engine may have died under it (then `devloop up`
         re-reads docker-env, which restarts it), or the build itself is broken."""
         try:
-            self._docker().daemon_name()
+            alive = self._docker().alive()
         except DevloopError:
+            alive = False
+        if not alive:
             return (f"minikube's Docker engine stopped answering during the build: `devloop up` restarts it "
                     f"(`devloop status` shows the docker-env target)")
         return f"the build's own output is above; fix it and save (watch retries), or run it by hand in {cwd}"
@@ -74,7 +76,8 @@ class Builder:
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         """Run the component's build command for `tag`; fail unless the image is then in the daemon."""
         run_build(component, tag, env=self._docker_env(), cwd=cwd, timeout=self.timeout, on_line=on_line,
-                  hint=lambda: self._why_build_failed(cwd))
+                  hint=lambda: self._why_build_failed(cwd), engine=f"minikube's Docker engine ({self.context})",
+                  disk_hint=minikube_disk_hint(self.context))
         if not self.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in minikube's daemon",
@@ -132,7 +135,10 @@ class LoadBuilder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         self.connect()
-        run_build(component, tag, env=self._env or {}, cwd=cwd, timeout=self.timeout, on_line=on_line)
+        run_build(component, tag, env=self._env or {}, cwd=cwd, timeout=self.timeout, on_line=on_line,
+                  engine=f"the Docker engine at {(self._env or {}).get('DOCKER_HOST')}",
+                  disk_hint="free space there: `docker system prune` (stopped containers, unused networks, "
+                            "dangling images, build cache), then retry")
         if not self._docker.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in the Docker engine at "
@@ -159,14 +165,38 @@ def normalize_ref(ref: str) -> str:
     return name
 
 
+# What an engine (or the build's own tools) says when a filesystem is full: ENOSPC's strerror.
+DISK_FULL = "no space left on device"
+
+
+def minikube_disk_hint(profile: str) -> str:
+    """What frees room in minikube's engine. Its data root is the node's /var/lib/docker: inside the VM's
+    disk (VM drivers: --disk-size, fixed when the profile is created) or, with the docker driver, on the
+    host's Docker storage."""
+    return (f"free space in minikube's engine: `eval $(minikube -p {profile} docker-env) && docker system prune` "
+            "(stopped containers, unused networks, dangling images, build cache; `docker image prune -a` also "
+            "drops unused images); with a VM driver the disk is fixed at creation: `minikube delete -p "
+            f"{profile}` and `minikube start -p {profile} --disk-size=40g`; with the docker driver free space "
+            "on the host's Docker storage. Then run `devloop up` again")
+
+
 def run_build(component: Any, tag: str, *, env: dict[str, str], cwd: Path, timeout: float,
-              on_line: Callable[[str], None] | None, hint: Callable[[], str] | None = None) -> None:
+              on_line: Callable[[str], None] | None, hint: Callable[[], str] | None = None,
+              engine: str = "the Docker engine", disk_hint: str | None = None) -> None:
     """A component's build command for `tag`, with the engine's environment under the component's own;
-    a failure names the component, the command, its exit code and (when given) why."""
+    a failure names the component, the command, its exit code and (when given) why. A full disk
+    (ENOSPC in the output) is said as such: no edit fixes it."""
     command = component.build_command(tag)
     try:
         proc.run_shell(command, env={**env, **dict(component.env)}, cwd=cwd, timeout=timeout, on_line=on_line)
     except CommandFailed as exc:
+        if DISK_FULL in exc.output_tail.lower():
+            raise BuildFailed(
+                exc.argv, exc.exit_code_of_command, exc.output_tail,
+                message=f"build of {component.name} failed: no space left on device in {engine} "
+                        f"(`{command}` exited with code {exc.exit_code_of_command})",
+                hint=disk_hint or "free disk space where the build writes, then retry",
+            ) from None
         raise BuildFailed(
             exc.argv, exc.exit_code_of_command, exc.output_tail,
             message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",

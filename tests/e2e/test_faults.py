@@ -4,7 +4,7 @@ manual repair.
 
 One minikube profile for the module; the tests run in file order, as faults come in a day: minikube
 start failing, the ingress addon failing, the API server killed during apply, the engine killed
-during a build and during docker-env, a namespace stuck on a finalizer nobody removes. The moment of a
+during a build and during docker-env, a namespace stuck on a finalizer nobody removes, the engine's\ndisk full during a build, a checkout moved away while watch runs. The moment of a
 kill is chosen by the test (the stand-in's DEVRIG_KILL_*_WHEN switch kills as soon as a marker file
 appears), so it lands mid-step every time, not after some guessed number of seconds.
 
@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -310,43 +311,139 @@ def test_a_finalizer_nobody_removes_in_a_namespace_being_deleted(env, workspace,
     recover(env, workspace, "after the stuck namespace")
 
 
-@pytest.mark.xfail(strict=True, reason="the watcher sees no event when a whole checkout is moved away "
-                   "(issue 12 finding: watch stays silent until something under it changes)")
+def rig_fault(cluster, *args: str) -> str:
+    """`python -m devrig.standin.faults ARGS` (kill a part now, give the engine room again)."""
+    rig = Path(__file__).resolve().parents[1] / "rig"
+    done = subprocess.run([sys.executable, "-m", "devrig.standin.faults", *args], env={**cluster.env, "PYTHONPATH": str(rig)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"faults {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+    return done.stdout.strip()
+
+
+def _first(events: list[dict], since: int, match) -> dict | None:
+    return next((e for e in events[since:] if match(e)), None)
+
+
+def _built(comp: str):
+    return lambda e: e.get("event") == "cycle" and e.get("status") == "ok" and comp in (e.get("built") or [])
+
+
+def test_disk_full_during_a_build(env, workspace, cluster):
+    """The engine's data root on a tmpfs with 32 MB of room; a build whose context and layer take 64 MB."""
+    base = devloop(env, workspace, "up")
+    assert base.returncode == 0, base.tail()
+    comp, context = "http-trigger-controller", workspace / "http-trigger" / "docker" / "http-controller"
+    dockerfile = context / "Dockerfile"
+    original = dockerfile.read_text()
+    start_env = {"DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"}
+    print(rig_fault(cluster, "kill", "dockerd", PROFILE))
+    cluster.minikube("start", "--kubernetes-version=v1.21.14", env={**start_env, "DEVRIG_ENGINE_DISK_FREE_MB": "32"},
+                     timeout=600, check=True)
+    watch = None
+    try:
+        (context / "fill").write_bytes(os.urandom(64 << 20))
+        dockerfile.write_text(original + "ADD fill /fill\n")
+        run = stream(env, workspace, "up")
+        code = run.wait(900)
+        assert code == 1, run.tail()
+        err = assert_one_line_reason(run, "disk full")
+        first, *tail = err["message"].splitlines()
+        assert "no space left on device" in first and comp in first, err
+        assert "docker system prune" in err["hint"] and "--disk-size" in err["hint"], err
+        assert any("no space left on device" in line for line in tail), f"no build output under the reason: {err}"
+        assert run.steps().get(f"build {comp}") == "failed", run.steps()
+        st = status(env, workspace)
+        state = {c["name"]: c for c in st.get("components", [])}[comp]["state"]
+        assert state.startswith("sources changed since the running build"), st
+
+        # watch: the failure is shown and watching goes on; once there is room, the next edit deploys
+        watch = stream(env, workspace, "watch", "--no-initial", "--no-live-update")
+        wait_until(lambda: any(e.get("event") == "watching" for e in watch.events), 120, "watch to start",
+                   detail=watch.tail)
+        main = workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go"
+        main.write_text(main.read_text() + "// disk full, in watch\n")
+        failed = wait_until(lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"), 600,
+                            "watch's cycle for the edit", detail=watch.tail)
+        assert failed["status"] == "failed" and "no space left on device" in failed["message"], failed
+        assert watch.proc.poll() is None, "watch ended after a full disk"
+        mark = len(watch.events)
+        print(rig_fault(cluster, "disk", PROFILE, "2048"))
+        t0 = time.monotonic()
+        main.write_text(main.read_text() + "// room again\n")
+        ok = wait_until(lambda: _first(watch.events, mark, _built(comp)), 600,
+                        "watch to build the component once the engine has room", detail=watch.tail)
+        watch_recovered = time.monotonic() - t0
+        assert watch.proc.poll() is None
+    finally:
+        if watch is not None and watch.proc.poll() is None:
+            watch.proc.send_signal(2)
+            watch.wait(60)
+    record("disk full during a build (watch)", message=failed["message"].splitlines()[0],
+           recovered_in_s=round(watch_recovered, 1), built=ok.get("built"))
+    recover(env, workspace, "disk full during a build", message=first, hint=err["hint"],
+            ended_after_s=round(run.seconds, 1), status=state)
+    # Teardown: the engine back on its on-disk data root (its tmpfs goes with its mount namespace), the
+    # component as it was; the next up converges on that too.
+    dockerfile.write_text(original)
+    (context / "fill").unlink()
+    print(rig_fault(cluster, "kill", "dockerd", PROFILE))
+    cluster.minikube("start", "--kubernetes-version=v1.21.14", env=start_env, timeout=600, check=True)
+    recover(env, workspace, "after the disk-full fault (engine restarted on disk)")
+
+
 def test_checkout_deleted_while_watch_runs_then_restored(env, workspace):
+    """A checkout moved away while watch runs: said once, its component left as deployed, other components
+    still rebuilt; moved back: watched again, one cycle for it, and later edits there are built."""
     checkout = workspace / "http-trigger"
     aside = workspace.parent / "http-trigger.aside"
-    watch = stream(env, workspace, "watch", "--no-initial")
+    comp = "http-trigger-controller"
+    watch = stream(env, workspace, "watch", "--no-live-update")
     try:
-        wait_until(lambda: any(e.get("event") == "watching" for e in watch.events), 120, "watch to start")
+        wait_until(lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"), 900,
+                   "watch's first cycle", detail=watch.tail)
+        assert _first(watch.events, 0, lambda e: e.get("event") == "cycle")["status"] == "ok", watch.tail()
+        mark = len(watch.events)
+        t_gone = time.monotonic()
         checkout.rename(aside)
-        failed = wait_until(lambda: next((e for e in watch.events if e.get("event") == "cycle"), None), 120,
-                            "watch to notice the missing checkout", detail=watch.tail)
-        assert failed["status"] == "failed", failed
-        assert "components[http-trigger-controller].dir" in failed["message"], failed
-        assert failed.get("hint"), failed
-        assert watch.proc.poll() is None, "watch ended instead of going on"
+        gone = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "directory"), 60,
+                          "watch to notice the missing checkout", detail=watch.tail)
+        noticed = time.monotonic() - t_gone
+        assert gone["status"] == "gone" and gone["path"] == "http-trigger", gone
+        assert gone["message"].startswith("http-trigger is gone: waiting for it to come back"), gone
         st = status(env, workspace)
         comps = {c["name"]: c for c in st.get("components", [])}
-        assert "fingerprint failed" in comps["http-trigger-controller"]["state"], comps
+        assert "fingerprint failed" in comps[comp]["state"], comps
+
+        # another checkout is still watched and rebuilt; the gone one is left as deployed
+        other = workspace / "cronjob-trigger" / "cmd" / "cronjob-trigger-controller" / "main.go"
+        other.write_text(other.read_text() + "// while http-trigger is away\n")
+        rebuilt = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
+                             "a cycle for the edit in cronjob-trigger", detail=watch.tail)
+        assert rebuilt["status"] == "ok" and "cronjob-trigger-controller" in rebuilt["built"], rebuilt
+        assert watch.proc.poll() is None, "watch ended instead of going on"
 
         mark = len(watch.events)
         t0 = time.monotonic()
         aside.rename(checkout)
-        ok = wait_until(lambda: next((e for e in watch.events[mark:] if e.get("event") == "cycle"
-                                      and e.get("status") == "ok"), None), 300,
-                        "watch to deploy again once the checkout is back", detail=watch.tail)
+        back = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
+                          "watch to run a cycle once the checkout is back", detail=watch.tail)
         recovered = time.monotonic() - t0
-        # And the restored checkout is watched again: an edit there rebuilds its component.
+        assert back["status"] == "ok" and back["components"] == [comp], back
+        # the restored checkout is watched again: an edit there rebuilds its component
         mark = len(watch.events)
         main = checkout / "cmd" / "http-trigger-controller" / "main.go"
         main.write_text(main.read_text() + "// after the restore\n")
-        again = wait_until(lambda: next((e for e in watch.events[mark:] if e.get("event") == "cycle"), None), 300,
+        again = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
                            "a cycle for an edit in the restored checkout", detail=watch.tail)
-        assert again["status"] == "ok" and "http-trigger-controller" in (again.get("built") or []), again
+        assert again["status"] == "ok" and comp in (again.get("built") or []), again
+        said = [e for e in watch.events if e.get("event") == "directory"]
+        assert [e["status"] for e in said] == ["gone", "back"], said
+        assert not any(e.get("event") == "cycle" and e.get("status") == "failed" for e in watch.events), watch.tail()
     finally:
         if aside.exists() and not checkout.exists():
             aside.rename(checkout)
         watch.proc.send_signal(2)
-        watch.wait(30)
-    record("workspace checkout deleted while watch runs", message=failed["message"].splitlines()[0],
-           hint=failed["hint"], recovered_in_s=round(recovered, 1), built_after_restore=ok.get("built"))
+        watch.wait(60)
+    record("workspace checkout moved away while watch runs, then restored", message=gone["message"],
+           noticed_in_s=round(noticed, 1), recovered_in_s=round(recovered, 1),
+           built_after_restore=back.get("built"))

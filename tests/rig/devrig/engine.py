@@ -21,6 +21,8 @@ from .procs import Proc
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.4.1"
 RUNTIME_NAME = "devrig-runc"
 RUNTIME_WRAPPER = paths.CNI_DIR / "devrig-runc"
+# A fault switch (see standin/faults.py): the engine's data root on a small tmpfs with this many MB free.
+DISK_FREE_SWITCH = "DEVRIG_ENGINE_DISK_FREE_MB"
 
 # Paths the kubelet (v1.21) hardcodes: shared by every kubelet on the host unless hidden per namespace.
 # /var/log/pods: each kubelet's GC deletes pod log dirs of pods it does not know, i.e. another profile's.
@@ -48,6 +50,18 @@ done
 for pair in $DEVRIG_FILE_BINDS; do
   mount --bind "${pair%%=*}" "${pair#*=}"
 done
+# Fault switch DEVRIG_ENGINE_DISK_FREE_MB (standin/faults.py): the data root on a tmpfs holding a copy of
+# it plus that much room, so a build's large layer hits the engine's real ENOSPC. Only in this namespace:
+# it vanishes with the engine, and the on-disk data root is left as it was.
+if [ -n "$DEVRIG_DISK_FREE_MB" ]; then
+  mkdir -p "$DEVRIG_DISK_STAGE"
+  mount -t tmpfs -o size=$(( $(du -sm "$DEVRIG_DATA_ROOT" | cut -f1) + DEVRIG_DISK_FREE_MB + 64 ))m devrig-disk \
+    "$DEVRIG_DISK_STAGE"
+  cp -a "$DEVRIG_DATA_ROOT/." "$DEVRIG_DISK_STAGE/"
+  used_kb=$(df -k --output=used "$DEVRIG_DISK_STAGE" | tail -n 1)
+  mount -o remount,size=$(( used_kb + DEVRIG_DISK_FREE_MB * 1024 ))k "$DEVRIG_DISK_STAGE"
+  mount --move "$DEVRIG_DISK_STAGE" "$DEVRIG_DATA_ROOT"
+fi
 exec "$@"
 '''
 
@@ -137,6 +151,14 @@ class Engine:
         file_binds.append(f"{resolv}=/etc/resolv.conf")
         env = dict(os.environ)
         env.update(DEVRIG_HOSTNAME=self.name, DEVRIG_BINDS=" ".join(binds), DEVRIG_FILE_BINDS=" ".join(file_binds))
+        free = os.environ.get(DISK_FREE_SWITCH, "").strip()
+        if free:
+            if not free.isdigit():
+                raise RigError(f"{DISK_FREE_SWITCH}={free!r}: expected whole megabytes, e.g. 32")
+            env.update(DEVRIG_DISK_FREE_MB=free, DEVRIG_DATA_ROOT=str(self.data_root),
+                       DEVRIG_DISK_STAGE=str(self.state_dir / "disk-stage"))
+        else:
+            env.pop("DEVRIG_DISK_FREE_MB", None)
         for var in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "NOTIFY_SOCKET"):
             env.pop(var, None)
         argv = [*self.netns_prefix, "unshare", "--mount", "--uts", "--propagation", "private", "--",

@@ -10,6 +10,13 @@ In-process switches: DEVRIG_KILL_DOCKERD_DURING=docker-env kills the engine afte
 it and before it prints (the env it prints names a dead daemon); DEVRIG_FAIL_ADDONS=1 (or an addon
 name) makes `addons enable` fail as minikube does when the addon's manifests cannot be applied.
 `python -m devrig.standin.faults kill PART PROFILE` kills a part now (the soak uses it).
+
+Disk full: DEVRIG_ENGINE_DISK_FREE_MB=N, when an engine starts (`start` after the engine was killed, or
+`docker-env` restarting a dead one), puts its data root on a tmpfs holding a copy of it plus N MB of
+room (devrig.engine; mounted in the engine's own mount namespace only, gone with the engine, the on-disk
+data root untouched). A build whose context or layer is larger fails with the engine's real "no space
+left on device". `python -m devrig.standin.faults disk PROFILE MB` gives the running engine's tmpfs MB of
+room again (the developer freed space); the engine keeps running.
 """
 from __future__ import annotations
 
@@ -120,8 +127,40 @@ def _helper(part: str, machine_state_file: str, trigger: str) -> int:
     return 0
 
 
+def disk_room(profile: str, free_mb: int) -> str:
+    """Resize the running engine's tmpfs data root to what it holds plus `free_mb` (fault DISK_FREE)."""
+    import subprocess
+
+    from . import cluster
+    info = cluster.machine(profile).info()
+    if info is None:
+        raise SystemExit(f"profile {profile!r} has no machine")
+    from devrig import procs
+    state = json.loads(Path(info.state_dir / "rig.json").read_text())
+    proc = procs.Proc.from_json(state.get("procs", {}).get("dockerd"))
+    if not procs.alive(proc):
+        raise SystemExit(f"the engine of {profile!r} is not running")
+    args = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    root = next((a.split(b"=", 1)[1].decode() for a in args if a.startswith(b"--data-root=")), None)
+    if root is None:
+        raise SystemExit(f"pid {proc.pid} has no --data-root: not the engine of {profile!r}?")
+    # In the engine's mount namespace, and only for its data root (a tmpfs there, or this refuses).
+    script = ('[ "$(findmnt -n -o FSTYPE --mountpoint "$1")" = tmpfs ] || '
+              '{ echo "$1 is not on a tmpfs (start the engine with DEVRIG_ENGINE_DISK_FREE_MB)" >&2; exit 3; }; '
+              'used=$(df -k --output=used "$1" | tail -n 1); '
+              'mount -o remount,size=$((used + $2 * 1024))k "$1" && df -h --output=size,used,avail "$1" | tail -n 1')
+    done = subprocess.run(["nsenter", "-t", str(proc.pid), "-m", "sh", "-c", script, "disk", root, str(free_mb)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise SystemExit(f"resizing {root} failed: {done.stderr.strip()}")
+    return f"{root}: {free_mb} MB free now (size used avail: {done.stdout.strip()})"
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "kill":
         print(kill_now(sys.argv[2], sys.argv[3]), flush=True)
+        sys.exit(0)
+    if sys.argv[1] == "disk":
+        print(disk_room(sys.argv[2], int(sys.argv[3])), flush=True)
         sys.exit(0)
     sys.exit(_helper(sys.argv[1], sys.argv[2], sys.argv[3]))
