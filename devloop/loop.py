@@ -88,7 +88,7 @@ def start_plan(session: Session) -> Any:
 
 
 # -- 1. cluster: addons ---------------------------------------------------------------------
-def enable_addons(session: Session) -> list[str]:
+def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str]:
     wanted = list(session.profile.cluster.addons)
     enabled: list[str] = []
     if not wanted:
@@ -103,7 +103,9 @@ def enable_addons(session: Session) -> list[str]:
             if session.minikube.enable_addon(name, timeout=session.profile.timeouts.addons,
                                              on_line=lambda line: session.reporter.output_line("addons", line)):
                 enabled.append(name)
-        if current.get("ingress") or "ingress" in enabled:
+        # Its webhook is probed after it came up (enabled now, or the cluster just started): an `up` that
+        # found both running already had it probed by the `up` that started them.
+        if "ingress" in enabled or (cluster_started and current.get("ingress")):
             step.waiting("the ingress admission webhook to answer")
             _wait_ingress_webhook(session)
         step.detail(enabled=enabled)
@@ -353,9 +355,9 @@ def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: b
     if needs_workspace:
         check_workspace(session)
         check_manifests(session)
-    ensure_cluster(session, fresh=fresh)
+    started = ensure_cluster(session, fresh=fresh)
     session.guard_context()  # 2. context guard: before the first API call (the ingress webhook probe)
-    enable_addons(session)
+    enable_addons(session, cluster_started=started)
     ensure_namespace(session)
 
 

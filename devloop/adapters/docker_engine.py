@@ -49,6 +49,7 @@ class DockerEngine:
         self._scheme = scheme
         self._tls = self._tls_files(scheme) if scheme in ("tcp", "https") else None
         self._pool = None
+        self._name: str | None = None
         self._client = None
         self._api = None
         if scheme in ("tcp", "https"):
@@ -177,8 +178,21 @@ class DockerEngine:
         return self._call("read the daemon's info", self._api.info)
 
     def daemon_name(self) -> str:
-        """The daemon's Name; minikube's node (and so its dockerd) is named after the profile."""
-        return str(self.info().get("Name", ""))
+        """The daemon's Name; minikube's node (and so its dockerd) is named after the profile. Asked once:
+        /info is the engine's slowest read, and a daemon keeps its name (a restarted one at the same address
+        is the same node's)."""
+        if self._name is None:
+            self._name = str(self.info().get("Name", ""))
+        return self._name
+
+    def alive(self) -> bool:
+        """Whether the daemon answers now (GET /_ping)."""
+        try:
+            if self._pool is not None:
+                return self._pool.request("GET", "/_ping", preload_content=True, timeout=10).status == 200
+            return bool(self._api.ping())
+        except Exception:  # noqa: BLE001 - every way of not answering is "no"
+            return False
 
     def image_id(self, ref: str) -> str | None:
         if self._pool is not None:

@@ -63,6 +63,9 @@ class FakeDocker:
     def daemon_name(self):
         return self.name
 
+    def alive(self):
+        return True
+
     def image_exists(self, ref):
         return ref in self.images
 
