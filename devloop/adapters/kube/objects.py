@@ -34,6 +34,21 @@ def _without_status(obj: dict) -> dict:
     return {k: v for k, v in obj.items() if k != "status"}
 
 
+def _merge_changes_nothing(live: Any, patch: Any) -> bool:
+    """Whether a JSON merge patch (RFC 7386) of `patch` onto `live` would leave it as it is."""
+    if not isinstance(patch, dict):  # as JSON: True == 1 in Python, not on the wire
+        return json.dumps(live, sort_keys=True) == json.dumps(patch, sort_keys=True)
+    if not isinstance(live, dict):
+        return False
+    for key, value in patch.items():
+        if value is None:
+            if key in live:
+                return False
+        elif key not in live or not _merge_changes_nothing(live[key], value):
+            return False
+    return True
+
+
 class Objects:
     def __init__(self, transport: Transport, discovery: Discovery):
         self.transport = transport
@@ -107,6 +122,8 @@ class Objects:
                 return True
             except Conflict:  # made meanwhile: merge into it
                 before = self.transport.get(res.path(namespace, name))
+        if before is not None and _merge_changes_nothing(before, body):
+            return False  # the common no-change `up`: one read instead of a write per object
         after = self.transport.request("PATCH", res.path(namespace, name), body=body, query=query,
                                        content_type="application/merge-patch+json")
         # status is the controllers' (a Deployment's moves on its own between the read and the write)
