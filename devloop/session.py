@@ -57,6 +57,7 @@ class Session:
     _kubeconfig_data: Any = None
 
     _builder: Any = None
+    _engine_prefetch: Any = None
     _docker_env_recorded: bool = False
     _recorded_failed: bool = False
 
@@ -272,9 +273,56 @@ class Session:
                 remember_docker_env(self.context, self.cache_dir, self._docker_env)
         return self._docker_env
 
+    def prefetch_engine(self) -> None:
+        """Connect to the engine docker-env last answered for this config.json, in the background: its TLS
+        handshake and /info then overlap the API server's (a no-change `up` waits on both). Only a recorded
+        answer is used (asking minikube restarts a stopped dockerd: never on speculation); docker() takes
+        the connection if it is the profile's daemon, and makes its own otherwise."""
+        if self.dry_run or self.read_only or self.make_minikube is not None or self._docker is not None:
+            return
+        if self.profile.cluster.image_transfer == "load":
+            return
+        import threading
+
+        from devloop.adapters.engine_endpoint import read_only_docker_env
+
+        env, _ = read_only_docker_env(self.context, self.cache_dir)
+        if env is None:
+            return
+        box: dict[str, Any] = {"env": env}
+
+        def connect() -> None:
+            try:
+                engine = self._make_engine(env)
+                if engine.daemon_name() == self.context:
+                    box["engine"] = engine
+                else:
+                    engine.close()
+            except Exception:  # noqa: BLE001 - the foreground path asks again and reports what is wrong
+                pass
+
+        thread = threading.Thread(target=connect, name="engine-prefetch", daemon=True)
+        thread.start()
+        self._engine_prefetch = (thread, box)
+
+    def _prefetched_engine(self, env: dict[str, str]) -> Any:
+        if self._engine_prefetch is None:
+            return None
+        thread, box = self._engine_prefetch
+        self._engine_prefetch = None
+        thread.join()  # bounded by the engine client's own timeouts
+        engine = box.get("engine")
+        if engine is not None and box["env"] != env:
+            engine.close()
+            return None
+        return engine
+
     def docker(self) -> DockerEngine:
         if self._docker is None:
             env = self.docker_env()
+            if self._docker_env_recorded and (engine := self._prefetched_engine(env)) is not None:
+                self._docker = engine
+                return self._docker
             if not self._docker_env_recorded:
                 self._docker = self._make_engine(env)
                 return self._docker
@@ -295,6 +343,7 @@ class Session:
         if self._docker is not None:
             self._docker.close()
         self._docker = None
+        self._engine_prefetch = None  # its daemon may be gone with the old cluster
         self._docker_env = None
         self._docker_env_recorded = self._recorded_failed = False
         self._kube = None
