@@ -320,6 +320,17 @@ def rig_fault(cluster, *args: str) -> str:
     return done.stdout.strip()
 
 
+def kill_engine(cluster) -> None:
+    """SIGKILL the profile's dockerd and wait until its process is really gone: a start before that finds
+    dockerd's pid file naming a live process and refuses ("pid file found")."""
+    said = rig_fault(cluster, "kill", "dockerd", PROFILE)
+    print(said)
+    pid = said.rsplit("pid ", 1)[-1].rstrip(")")
+    assert pid.isdigit(), said
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, f"the killed dockerd (pid {pid}) to be gone",
+               detail=lambda: Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else "")
+
+
 def _first(events: list[dict], since: int, match) -> dict | None:
     return next((e for e in events[since:] if match(e)), None)
 
@@ -336,7 +347,7 @@ def test_disk_full_during_a_build(env, workspace, cluster):
     dockerfile = context / "Dockerfile"
     original = dockerfile.read_text()
     start_env = {"DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"}
-    print(rig_fault(cluster, "kill", "dockerd", PROFILE))
+    kill_engine(cluster)
     cluster.minikube("start", "--kubernetes-version=v1.21.14", env={**start_env, "DEVRIG_ENGINE_DISK_FREE_MB": "32"},
                      timeout=600, check=True)
     watch = None
@@ -381,12 +392,13 @@ def test_disk_full_during_a_build(env, workspace, cluster):
     record("disk full during a build (watch)", message=failed["message"].splitlines()[0],
            recovered_in_s=round(watch_recovered, 1), built=ok.get("built"))
     recover(env, workspace, "disk full during a build", message=first, hint=err["hint"],
+            engine_said=next(line.strip() for line in tail if "no space left on device" in line),
             ended_after_s=round(run.seconds, 1), status=state)
     # Teardown: the engine back on its on-disk data root (its tmpfs goes with its mount namespace), the
     # component as it was; the next up converges on that too.
     dockerfile.write_text(original)
     (context / "fill").unlink()
-    print(rig_fault(cluster, "kill", "dockerd", PROFILE))
+    kill_engine(cluster)
     cluster.minikube("start", "--kubernetes-version=v1.21.14", env=start_env, timeout=600, check=True)
     recover(env, workspace, "after the disk-full fault (engine restarted on disk)")
 
