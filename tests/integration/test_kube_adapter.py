@@ -462,3 +462,23 @@ def test_rollout_fails_fast_when_the_image_may_never_be_pulled(kube, namespace):
     # Failing fast means failing for the reason, not for running out of time.
     assert not isinstance(info.value, WaitTimeout)
     assert "ErrImageNeverPull" in str(info.value) and "devloop build" in (info.value.hint or "")
+
+
+@pytest.mark.slow
+def test_rollout_fails_when_a_new_container_exits_after_turning_ready(kube, namespace):
+    """Ready for a second, then exit 3; restarted, it stays up. Without the crash check the rollout counts as
+    done once the second run is available; the restart it took is the failure."""
+    deploy = _deployment(namespace, "flaky", "bitnami/minideb:jessie")  # a rig base image: busybox sh
+    deploy["spec"]["minReadySeconds"] = 3  # the first run (1 s) never counts as available
+    pod = deploy["spec"]["template"]["spec"]
+    pod["volumes"] = [{"name": "m", "emptyDir": {}}]
+    pod["containers"][0].update(
+        command=["sh", "-c", "if [ -e /m/ran ]; then exec sleep 3600; fi; touch /m/ran; sleep 1; exit 3"],
+        volumeMounts=[{"name": "m", "mountPath": "/m"}])
+    kube.create(deploy)
+    with pytest.raises(ClusterError) as info:
+        kube.wait_rollout([(namespace, "flaky")], timeout=120)
+    assert not isinstance(info.value, WaitTimeout), info.value
+    text = str(info.value)
+    assert "do not stay up" in text and "restarted 1 time(s) during the rollout (last exit code 3" in text, text
+    assert "--previous" in (info.value.hint or "")

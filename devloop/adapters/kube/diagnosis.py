@@ -188,3 +188,41 @@ def _container_problem(pod_name: str, cs: dict, *, init: bool) -> tuple[str | No
         reason = terminated.get("reason") or "Error"
         return reason, f"{pod_name} container {container} exited with code {terminated.get('exitCode')} ({reason})"
     return None
+
+
+# Waiting reasons of a container on its way up, not of one that crashed.
+STARTING_REASONS = {"ContainerCreating", "PodInitializing"}
+
+
+def is_fresh(pod: dict) -> bool:
+    """A pod that is not Ready and has never restarted a container: one a rollout is bringing up. Taken
+    when a rollout wait begins; other pods (Ready, or restarted before, e.g. after an engine restart)
+    are not this rollout's, and their history is no crash of it."""
+    statuses = status_of(pod).get("containerStatuses") or []
+    return pod_problem(pod) is not None and all(cs.get("restartCount", 0) == 0 for cs in statuses)
+
+
+def crashed_containers(pods: list[dict], settled: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """Containers of `pods` (minus the `settled` (namespace, pod): there, and not fresh, when the wait
+    began) that are not running at the moment a rollout counts as done (it turned Ready and exited
+    since, and the Deployment's status has not caught up), or that have restarted."""
+    texts = []
+    for pod in pods:
+        meta = meta_of(pod)
+        if is_deleting(pod) or (meta.get("namespace") or "", meta.get("name") or "") in settled:
+            continue
+        name = f"pod {meta.get('namespace')}/{meta.get('name')}"
+        for cs in status_of(pod).get("containerStatuses") or []:
+            state = cs.get("state") or {}
+            restarts = cs.get("restartCount", 0)
+            last = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
+            exit_text = f"exit code {last.get('exitCode')}" + (f", {last['reason']}" if last.get("reason") else "") \
+                if last else ""
+            if (state.get("waiting") and state["waiting"].get("reason") not in STARTING_REASONS) \
+                    or state.get("terminated"):
+                why = (state.get("waiting") or {}).get("reason") or ("terminated" if state.get("terminated") else "waiting")
+                texts.append(f"{name} container {cs.get('name')}: {why}" + (f" ({exit_text})" if exit_text else ""))
+            elif restarts > 0:
+                texts.append(f"{name} container {cs.get('name')} restarted {restarts} time(s) during the rollout"
+                             + (f" (last {exit_text})" if exit_text else ""))
+    return texts

@@ -10,7 +10,16 @@ from typing import Any
 from devloop.errors import ClusterError
 from devloop.waits import wait_for
 
-from .diagnosis import PERMANENT_POD_REASONS, is_deleting, pod_problem, rollout_status, workload_selector
+from .diagnosis import (
+    PERMANENT_POD_REASONS,
+    crashed_containers,
+    is_deleting,
+    is_fresh,
+    meta_of,
+    pod_problem,
+    rollout_status,
+    workload_selector,
+)
 from .discovery import DEPLOYMENTS, PODS
 from .objects import Objects
 
@@ -56,6 +65,13 @@ class Workloads:
         messages: dict[tuple[str, str], str] = {}
         said: str | None = None
         next_pod_check = 0.0
+        # Pods already running (or restarted) when the wait begins are history (an engine restart, an
+        # earlier crash): only the pods this rollout brings are checked when it counts as done.
+        settled: set[tuple[str, str]] = set()
+        if fail_fast:
+            for ns in sorted({ns for ns, _ in deployments}):
+                settled |= {(ns, meta_of(p).get("name") or "") for p in self.pods(ns, None) if not is_fresh(p)}
+        done_objects: dict[tuple[str, str], dict] = {}
 
         def rolled_out() -> bool:
             nonlocal pending, said, next_pod_check
@@ -70,8 +86,13 @@ class Workloads:
                 messages[(ns, name)] = message
                 if not done:
                     still.append((ns, name))
+                else:
+                    done_objects[(ns, name)] = deploy
             pending = still
             if not pending:
+                if fail_fast:
+                    for (ns, name), deploy in done_objects.items():
+                        self._fail_if_crashed(ns, name, deploy, settled)
                 return True
             now = time.monotonic()
             if fail_fast and now >= next_pod_check:
@@ -92,6 +113,19 @@ class Workloads:
             return f"rollout not finished within {timeout:g}s:\n" + "\n".join(lines)
 
         wait_for(rolled_out, timeout=timeout, interval=ROLLOUT_POLL, describe=timed_out)
+
+    def _fail_if_crashed(self, namespace: str, name: str, deploy: dict, settled: set) -> None:
+        """Ready is not running: a container that exits seconds after start is Ready for a moment, and the
+        Deployment counts it available until its status catches up. Judged once, when all are done; no
+        settle delay."""
+        crashed = crashed_containers(self.pods(namespace, workload_selector(deploy)), settled)
+        if crashed:
+            raise ClusterError(
+                f"deployment {namespace}/{name} rolled out, but its containers do not stay up:\n"
+                + "\n".join(f"  - {t}" for t in crashed),
+                hint=f"the container exits after it starts: `kubectl logs -n {namespace} deployment/{name} "
+                     "--previous` (or `devloop logs`) shows why",
+            )
 
     def _fail_if_hopeless(self, namespace: str, name: str) -> None:
         fatal = [text for reason, text in self.pod_problems(namespace, name) if reason in PERMANENT_POD_REASONS]
