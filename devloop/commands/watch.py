@@ -13,7 +13,9 @@ sources' fault (the cluster, the engine, the lock: anything but a profile error 
 fails again), the cycle is also retried on its own with back-off, re-checking the cluster and
 re-reading docker-env first, so no edit is lost to a fault even if nothing is saved afterwards.
 The profile file is followed: an invalid edit is shown and the last valid profile stays in use; a
-valid one is loaded and a full cycle runs. Ctrl-C, SIGTERM and SIGHUP stop the observer; a running
+valid one is loaded and a full cycle runs. A component directory that goes away (a checkout moved or
+deleted) is said once; its components stay as deployed (cycles render them with their last tag) and
+the others go on; when it is back (or cloned afresh) it is watched again and one cycle runs for it. Ctrl-C, SIGTERM and SIGHUP stop the observer; a running
 build's process group is killed by the process runner, and the CLI exits 130, 143 or 129 (cli.main
 freezes the heap first, so the exit does not wait for a full collection).
 """
