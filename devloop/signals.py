@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -68,11 +68,9 @@ def _handle(signum: int, _frame) -> None:
     raise Interrupted(signum)
 
 
-def child_groups(pid: int | None = None) -> list[int]:
-    """Process groups led by direct children of `pid` (default: this process): the runner starts
-    every child in a new session, so each is the leader of its own group."""
-    me = str(pid or os.getpid())
-    groups = []
+def process_stats() -> Iterator[tuple[str, list[str]]]:
+    """(pid, [state, ppid, pgrp, session, …]) of every process in /proc; comm (which may hold spaces and
+    parentheses) is cut off at its last ')'."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -81,10 +79,15 @@ def child_groups(pid: int | None = None) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        # fields: state ppid pgrp session …
-        if len(fields) > 2 and fields[1] == me and fields[2] == entry.name:
-            groups.append(int(entry.name))
-    return groups
+        if len(fields) > 2:
+            yield entry.name, fields
+
+
+def child_groups(pid: int | None = None) -> list[int]:
+    """Process groups led by direct children of `pid` (default: this process): the runner starts
+    every child in a new session, so each is the leader of its own group."""
+    me = str(pid or os.getpid())
+    return [int(p) for p, fields in process_stats() if fields[1] == me and fields[2] == p]
 
 
 def _kill_children() -> None:

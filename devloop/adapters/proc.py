@@ -82,18 +82,9 @@ def _group_alive(pgid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+    from devloop.signals import process_stats
+
+    return any(fields[2] == str(pgid) and fields[0] != "Z" for _pid, fields in process_stats())
 
 
 def _kill_group(pgid: int, grace: float | None = None) -> None:
