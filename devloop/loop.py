@@ -274,12 +274,15 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
         kube = session.kube()
         changed_configmaps: set[str] = set()
         crds: list[str] = []
+        # the profile started the cluster without server-side apply: merge client-side from the first object
+        ssa_off = session.profile.cluster.feature_gates.get("ServerSideApply") is False
         for index, obj in enumerate(objects):
             if strategy == "recreate":
                 # Kube.create returns None once it created the object; the dry-run double, False.
                 changed = kube.create(obj) is not False
             else:
-                changed = kube.server_side_apply(obj, field_manager="devloop", on_fallback=session.reporter.info)
+                changed = kube.server_side_apply(obj, field_manager="devloop", on_fallback=session.reporter.info,
+                                                 known_off=ssa_off)
             if changed:
                 result.changed_objects.append(manifests.object_ref(obj))
                 if obj.get("kind") == "ConfigMap":

@@ -106,3 +106,14 @@ def test_the_fallback_keeps_what_others_set(kube, namespace):
     after = kube.get(deploy)
     assert after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamped
     assert after["metadata"]["generation"] == 2  # created, restarted: the apply changed nothing
+
+
+def test_a_cluster_known_to_lack_server_side_apply_is_merged_into_without_asking(kube, namespace):
+    """The profile started it with ServerSideApply=false (the bundled one does): no refused first write, no notice."""
+    said: list[str] = []
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "known", "namespace": namespace},
+          "data": {"a": "1"}}
+    assert kube.server_side_apply(cm, on_fallback=said.append, known_off=True) is True
+    assert kube.server_side_apply({**cm, "data": {"a": "2"}}, on_fallback=said.append, known_off=True) is True
+    assert kube.get(cm)["data"] == {"a": "2"} and said == []
+    assert kube.objects._client_side is False  # no write was refused with 415 on the way

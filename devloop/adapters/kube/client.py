@@ -56,8 +56,9 @@ class Kube:
         self.objects.create(obj)
 
     def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True,
-                          on_fallback=None) -> bool:
-        return self.objects.server_side_apply(obj, field_manager=field_manager, force=force, on_fallback=on_fallback)
+                          on_fallback=None, known_off: bool = False) -> bool:
+        return self.objects.server_side_apply(obj, field_manager=field_manager, force=force, on_fallback=on_fallback,
+                                              known_off=known_off)
 
     def delete_objects(self, objs: list[dict], *, timeout: float, on_event: OnEvent | None = None) -> None:
         self.objects.delete_objects(objs, timeout=timeout, on_event=on_event)

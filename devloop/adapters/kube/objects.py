@@ -78,17 +78,18 @@ class Objects:
                            "`--strategy apply`") from None
 
     def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True,
-                          on_fallback: Callable[[str], None] | None = None) -> bool:
+                          on_fallback: Callable[[str], None] | None = None, known_off: bool = False) -> bool:
         """Server-side apply; returns whether the object changed (created, or its content differs).
 
         An API server with the ServerSideApply feature gate off (Kubernetes <= 1.21 can turn it off) refuses
         the apply patch type with 415; from then on this client creates the object or merges the manifest into
-        it instead (_create_or_merge), and says so once through `on_fallback`."""
+        it instead (_create_or_merge), and says so once through `on_fallback`. `known_off`: the caller started
+        the cluster with the gate off (the profile's feature_gates), so the first write need not be refused."""
         res, namespace, name = self.discovery.locate(obj)
         path = res.path(namespace, name)
         before = self.transport.get(path)
         body = _copy(obj, namespace)
-        if not self._client_side:
+        if not self._client_side and not known_off:
             try:
                 after = self.transport.request(
                     "PATCH",
