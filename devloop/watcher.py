@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from devloop.debounce import Batch, Debouncer
+from devloop.watcher_limits import (MAX_USER_WATCHES_FILE, InotifyExhausted, inotify_limit, inotify_watch_count,
+                                    limit_notice)
 from devloop.watch_plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
 
 __all__ = [
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 1.0
 # How often the component directories are stat'ed (a moved-away checkout sends no inotify event).
 ROOT_CHECK_S = 1.0
-MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
@@ -56,51 +57,6 @@ class WatchInfo:
     pruned: int  # ignored directories never watched
     seconds: float  # set-up time
     notice: str | None = None  # why polling was chosen, for the user
-
-
-def inotify_limit(path: str = MAX_USER_WATCHES_FILE) -> int | None:
-    """fs.inotify.max_user_watches; None where it cannot be read (not Linux, no /proc)."""
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def inotify_watch_count() -> int:
-    """Inotify watches this process holds, from /proc/self/fdinfo (0 where unavailable)."""
-    total = 0
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return 0
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
-                continue
-            with open(f"/proc/self/fdinfo/{fd}") as info:
-                total += sum(1 for line in info if line.startswith("inotify wd:"))
-        except OSError:
-            continue
-    return total
-
-
-class InotifyExhausted(Exception):
-    """inotify cannot cover the plan; the message tells the user what to raise."""
-
-
-def _limit_notice(limit: int | None, needed: int, detail: str, *, instances: bool = False) -> str:
-    if instances:
-        key, value = "fs.inotify.max_user_instances", 1024
-        have = key
-    else:
-        key, value = "fs.inotify.max_user_watches", max(524288, 2 * needed)
-        have = f"{key}={limit}" if limit is not None else key
-    return (
-        f"inotify is out of {'instances' if instances else 'watches'} ({detail}; {have}, this workspace needs "
-        f"about {needed} directory watches); falling back to polling every {POLL_INTERVAL_S:g} s, which is "
-        f"slower and costs CPU. To fix: sudo sysctl {key}={value} (to keep it after a reboot: "
-        f"echo {key}={value} | sudo tee /etc/sysctl.d/90-devloop.conf)"
-    )
 
 
 class Watcher:
@@ -182,15 +138,16 @@ class Watcher:
     def _start_inotify(self, plan: WatchPlan) -> None:
         limit = inotify_limit(self._limit_file)
         if limit is not None and plan.dirs > limit:
-            raise InotifyExhausted(_limit_notice(limit, plan.dirs, "the plan alone exceeds the limit"))
+            raise InotifyExhausted(limit_notice(limit, plan.dirs, "the plan alone exceeds the limit", poll_interval=POLL_INTERVAL_S))
         before = inotify_watch_count()
         try:
             self._start_observer(plan, polling=False)
         except OSError as exc:
             self._teardown()
             if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise InotifyExhausted(_limit_notice(limit, plan.dirs, exc.strerror or str(exc),
-                                                     instances=exc.errno == errno.EMFILE)) from exc
+                raise InotifyExhausted(limit_notice(limit, plan.dirs, exc.strerror or str(exc),
+                                                     instances=exc.errno == errno.EMFILE,
+                                                     poll_interval=POLL_INTERVAL_S)) from exc
             raise
         # watchdog swallows ENOSPC for subdirectories of a recursive watch: count what we got.
         added = inotify_watch_count() - before
@@ -198,7 +155,8 @@ class Watcher:
         if added < plan.dirs - max(5, plan.dirs // 100):
             self._teardown()
             raise InotifyExhausted(
-                _limit_notice(limit, plan.dirs, f"only {added} of {plan.dirs} directory watches were granted")
+                limit_notice(limit, plan.dirs, f"only {added} of {plan.dirs} directory watches were granted",
+                             poll_interval=POLL_INTERVAL_S)
             )
 
     def _start_observer(self, plan: WatchPlan, *, polling: bool) -> None:
