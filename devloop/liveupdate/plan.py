@@ -85,3 +85,20 @@ def targets_of(pods: list[dict], image: str) -> tuple[list[Target], list[str]]:
                 continue
             targets.append(Target(str(meta.get("namespace")), str(meta.get("name")), str(name), cid))
     return targets, problems
+
+
+def containers_of(pods: list[dict], image: str) -> dict[str, str]:
+    """Container ID -> `namespace/pod` of every container (running or not) that a pod not being deleted
+    runs from `image`. A container restarted in place (`docker restart`, what a live update does) keeps
+    its ID; one the kubelet made anew from the image, or one in a recreated pod, has another."""
+    out: dict[str, str] = {}
+    for pod in pods:
+        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        names = {c.get("name") for c in spec.get("containers") or [] if c.get("image") == image}
+        for st in status.get("containerStatuses") or []:
+            cid = docker_id(str(st.get("containerID") or ""))
+            if st.get("name") in names and cid:
+                out[cid] = f"{meta.get('namespace')}/{meta.get('name')}"
+    return out

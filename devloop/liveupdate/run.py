@@ -15,7 +15,7 @@ from typing import Any
 
 from devloop.errors import ClusterError, CommandFailed
 from devloop.liveupdate import state
-from devloop.liveupdate.plan import Baseline, outside_live_inputs, rest_component, targets_of
+from devloop.liveupdate.plan import Baseline, containers_of, outside_live_inputs, rest_component, targets_of
 
 
 @dataclass
@@ -196,8 +196,9 @@ class LiveUpdater:
         pods = self._pods()
         out = {}
         for name, record in records.items():
-            targets, _ = targets_of(pods, record.base_tag)
-            now = {t.container_id for t in targets}
+            # by container ID, whatever its state: right after the live update's own restart the pod's
+            # status may still say the container is not running, and that is not a loss
+            now = set(containers_of(pods, record.base_tag))
             gone = [where for cid, where in record.containers.items() if cid not in now]
             if gone or now - set(record.containers):
                 which = ", ".join(gone) or "a new container"

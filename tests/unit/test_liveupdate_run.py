@@ -60,12 +60,14 @@ class FakeEngine:
 class FakeKube:
     def __init__(self, image: str, container_id: str = CID_A) -> None:
         self.image, self.container_id = image, container_id
+        self.state: dict = {"running": {}}
+        self.pod_name = "ctrl-1"
 
     def pods(self, namespace, selector):
-        return [{"metadata": {"name": "ctrl-1", "namespace": namespace},
+        return [{"metadata": {"name": self.pod_name, "namespace": namespace},
                  "spec": {"containers": [{"name": HTTP, "image": self.image}]},
                  "status": {"containerStatuses": [{"name": HTTP, "containerID": f"docker://{self.container_id}",
-                                                   "state": {"running": {}}}]}}]
+                                                   "state": self.state}]}}]
 
 
 class FakeSession:
@@ -188,6 +190,25 @@ def test_a_container_back_from_its_image_is_lost(session):
     lost = updater.lost()
     assert list(lost) == [HTTP] and "came back from image" in lost[HTTP]
     assert updater.pending_convergence() == [HTTP]
+
+
+def test_the_live_updates_own_restart_is_not_a_loss(session):
+    """Right after `docker restart` the pod's status may still say the container is not running (the kubelet
+    saw it die and start again): same container ID, so nothing came back from the image."""
+    updater, _ = deployed(session)
+    updater.try_update([HTTP], [edit(session, "cmd/http-trigger-controller/main.go")])
+    session.fake_kube.state = {"terminated": {"exitCode": 0}}
+    assert updater.lost() == {}
+    session.fake_kube.state = {"waiting": {"reason": "ContainerCreating"}}
+    assert updater.lost() == {}
+
+
+def test_a_recreated_pod_is_lost(session):
+    updater, _ = deployed(session)
+    updater.try_update([HTTP], [edit(session, "cmd/http-trigger-controller/main.go")])
+    session.fake_kube.pod_name, session.fake_kube.container_id = "ctrl-2", CID_B
+    lost = updater.lost()
+    assert list(lost) == [HTTP] and "ctrl-1" in lost[HTTP]
 
 
 def test_a_full_cycle_forgets_the_live_updates(session):
