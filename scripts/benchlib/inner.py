@@ -231,11 +231,18 @@ def edit_to_running(b: Inner, runs: int) -> dict:
             target.write_text(target.read_text() + f"\n// bench edit {i}\n")
             t0 = time.time()
             ours.append(b.wait_log(sources_digest(checkout)) - t0)
-        with lock:
-            lives = [e for e in events if e["event"] == "step" and str(e.get("step", "")).startswith("live ")
-                     and e.get("status") == "ok"]
-        if len(lives) < runs:
-            raise SystemExit(f"only {len(lives)} of {runs} edits were live updates: {events[-5:]}")
+        def lives() -> list[dict]:
+            with lock:
+                return [e for e in events if e["event"] == "step" and str(e.get("step", "")).startswith("live ")
+                        and e.get("status") == "ok"]
+
+        # the new binary logs before watch reports the step done: wait for the last report (not timed)
+        try:
+            poll(lambda: len(lives()) >= runs, 60, f"watch to report {runs} live updates")
+        except SystemExit:
+            pass
+        if len(lives()) < runs:
+            raise SystemExit(f"only {len(lives())} of {runs} edits were live updates: {events[-5:]}")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
