@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from devloop.errors import DevloopError
+from devloop.base.errors import DevloopError
 
 if TYPE_CHECKING:
-    from devloop.results import Result
+    from devloop.base.results import Result
 
 def _untyped(params: list[Any]) -> list[Any]:
     # A flag takes no value: typer would show `<bool>` beside it (--help and the completion
@@ -78,7 +78,7 @@ KubeconfigOpt = Annotated[
                                 help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).")
 ]
 StrategyOpt = Annotated[Strategy, typer.Option("--strategy", help="recreate: clean, delete and create; apply: server-side apply.")]
-# One devloop changes a minikube profile at a time (devloop.lock); 0 refuses at once.
+# One devloop changes a minikube profile at a time (devloop.base.lock); 0 refuses at once.
 WAIT_LOCK_HELP = ("When another devloop is changing this minikube profile, wait up to SECONDS for it "
                   "(a countdown names it), then fail; 0 fails at once.")
 WaitLockOpt = Annotated[float, typer.Option("--wait-lock", metavar="SECONDS", min=0, help=WAIT_LOCK_HELP)]
@@ -105,15 +105,15 @@ def _run(
 
     `lock`: the command changes the cluster, so it holds the minikube profile's lock (waiting up to
     `wait_lock` seconds for another devloop); a dry run changes nothing and takes no lock."""
-    from devloop import signals
-    from devloop.report import Reporter
+    from devloop.base import signals
+    from devloop.output.report import Reporter
 
     reporter = Reporter(json_mode=json_mode, verbose=verbose)
     # SIGTERM and SIGHUP end a command as Ctrl-C does (130/143/129); a second one ends it at once.
     signals.install(announce=_announce)
 
     def run() -> Result:
-        from devloop.profile import load_profile
+        from devloop.profile.lookup import load_profile
         from devloop.session import Session
 
         loaded = load_profile(profile, cwd=Path.cwd())
@@ -121,7 +121,7 @@ def _run(
         session = Session(profile=loaded, workspace=workspace.resolve(), reporter=reporter, dry_run=dry_run,
                           kubeconfig=kubeconfig or None)
         if lock and not dry_run:
-            from devloop.lock import hold_for
+            from devloop.base.lock import hold_for
 
             with hold_for(session, wait=wait_lock):
                 return command(session, **kwargs)
@@ -147,7 +147,7 @@ def _finish(reporter: Any, run: Callable[[], Result]) -> None:
         reporter.error(exc)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt as exc:
-        from devloop.signals import exit_code
+        from devloop.base.signals import exit_code
 
         reporter.interrupted(exit_code(exc))
         raise typer.Exit(exit_code(exc)) from None
@@ -363,7 +363,7 @@ def doctor(
 def profiles_list(json_mode: JsonOpt = False) -> None:
     """List the profiles devloop can find and where each comes from."""
     from devloop.commands.profiles import list_profiles
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
 
     _finish(Reporter(json_mode=json_mode), lambda: list_profiles(Path.cwd()))
 
@@ -375,7 +375,7 @@ def profiles_show(
 ) -> None:
     """Print a profile's YAML and where it was found."""
     from devloop.commands.profiles import show_profile
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
 
     _finish(Reporter(json_mode=json_mode), lambda: show_profile(name, Path.cwd()))
 
@@ -384,7 +384,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt as exc:
-        from devloop.signals import exit_code
+        from devloop.base.signals import exit_code
 
         sys.exit(exit_code(exc))
     finally:

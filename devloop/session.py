@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from devloop.errors import ClusterError, DevloopError, UnsafeContext
-from devloop.paths import default_cache_dir
-from devloop.report import Reporter
+from devloop.base.errors import ClusterError, DevloopError, UnsafeContext
+from devloop.base.paths import default_cache_dir
+from devloop.output.report import Reporter
 
 if TYPE_CHECKING:
     from devloop.adapters.builder import Builder
     from devloop.adapters.docker_engine import DockerEngine
     from devloop.adapters.kube import Kube, Kubeconfig
-    from devloop.adapters.minikube import Minikube
-    from devloop.fingerprint import Fingerprinter
-    from devloop.profile import Profile
+    from devloop.adapters.minikube.cli import Minikube
+    from devloop.sources.fingerprint import Fingerprinter
+    from devloop.profile.lookup import Profile
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -75,7 +75,7 @@ class Session:
             if self.make_minikube is not None:
                 self._minikube = self.make_minikube(self.context, self.minikube_binary)
             else:
-                from devloop.adapters.minikube import Minikube
+                from devloop.adapters.minikube.cli import Minikube
 
                 self._minikube = Minikube(self.context, binary=self.minikube_binary, kubeconfig=self.kubeconfig)
             if self.dry_run:
@@ -128,7 +128,7 @@ class Session:
     @property
     def fingerprinter(self) -> Fingerprinter:
         if self._fingerprinter is None:
-            from devloop.fingerprint import Fingerprinter
+            from devloop.sources.fingerprint import Fingerprinter
 
             self._fingerprinter = Fingerprinter(self.cache_dir / "fingerprints")
         return self._fingerprinter
@@ -137,7 +137,7 @@ class Session:
     def kube(self) -> Kube:
         if self._kube is None and self.dry_run:
             from devloop.adapters.dry import DryKube
-            from devloop.manifests import object_ref
+            from devloop.manifests.render import object_ref
 
             self._kube = DryKube(self.reporter, object_ref)  # no client, so no context to guard
         if self._kube is None:
@@ -195,7 +195,7 @@ class Session:
         # Nothing is sent to that server before minikube has confirmed it: not even a read, since a stale port
         # may be served by anything. A confirmation is remembered for the config.json it was given with (every
         # `minikube start` rewrites that file), so a run that changed nothing asks minikube nothing.
-        from devloop.adapters.engine_endpoint import confirmed_server, remember_confirmed_server
+        from devloop.adapters.minikube.engine_endpoint import confirmed_server, remember_confirmed_server
 
         if self.make_minikube is None and confirmed_server(self.context, self.cache_dir) == server:
             return
@@ -227,7 +227,7 @@ class Session:
             return None
         if config is None:
             return None
-        from devloop.adapters.minikube_home import trusts_profile_ca
+        from devloop.adapters.minikube.home import trusts_profile_ca
 
         cluster = self.loaded_kubeconfig().clusters.get(info.get("cluster") or "") or {}
         if not trusts_profile_ca(cluster, config):
@@ -249,7 +249,7 @@ class Session:
     # -- minikube's Docker daemon ------------------------------------------------------------
     def docker_env(self) -> dict[str, str]:
         if self._docker_env is None and self.read_only:
-            from devloop.adapters.engine_endpoint import read_only_docker_env
+            from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
 
             env, why = read_only_docker_env(self.context, self.cache_dir)
             if env is None:
@@ -260,13 +260,13 @@ class Session:
                 and not self._recorded_failed:
             # docker-env's recorded answer for this very config.json (engine_endpoint.py); docker() checks it
             # against the engine and asks minikube (which also restarts a dead dockerd) when it does not hold
-            from devloop.adapters.engine_endpoint import read_only_docker_env
+            from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
 
             env, _ = read_only_docker_env(self.context, self.cache_dir)
             if env is not None:
                 self._docker_env, self._docker_env_recorded = env, True
         if self._docker_env is None:
-            from devloop.adapters.engine_endpoint import remember_docker_env
+            from devloop.adapters.minikube.engine_endpoint import remember_docker_env
 
             self._docker_env = self.minikube.docker_env()
             if not self.dry_run:
@@ -284,7 +284,7 @@ class Session:
             return
         import threading
 
-        from devloop.adapters.engine_endpoint import read_only_docker_env
+        from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
 
         env, _ = read_only_docker_env(self.context, self.cache_dir)
         if env is None:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devloop.adapters import proc
-from devloop.errors import BuildFailed, ClusterError, CommandFailed, DevloopError
+from devloop.base.errors import BuildFailed, ClusterError, CommandFailed, DevloopError
 
 if TYPE_CHECKING:
     from devloop.adapters.docker_engine import DockerEngine
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
 
 
 def transfer_mode(setting: str, runtime: str, *, nodes: int = 1) -> tuple[str, str]:

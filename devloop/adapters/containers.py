@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 
 class SyncFailed(ClusterError):
@@ -86,8 +86,8 @@ def restart(engine: Any, container: str, *, timeout: float = 30) -> ContainerSta
         _api(engine).restart(container, timeout=0)
     except Exception as exc:  # noqa: BLE001
         raise SyncFailed(f"restarting container {container[:12]} failed: {_short(exc)}") from None
-    from devloop.errors import WaitTimeout
-    from devloop.waits import wait_for
+    from devloop.base.errors import WaitTimeout
+    from devloop.base.waits import wait_for
 
     def running_again() -> ContainerState | None:
         now = state(engine, container)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 # Used only for the first request (GET /version); the daemon's own version replaces it.
 _BOOTSTRAP_API_VERSION = "1.24"

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from devloop.errors import DevloopError
-from devloop.report import Reporter
+from devloop.base.errors import DevloopError
+from devloop.output.report import Reporter
 
 
 def _would(reporter: Reporter, what: str) -> None:
@@ -47,7 +47,7 @@ class DryMinikube:
         _would(self.reporter, "run: " + shlex.join([self.real.binary, *args]))
 
     def version(self) -> Any:
-        from devloop.adapters.minikube import MinikubeVersion
+        from devloop.adapters.minikube.cli import MinikubeVersion
 
         try:
             return self.real.version()
@@ -55,7 +55,7 @@ class DryMinikube:
             return MinikubeVersion(version="unknown")  # needs_force: an unknown version needs none
 
     def status(self) -> Any:
-        from devloop.adapters.minikube import ClusterStatus
+        from devloop.adapters.minikube.cli import ClusterStatus
 
         if self._deleted:
             return ClusterStatus("Missing")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.errors import DevloopError
+from devloop.base.errors import DevloopError
 
 _DEFAULT_SOCKET = "/var/run/docker.sock"
 # An engine that does not answer quickly is treated as absent; the machine's own numbers are used then.

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import sh
 
-from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
-from devloop.waits import wait_for
+from devloop.base.errors import CommandFailed, ToolMissing, WaitTimeout
+from devloop.base.waits import wait_for
 
 TAIL_LINES = 40
 # After SIGTERM, how long a process group gets to exit before SIGKILL.
@@ -82,7 +82,7 @@ def _group_alive(pgid: int) -> bool:
         except ProcessLookupError:
             return False
         return True
-    from devloop.signals import process_stats
+    from devloop.base.signals import process_stats
 
     return any(fields[2] == str(pgid) and fields[0] != "Z" for _pid, fields in process_stats())
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 import shutil
 
-from devloop.errors import DevloopError
-from devloop.results import Check, DoctorResult
+from devloop.base.errors import DevloopError
+from devloop.base.results import Check, DoctorResult
 from devloop.session import Session
-from devloop.watcher import inotify_limit
+from devloop.watch.watcher import inotify_limit
 
 
 def _tool(name: str, why: str) -> Check:
@@ -82,7 +82,7 @@ def _cluster_checks(session: Session) -> list[Check]:
 
 def _start_checks(session: Session, version) -> list[Check]:
     """What devloop adds to `minikube start` (--force, --docker-env) and the checks --force skips."""
-    from devloop.loop import start_plan
+    from devloop.loop.steps import start_plan
 
     try:
         plan = start_plan(session)
@@ -125,7 +125,7 @@ def _context_detail(session: Session) -> str:
 
 
 def _engine_checks(session: Session) -> list[Check]:
-    from devloop.adapters.minikube_output import parse_semver
+    from devloop.adapters.minikube.output import parse_semver
 
     try:
         engine = session.docker()

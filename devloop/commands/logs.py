@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from devloop.errors import ClusterError, DevloopError
-from devloop.results import LogsResult
+from devloop.base.errors import ClusterError, DevloopError
+from devloop.base.results import LogsResult
 from devloop.session import Session
 
 
@@ -76,9 +76,9 @@ def _component_names(session: Session, component: str | None) -> list[str]:
 
 def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
     """Containers of the manifests' Deployments that run one of these components' images."""
-    from devloop import manifests
+    from devloop.manifests import render as manifests
     from devloop.adapters.kube import is_deleting, meta_of, spec_of, workload_selector
-    from devloop.profile import normalize_repo, parse_image_ref
+    from devloop.profile.lookup import normalize_repo, parse_image_ref
 
     repos: dict[str, str] = {}
     for c in session.profile.components:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devloop import profile as profile_mod
-from devloop.results import ProfileEntry, ProfileShowResult, ProfilesListResult
+from devloop.profile import lookup as profile_mod
+from devloop.base.results import ProfileEntry, ProfileShowResult, ProfilesListResult
 
 
 def list_profiles(cwd: Path) -> ProfilesListResult:

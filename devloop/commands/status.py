@@ -13,8 +13,8 @@ from typing import Any
 
 from devloop.adapters.kube.diagnosis import (is_deleting, meta_of, pod_problem, rollout_status, spec_of, status_of,
                                              workload_selector)
-from devloop.errors import DevloopError
-from devloop.results import StatusResult
+from devloop.base.errors import DevloopError
+from devloop.base.results import StatusResult
 from devloop.session import Session
 
 
@@ -71,7 +71,7 @@ def _unavailable(cluster: dict) -> dict:
 
 
 def _cluster(session: Session) -> dict:
-    from devloop import cluster_probe
+    from devloop.adapters.minikube import probe as cluster_probe
 
     try:
         st = cluster_probe.running(session) or session.minikube.status()
@@ -113,7 +113,7 @@ def _docker_env(session: Session) -> dict:
 
 
 def _fingerprints(session: Session) -> dict[str, dict]:
-    from devloop.fingerprint import tag_for
+    from devloop.sources.fingerprint import tag_for
 
     out: dict[str, dict] = {}
     for c in session.profile.components:
@@ -127,7 +127,7 @@ def _fingerprints(session: Session) -> dict[str, dict]:
 
 
 def _manifest_objects(session: Session) -> tuple[list[dict] | None, dict | None]:
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     try:
         return manifests.load_manifests(session.profile, session.workspace), None
@@ -154,7 +154,7 @@ def _live_objects(kube: Any, objects: list[dict]) -> list[dict]:
 
 def _image_refs(value: Any) -> list[str]:
     """Image references in a ConfigMap value: the value itself, or strings inside JSON."""
-    from devloop.profile import parse_image_ref
+    from devloop.profile.lookup import parse_image_ref
 
     if not isinstance(value, str):
         return []
@@ -180,7 +180,7 @@ def _image_refs(value: Any) -> list[str]:
 
 def _running_images(live: list[dict]) -> list[tuple[str, str]]:
     """(image, where) for every container of live workloads and image-like ConfigMap value."""
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     out = []
     for obj in live:
@@ -196,7 +196,7 @@ def _running_images(live: list[dict]) -> list[tuple[str, str]]:
 
 
 def _components(session: Session, fps: dict[str, dict], live: list[dict], exists: Any) -> list[dict]:
-    from devloop.profile import normalize_repo, parse_image_ref
+    from devloop.profile.lookup import normalize_repo, parse_image_ref
 
     images = _running_images(live)
     out = []
@@ -244,7 +244,7 @@ def _live_updates(session: Session, components: list[dict]) -> list[dict]:
 
 
 def _component_state(tag: str | None, built: bool | None, running: list[str], upstream: set[str]) -> str:
-    from devloop.profile import parse_image_ref
+    from devloop.profile.lookup import parse_image_ref
 
     if tag is None:
         return "unknown (fingerprint failed)"

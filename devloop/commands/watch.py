@@ -27,9 +27,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop import loop, views
-from devloop.errors import BuildFailed, CommandFailed, ConfigError, DevloopError
-from devloop.results import WatchResult
+from devloop.loop import steps as loop
+from devloop.output import views
+from devloop.base.errors import BuildFailed, CommandFailed, ConfigError, DevloopError
+from devloop.base.results import WatchResult
 from devloop.session import Session
 
 # How often the idle loop wakes to notice a stop request or an edited profile; KeyboardInterrupt
@@ -74,11 +75,11 @@ def watch(
     wait_lock: float = 600.0,
 ) -> WatchResult:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
-    from devloop.errors import ConfigError
-    from devloop.liveupdate.run import LiveUpdater
-    from devloop.lock import ProfileLock
-    from devloop.reload import ProfileReloader
-    from devloop.watcher import Debouncer, ProfileRouter, Watcher
+    from devloop.base.errors import ConfigError
+    from devloop.watch.live_update import LiveUpdater
+    from devloop.base.lock import ProfileLock
+    from devloop.profile.reload import ProfileReloader
+    from devloop.watch.watcher import Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
         raise ConfigError(f"--debounce must be a positive number of milliseconds, got {debounce_ms}")
@@ -184,7 +185,7 @@ def _wait(stats: WatchStats) -> float:
 
 def _follow_profile(session: Session, reloader: Any) -> bool:
     """True when the profile file changed into a valid, different profile (now the session's)."""
-    from devloop.reload import Invalid
+    from devloop.profile.reload import Invalid
 
     change = reloader.check()
     if change is None:
@@ -262,7 +263,7 @@ def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bo
 
 def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool,
            live: Any = None) -> None:
-    from devloop.lock import hold_for
+    from devloop.base.lock import hold_for
 
     rep = session.reporter
     started = time.monotonic()
@@ -322,7 +323,7 @@ def _failed(session: Session, stats: WatchStats, exc: DevloopError) -> None:
 
 def _live_update(session: Session, stats: WatchStats, live: Any, components: list[str], paths: list[Any]) -> list[str]:
     """Live-update the batch where its profile allows; returns the components that need the full cycle."""
-    from devloop.lock import hold_for
+    from devloop.base.lock import hold_for
 
     rep = session.reporter
     try:

@@ -143,8 +143,8 @@ def fingerprint_vs_git(files: int = 20_000, runs: int = 10, cluster: bool = Fals
     dev = [_time(argv, env=env, ok=(0, 1)) for _ in range(runs)]
     # The in-process cost, without interpreter start-up: the part that grows with the tree.
     code = (
-        "import sys,time; from pathlib import Path; from devloop.profile import load_profile_file;"
-        "from devloop.fingerprint import Fingerprinter;"
+        "import sys,time; from pathlib import Path; from devloop.profile.lookup import load_profile_file;"
+        "from devloop.sources.fingerprint import Fingerprinter;"
         f"p=load_profile_file(Path({str(prof)!r})); c=p.components[0]; f=Fingerprinter(Path({str(cache)!r})/'devloop'/'fingerprints');"
         f"f.fingerprint(p,c,Path({str(ws)!r})); ts=[]\n"
         f"for _ in range({runs}):\n t=time.perf_counter(); fp=f.fingerprint(p,c,Path({str(ws)!r})); ts.append(time.perf_counter()-t)\n"

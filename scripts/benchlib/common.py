@@ -78,7 +78,7 @@ def workspace_copy(root: Path, minikube_profile: str) -> tuple[Path, Path]:
     ws = root / "workspace"
     shutil.copytree(FIXTURES, ws, symlinks=True)
     bundled = REPO / "profiles" / "kubeless.yaml"
-    profile = yaml.safe_load((bundled if bundled.exists() else REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    profile = yaml.safe_load((bundled if bundled.exists() else REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     profile["cluster"]["profile"] = minikube_profile
     path = root / "profile.yaml"
     path.write_text(yaml.safe_dump(profile, sort_keys=False))

@@ -35,8 +35,8 @@ def child(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     t0 = time.monotonic()
-    from devloop.profile import load_profile_file
-    from devloop.watcher import Debouncer, ProfileRouter, Watcher
+    from devloop.profile.lookup import load_profile_file
+    from devloop.watch.watcher import Debouncer, ProfileRouter, Watcher
 
     profile = load_profile_file(Path(args.profile))
     workspace = Path(args.workspace)
@@ -170,7 +170,7 @@ def scale(files: int = 100_000, idle_seconds: float = 30.0, ignored_writes: int 
     finally:
         ch.stop()
     return {
-        "measured": "devloop watch --no-initial" if cli else "devloop.watcher.Watcher in a child process",
+        "measured": "devloop watch --no-initial" if cli else "devloop.watch.watcher.Watcher in a child process",
         "files": files, "generate_seconds": round(gen_s, 2),
         "setup_seconds": round(ready["seconds"], 3), "watch_setup_seconds": round(ready["watch_seconds"], 3),
         "mode": ready["mode"], "watches": ready["watches"], "watched_dirs": ready["dirs"], "pruned_dirs": ready["pruned"],

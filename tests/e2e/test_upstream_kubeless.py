@@ -196,7 +196,7 @@ def test_up_from_nothing_builds_with_the_real_makefiles_and_runs_the_real_contro
         assert list(checkout.glob("bundles/kubeless_linux-amd64/*")), f"no gox output in {checkout}/bundles"
     assert run.returncode == 0, run.tail()
     # the cluster runs with the profile's gate: minikube saved it, and the API server keeps no managedFields
-    from devloop.adapters.minikube_home import minikube_home, read_profile_config
+    from devloop.adapters.minikube.home import minikube_home, read_profile_config
     saved = read_profile_config(PROFILE, minikube_home({"MINIKUBE_HOME": str(cluster.minikube_home)}))
     assert saved is not None and saved.feature_gates == "ServerSideApply=false"
     crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
@@ -462,7 +462,7 @@ def _without_images(obj, repos: set[str]):
 
 def test_render_from_the_real_jsonnet_equals_the_released_manifest_but_for_the_images(cluster, upstream_workspace,
                                                                                        env, tmp_path):
-    bundled = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    bundled = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     profile = dict(bundled, manifests=[{"jsonnet": "kubeless/kubeless.jsonnet",
                                         "jpath": ["kubeless/ksonnet-lib", "runtimes"]}])
     variant = tmp_path / "kubeless-jsonnet.yaml"

@@ -9,7 +9,7 @@ import pytest
 
 from devloop.adapters import proc
 from devloop.adapters.docker_engine import DockerEngine
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 pytestmark = pytest.mark.rig
 

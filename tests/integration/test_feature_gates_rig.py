@@ -11,7 +11,7 @@ import pytest
 from devrig.machine import Machine
 
 from devloop.adapters.kube import Kube, NotFound
-from devloop.waits import wait_for
+from devloop.base.waits import wait_for
 
 pytestmark = pytest.mark.rig
 

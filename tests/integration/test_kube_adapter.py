@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from devloop.adapters.kube import Conflict, Kube, Kubeconfig, NotFound, context_server, label_selector
-from devloop.errors import ClusterError, ConfigError, WaitTimeout
-from devloop.waits import wait_for
+from devloop.base.errors import ClusterError, ConfigError, WaitTimeout
+from devloop.base.waits import wait_for
 
 pytestmark = pytest.mark.rig
 

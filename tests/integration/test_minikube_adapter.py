@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from devloop.adapters import minikube as mk
+from devloop.adapters.minikube import cli as mk
 from devloop.adapters.docker_engine import DockerEngine
 from devloop.adapters.kube import Kube, context_info, context_server
-from devloop.errors import ClusterError, ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 pytestmark = pytest.mark.rig
 

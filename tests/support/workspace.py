@@ -14,7 +14,7 @@ FIXTURE_WORKSPACE = REPO / "tests" / "fixtures" / "workspace"
 def bundled_profile() -> Path:
     """The bundled Kubeless profile (the package's copy when the top-level one is not there)."""
     top = REPO / "profiles" / "kubeless.yaml"
-    return top if top.exists() else REPO / "devloop" / "profiles" / "kubeless.yaml"
+    return top if top.exists() else REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 
 
 def copy_workspace(dest: Path, *, minikube_profile: str | None = None) -> Path:

@@ -32,7 +32,7 @@ from devloop.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_WS = REPO / "tests" / "fixtures" / "workspace"
-BUNDLED = REPO / "devloop" / "profiles" / "kubeless.yaml"
+BUNDLED = REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 SEED = 12
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from devloop.adapters.builder import minikube_disk_hint, run_build
-from devloop.errors import BuildFailed
+from devloop.base.errors import BuildFailed
 
 
 def _component(build: str):

@@ -107,7 +107,7 @@ def test_every_file_of_kubeconfig_reaches_the_session(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from devloop import cli
-    from devloop.errors import ConfigError
+    from devloop.base.errors import ConfigError
     from devloop.session import Session
 
     seen = []

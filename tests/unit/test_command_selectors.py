@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from devloop import manifests
+from devloop.manifests import render as manifests
 from devloop.commands import logs, status
-from devloop.profile import load_profile
+from devloop.profile.lookup import load_profile
 
 SELECTOR = {"matchLabels": {"app": "fc"},
             "matchExpressions": [{"key": "track", "operator": "NotIn", "values": ["canary"]},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.debounce import Batch, Debouncer
+from devloop.watch.debounce import Batch, Debouncer
 
 
 class FakeClock:

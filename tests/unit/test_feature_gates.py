@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from devloop import loop
-from devloop.adapters.minikube import Minikube, feature_gates_arg
-from devloop.adapters.minikube_home import read_profile_config
-from devloop.errors import ConfigError
-from devloop.profile import load_profile_file
-from devloop.start_plan import feature_gate_drift, parse_feature_gates
+from devloop.loop import steps as loop
+from devloop.adapters.minikube.cli import Minikube, feature_gates_arg
+from devloop.adapters.minikube.home import read_profile_config
+from devloop.base.errors import ConfigError
+from devloop.profile.lookup import load_profile_file
+from devloop.loop.start_plan import feature_gate_drift, parse_feature_gates
 
 from tests.unit.test_loop import FakeMinikube, make_session, workspace  # noqa: F401 - fixture
 

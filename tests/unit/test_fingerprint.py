@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.errors import ConfigError
-from devloop.fingerprint import Fingerprinter, tag_for
-from devloop.inputs import PathMapper, build_contexts, ignore_rules
-from devloop.profile import Profile, load_profile
+from devloop.base.errors import ConfigError
+from devloop.sources.fingerprint import Fingerprinter, tag_for
+from devloop.sources.inputs import PathMapper, build_contexts, ignore_rules
+from devloop.profile.lookup import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "workspace"
@@ -115,12 +115,12 @@ def test_executable_bit_changes_the_digest(fp, profile, ws):
 
 def test_build_command_and_profile_entry_are_part_of_the_digest(fp, profile, ws, tmp_path):
     before = digest(fp, profile, "function-controller", ws)
-    data = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     data["components"][0]["build"] = "make function-controller CONTROLLER_IMAGE={image} V=1"
     p1 = tmp_path / "p1.yaml"
     p1.write_text(yaml.safe_dump(data))
     assert digest(fp, load_profile(str(p1), cwd=tmp_path), "function-controller", ws) != before
-    data = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     data["components"][0]["env"] = {"GOFLAGS": "-mod=mod"}
     p2 = tmp_path / "p2.yaml"
     p2.write_text(yaml.safe_dump(data))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.inputs import PathMapper, build_contexts, ignore_rules
-from devloop.profile import Profile, load_profile
+from devloop.sources.inputs import PathMapper, build_contexts, ignore_rules
+from devloop.profile.lookup import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "workspace"

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from devloop.adapters import kube
-from devloop.errors import ConfigError
+from devloop.base.errors import ConfigError
 
 
 def _kubeconfig(tmp_path, name, server, current="other"):

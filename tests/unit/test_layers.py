@@ -27,21 +27,21 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("devloop.cli", "devloop.__main__")),
     ("commands", ("devloop.commands", "devloop.commands.*")),
     # live update during watch runs loop steps (build) itself
-    ("loop", ("devloop.loop", "devloop.loop.*", "devloop.liveupdate.run")),
+    ("loop", ("devloop.loop.steps", "devloop.loop.steps.*", "devloop.watch.live_update")),
     ("session", ("devloop.session",)),
     # the logic that needs no outside world: profiles, manifests, fingerprints, watching, image names
-    ("core", ("devloop.profile", "devloop.profile_*", "devloop.profiles", "devloop.manifests",
-              "devloop.manifest_files", "devloop.fingerprint", "devloop.inputs", "devloop.watcher",
-              "devloop.watcher_*", "devloop.watch_plan", "devloop.debounce", "devloop.imageref",
-              "devloop.lock", "devloop.paths", "devloop.reload", "devloop.liveupdate", "devloop.liveupdate.*",
-              "devloop.start_plan")),
+    ("core", ("devloop.profile.lookup", "devloop.profile_*", "devloop.profiles", "devloop.manifests.render",
+              "devloop.manifests.load", "devloop.sources.fingerprint", "devloop.sources.inputs", "devloop.watch.watcher",
+              "devloop.watcher_*", "devloop.watch.plan", "devloop.watch.debounce", "devloop.profile.imageref",
+              "devloop.base.lock", "devloop.base.paths", "devloop.profile.reload", "devloop.liveupdate", "devloop.liveupdate.*",
+              "devloop.loop.start_plan")),
     # cluster_probe reads minikube's files and asks the API server: outside world, so an adapter wherever it lives
-    ("adapters", ("devloop.adapters", "devloop.adapters.*", "devloop.cluster_probe")),
+    ("adapters", ("devloop.adapters", "devloop.adapters.*", "devloop.adapters.minikube.probe")),
     # how results, progress and errors reach people (text) and tools (JSON lines)
-    ("output", ("devloop.report", "devloop.report_*", "devloop.views", "devloop.views.*")),
+    ("output", ("devloop.output.report", "devloop.report_*", "devloop.output.views", "devloop.output.views.*")),
     # what everything may use: errors, deadlines, the result types, signals ending a run like Ctrl-C
-    ("base", ("devloop", "devloop.errors", "devloop.waits", "devloop.results", "devloop.results.*",
-              "devloop.signals")),
+    ("base", ("devloop", "devloop.base.errors", "devloop.base.waits", "devloop.base.results", "devloop.base.results.*",
+              "devloop.base.signals")),
 ]
 
 # Third-party packages with a narrow home. Each pattern list says which devloop modules may import them.
@@ -54,7 +54,7 @@ ONLY_IN = {
 HEAVY = {
     "kubernetes": ("devloop.adapters.*",),
     "docker": ("devloop.adapters.*",),
-    "watchdog": ("devloop.adapters.*", "devloop.watcher", "devloop.watcher_*"),
+    "watchdog": ("devloop.adapters.*", "devloop.watch.watcher", "devloop.watcher_*"),
 }
 
 
@@ -136,7 +136,7 @@ class _ImportCollector(ast.NodeVisitor):
         else:
             source = node.module or ""
         for alias in node.names:
-            # `from devloop import loop` imports the module devloop.loop; `from devloop.x import f`, devloop.x
+            # `from devloop import loop` imports the module devloop.loop.steps; `from devloop.x import f`, devloop.x
             candidate = f"{source}.{alias.name}"
             self._add(candidate if candidate in MODULES else source, node)
 
@@ -277,7 +277,7 @@ def test_a_heavy_library_is_imported_only_by_adapters_and_only_inside_functions(
 def test_the_checks_see_real_imports():
     """Guards the test itself: if the parser found nothing, every check above would pass vacuously."""
     arrows = {(imp.module, target) for imp, target in EDGES}
-    assert ("devloop.cli", "devloop.errors") in arrows
+    assert ("devloop.cli", "devloop.base.errors") in arrows
     assert any(imp.lazy for imp in _third_party("kubernetes"))
-    assert layer_of("devloop.cli") == 0 and layer_of("devloop.errors") == len(LAYERS) - 1
+    assert layer_of("devloop.cli") == 0 and layer_of("devloop.base.errors") == len(LAYERS) - 1
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

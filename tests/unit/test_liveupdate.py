@@ -110,9 +110,9 @@ def test_a_corrupt_record_file_counts_as_none(tmp_path):
 def _profile_with(tmp_path, change):
     import yaml
 
-    from devloop.profile import load_profile
+    from devloop.profile.lookup import load_profile
 
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop/profiles/kubeless.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop/profile/bundled/kubeless.yaml").read_text())
     http = next(c for c in data["components"] if c["name"] == "http-trigger-controller")
     change(http["live_update"])
     path = tmp_path / "p.yaml"
@@ -121,9 +121,9 @@ def _profile_with(tmp_path, change):
 
 
 def test_the_bundled_profile_ships_live_update_for_the_three_controllers():
-    from devloop.profile import load_profile
+    from devloop.profile.lookup import load_profile
 
-    profile = load_profile(str(Path(__file__).resolve().parents[2] / "devloop/profiles/kubeless.yaml"), cwd=Path("/"))
+    profile = load_profile(str(Path(__file__).resolve().parents[2] / "devloop/profile/bundled/kubeless.yaml"), cwd=Path("/"))
     live = {c.name: c.live_update for c in profile.components if c.live_update is not None}
     assert sorted(live) == ["cronjob-trigger-controller", "function-controller", "http-trigger-controller"]
     assert live["http-trigger-controller"].build == "make http-controller-build"
@@ -134,7 +134,7 @@ def test_the_bundled_profile_ships_live_update_for_the_three_controllers():
 
 
 def test_an_unknown_key_in_the_block_names_file_line_and_key(tmp_path):
-    from devloop.errors import ConfigError
+    from devloop.base.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         _profile_with(tmp_path, lambda lu: lu.update(restart_policy="always"))
@@ -145,7 +145,7 @@ def test_an_unknown_key_in_the_block_names_file_line_and_key(tmp_path):
 
 
 def test_a_live_input_must_be_an_image_input(tmp_path):
-    from devloop.errors import ConfigError
+    from devloop.base.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         _profile_with(tmp_path, lambda lu: lu["inputs"].append("docs"))
@@ -155,7 +155,7 @@ def test_a_live_input_must_be_an_image_input(tmp_path):
 def test_toggling_live_update_keeps_the_image_tag(tmp_path):
     import shutil
 
-    from devloop.fingerprint import Fingerprinter, tag_for
+    from devloop.sources.fingerprint import Fingerprinter, tag_for
 
     ws = tmp_path / "ws"
     shutil.copytree(Path(__file__).resolve().parents[2] / "tests/fixtures/workspace", ws)

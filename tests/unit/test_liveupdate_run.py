@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from devloop.liveupdate import state
-from devloop.liveupdate.run import LiveUpdater
-from devloop.profile import load_profile
-from devloop.report import Reporter
+from devloop.watch.live_update import LiveUpdater
+from devloop.profile.lookup import load_profile
+from devloop.output.report import Reporter
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workspace"
-BUNDLED = REPO / "devloop" / "profiles" / "kubeless.yaml"
+BUNDLED = REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 HTTP = "http-trigger-controller"
 CID_A, CID_B = "a" * 64, "b" * 64
 
@@ -72,7 +72,7 @@ class FakeKube:
 
 class FakeSession:
     def __init__(self, tmp_path: Path, profile_path: Path, workspace: Path) -> None:
-        from devloop.fingerprint import Fingerprinter
+        from devloop.sources.fingerprint import Fingerprinter
 
         self.profile = load_profile(str(profile_path), cwd=tmp_path)
         self.workspace = workspace
@@ -109,7 +109,7 @@ def session(tmp_path) -> FakeSession:
 
 def deployed(session: FakeSession) -> tuple[LiveUpdater, str]:
     """A LiveUpdater after a full cycle deployed the current sources; returns it and the http tag."""
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     updater = LiveUpdater(session)
     snapshot = updater.snapshot()

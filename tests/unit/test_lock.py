@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devloop.lock import Holder, LockBusy, ProfileLock, minikube_home, process_start
+from devloop.base.lock import Holder, LockBusy, ProfileLock, minikube_home, process_start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 HOLDER = textwrap.dedent("""
     import os, subprocess, sys
     from pathlib import Path
-    from devloop.lock import ProfileLock
+    from devloop.base.lock import ProfileLock
     lock = ProfileLock(sys.argv[1], kind=sys.argv[2], directory=Path(sys.argv[3]), command="devloop up --soak")
     lock.acquire(wait=0)
     if len(sys.argv) > 4:
@@ -204,8 +204,8 @@ def test_hold_for_says_who_holds_it_counts_down_and_takes_it(tmp_path, holders, 
     import json
     from types import SimpleNamespace
 
-    from devloop.lock import hold_for
-    from devloop.report import Reporter
+    from devloop.base.lock import hold_for
+    from devloop.output.report import Reporter
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     first = holders_in(holders, tmp_path / "devloop")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop import loop
+from devloop.loop import steps as loop
 from devloop.adapters.host import HostResources
-from devloop.adapters.minikube import ClusterStatus, Minikube, MinikubeVersion
-from devloop.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
-from devloop.profile import load_profile
-from devloop.report import Reporter
+from devloop.adapters.minikube.cli import ClusterStatus, Minikube, MinikubeVersion
+from devloop.base.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
+from devloop.profile.lookup import load_profile
+from devloop.output.report import Reporter
 from devloop.session import Session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"

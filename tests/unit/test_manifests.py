@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.errors import ConfigError
-from devloop.manifests import (
+from devloop.base.errors import ConfigError
+from devloop.manifests.render import (
     configmaps_read_by,
     dump_yaml,
     load_manifests,
@@ -20,7 +20,7 @@ from devloop.manifests import (
     parse_yaml_manifests,
     render,
 )
-from devloop.profile import Profile, load_profile
+from devloop.profile.lookup import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO / "tests" / "fixtures" / "workspace"
@@ -55,7 +55,7 @@ def containers_of(obj):
 
 
 def profile_with(tmp_path, **changes) -> Profile:
-    data = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     data.update(changes)
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from devloop.adapters import minikube as mk
+from devloop.adapters.minikube import cli as mk
 from devloop.adapters.proc import Completed
-from devloop.errors import ClusterError, ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 P = "devloop-kubeless"
 

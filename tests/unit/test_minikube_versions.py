@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop import loop
-from devloop.adapters import minikube as mk
+from devloop.loop import steps as loop
+from devloop.adapters.minikube import cli as mk
 from devloop.adapters.builder import normalize_ref, transfer_mode
 from devloop.adapters.host import HostResources, user_docker_env
 from devloop.adapters.proc import Completed
-from devloop.errors import ClusterError, ConfigError, UnsafeContext, WaitTimeout
-from devloop.profile import load_profile
-from devloop.profile_schema import Timeouts
-from devloop.start_plan import DOCKER_MIN_API, memory_mb, plan_start
+from devloop.base.errors import ClusterError, ConfigError, UnsafeContext, WaitTimeout
+from devloop.profile.lookup import load_profile
+from devloop.profile.schema import Timeouts
+from devloop.loop.start_plan import DOCKER_MIN_API, memory_mb, plan_start
 
 P = "devloop-kubeless"
 LAPTOP = HostResources(cpus=8, memory_mb=16384, source="a laptop")
@@ -109,7 +109,7 @@ def test_minikube_gets_the_whole_kubeconfig_value(tmp_path):
 
 
 def test_the_session_hands_its_kubeconfig_to_minikube(tmp_path):
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     session = Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path, reporter=Reporter(json_mode=True),
@@ -142,7 +142,7 @@ class GuardMinikube:
 
 
 def _guard_session(tmp_path, server, mini):
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     return Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path, reporter=Reporter(json_mode=True),
@@ -207,7 +207,7 @@ def _home_with_profile(tmp_path: Path, *, ip: str, runtime: str = "docker") -> P
 
 
 def test_read_only_docker_env_from_config_json_where_nothing_is_forwarded(tmp_path, monkeypatch):
-    from devloop.adapters.engine_endpoint import read_only_docker_env
+    from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
 
     home = _home_with_profile(tmp_path, ip="192.168.49.2")
     monkeypatch.setenv("MINIKUBE_HOME", str(home))
@@ -216,7 +216,7 @@ def test_read_only_docker_env_from_config_json_where_nothing_is_forwarded(tmp_pa
 
 
 def test_read_only_docker_env_uses_the_answer_up_recorded_and_nothing_else(tmp_path, monkeypatch):
-    from devloop.adapters.engine_endpoint import read_only_docker_env, remember_docker_env
+    from devloop.adapters.minikube.engine_endpoint import read_only_docker_env, remember_docker_env
 
     monkeypatch.setenv("MINIKUBE_HOME", str(_home_with_profile(tmp_path, ip="127.0.0.1")))
     env, why = read_only_docker_env(P, tmp_path / "cache")
@@ -248,7 +248,7 @@ class RecordingMinikube:
 def test_status_and_doctor_never_run_docker_env(tmp_path, monkeypatch, command):
     import importlib
 
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path / "empty"))
@@ -345,7 +345,7 @@ def test_image_load_hands_minikube_the_build_engine():
 
 
 def test_a_confirmation_is_remembered_for_its_config_json_and_server_only(tmp_path, monkeypatch):
-    from devloop.report import Reporter
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     monkeypatch.setenv("MINIKUBE_HOME", str(_home_with_profile(tmp_path, ip="192.168.49.2")))

@@ -12,7 +12,7 @@ import pytest
 from support import wait_until
 
 from devloop.adapters import proc
-from devloop.errors import CommandFailed, ToolMissing, WaitTimeout
+from devloop.base.errors import CommandFailed, ToolMissing, WaitTimeout
 
 
 def _alive(pid: int) -> bool:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.errors import ConfigError
-from devloop.profile import (
+from devloop.base.errors import ConfigError
+from devloop.profile.lookup import (
     Component,
     list_profiles,
     load_profile,
@@ -19,7 +19,7 @@ from devloop.profile import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLED = REPO / "devloop" / "profiles" / "kubeless.yaml"
+BUNDLED = REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 
 
 @pytest.fixture
@@ -456,7 +456,7 @@ def test_deep_copy_of_base_is_not_shared():
 def test_bundled_profile_ships_inside_the_package():
     from importlib import resources
 
-    shipped = resources.files("devloop") / "profiles" / "kubeless.yaml"
+    shipped = resources.files("devloop.profile") / "bundled" / "kubeless.yaml"
     assert shipped.is_file()
     assert "name: kubeless" in shipped.read_text()
     assert (REPO / "profiles" / "kubeless.yaml").resolve() == BUNDLED.resolve()  # top-level link
@@ -471,7 +471,7 @@ def test_profile_names_minikube_would_refuse_are_refused_here(tmp_path, name):
 @pytest.mark.parametrize("name", ["devloop-kubeless", "dl", "a.b-c", "Dev2"])
 def test_profile_names_minikube_accepts_load(tmp_path, name):
     path = tmp_path / "p.yaml"
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     data["cluster"]["profile"] = name
     path.write_text(yaml.safe_dump(data))
     assert load_profile(str(path), cwd=tmp_path).cluster.profile == name

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from devloop.errors import ConfigError
-from devloop.report import Reporter
-from devloop.results import CleanResult, RenderResult
+from devloop.base.errors import ConfigError
+from devloop.output.report import Reporter
+from devloop.base.results import CleanResult, RenderResult
 
 
 def json_lines(text: str) -> list[dict]:

@@ -1,4 +1,4 @@
-"""devloop.signals (with real processes and real signals) and devloop.reload (with a real profile file)."""
+"""devloop.base.signals (with real processes and real signals) and devloop.profile.reload (with a real profile file)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.profile import load_profile_file
-from devloop.reload import Invalid, ProfileReloader, Reloaded
+from devloop.profile.lookup import load_profile_file
+from devloop.profile.reload import Invalid, ProfileReloader, Reloaded
 from support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 # that ignores SIGTERM, and a `finally` that takes long (as stopping a build does).
 PROGRAM = textwrap.dedent("""
     import os, subprocess, sys, time
-    from devloop import signals
+    from devloop.base import signals
     signals.install(lambda text: print("announce", text, flush=True))
     child = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 120"], start_new_session=True)
     try:
@@ -79,7 +79,7 @@ def write(path: Path, data: dict) -> None:
 
 @pytest.fixture
 def profile_file(tmp_path) -> Path:
-    data = yaml.safe_load((REPO / "devloop" / "profiles" / "kubeless.yaml").read_text())
+    data = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     path = tmp_path / "p.yaml"
     write(path, data)
     return path

@@ -1,11 +1,11 @@
-"""devloop.waits.wait_for on a fake clock: what it returns, when it gives up and what it says then."""
+"""devloop.base.waits.wait_for on a fake clock: what it returns, when it gives up and what it says then."""
 
 from __future__ import annotations
 
 import pytest
 
-from devloop.errors import ClusterError, WaitTimeout
-from devloop.waits import wait_for
+from devloop.base.errors import ClusterError, WaitTimeout
+from devloop.base.waits import wait_for
 
 
 class FakeClock:

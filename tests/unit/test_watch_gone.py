@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.debounce import Debouncer
-from devloop.watcher import Watcher
+from devloop.watch.debounce import Debouncer
+from devloop.watch.watcher import Watcher
 from support import wait_until
 
 # test_watcher's sample tree, router and watch-loop helpers: one definition of each
@@ -149,7 +149,7 @@ class KeepingRecorder(CycleRecorder):
         self.kept: list[dict] = []
 
     def __call__(self, session, *, triggered_by=None, strategy="apply", force_build=False, keep_tags=None):
-        from devloop import loop
+        from devloop.loop import steps as loop
 
         keep = dict(keep_tags or {})
         tags = {**keep, **loop.component_tags(session, [c.name for c in session.profile.components
@@ -163,9 +163,9 @@ def test_watch_waits_for_a_moved_checkout_and_runs_one_cycle_when_it_is_back(ws:
                                                                              capsys) -> None:
     """The watch command: no cycle while the directory is away (edits there included), one notice, the
     other component still rebuilt; back: one cycle for it, though its sources did not change."""
-    from devloop import loop
-    from devloop.profile import parse_profile
-    from devloop.report import Reporter
+    from devloop.loop import steps as loop
+    from devloop.profile.lookup import parse_profile
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: None)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.errors import BuildFailed, ClusterError
-from devloop.lock import LockBusy, ProfileLock
+from devloop.base.errors import BuildFailed, ClusterError
+from devloop.base.lock import LockBusy, ProfileLock
 from support import wait_until
 
 PROFILE = """\
@@ -35,7 +35,7 @@ class Cycles:
         self.lock_held: list[bool] = []
 
     def __call__(self, session, *, triggered_by=None, strategy="apply", force_build=False):
-        from devloop import loop
+        from devloop.loop import steps as loop
 
         probe = ProfileLock(session.context)
         try:
@@ -63,9 +63,9 @@ def ws(tmp_path: Path, monkeypatch) -> Path:
 
 @pytest.fixture
 def session(ws: Path, tmp_path_factory, monkeypatch):
-    from devloop import loop
-    from devloop.profile import load_profile_file
-    from devloop.report import Reporter
+    from devloop.loop import steps as loop
+    from devloop.profile.lookup import load_profile_file
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     prepared: list[int] = []
@@ -110,7 +110,7 @@ class Running:
 
 
 def test_a_cluster_failure_is_retried_on_its_own_after_rechecking_the_cluster(session, monkeypatch, capsys):
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     cycles = Cycles(ClusterError("the API server went away", hint="devloop up"))
     monkeypatch.setattr(loop, "run_cycle", cycles)
@@ -130,7 +130,7 @@ def test_a_cluster_failure_is_retried_on_its_own_after_rechecking_the_cluster(se
 
 
 def test_a_build_that_fails_again_waits_for_the_next_edit(session, ws, monkeypatch, capsys):
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     broken = BuildFailed(["bash", "-c", "make"], 2, "main.go:1: syntax error", message="build of a failed")
     cycles = Cycles(broken, broken, None)
@@ -148,7 +148,7 @@ def test_a_build_that_fails_again_waits_for_the_next_edit(session, ws, monkeypat
 
 
 def test_an_unexpected_exception_is_shown_and_retried(session, monkeypatch, capsys):
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     cycles = Cycles(RuntimeError("urllib3 said no"))
     monkeypatch.setattr(loop, "run_cycle", cycles)
@@ -162,7 +162,7 @@ def test_an_unexpected_exception_is_shown_and_retried(session, monkeypatch, caps
 
 
 def test_a_second_watch_on_the_profile_refuses_at_once(session, monkeypatch, capsys):
-    from devloop import loop
+    from devloop.loop import steps as loop
     from devloop.commands.watch import watch
 
     monkeypatch.setattr(loop, "run_cycle", Cycles())
@@ -178,7 +178,7 @@ def test_a_second_watch_on_the_profile_refuses_at_once(session, monkeypatch, cap
 
 
 def test_the_profile_file_is_followed(session, ws, monkeypatch, capsys):
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     cycles = Cycles()
     monkeypatch.setattr(loop, "run_cycle", cycles)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pathspec
 import pytest
 
-from devloop.debounce import Batch, Debouncer
-from devloop.watch_plan import plan_tree, plan_watches
-from devloop.watcher import Watcher, inotify_watch_count
+from devloop.watch.debounce import Batch, Debouncer
+from devloop.watch.plan import plan_tree, plan_watches
+from devloop.watch.watcher import Watcher, inotify_watch_count
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_recreated_ignored_directory_stays_unwatched(ws: Path) -> None:
 
 
 def test_too_many_scattered_ignored_dirs_fall_back_to_whole_roots(ws: Path, monkeypatch) -> None:
-    import devloop.watch_plan as watch_plan
+    import devloop.watch.plan as watch_plan
 
     for i in range(12):
         (ws / f"a/pkg/p{i}/bundles").mkdir(parents=True)
@@ -219,7 +219,7 @@ class ExhaustedObserver:
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EMFILE])
 def test_falls_back_to_polling_when_inotify_runs_out(ws: Path, code: int) -> None:
-    from devloop.watcher import _default_observer
+    from devloop.watch.watcher import _default_observer
 
     notices: list[str] = []
 
@@ -270,7 +270,7 @@ def test_many_edits_settle_into_few_batches(ws: Path) -> None:
         assert (ws / "a/main.go").read_text() == "v199"
 
 
-# -- the real profile rules (devloop.fingerprint) ----------------------------------------------
+# -- the real profile rules (devloop.sources.fingerprint) ----------------------------------------------
 @pytest.fixture
 def kubeless_ws(tmp_path: Path) -> Path:
     _tree(tmp_path, {
@@ -290,8 +290,8 @@ def kubeless_ws(tmp_path: Path) -> Path:
 
 
 def _kubeless_router(ws: Path):
-    from devloop.profile import load_profile
-    from devloop.watch_plan import ProfileRouter
+    from devloop.profile.lookup import load_profile
+    from devloop.watch.plan import ProfileRouter
 
     return ProfileRouter(load_profile("kubeless", cwd=ws), ws)
 
@@ -387,8 +387,8 @@ class CycleRecorder:
         self.event = threading.Event()
 
     def __call__(self, session, *, triggered_by=None, strategy="apply", force_build=False):
-        from devloop import loop
-        from devloop.errors import CommandFailed
+        from devloop.loop import steps as loop
+        from devloop.base.errors import CommandFailed
 
         # Fingerprint before the call is visible to the test, as a real cycle builds what it sees
         # when it starts: an edit the test makes after wait_calls() belongs to the next cycle.
@@ -421,9 +421,9 @@ ignore: [bundles/]
 
 @pytest.fixture
 def session(ws: Path, tmp_path_factory, monkeypatch):
-    from devloop import loop
-    from devloop.profile import parse_profile
-    from devloop.report import Reporter
+    from devloop.loop import steps as loop
+    from devloop.profile.lookup import parse_profile
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: None)
@@ -458,7 +458,7 @@ class JsonOut:
 
 
 def test_watch_rebuilds_only_the_changed_component(session, ws: Path, monkeypatch, capsys) -> None:
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     rec = CycleRecorder()
     monkeypatch.setattr(loop, "run_cycle", rec)
@@ -486,7 +486,7 @@ def test_unchanged_fingerprints_build_nothing(session, ws: Path, monkeypatch, ca
     """What makes build-output loops impossible is the fingerprint, not event filtering: a build
     that rewrites its own inputs with the same content produces events, and a batch, but the
     fingerprints are equal to what was deployed, so no second build runs."""
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     rec = CycleRecorder()
     monkeypatch.setattr(loop, "run_cycle", rec)
@@ -512,7 +512,7 @@ def test_unchanged_fingerprints_build_nothing(session, ws: Path, monkeypatch, ca
 
 
 def test_failed_cycle_is_shown_and_the_next_edit_recovers(session, ws: Path, monkeypatch, capsys) -> None:
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     rec = CycleRecorder(fail_when="BROKEN")
     monkeypatch.setattr(loop, "run_cycle", rec)
@@ -537,7 +537,7 @@ def test_failed_cycle_is_shown_and_the_next_edit_recovers(session, ws: Path, mon
 
 
 def test_after_a_failure_an_unchanged_batch_still_retries(session, ws: Path, monkeypatch) -> None:
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     rec = CycleRecorder(fail_when="BROKEN")
     monkeypatch.setattr(loop, "run_cycle", rec)
@@ -555,7 +555,7 @@ def test_after_a_failure_an_unchanged_batch_still_retries(session, ws: Path, mon
 
 
 def test_a_manifest_edit_reapplies_everything(session, ws: Path, monkeypatch, capsys) -> None:
-    from devloop import loop
+    from devloop.loop import steps as loop
 
     (ws / "b/m.yaml").write_text("kind: List\n")
     rec = CycleRecorder()
@@ -576,7 +576,7 @@ def test_a_manifest_edit_reapplies_everything(session, ws: Path, monkeypatch, ca
 
 def test_watch_rejects_a_cap_shorter_than_the_window(session) -> None:
     from devloop.commands.watch import watch
-    from devloop.errors import ConfigError
+    from devloop.base.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--max-wait"):
         watch(session, debounce_ms=500, max_wait_ms=100)

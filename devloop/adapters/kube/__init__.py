@@ -9,7 +9,7 @@
     diagnosis.py   pure readings: accessors, label selectors, rollout and pod state
     client.py      Kube, which wires them together
 
-Every wait has a deadline (devloop.waits); a timeout says what it waited for and what it saw last.
+Every wait has a deadline (devloop.base.waits); a timeout says what it waited for and what it saw last.
 """
 
 from __future__ import annotations

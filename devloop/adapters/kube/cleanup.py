@@ -10,8 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from devloop.errors import ClusterError, WaitTimeout
-from devloop.waits import wait_for
+from devloop.base.errors import ClusterError, WaitTimeout
+from devloop.base.waits import wait_for
 
 from .diagnosis import meta_of, namespace_of, owner_text
 from .discovery import ObjRef, Resource

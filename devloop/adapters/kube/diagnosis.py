@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 # Pods in these states never start however long one waits: a rollout fails at once.
 PERMANENT_POD_REASONS = {"ErrImageNeverPull", "InvalidImageName"}

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from devloop.errors import ClusterError, ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 from .diagnosis import meta_of
 from .transport import Transport

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devloop.errors import ConfigError
+from devloop.base.errors import ConfigError
 
 # Entries whose values are file names; kubectl reads relative ones against the file that holds them.
 _FILE_KEYS = {"clusters": ("certificate-authority",), "users": ("client-certificate", "client-key", "tokenFile")}

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devloop.errors import ClusterError
-from devloop.waits import wait_for
+from devloop.base.errors import ClusterError
+from devloop.base.waits import wait_for
 
 from .diagnosis import conditions_text, content, describe_remaining, meta_of, status_of
 from .discovery import CRDS, NAMESPACES, Discovery, ObjRef, Resource

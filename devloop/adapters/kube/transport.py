@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from devloop.errors import ClusterError, ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 from .kubeconfig import Kubeconfig
 

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from devloop.errors import ClusterError
-from devloop.waits import wait_for
+from devloop.base.errors import ClusterError
+from devloop.base.waits import wait_for
 
 from .diagnosis import (
     PERMANENT_POD_REASONS,

@@ -1,4 +1,4 @@
-"""devloop.adapters.minikube_home: minikube's profile config, CA and docker-env answers read from disk."""
+"""devloop.adapters.minikube.home: minikube's profile config, CA and docker-env answers read from disk."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from devloop.adapters.minikube_home import (
+from devloop.adapters.minikube.home import (
     DockerEnvCache,
     minikube_home,
     read_profile_config,
     trusts_profile_ca,
 )
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 # The shape `minikube start` saves (Go field names, no json tags), trimmed to what devloop reads plus
 # a few neighbours, for a docker-driver profile with the ingress addon.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devloop.adapters.kube import diagnosis
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 
 @pytest.mark.parametrize(("selector", "expected"), [

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from devloop.adapters.kube import Kube, Kubeconfig, context_info, context_server
-from devloop.errors import ConfigError
+from devloop.base.errors import ConfigError
 
 
 _USER = {"client-certificate": "certs/client.crt", "client-key": "/abs/client.key"}
@@ -93,8 +93,8 @@ def test_context_without_a_server(tmp_path):
 def test_a_session_reads_the_kubeconfig_once_for_guard_and_client(tmp_path):
     from types import SimpleNamespace
 
-    from devloop.profile import load_profile
-    from devloop.report import Reporter
+    from devloop.profile.lookup import load_profile
+    from devloop.output.report import Reporter
     from devloop.session import Session
 
     profile = load_profile("kubeless", cwd=tmp_path)

@@ -11,7 +11,7 @@ import yaml
 
 from devloop.adapters.kube import ApiError, Conflict, Kubeconfig, NotFound, Unprocessable
 from devloop.adapters.kube.transport import Transport
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 
 class _Api(BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ Build contexts (for .dockerignore): the directory of any input that is a file na
 directory itself when it contains a `Dockerfile`. Their `.dockerignore` patterns are anchored at
 that directory, as Docker anchors them at the context root (`*.md` there means top-level only).
 
-The fingerprint (devloop.fingerprint) and the watcher's router (devloop.watch_plan) both use
+The fingerprint (devloop.sources.fingerprint) and the watcher's router (devloop.watch.plan) both use
 these rules, so "what changed" and "what is an input" can never disagree.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import pathspec
 
-from devloop.profile_schema import Component, Profile
+from devloop.profile.schema import Component, Profile
 
 DEFAULT_IGNORES = (".git/", "*.swp", "*.swx", "*~", ".#*", "4913")
 

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from devloop.errors import DevloopError
-    from devloop.results import Result
+    from devloop.base.errors import DevloopError
+    from devloop.base.results import Result
 
 _MARKS = {"ok": "[green]✓[/green]", "skipped": "[dim]–[/dim]", "failed": "[red]✗[/red]"}
 
@@ -116,7 +116,7 @@ class Reporter:
                                       for t in self.timings]
             self.emit("result", **payload)
             return
-        from devloop.views import for_people
+        from devloop.output.views import for_people
 
         text = for_people(result, sum(t.seconds for t in self.timings))
         self.say(*text.err)
@@ -128,7 +128,7 @@ class Reporter:
         if self.json_mode:
             self.emit("error", message=exc.message, hint=exc.hint, exit_code=exc.exit_code, kind=type(exc).__name__)
             return
-        from devloop.views import error_lines
+        from devloop.output.views import error_lines
 
         self._stop_spinner()
         self.say(*error_lines(exc.message, exc.hint))
@@ -145,7 +145,7 @@ class Reporter:
         if self.json_mode:
             self.emit("log", container=label, line=line)
             return
-        from devloop.views import log_line
+        from devloop.output.views import log_line
 
         sys.stdout.write(log_line(label, line))
         sys.stdout.flush()

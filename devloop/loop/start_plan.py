@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devloop.adapters.host import HostResources
-from devloop.adapters.minikube_output import MinikubeVersion, needs_force, parse_semver
-from devloop.errors import ConfigError
+from devloop.adapters.minikube.output import MinikubeVersion, needs_force, parse_semver
+from devloop.base.errors import ConfigError
 
 MIN_CPUS = 2  # RSRC_INSUFFICIENT_CORES (start_flags.go:115)
 MIN_MEMORY_MB = 1800  # RSRC_INSUFFICIENT_REQ_MEMORY (start_flags.go:116)

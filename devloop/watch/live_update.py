@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devloop.errors import ClusterError, CommandFailed
+from devloop.base.errors import ClusterError, CommandFailed
 from devloop.liveupdate import state
 from devloop.liveupdate.plan import Baseline, containers_of, outside_live_inputs, rest_component, targets_of
 
@@ -72,7 +72,7 @@ class LiveUpdater:
         nothing is synced and all of them are returned in `full` (the full cycle then builds and
         rolls out every component whose image is missing, so a live update in the same batch would
         be undone at once anyway)."""
-        from devloop import loop
+        from devloop.loop import steps as loop
 
         started = time.monotonic()
         result = LiveResult()

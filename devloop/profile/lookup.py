@@ -1,8 +1,8 @@
 """Profiles: finding one (the lookup order) and loading it.
 
 `load_profile(NAME or PATH, cwd=...)` is the entry point. The schema lives in
-devloop.profile_schema and the error texts in devloop.profile_errors; the names other modules
-use from them are re-exported here, so `from devloop.profile import Profile` keeps working.
+devloop.profile.schema and the error texts in devloop.profile.errors; the names other modules
+use from them are re-exported here, so `from devloop.profile.lookup import Profile` keeps working.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from devloop.errors import ConfigError
-from devloop.imageref import ImageRef, normalize_repo, parse_image_ref
-from devloop.profile_errors import format_errors, hint_for, load_yaml, type_name, yaml_error_text
-from devloop.profile_schema import Cluster, Component, Manifest, Profile, Timeouts
+from devloop.base.errors import ConfigError
+from devloop.profile.imageref import ImageRef, normalize_repo, parse_image_ref
+from devloop.profile.errors import format_errors, hint_for, load_yaml, type_name, yaml_error_text
+from devloop.profile.schema import Cluster, Component, Manifest, Profile, Timeouts
 
 __all__ = [
     "DEFAULT_PROFILE", "Cluster", "Component", "ImageRef", "Manifest", "Profile", "ProfileInfo", "Timeouts",
@@ -40,9 +40,9 @@ def user_profiles_dir() -> Path:
 
 
 def bundled_profiles_dir() -> Path:
-    # Installed as package data (pyproject: devloop = ["profiles/*.yaml"]); a real directory both
-    # for editable installs and wheels, so a Path is fine.
-    return Path(str(resources.files("devloop") / "profiles"))
+    # Installed as package data (pyproject: "devloop.profile" = ["bundled/*.yaml"]); a real directory
+    # both for editable installs and wheels, so a Path is fine.
+    return Path(str(resources.files("devloop.profile") / "bundled"))
 
 
 def _search_dirs(cwd: Path) -> list[tuple[Path, str]]:

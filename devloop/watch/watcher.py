@@ -1,8 +1,8 @@
 """Watch component inputs and hand out debounced batches of changed paths.
 
-`Watcher` runs a watchdog observer over a watch plan (devloop.watch_plan): inotify, or polling
+`Watcher` runs a watchdog observer over a watch plan (devloop.watch.plan): inotify, or polling
 on request or when the inotify limits run out. Every event is filtered through a `Router`
-(path -> components, or a manifest file) and fed to a `Debouncer` (devloop.debounce), which
+(path -> components, or a manifest file) and fed to a `Debouncer` (devloop.watch.debounce), which
 hands out the batches.
 
 Event filtering keeps noise out of batches, but it is not what stops build-output loops:
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devloop.debounce import Batch, Debouncer
-from devloop.watcher_limits import (MAX_USER_WATCHES_FILE, InotifyExhausted, inotify_limit, inotify_watch_count,
+from devloop.watch.debounce import Batch, Debouncer
+from devloop.watch.limits import (MAX_USER_WATCHES_FILE, InotifyExhausted, inotify_limit, inotify_watch_count,
                                     limit_notice)
-from devloop.watch_plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
+from devloop.watch.plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
 
 __all__ = [
     "Batch", "Debouncer", "InotifyExhausted", "ProfileRouter", "Router", "WatchInfo", "WatchPlan", "Watcher",

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from devloop.errors import ConfigError
-from devloop.profile import Profile, load_profile_file
+from devloop.base.errors import ConfigError
+from devloop.profile.lookup import Profile, load_profile_file
 
 
 @dataclass(frozen=True)

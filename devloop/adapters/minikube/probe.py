@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devloop.errors import DevloopError
+from devloop.base.errors import DevloopError
 
 # A running API server answers in milliseconds and a stopped one refuses at once; only an address with
 # nothing behind it (a VM that is gone) waits this long before minikube is asked.
@@ -21,7 +21,7 @@ PROBE_TIMEOUT = 3.0
 
 def running(session: Any) -> Any | None:
     """A ClusterStatus saying Running, or None when only minikube can tell."""
-    from devloop.adapters.minikube import ClusterStatus
+    from devloop.adapters.minikube.cli import ClusterStatus
 
     read_config = getattr(session.minikube, "profile_config", None)
     if read_config is None or session.dry_run:

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from devloop.errors import DevloopError, WaitTimeout
-from devloop.waits import wait_for
+from devloop.base.errors import DevloopError, WaitTimeout
+from devloop.base.waits import wait_for
 
 KINDS = ("profile", "watcher")
 # How often a waiting run retries the lock and refreshes its countdown.

@@ -3,7 +3,7 @@
 A subtree that holds an ignored directory (`.git/`, `bundles/`, `node_modules/` …) is watched
 directory by directory so the ignored part never gets an inotify watch; a clean subtree is one
 recursive watch. This keeps a 100k-file checkout cheap to watch. `ProfileRouter` answers the
-questions a plan (and the watcher) asks with the rules of devloop.inputs, the fingerprint's.
+questions a plan (and the watcher) asks with the rules of devloop.sources.inputs, the fingerprint's.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def plan_watches(router: Router, workspace: Path) -> WatchPlan:
 
 
 class ProfileRouter:
-    """Routes paths with the profile's rules, as devloop.inputs defines them.
+    """Routes paths with the profile's rules, as devloop.sources.inputs defines them.
 
     The ignore rules (profile and component `ignore`, `.git/`, editor temp files, the build
     context's `.dockerignore`) are the fingerprint's, so the watcher and the "did anything
@@ -181,7 +181,7 @@ class ProfileRouter:
 
     def reload(self) -> None:
         """Re-read the rules (a .dockerignore changed)."""
-        from devloop.inputs import PathMapper
+        from devloop.sources.inputs import PathMapper
 
         self._mapper = PathMapper(self.profile, self.workspace)
 
@@ -190,7 +190,7 @@ class ProfileRouter:
 
     def bases(self) -> dict[Path, frozenset[str]]:
         """Each component directory (a checkout, usually) with the components in it: the watcher
-        checks that these are still there (see devloop.watcher)."""
+        checks that these are still there (see devloop.watch.watcher)."""
         out: dict[Path, frozenset[str]] = {}
         for c in self._components:
             base = Path(os.path.abspath(c.path(self.workspace)))

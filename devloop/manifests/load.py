@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from devloop.errors import ConfigError
-from devloop.profile_errors import yaml_error_text
-from devloop.profile_schema import Manifest, Profile
+from devloop.base.errors import ConfigError
+from devloop.profile.errors import yaml_error_text
+from devloop.profile.schema import Manifest, Profile
 
 Obj = dict[str, Any]
 
@@ -63,7 +63,7 @@ def parse_yaml_manifests(text: str, path: Path) -> list[Obj]:
     # The profile's loader: a duplicate key is an error (safe_load would keep the last one, and
     # kubectl would apply something else than the file seems to say), and each document's first
     # line is kept for the messages.
-    from devloop.profile_errors import UniqueKeyLoader
+    from devloop.profile.errors import UniqueKeyLoader
 
     docs: list[tuple[int, Any]] = []
     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from devloop.errors import ClusterError, DevloopError
-from devloop.results import BuildOutcome, CycleResult
+from devloop.base.errors import ClusterError, DevloopError
+from devloop.base.results import BuildOutcome, CycleResult
 from devloop.session import Session
 
 # -- 1. cluster ------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
             mk.delete()
             session.forget_cluster_state()
     with session.reporter.step("cluster", f"cluster {cluster.profile}") as step:
-        from devloop import cluster_probe
+        from devloop.adapters.minikube import probe as cluster_probe
 
         # minikube's files and the API server say it runs: no `minikube status` (seconds on a busy machine)
         status = None if fresh else cluster_probe.running(session)
@@ -65,7 +65,7 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
 
 def _feature_gate_drift(session: Session) -> str | None:
     """How the running cluster's feature gates (minikube's config.json, a file read) differ from the profile's."""
-    from devloop.start_plan import feature_gate_drift
+    from devloop.loop.start_plan import feature_gate_drift
 
     read = getattr(session.minikube, "profile_config", None)
     config = read() if read is not None else None
@@ -78,7 +78,7 @@ def start_plan(session: Session) -> Any:
     """--force, the checks it skips, and --docker-env, decided before minikube's long wait (start_plan.py).
     A dry run reads no machine resources: its plan must not depend on the machine it runs on."""
     from devloop.adapters.host import driver_resources
-    from devloop.start_plan import plan_start
+    from devloop.loop.start_plan import plan_start
 
     cluster = session.profile.cluster
     version = session.minikube.version()
@@ -142,7 +142,7 @@ def ensure_namespace(session: Session) -> None:
 
 # -- 4. build ------------------------------------------------------------------------------
 def component_tags(session: Session, names: Sequence[str] | None = None) -> dict[str, str]:
-    from devloop.fingerprint import tag_for
+    from devloop.sources.fingerprint import tag_for
 
     tags = {}
     for component in _select(session, names):
@@ -179,7 +179,7 @@ def build_components(session: Session, names: Sequence[str] | None = None, *, fo
 
 # -- 5. render -----------------------------------------------------------------------------
 def render(session: Session, tags: dict[str, str]) -> Any:
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     with session.reporter.step("render", "render manifests") as step:
         objects = manifests.load_manifests(session.profile, session.workspace)
@@ -230,7 +230,7 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
 
 def _controllers_running(session: Session, kube: Any) -> bool:
     """Whether any Deployment of the profile's manifests has a ready pod that could finish finalizers."""
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     objects = manifests.load_manifests(session.profile, session.workspace)
     for ns, name in deployments_of(session, objects):
@@ -241,7 +241,7 @@ def _controllers_running(session: Session, kube: Any) -> bool:
 
 
 def delete_manifest_objects(session: Session, objects: Iterable[dict]) -> int:
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     ordered = manifests.order_for_delete(list(objects))
     with session.reporter.step("delete", "delete manifest objects") as step:
@@ -260,7 +260,7 @@ def delete_manifest_objects(session: Session, objects: Iterable[dict]) -> int:
 
 
 def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleResult:
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     result = CycleResult()
     objects = manifests.order_for_apply(list(rendered.objects))
@@ -332,7 +332,7 @@ def wait_rollout(session: Session, rendered: Any) -> None:
 # -- the whole cycle -------------------------------------------------------------------------
 def check_workspace(session: Session) -> None:
     """Every component's checkout must be there before minutes go into starting a cluster."""
-    from devloop.errors import ConfigError
+    from devloop.base.errors import ConfigError
 
     missing = [f"components[{c.name}].dir: {session.workspace / c.dir}" for c in session.profile.components
                if not (session.workspace / c.dir).is_dir()]
@@ -348,7 +348,7 @@ def check_workspace(session: Session) -> None:
 def check_manifests(session: Session) -> None:
     """Load and render the manifests (with stand-in tags) before anything touches the cluster: a
     broken manifest found after the start, the addons and the builds would leave a half-done loop."""
-    from devloop import manifests
+    from devloop.manifests import render as manifests
 
     objects = manifests.load_manifests(session.profile, session.workspace)
     manifests.render(objects, {c.name: f"{c.image}:dev-check" for c in session.profile.components}, session.profile)

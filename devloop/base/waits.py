@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from devloop.errors import WaitTimeout
+from devloop.base.errors import WaitTimeout
 
 T = TypeVar("T")
 

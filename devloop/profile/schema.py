@@ -1,8 +1,8 @@
 """The profile schema: what a project's loop is made of (cluster, components, manifests, cleanup).
 
 Pydantic models with unknown keys forbidden; every validator's message says what was expected
-and what was found (devloop.profile_errors adds the file, line and key path). Loading and the
-lookup order live in devloop.profile.
+and what was found (devloop.profile.errors adds the file, line and key path). Loading and the
+lookup order live in devloop.profile.lookup.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pydantic import (
     model_validator,
 )
 
-from devloop.errors import ConfigError
-from devloop.imageref import REPO_RE, ImageRef, parse_image_ref
+from devloop.base.errors import ConfigError
+from devloop.profile.imageref import REPO_RE, ImageRef, parse_image_ref
 from devloop.liveupdate.schema import LiveUpdate
-from devloop.profile_errors import type_name
+from devloop.profile.errors import type_name
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")

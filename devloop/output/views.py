@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from devloop import results as r
+from devloop.base import results as r
 
 _DOCTOR_MARKS = {"ok": "[green]✓[/green]", "warn": "[yellow]![/yellow]", "fail": "[red]✗[/red]"}
 

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devloop.errors import ClusterError
+from devloop.base.errors import ClusterError
 
 
 def minikube_home(environ: Mapping[str, str] | None = None) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from devloop.adapters import proc
-from devloop.adapters.minikube_output import (  # noqa: F401 - the parsers are re-exported
+from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are re-exported
     EXIT_REASONS,
     ClusterStatus,
     LastStep,
@@ -29,7 +29,7 @@ from devloop.adapters.minikube_output import (  # noqa: F401 - the parsers are r
     primary_endpoint,
     reason_for_exit_code,
 )
-from devloop.errors import ClusterError, WaitTimeout
+from devloop.base.errors import ClusterError, WaitTimeout
 
 # minikube's own give-up times, which devloop's deadlines must exceed so minikube always prints its reason
 # first: a first start downloads, then runs up to two kubeadm inits of 4m0s each (bootstrapper/kubeadm/
@@ -244,7 +244,7 @@ class Minikube:
 
     def profile_config(self):
         """The profile's config.json as minikube saved it (read from disk, minikube is not run), or None."""
-        from devloop.adapters.minikube_home import read_profile_config
+        from devloop.adapters.minikube.home import read_profile_config
 
         return read_profile_config(self.profile_name)
 

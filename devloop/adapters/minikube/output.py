@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devloop.errors import ClusterError, ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 # minikube prints emoji only when it thinks it talks to a colour terminal; we parse its output.
 _ENV = {"MINIKUBE_IN_STYLE": "false"}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devloop.adapters.minikube_home import DockerEnvCache, read_profile_config
+from devloop.adapters.minikube.home import DockerEnvCache, read_profile_config
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DOCKERD_PORT = 2376

@@ -7,7 +7,7 @@ digest = sha256 over
     symlink's target text; symlinks are not followed inside inputs), and
   - each listed input that does not exist (so adding it later changes the digest).
 
-Which files are inputs (ignore rules, .dockerignore, build contexts): devloop.inputs.
+Which files are inputs (ignore rules, .dockerignore, build contexts): devloop.sources.inputs.
 
 Stat cache: file digests are cached per component directory in `cache_dir`, keyed by
 (relative path, size, mtime_ns, inode), so an unchanged tree costs a walk of stats, not reads.
@@ -29,10 +29,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devloop.errors import ConfigError
-from devloop.inputs import IgnoreRules, ignore_rules, norm_rel
-from devloop.paths import default_cache_dir
-from devloop.profile_schema import Component, Profile
+from devloop.base.errors import ConfigError
+from devloop.sources.inputs import IgnoreRules, ignore_rules, norm_rel
+from devloop.base.paths import default_cache_dir
+from devloop.profile.schema import Component, Profile
 
 FORMAT = "devloop-fingerprint-v1"
 CACHE_FORMAT = 1

@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from devloop.errors import ConfigError
+from devloop.base.errors import ConfigError
 
 
 # --------------------------------------------------------------------------- YAML with positions
@@ -46,7 +46,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# Manifests are read with it too (devloop.manifests).
+# Manifests are read with it too (devloop.manifests.render).
 UniqueKeyLoader = _UniqueKeyLoader
 
 

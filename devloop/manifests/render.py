@@ -1,6 +1,6 @@
 """Manifests: substitute built images, order objects for apply and delete, dump them as YAML.
 
-Loading (YAML or jsonnet) is devloop.manifest_files; its names are re-exported here.
+Loading (YAML or jsonnet) is devloop.manifests.load; its names are re-exported here.
 Rendering never mutates its input: every object it returns is a deep copy, so the same loaded
 manifests can be rendered again with other tags (watch does that on every batch).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from devloop.manifest_files import (
+from devloop.manifests.load import (
     CONTAINER_LISTS,
     POD_SPEC_PATHS,
     Obj,
@@ -26,7 +26,7 @@ from devloop.manifest_files import (
     parse_yaml_manifests,
     walk_jsonnet_output,
 )
-from devloop.profile_schema import Component, Profile
+from devloop.profile.schema import Component, Profile
 
 __all__ = [
     "CONTAINER_LISTS", "POD_SPEC_PATHS", "Obj", "Rendered", "Substitution", "configmaps_read_by", "containers",
