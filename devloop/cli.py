@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -20,6 +20,7 @@ from devloop.base.errors import DevloopError
 
 if TYPE_CHECKING:
     from devloop.base.results import Result
+
 
 def _untyped(params: list[Any]) -> list[Any]:
     # A flag takes no value: typer would show `<bool>` beside it (--help and the completion
@@ -53,7 +54,8 @@ app = typer.Typer(
 profiles_app = typer.Typer(help="List the profiles devloop can find, or show one.", no_args_is_help=True, cls=_Group)
 app.add_typer(profiles_app, name="profiles")
 
-class Strategy(str, Enum):
+
+class Strategy(StrEnum):
     """How manifests reach the cluster (typer validates the value and lists both in --help)."""
 
     apply = "apply"
@@ -61,26 +63,46 @@ class Strategy(str, Enum):
 
 
 ProfileOpt = Annotated[
-    Optional[str],
-    typer.Option("--profile", "-p", envvar="DEVLOOP_PROFILE", metavar="NAME|FILE",
-                 help="Profile name or YAML file. Looked up as a path, ./profiles/NAME.yaml, "
-                 "~/.config/devloop/profiles/NAME.yaml, then the bundled profiles. [default: kubeless]"),
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        envvar="DEVLOOP_PROFILE",
+        metavar="NAME|FILE",
+        help="Profile name or YAML file. Looked up as a path, ./profiles/NAME.yaml, "
+        "~/.config/devloop/profiles/NAME.yaml, then the bundled profiles. [default: kubeless]",
+    ),
 ]
 WorkspaceOpt = Annotated[
-    Path, typer.Option("--workspace", "-w", envvar="DEVLOOP_WORKSPACE", metavar="DIR",
-                       help="Where the checkouts named by the profile's component dirs live.")
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="DEVLOOP_WORKSPACE",
+        metavar="DIR",
+        help="Where the checkouts named by the profile's component dirs live.",
+    ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Stream build and minikube output.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line: events, then the result.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print each command and API call instead of running it.")]
 KubeconfigOpt = Annotated[
-    Optional[str], typer.Option("--kubeconfig", envvar="KUBECONFIG", metavar="FILE[:FILE...]",
-                                help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).")
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        envvar="KUBECONFIG",
+        metavar="FILE[:FILE...]",
+        help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).",
+    ),
 ]
-StrategyOpt = Annotated[Strategy, typer.Option("--strategy", help="recreate: clean, delete and create; apply: server-side apply.")]
+StrategyOpt = Annotated[
+    Strategy, typer.Option("--strategy", help="recreate: clean, delete and create; apply: server-side apply.")
+]
 # One devloop changes a minikube profile at a time (devloop.base.lock); 0 refuses at once.
-WAIT_LOCK_HELP = ("When another devloop is changing this minikube profile, wait up to SECONDS for it "
-                  "(a countdown names it), then fail; 0 fails at once.")
+WAIT_LOCK_HELP = (
+    "When another devloop is changing this minikube profile, wait up to SECONDS for it "
+    "(a countdown names it), then fail; 0 fails at once."
+)
 WaitLockOpt = Annotated[float, typer.Option("--wait-lock", metavar="SECONDS", min=0, help=WAIT_LOCK_HELP)]
 
 
@@ -118,8 +140,13 @@ def _run(
 
         loaded = load_profile(profile, cwd=Path.cwd())
         # The whole KUBECONFIG: the kube adapter merges its files as kubectl does.
-        session = Session(profile=loaded, workspace=workspace.resolve(), reporter=reporter, dry_run=dry_run,
-                          kubeconfig=kubeconfig or None)
+        session = Session(
+            profile=loaded,
+            workspace=workspace.resolve(),
+            reporter=reporter,
+            dry_run=dry_run,
+            kubeconfig=kubeconfig or None,
+        )
         if lock and not dry_run:
             from devloop.base.lock import hold_for
 
@@ -173,9 +200,20 @@ def up(
     """Bring the whole loop up once: cluster, addons, namespace, builds, manifests, rollout."""
     from devloop.commands.up import up as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig, fresh=fresh, strategy=strategy.value, force_build=force_build)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        fresh=fresh,
+        strategy=strategy.value,
+        force_build=force_build,
+    )
 
 
 @app.command(cls=_Command)
@@ -183,11 +221,17 @@ def watch(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
     no_initial: Annotated[bool, _flag("--no-initial", "Skip the first `up`; only react to changes.")] = False,
-    debounce: Annotated[int, typer.Option("--debounce", metavar="MS", help="Quiet window that closes a batch of changes.")] = 300,
-    max_wait: Annotated[int, typer.Option("--max-wait", metavar="MS", help="Longest a batch waits while changes keep coming.")] = 5000,
+    debounce: Annotated[
+        int, typer.Option("--debounce", metavar="MS", help="Quiet window that closes a batch of changes.")
+    ] = 300,
+    max_wait: Annotated[
+        int, typer.Option("--max-wait", metavar="MS", help="Longest a batch waits while changes keep coming.")
+    ] = 5000,
     poll: Annotated[bool, _flag("--poll", "Poll the file system instead of inotify (network mounts, VMs).")] = False,
-    no_live_update: Annotated[bool, _flag("--no-live-update", "Always build and roll out images, even for "
-                                          "components with a live_update block.")] = False,
+    no_live_update: Annotated[
+        bool,
+        _flag("--no-live-update", "Always build and roll out images, even for components with a live_update block."),
+    ] = False,
     strategy: StrategyOpt = Strategy.apply,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -197,9 +241,21 @@ def watch(
     """`up`, then rebuild and redeploy the components whose files change, until Ctrl-C."""
     from devloop.commands.watch import watch as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
-         initial=not no_initial, debounce_ms=debounce, max_wait_ms=max_wait, poll=poll, strategy=strategy.value,
-         live_update=not no_live_update, wait_lock=wait_lock)
+    _run(
+        command,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        kubeconfig=kubeconfig,
+        initial=not no_initial,
+        debounce_ms=debounce,
+        max_wait_ms=max_wait,
+        poll=poll,
+        strategy=strategy.value,
+        live_update=not no_live_update,
+        wait_lock=wait_lock,
+    )
 
 
 @app.command(cls=_Command)
@@ -215,15 +271,24 @@ def reset(
     """Delete and recreate the minikube profile, then enable addons and create the namespace."""
     from devloop.commands.reset import reset as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+    )
 
 
 @app.command(cls=_Command)
 def build(
-    components: Annotated[Optional[list[str]], typer.Argument(metavar="[COMPONENT]...",
-                                                              help="Components to build (default: all).")] = None,
+    components: Annotated[
+        list[str] | None, typer.Argument(metavar="[COMPONENT]...", help="Components to build (default: all).")
+    ] = None,
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
     force: Annotated[bool, _flag("--force", "Rebuild even when the image for these sources exists.")] = False,
@@ -236,9 +301,19 @@ def build(
     """Build images into minikube's Docker daemon; skip those whose sources did not change."""
     from devloop.commands.build import build as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig, components=components or (), force=force)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        components=components or (),
+        force=force,
+    )
 
 
 @app.command(cls=_Command)
@@ -255,17 +330,31 @@ def apply(
     """Clean custom resources and re-apply the manifests with the images of the current sources."""
     from devloop.commands.apply import apply as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig, strategy=strategy.value)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        strategy=strategy.value,
+    )
 
 
 @app.command(cls=_Command)
 def clean(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    strip_finalizers: Annotated[bool, _flag("--strip-finalizers/--no-strip-finalizers",
-                                            "Remove finalizers that still hold objects after the grace period.")] = True,
+    strip_finalizers: Annotated[
+        bool,
+        _flag(
+            "--strip-finalizers/--no-strip-finalizers",
+            "Remove finalizers that still hold objects after the grace period.",
+        ),
+    ] = True,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -275,9 +364,18 @@ def clean(
     """Delete the profile's custom resources in all namespaces, stripping finalizers that would hang."""
     from devloop.commands.clean import clean as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig, strip_finalizers=strip_finalizers)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        strip_finalizers=strip_finalizers,
+    )
 
 
 @app.command(cls=_Command)
@@ -294,9 +392,18 @@ def down(
     """Clean custom resources, then delete everything the manifests made."""
     from devloop.commands.down import down as command
 
-    _run(command, lock=True, wait_lock=wait_lock,
-         profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, dry_run=dry_run,
-         kubeconfig=kubeconfig, delete_namespace=delete_namespace)
+    _run(
+        command,
+        lock=True,
+        wait_lock=wait_lock,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        delete_namespace=delete_namespace,
+    )
 
 
 @app.command(cls=_Command)
@@ -328,12 +435,15 @@ def status(
 
 @app.command(cls=_Command)
 def logs(
-    component: Annotated[Optional[str], typer.Argument(metavar="[COMPONENT]",
-                                                       help="Component whose containers to show (default: all).")] = None,
+    component: Annotated[
+        str | None, typer.Argument(metavar="[COMPONENT]", help="Component whose containers to show (default: all).")
+    ] = None,
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
-    tail: Annotated[Optional[int], typer.Option("--tail", metavar="N", help="Only the last N lines of each container.")] = None,
+    tail: Annotated[
+        int | None, typer.Option("--tail", metavar="N", help="Only the last N lines of each container.")
+    ] = None,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
     kubeconfig: KubeconfigOpt = None,
@@ -341,8 +451,17 @@ def logs(
     """Logs of the containers running a component's image; `-f` follows them."""
     from devloop.commands.logs import logs as command
 
-    _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig,
-         component=component, follow=follow, tail=tail)
+    _run(
+        command,
+        profile=profile,
+        workspace=workspace,
+        verbose=verbose,
+        json_mode=json_mode,
+        kubeconfig=kubeconfig,
+        component=component,
+        follow=follow,
+        tail=tail,
+    )
 
 
 @app.command(cls=_Command)

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from devloop.adapters.docker_engine import DockerEngine
     from devloop.adapters.kube import Kube, Kubeconfig
     from devloop.adapters.minikube.cli import Minikube
-    from devloop.sources.fingerprint import Fingerprinter
     from devloop.profile.lookup import Profile
+    from devloop.sources.fingerprint import Fingerprinter
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -91,12 +91,22 @@ class Session:
             if self.image_transfer()[0] == "load":
                 from devloop.adapters.host import user_docker_env
 
-                self._builder = LoadBuilder(context=self.context, minikube=self.minikube, engine_env=user_docker_env,
-                                            make_docker=self._make_engine, reporter=self.reporter,
-                                            timeout=self.profile.timeouts.build)
+                self._builder = LoadBuilder(
+                    context=self.context,
+                    minikube=self.minikube,
+                    engine_env=user_docker_env,
+                    make_docker=self._make_engine,
+                    reporter=self.reporter,
+                    timeout=self.profile.timeouts.build,
+                )
             else:
-                self._builder = Builder(context=self.context, docker=self.docker, docker_env=self.docker_env,
-                                        reporter=self.reporter, timeout=self.profile.timeouts.build)
+                self._builder = Builder(
+                    context=self.context,
+                    docker=self.docker,
+                    docker_env=self.docker_env,
+                    reporter=self.reporter,
+                    timeout=self.profile.timeouts.build,
+                )
             if self.dry_run:
                 from devloop.adapters.dry import DryBuilder
 
@@ -179,8 +189,10 @@ class Session:
         at_node = (parts.hostname, parts.port or 443) == (host, int(port))
         if at_node and host not in _LOOPBACK:
             return  # the node's own address on minikube's network: no other profile has it
-        update = (f"run `minikube update-context -p {self.context}` to rewrite the entry (it also makes "
-                  f"{self.context!r} your current kube context), or `devloop reset`")
+        update = (
+            f"run `minikube update-context -p {self.context}` to rewrite the entry (it also makes "
+            f"{self.context!r} your current kube context), or `devloop reset`"
+        )
         if not at_node and (host in _LOOPBACK or info.get("provider") != "minikube.sigs.k8s.io"):
             raise UnsafeContext(
                 f"kube context {self.context!r} points at {server}, but minikube profile "
@@ -253,11 +265,12 @@ class Session:
 
             env, why = read_only_docker_env(self.context, self.cache_dir)
             if env is None:
-                raise ClusterError(f"minikube's Docker engine for {self.context!r}: {why}",
-                                   hint="run `devloop up` (it asks minikube and remembers the answer)")
+                raise ClusterError(
+                    f"minikube's Docker engine for {self.context!r}: {why}",
+                    hint="run `devloop up` (it asks minikube and remembers the answer)",
+                )
             self._docker_env = env
-        if self._docker_env is None and not self.dry_run and self.make_minikube is None \
-                and not self._recorded_failed:
+        if self._docker_env is None and not self.dry_run and self.make_minikube is None and not self._recorded_failed:
             # docker-env's recorded answer for this very config.json (engine_endpoint.py); docker() checks it
             # against the engine and asks minikube (which also restarts a dead dockerd) when it does not hold
             from devloop.adapters.minikube.engine_endpoint import read_only_docker_env

@@ -18,6 +18,7 @@ import them from there, never from a conftest.
 DEVLOOP_REAL_MINIKUBE=1 keeps a real `minikube` first on PATH (and the user's MINIKUBE_HOME; the kubeconfig
 is still a session-private file).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,26 +56,32 @@ CLUSTER_FIXTURES = {"rig_cluster", "rig_profile_factory", "rig_built", "rig_hand
 @dataclass
 class RigEnv:
     """The session's isolated minikube environment (no cluster implied)."""
-    tmp: Path
-    minikube_home: Path   # the MINIKUBE_HOME value (minikube keeps its files in <this>/.minikube)
-    kubeconfig: Path
-    kubectl: Path         # the rig's kubectl (matches the cluster version)
-    env: dict[str, str]   # os.environ for subprocesses: PATH, MINIKUBE_HOME, KUBECONFIG set
 
-    def minikube(self, *args: str, timeout: float = 120, env: dict | None = None,
-                 check: bool = False) -> subprocess.CompletedProcess:
+    tmp: Path
+    minikube_home: Path  # the MINIKUBE_HOME value (minikube keeps its files in <this>/.minikube)
+    kubeconfig: Path
+    kubectl: Path  # the rig's kubectl (matches the cluster version)
+    env: dict[str, str]  # os.environ for subprocesses: PATH, MINIKUBE_HOME, KUBECONFIG set
+
+    def minikube(
+        self, *args: str, timeout: float = 120, env: dict | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess:
         """Run `minikube ARGS` (the stand-in unless DEVLOOP_REAL_MINIKUBE=1); output captured as text."""
-        result = subprocess.run(["minikube", *args], env={**self.env, **(env or {})}, capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            ["minikube", *args], env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"minikube {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"minikube {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
 
 @dataclass
 class RigCluster:
     """One running minikube profile of the rig."""
+
     profile: str
     rig: RigEnv
     env: dict[str, str]
@@ -94,19 +101,34 @@ class RigCluster:
     def context(self) -> str:
         return self.profile
 
-    def minikube(self, *args: str, timeout: float = 120, check: bool = False,
-                 env: dict | None = None) -> subprocess.CompletedProcess:
-        return self.rig.minikube(*args, "-p", self.profile, timeout=timeout, check=check,
-                                 env={**self.env, **(env or {})})
+    def minikube(
+        self, *args: str, timeout: float = 120, check: bool = False, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        return self.rig.minikube(
+            *args, "-p", self.profile, timeout=timeout, check=check, env={**self.env, **(env or {})}
+        )
 
-    def kubectl(self, *args: str, timeout: float = 60, check: bool = True, input: str | None = None,
-                ) -> subprocess.CompletedProcess:
+    def kubectl(
+        self,
+        *args: str,
+        timeout: float = 60,
+        check: bool = True,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """kubectl against this profile's context (never the current context)."""
-        result = subprocess.run([str(self.rig.kubectl), "--context", self.profile, *args], env=self.env,
-                                input=input, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(self.rig.kubectl), "--context", self.profile, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
     def kubectl_json(self, *args: str, timeout: float = 60) -> dict:
@@ -119,15 +141,19 @@ class RigCluster:
             self._docker_env = {k: v for k, v in json.loads(out).items() if v}
         return dict(self._docker_env)
 
-    def docker(self, *args: str, timeout: float = 120, check: bool = True,
-               cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def docker(
+        self, *args: str, timeout: float = 120, check: bool = True, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess:
         """The docker CLI pointed at this profile's engine through docker-env (TCP + TLS)."""
         env = {**self.env, **self.docker_env(), "DOCKER_BUILDKIT": "0"}
-        result = subprocess.run([str(rig_paths.docker_cli()), *args], env=env, capture_output=True, text=True,
-                                timeout=timeout, cwd=cwd)
+        result = subprocess.run(
+            [str(rig_paths.docker_cli()), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"docker {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
     def wait_for(self, probe, timeout: float, what: str, interval: float = 0.5):
@@ -158,8 +184,7 @@ def rig_env() -> RigEnv:
     for key, value in (("DEVRIG_HOST_CPUS", "8"), ("DEVRIG_HOST_MEMORY_MB", "16384")):
         saved.setdefault(key, os.environ.get(key))
         os.environ.setdefault(key, value)
-    yield RigEnv(tmp=tmp, minikube_home=minikube_home, kubeconfig=kubeconfig, kubectl=kubectl,
-                 env=dict(os.environ))
+    yield RigEnv(tmp=tmp, minikube_home=minikube_home, kubeconfig=kubeconfig, kubectl=kubectl, env=dict(os.environ))
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -169,26 +194,35 @@ def rig_env() -> RigEnv:
         shutil.rmtree(tmp, ignore_errors=True)  # keep it when a machine survived: its logs explain why
 
 
-def _start(rig: RigEnv, profile: str, *, fake_nodes: int = 0, args: tuple[str, ...] = (),
-           env: dict | None = None) -> RigCluster:
+def _start(
+    rig: RigEnv, profile: str, *, fake_nodes: int = 0, args: tuple[str, ...] = (), env: dict | None = None
+) -> RigCluster:
     run_env = {**rig.env, **(env or {})}
     if fake_nodes:
         run_env["DEVRIG_FAKE_NODES"] = str(fake_nodes)
     t0 = time.monotonic()
-    result = subprocess.run(["minikube", "start", "-p", profile, "--driver=docker",
-                             f"--kubernetes-version={KUBERNETES_VERSION}", *args],
-                            env=run_env, capture_output=True, text=True, timeout=START_TIMEOUT)
+    result = subprocess.run(
+        ["minikube", "start", "-p", profile, "--driver=docker", f"--kubernetes-version={KUBERNETES_VERSION}", *args],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
     elapsed = time.monotonic() - t0
     if result.returncode != 0:
         _delete(rig, profile)
-        pytest.fail(f"minikube start -p {profile} exited {result.returncode} after {elapsed:.1f}s\n"
-                    f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}", pytrace=False)
+        pytest.fail(
+            f"minikube start -p {profile} exited {result.returncode} after {elapsed:.1f}s\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}",
+            pytrace=False,
+        )
     return RigCluster(profile=profile, rig=rig, env=dict(rig.env), start_seconds=elapsed, fake_nodes=fake_nodes)
 
 
 def _delete(rig: RigEnv, profile: str) -> None:
-    result = subprocess.run(["minikube", "delete", "-p", profile], env=rig.env, capture_output=True, text=True,
-                            timeout=DELETE_TIMEOUT)
+    result = subprocess.run(
+        ["minikube", "delete", "-p", profile], env=rig.env, capture_output=True, text=True, timeout=DELETE_TIMEOUT
+    )
     if result.returncode != 0:
         sys.stderr.write(f"warning: minikube delete -p {profile} exited {result.returncode}:\n{result.stderr}\n")
 
@@ -218,8 +252,9 @@ def rig_profile_factory(rig_env: RigEnv, request):
     # short names: profile names end up in unix socket paths (see rig_env)
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")[:12].strip("-")
 
-    def make(name: str | None = None, *, fake_nodes: int = 0, args: tuple[str, ...] = (),
-             env: dict | None = None) -> RigCluster:
+    def make(
+        name: str | None = None, *, fake_nodes: int = 0, args: tuple[str, ...] = (), env: dict | None = None
+    ) -> RigCluster:
         require_rig(kwok=fake_nodes > 0)
         profile = name or f"{module}-{uuid.uuid4().hex[:6]}"
         made.append(profile)
@@ -247,8 +282,9 @@ def workspace(request, tmp_path_factory) -> Path:
     When the module names a minikube profile in PROFILE, the bundled profile pointed at it is written
     to <workspace>/../profile.yaml (pass it with --profile); the bundled profile itself stays untouched."""
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    return copy_workspace(tmp_path_factory.mktemp(name) / "workspace",
-                          minikube_profile=getattr(request.module, "PROFILE", None))
+    return copy_workspace(
+        tmp_path_factory.mktemp(name) / "workspace", minikube_profile=getattr(request.module, "PROFILE", None)
+    )
 
 
 def pytest_collection_modifyitems(config, items):

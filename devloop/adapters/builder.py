@@ -23,16 +23,25 @@ def transfer_mode(setting: str, runtime: str, *, nodes: int = 1) -> tuple[str, s
     if setting != "auto":
         return setting, "set in the profile"
     if runtime != "docker":
-        return "load", (f"the {runtime} runtime does not run what the node's dockerd holds: images are built with "
-                        "your Docker and loaded with `minikube image load`")
+        return "load", (
+            f"the {runtime} runtime does not run what the node's dockerd holds: images are built with "
+            "your Docker and loaded with `minikube image load`"
+        )
     if nodes > 1:
         return "load", "docker-env refuses clusters of several nodes (ENV_MULTINODE_CONFLICT): images are loaded"
     return "docker-env", "built straight into the node's dockerd, where the kubelet finds them"
 
 
 class Builder:
-    def __init__(self, *, context: str, docker: Callable[[], DockerEngine], docker_env: Callable[[], dict[str, str]],
-                 reporter: Reporter, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        context: str,
+        docker: Callable[[], DockerEngine],
+        docker_env: Callable[[], dict[str, str]],
+        reporter: Reporter,
+        timeout: float,
+    ) -> None:
         self.context = context
         self._docker = docker
         self._docker_env = docker_env
@@ -63,8 +72,10 @@ class Builder:
         except DevloopError:
             alive = False
         if not alive:
-            return (f"minikube's Docker engine stopped answering during the build: `devloop up` restarts it "
-                    f"(`devloop status` shows the docker-env target)")
+            return (
+                "minikube's Docker engine stopped answering during the build: `devloop up` restarts it "
+                "(`devloop status` shows the docker-env target)"
+            )
         return f"the build's own output is above; fix it and save (watch retries), or run it by hand in {cwd}"
 
     def image_exists(self, tag: str) -> bool:
@@ -75,9 +86,17 @@ class Builder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         """Run the component's build command for `tag`; fail unless the image is then in the daemon."""
-        run_build(component, tag, env=self._docker_env(), cwd=cwd, timeout=self.timeout, on_line=on_line,
-                  hint=lambda: self._why_build_failed(cwd), engine=f"minikube's Docker engine ({self.context})",
-                  disk_hint=minikube_disk_hint(self.context))
+        run_build(
+            component,
+            tag,
+            env=self._docker_env(),
+            cwd=cwd,
+            timeout=self.timeout,
+            on_line=on_line,
+            hint=lambda: self._why_build_failed(cwd),
+            engine=f"minikube's Docker engine ({self.context})",
+            disk_hint=minikube_disk_hint(self.context),
+        )
         if not self.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in minikube's daemon",
@@ -91,8 +110,16 @@ class LoadBuilder:
 
     mode = "load"
 
-    def __init__(self, *, context: str, minikube: Any, engine_env: Callable[[], dict[str, str] | None],
-                 make_docker: Callable[[dict[str, str]], Any], reporter: Reporter, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        context: str,
+        minikube: Any,
+        engine_env: Callable[[], dict[str, str] | None],
+        make_docker: Callable[[dict[str, str]], Any],
+        reporter: Reporter,
+        timeout: float,
+    ) -> None:
         self.context = context
         self.minikube = minikube
         self._engine_env = engine_env
@@ -135,10 +162,17 @@ class LoadBuilder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         self.connect()
-        run_build(component, tag, env=self._env or {}, cwd=cwd, timeout=self.timeout, on_line=on_line,
-                  engine=f"the Docker engine at {(self._env or {}).get('DOCKER_HOST')}",
-                  disk_hint="free space there: `docker system prune` (stopped containers, unused networks, "
-                            "dangling images, build cache), then retry")
+        run_build(
+            component,
+            tag,
+            env=self._env or {},
+            cwd=cwd,
+            timeout=self.timeout,
+            on_line=on_line,
+            engine=f"the Docker engine at {(self._env or {}).get('DOCKER_HOST')}",
+            disk_hint="free space there: `docker system prune` (stopped containers, unused networks, "
+            "dangling images, build cache), then retry",
+        )
         if not self._docker.image_exists(tag):
             raise ClusterError(
                 f"build of {component.name} succeeded but {tag} is not in the Docker engine at "
@@ -173,16 +207,27 @@ def minikube_disk_hint(profile: str) -> str:
     """What frees room in minikube's engine. Its data root is the node's /var/lib/docker: inside the VM's
     disk (VM drivers: --disk-size, fixed when the profile is created) or, with the docker driver, on the
     host's Docker storage."""
-    return (f"free space in minikube's engine: `eval $(minikube -p {profile} docker-env) && docker system prune` "
-            "(stopped containers, unused networks, dangling images, build cache; `docker image prune -a` also "
-            "drops unused images); with a VM driver the disk is fixed at creation: `minikube delete -p "
-            f"{profile}` and `minikube start -p {profile} --disk-size=40g`; with the docker driver free space "
-            "on the host's Docker storage. Then run `devloop up` again")
+    return (
+        f"free space in minikube's engine: `eval $(minikube -p {profile} docker-env) && docker system prune` "
+        "(stopped containers, unused networks, dangling images, build cache; `docker image prune -a` also "
+        "drops unused images); with a VM driver the disk is fixed at creation: `minikube delete -p "
+        f"{profile}` and `minikube start -p {profile} --disk-size=40g`; with the docker driver free space "
+        "on the host's Docker storage. Then run `devloop up` again"
+    )
 
 
-def run_build(component: Any, tag: str, *, env: dict[str, str], cwd: Path, timeout: float,
-              on_line: Callable[[str], None] | None, hint: Callable[[], str] | None = None,
-              engine: str = "the Docker engine", disk_hint: str | None = None) -> None:
+def run_build(
+    component: Any,
+    tag: str,
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    on_line: Callable[[str], None] | None,
+    hint: Callable[[], str] | None = None,
+    engine: str = "the Docker engine",
+    disk_hint: str | None = None,
+) -> None:
     """A component's build command for `tag`, with the engine's environment under the component's own;
     a failure names the component, the command, its exit code and (when given) why. A full disk
     (ENOSPC in the output) is said as such: no edit fixes it."""
@@ -192,13 +237,17 @@ def run_build(component: Any, tag: str, *, env: dict[str, str], cwd: Path, timeo
     except CommandFailed as exc:
         if DISK_FULL in exc.output_tail.lower():
             raise BuildFailed(
-                exc.argv, exc.exit_code_of_command, exc.output_tail,
+                exc.argv,
+                exc.exit_code_of_command,
+                exc.output_tail,
                 message=f"build of {component.name} failed: no space left on device in {engine} "
-                        f"(`{command}` exited with code {exc.exit_code_of_command})",
+                f"(`{command}` exited with code {exc.exit_code_of_command})",
                 hint=disk_hint or "free disk space where the build writes, then retry",
             ) from None
         raise BuildFailed(
-            exc.argv, exc.exit_code_of_command, exc.output_tail,
+            exc.argv,
+            exc.exit_code_of_command,
+            exc.output_tail,
             message=f"build of {component.name} failed: `{command}` exited with code {exc.exit_code_of_command} (in {cwd})",
             hint=hint() if hint is not None else None,
         ) from None

@@ -63,8 +63,12 @@ def state(engine: Any, container: str) -> ContainerState | None:
     except Exception as exc:  # noqa: BLE001 - requests and docker errors alike
         raise SyncFailed(f"cannot inspect container {container[:12]} in minikube's engine: {exc}") from None
     st = data.get("State") or {}
-    return ContainerState(str(data.get("Id", container)), bool(st.get("Running")), str(st.get("StartedAt", "")),
-                          bool(st.get("Restarting")))
+    return ContainerState(
+        str(data.get("Id", container)),
+        bool(st.get("Running")),
+        str(st.get("StartedAt", "")),
+        bool(st.get("Restarting")),
+    )
 
 
 def put_files(engine: Any, container: str, payload: bytes) -> None:
@@ -94,8 +98,12 @@ def restart(engine: Any, container: str, *, timeout: float = 30) -> ContainerSta
         return now if now is not None and now.running and now.started_at != before.started_at else None
 
     try:
-        return wait_for(running_again, timeout=timeout, interval=0.02,
-                        describe=f"container {container[:12]} did not run again within {timeout:g}s after its restart")
+        return wait_for(
+            running_again,
+            timeout=timeout,
+            interval=0.02,
+            describe=f"container {container[:12]} did not run again within {timeout:g}s after its restart",
+        )
     except WaitTimeout as exc:
         raise SyncFailed(exc.message) from None
 

@@ -90,8 +90,15 @@ class DockerEngine:
         ca, cert, key = self._tls[:3]
         try:
             return urllib3.HTTPSConnectionPool(
-                parts.hostname, port, maxsize=4, timeout=self.timeout, retries=False,
-                cert_reqs="CERT_REQUIRED" if self._tls[3] else "CERT_NONE", ca_certs=ca, cert_file=cert, key_file=key,
+                parts.hostname,
+                port,
+                maxsize=4,
+                timeout=self.timeout,
+                retries=False,
+                cert_reqs="CERT_REQUIRED" if self._tls[3] else "CERT_NONE",
+                ca_certs=ca,
+                cert_file=cert,
+                key_file=key,
                 assert_hostname=None if self._tls[3] else False,
             )
         except (OSError, ValueError) as exc:
@@ -141,8 +148,9 @@ class DockerEngine:
             except docker.errors.TLSParameterError as exc:
                 raise ClusterError(f"bad TLS files for {self.host}: {exc}") from None
         try:
-            client = docker.DockerClient(base_url=self.host, tls=tls, version=_BOOTSTRAP_API_VERSION,
-                                         timeout=self.timeout)
+            client = docker.DockerClient(
+                base_url=self.host, tls=tls, version=_BOOTSTRAP_API_VERSION, timeout=self.timeout
+            )
         except docker.errors.DockerException as exc:
             raise ClusterError(f"cannot configure a Docker client for {self.host}: {exc}") from None
         api = client.api

@@ -58,8 +58,9 @@ def engine_resources(env: Mapping[str, str]) -> HostResources | None:
     cpus, memory = info.get("NCPU"), info.get("MemTotal")
     if not isinstance(cpus, int) or not isinstance(memory, int) or cpus < 1 or memory < 1:
         return None
-    return HostResources(cpus=cpus, memory_mb=memory // (1024 * 1024),
-                         source=f"the Docker engine at {env['DOCKER_HOST']} (docker info)")
+    return HostResources(
+        cpus=cpus, memory_mb=memory // (1024 * 1024), source=f"the Docker engine at {env['DOCKER_HOST']} (docker info)"
+    )
 
 
 def machine_resources() -> HostResources:

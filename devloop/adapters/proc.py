@@ -57,6 +57,7 @@ def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 def _resolve(program: str, env: dict[str, str], cwd: Path | None, hint: str | None) -> sh.Command:
     import sh  # sh pulls in asyncio: too slow for `devloop --help`
+
     name = os.path.basename(program)
     hint = hint or _INSTALL_HINTS.get(name)
     if "/" in program:
@@ -95,8 +96,12 @@ def _kill_group(pgid: int, grace: float | None = None) -> None:
     except ProcessLookupError:
         return
     try:
-        wait_for(lambda: not _group_alive(pgid), timeout=grace, interval=0.05,
-                 describe=f"process group {pgid} outlived SIGTERM by {grace:g}s")
+        wait_for(
+            lambda: not _group_alive(pgid),
+            timeout=grace,
+            interval=0.05,
+            describe=f"process group {pgid} outlived SIGTERM by {grace:g}s",
+        )
         return
     except WaitTimeout:
         pass  # not an error: SIGKILL is the answer

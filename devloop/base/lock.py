@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from devloop.base.errors import DevloopError, WaitTimeout
@@ -49,8 +49,8 @@ class LockBusy(DevloopError):
 class Holder:
     pid: int
     command: str
-    since: str          # ISO 8601, UTC
-    started: float      # time.time() when the lock was taken
+    since: str  # ISO 8601, UTC
+    started: float  # time.time() when the lock was taken
     proc_start: int | None  # the process's start time in clock ticks since boot (/proc/PID/stat field 22)
     host: str
 
@@ -92,7 +92,7 @@ def process_start(pid: int) -> int | None:
     except OSError:
         return None
     # pid (comm) state …: comm may hold spaces and parentheses, so split after the last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):
@@ -129,8 +129,15 @@ def _command_line() -> str:
 class ProfileLock:
     """`with ProfileLock(profile).hold(wait=60, on_wait=...)`, or acquire()/release()."""
 
-    def __init__(self, profile: str, *, kind: str = "profile", home: Path | None = None,
-                 directory: Path | None = None, command: str | None = None) -> None:
+    def __init__(
+        self,
+        profile: str,
+        *,
+        kind: str = "profile",
+        home: Path | None = None,
+        directory: Path | None = None,
+        command: str | None = None,
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"lock kind must be one of {KINDS}, got {kind!r}")
         self.profile = profile
@@ -172,8 +179,14 @@ class ProfileLock:
         self._fd = fd
         return True
 
-    def acquire(self, *, wait: float = 0.0, on_wait: Callable[[Holder | None, float], None] | None = None,
-                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None) -> None:
+    def acquire(
+        self,
+        *,
+        wait: float = 0.0,
+        on_wait: Callable[[Holder | None, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         """Take the lock, waiting up to `wait` seconds; `on_wait(holder, seconds_left)` is called
         about every POLL seconds while waiting (the Reporter's countdown). Raises LockBusy naming
         the holder when the time is up (at once when `wait` is 0)."""
@@ -191,8 +204,14 @@ class ProfileLock:
             return False
 
         try:
-            wait_for(taken, timeout=wait, interval=POLL, describe=f"the lock {self.path}", clock=clock,
-                     **({"sleep": sleep} if sleep is not None else {}))
+            wait_for(
+                taken,
+                timeout=wait,
+                interval=POLL,
+                describe=f"the lock {self.path}",
+                clock=clock,
+                **({"sleep": sleep} if sleep is not None else {}),
+            )
         except WaitTimeout:
             raise self._busy(self.holder(), waited=wait) from None
         self._took(self.holder())
@@ -201,9 +220,14 @@ class ProfileLock:
         # We hold the flock, so any JSON left there was written by a holder that never released:
         # it died (or was killed). Say so, then write ours.
         self.took_over = previous if previous is not None and previous.pid != os.getpid() else None
-        me = Holder(pid=os.getpid(), command=self.command,
-                    since=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), started=time.time(),
-                    proc_start=process_start(os.getpid()), host=socket.gethostname())
+        me = Holder(
+            pid=os.getpid(),
+            command=self.command,
+            since=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            started=time.time(),
+            proc_start=process_start(os.getpid()),
+            host=socket.gethostname(),
+        )
         tmp = self.info_path.with_name(f".{self.info_path.name}.{os.getpid()}")
         tmp.write_text(json.dumps(asdict(me)))
         os.replace(tmp, self.info_path)
@@ -213,8 +237,7 @@ class ProfileLock:
         if holder is None:
             who = "another devloop (it has not written who it is yet)"
         elif not holder.alive():
-            who = (f"{holder.describe()}, which has exited; a process it started still holds the lock "
-                   f"({self.path})")
+            who = f"{holder.describe()}, which has exited; a process it started still holds the lock ({self.path})"
         else:
             who = holder.describe()
         waited_text = f" after waiting {waited:g}s" if waited > 0 else ""
@@ -223,8 +246,9 @@ class ProfileLock:
             hint = "stop that one first (Ctrl-C in its terminal" + (f", or `kill {holder.pid}`)" if holder else ")")
         else:
             message = f"minikube profile {self.profile!r} is busy{waited_text}: {who} {what} it"
-            hint = ("wait for it to finish, or pass a longer --wait-lock SECONDS"
-                    + (f"; to stop it: `kill {holder.pid}`" if holder else ""))
+            hint = "wait for it to finish, or pass a longer --wait-lock SECONDS" + (
+                f"; to stop it: `kill {holder.pid}`" if holder else ""
+            )
         return LockBusy(message, holder=holder, hint=hint)
 
     def release(self) -> None:
@@ -280,8 +304,10 @@ def hold_for(session, *, wait: float, kind: str = "profile") -> Iterator[Profile
             lock.acquire(wait=wait, on_wait=on_wait)
             step.detail(waited_for=busy.holder.pid if busy.holder else None)
     if lock.took_over is not None:
-        rep.warn(f"took over the lock of minikube profile {session.context!r} from {lock.took_over.describe()}, "
-                 "which ended without releasing it")
+        rep.warn(
+            f"took over the lock of minikube profile {session.context!r} from {lock.took_over.describe()}, "
+            "which ended without releasing it"
+        )
     try:
         yield lock
     finally:

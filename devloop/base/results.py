@@ -157,8 +157,12 @@ class DoctorResult(Result):
         return not any(c.status == "fail" for c in self.checks)
 
     def payload(self) -> dict[str, Any]:
-        return {"command": "doctor", "ok": self.ok, "checks": [asdict(c) for c in self.checks],
-                "exit_code": self.exit_code}
+        return {
+            "command": "doctor",
+            "ok": self.ok,
+            "checks": [asdict(c) for c in self.checks],
+            "exit_code": self.exit_code,
+        }
 
 
 @dataclass

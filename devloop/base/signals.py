@@ -78,7 +78,7 @@ def process_stats() -> Iterator[tuple[str, list[str]]]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 2:
             yield entry.name, fields
 

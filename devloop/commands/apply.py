@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from devloop.loop import steps as loop
 from devloop.base.errors import ClusterError
 from devloop.base.results import ApplyResult
+from devloop.loop import steps as loop
 from devloop.session import Session
 
 

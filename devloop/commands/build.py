@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from devloop.loop import steps as loop
 from devloop.base.results import BuildResult
+from devloop.loop import steps as loop
 from devloop.session import Session
 
 

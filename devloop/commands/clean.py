@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devloop.loop import steps as loop
 from devloop.base.results import CleanResult
+from devloop.loop import steps as loop
 from devloop.session import Session
 
 
@@ -11,5 +11,6 @@ def clean(session: Session, *, strip_finalizers: bool = True) -> CleanResult:
     report = loop.cleanup(session, strip_finalizers=strip_finalizers)
     if report is None:
         return CleanResult()
-    return CleanResult(deleted=report.deleted, stripped=[str(s) for s in report.stripped],
-                       stuck=[str(s) for s in report.stuck])
+    return CleanResult(
+        deleted=report.deleted, stripped=[str(s) for s in report.stripped], stuck=[str(s) for s in report.stuck]
+    )

@@ -31,14 +31,28 @@ def doctor(session: Session) -> DoctorResult:
         if path.is_dir():
             checks.append(Check(f"workspace {component.name}", "ok", str(path)))
         else:
-            checks.append(Check(f"workspace {component.name}", "fail", f"{path} does not exist",
-                                f"check out the sources there, or pass --workspace DIR (now {session.workspace})"))
+            checks.append(
+                Check(
+                    f"workspace {component.name}",
+                    "fail",
+                    f"{path} does not exist",
+                    f"check out the sources there, or pass --workspace DIR (now {session.workspace})",
+                )
+            )
 
     limit = inotify_limit()
     if limit is not None:
         status = "ok" if limit >= 65536 else "warn"
-        checks.append(Check("inotify watches", status, f"fs.inotify.max_user_watches = {limit}",
-                            "" if status == "ok" else "sysctl -w fs.inotify.max_user_watches=524288 (watch falls back to polling otherwise)"))
+        checks.append(
+            Check(
+                "inotify watches",
+                status,
+                f"fs.inotify.max_user_watches = {limit}",
+                ""
+                if status == "ok"
+                else "sysctl -w fs.inotify.max_user_watches=524288 (watch falls back to polling otherwise)",
+            )
+        )
 
     if shutil.which(session.minikube_binary):
         checks.extend(_cluster_checks(session))
@@ -57,16 +71,23 @@ def _cluster_checks(session: Session) -> list[Check]:
     except DevloopError as exc:
         checks.append(Check("minikube version", "fail", exc.message, exc.hint or ""))
     mode, why = session.image_transfer()
-    checks.append(Check("image transfer", "ok", f"{mode}: {why}",
-                        "" if cluster.image_transfer != "auto" else "set `cluster.image_transfer` to choose"))
+    checks.append(
+        Check(
+            "image transfer",
+            "ok",
+            f"{mode}: {why}",
+            "" if cluster.image_transfer != "auto" else "set `cluster.image_transfer` to choose",
+        )
+    )
     try:
         status = session.minikube.status()
     except DevloopError as exc:
         checks.append(Check("cluster", "fail", exc.message, exc.hint or ""))
         return checks
     if not status.running:
-        checks.append(Check("cluster", "warn", f"minikube profile {cluster.profile} is {status.state}",
-                            "run `devloop up`"))
+        checks.append(
+            Check("cluster", "warn", f"minikube profile {cluster.profile} is {status.state}", "run `devloop up`")
+        )
         return checks
     checks.append(Check("cluster", "ok", f"minikube profile {cluster.profile} is running"))
     checks.append(_runtime_check(session))
@@ -91,8 +112,13 @@ def _start_checks(session: Session, version) -> list[Check]:
     out = [Check("minikube start", "ok", note) for note in plan.notes]
     out += [Check("minikube start", "warn", warning, "see the message") for warning in plan.warnings]
     if plan.force:
-        out.append(Check("resources under --force", "ok" if not plan.warnings else "warn",
-                         "CPUs and memory checked by devloop (minikube skips them when forced)"))
+        out.append(
+            Check(
+                "resources under --force",
+                "ok" if not plan.warnings else "warn",
+                "CPUs and memory checked by devloop (minikube skips them when forced)",
+            )
+        )
     return out or [Check("minikube start", "ok", f"nothing added for minikube {version.version}")]
 
 
@@ -105,8 +131,12 @@ def _runtime_check(session: Session) -> Check:
         config = None
     have = config.container_runtime if config is not None else ""
     if have and have != want:
-        return Check("container runtime", "fail", f"the cluster runs {have}, the profile asks for {want}",
-                     "`devloop reset` recreates the cluster with the profile's runtime")
+        return Check(
+            "container runtime",
+            "fail",
+            f"the cluster runs {have}, the profile asks for {want}",
+            "`devloop reset` recreates the cluster with the profile's runtime",
+        )
     return Check("container runtime", "ok", have or want)
 
 
@@ -119,8 +149,10 @@ def _context_detail(session: Session) -> str:
     endpoint = session.minikube.api_endpoint()
     parts = urlsplit(server)
     if endpoint and (parts.hostname, parts.port or 443) != (endpoint[0], int(endpoint[1])):
-        return (f"context {session.context} reaches the API server through the forwarded port {server} "
-                f"(node {endpoint[0]}:{endpoint[1]}); minikube confirms it (Kubeconfig: Configured)")
+        return (
+            f"context {session.context} reaches the API server through the forwarded port {server} "
+            f"(node {endpoint[0]}:{endpoint[1]}); minikube confirms it (Kubeconfig: Configured)"
+        )
     return f"context {session.context} points at minikube's API server {server}"
 
 
@@ -138,8 +170,14 @@ def _engine_checks(session: Session) -> list[Check]:
         if name == session.context:
             checks.append(Check("docker-env", "ok", f"{where} (daemon {name})"))
         else:
-            checks.append(Check("docker-env", "fail", f"docker-env leads to daemon {name!r}, not {session.context!r}",
-                                "run `devloop reset`"))
+            checks.append(
+                Check(
+                    "docker-env",
+                    "fail",
+                    f"docker-env leads to daemon {name!r}, not {session.context!r}",
+                    "run `devloop reset`",
+                )
+            )
     except DevloopError as exc:
         checks.append(Check("docker-env", "fail", exc.message, exc.hint or ""))
     server = getattr(engine, "server_version", {}) or {}
@@ -148,10 +186,22 @@ def _engine_checks(session: Session) -> list[Check]:
     dockershim = k8s is not None and k8s < (1, 24, 0)
     floor = parse_semver(low + ".0") if low != "?" else None
     if dockershim and floor is not None and floor > (1, 41, 0):
-        checks.append(Check("engine API", "fail", f"the node's Docker {server.get('Version', '')} serves API {low}-{high}; "
-                            "Kubernetes < 1.24 needs 1.41 (dockershim)",
-                            "`devloop reset`: devloop recreates it with --docker-env DOCKER_MIN_API_VERSION=1.24"))
+        checks.append(
+            Check(
+                "engine API",
+                "fail",
+                f"the node's Docker {server.get('Version', '')} serves API {low}-{high}; "
+                "Kubernetes < 1.24 needs 1.41 (dockershim)",
+                "`devloop reset`: devloop recreates it with --docker-env DOCKER_MIN_API_VERSION=1.24",
+            )
+        )
     else:
-        checks.append(Check("engine API", "ok", f"Docker {server.get('Version', '?')} serves API {low}-{high}"
-                            + ("; dockershim's 1.41 is inside" if dockershim else "")))
+        checks.append(
+            Check(
+                "engine API",
+                "ok",
+                f"Docker {server.get('Version', '?')} serves API {low}-{high}"
+                + ("; dockershim's 1.41 is inside" if dockershim else ""),
+            )
+        )
     return checks

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from devloop.base.results import DownResult
 from devloop.loop import steps as loop
 from devloop.manifests import render as manifests
-from devloop.base.results import DownResult
 from devloop.session import Session
 
 
@@ -17,5 +17,8 @@ def down(session: Session, *, delete_namespace: bool = False) -> DownResult:
         with session.reporter.step("namespace", f"delete namespace {ns}") as step:
             step.waiting(f"namespace {ns} to finish Terminating")
             session.kube().delete_namespace(ns, timeout=session.profile.timeouts.delete)
-    return DownResult(cleaned=report.deleted if report else 0, deleted_objects=deleted,
-                      namespace_deleted=bool(delete_namespace and ns))
+    return DownResult(
+        cleaned=report.deleted if report else 0,
+        deleted_objects=deleted,
+        namespace_deleted=bool(delete_namespace and ns),
+    )

@@ -58,7 +58,9 @@ def logs(
     return LogsResult(containers=[dict(t.__dict__) for t in targets], follow=follow)
 
 
-def _show(readers: list[tuple[Target, Iterator[str]]], follow: bool, on_line: Callable[[str | None, str], None]) -> None:
+def _show(
+    readers: list[tuple[Target, Iterator[str]]], follow: bool, on_line: Callable[[str | None, str], None]
+) -> None:
     if len(readers) == 1:
         for line in readers[0][1]:
             on_line(None, line)  # one container: its lines as they are
@@ -76,8 +78,8 @@ def _component_names(session: Session, component: str | None) -> list[str]:
 
 def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
     """Containers of the manifests' Deployments that run one of these components' images."""
-    from devloop.manifests import render as manifests
     from devloop.adapters.kube import is_deleting, meta_of, spec_of, workload_selector
+    from devloop.manifests import render as manifests
     from devloop.profile.lookup import normalize_repo, parse_image_ref
 
     repos: dict[str, str] = {}

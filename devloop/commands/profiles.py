@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devloop.profile import lookup as profile_mod
 from devloop.base.results import ProfileEntry, ProfileShowResult, ProfilesListResult
+from devloop.profile import lookup as profile_mod
 
 
 def list_profiles(cwd: Path) -> ProfilesListResult:
-    return ProfilesListResult(profiles=[ProfileEntry(name=name, path=str(path), origin=origin)
-                                        for name, path, origin in profile_mod.list_profiles(cwd)])
+    return ProfilesListResult(
+        profiles=[
+            ProfileEntry(name=name, path=str(path), origin=origin)
+            for name, path, origin in profile_mod.list_profiles(cwd)
+        ]
+    )
 
 
 def show_profile(ref: str, cwd: Path) -> ProfileShowResult:

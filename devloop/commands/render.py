@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from devloop.base.results import RenderResult
 from devloop.loop import steps as loop
 from devloop.manifests import render as manifests
-from devloop.base.results import RenderResult
 from devloop.session import Session
 
 

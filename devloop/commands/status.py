@@ -11,8 +11,15 @@ import json
 import os
 from typing import Any
 
-from devloop.adapters.kube.diagnosis import (is_deleting, meta_of, pod_problem, rollout_status, spec_of, status_of,
-                                             workload_selector)
+from devloop.adapters.kube.diagnosis import (
+    is_deleting,
+    meta_of,
+    pod_problem,
+    rollout_status,
+    spec_of,
+    status_of,
+    workload_selector,
+)
 from devloop.base.errors import DevloopError
 from devloop.base.results import StatusResult
 from devloop.session import Session
@@ -119,8 +126,12 @@ def _fingerprints(session: Session) -> dict[str, dict]:
     for c in session.profile.components:
         try:
             fp = session.fingerprinter.fingerprint(session.profile, c, session.workspace)
-            out[c.name] = {"fingerprint": fp.short, "tag": tag_for(c, fp.digest), "inputs": fp.files,
-                           **({"missing_inputs": list(fp.missing)} if fp.missing else {})}
+            out[c.name] = {
+                "fingerprint": fp.short,
+                "tag": tag_for(c, fp.digest),
+                "inputs": fp.files,
+                **({"missing_inputs": list(fp.missing)} if fp.missing else {}),
+            }
         except (DevloopError, OSError) as exc:
             out[c.name] = {"error": getattr(exc, "message", str(exc))}
     return out
@@ -233,9 +244,17 @@ def _live_updates(session: Session, components: list[dict]) -> list[dict]:
         comp = by_name.get(name)
         if comp is not None and record.base_tag not in comp.get("running", []):
             continue  # rolled out since (by `devloop apply`, say): the record is history
-        out.append({"component": name, "description": record.describe(), "base_tag": record.base_tag,
-                    "live_tag": record.live_tag, "files": record.files, "at": record.at,
-                    "converge": record.converge})
+        out.append(
+            {
+                "component": name,
+                "description": record.describe(),
+                "base_tag": record.base_tag,
+                "live_tag": record.live_tag,
+                "files": record.files,
+                "at": record.at,
+                "converge": record.converge,
+            }
+        )
         if comp is not None:
             comp["live"] = record.describe()
             if comp.get("tag") == record.live_tag:
@@ -260,8 +279,7 @@ def _component_state(tag: str | None, built: bool | None, running: list[str], up
 
 
 def _deployments(session: Session, kube: Any, objects: list[dict], live: list[dict]) -> list[dict]:
-    by_ref = {(meta_of(o).get("namespace"), meta_of(o).get("name")): o
-              for o in live if o.get("kind") == "Deployment"}
+    by_ref = {(meta_of(o).get("namespace"), meta_of(o).get("name")): o for o in live if o.get("kind") == "Deployment"}
     out = []
     for obj in objects:
         if obj.get("kind") != "Deployment":
@@ -277,8 +295,12 @@ def _deployments(session: Session, kube: Any, objects: list[dict], live: list[di
             continue
         done, message = rollout_status(dep)
         st = status_of(dep)
-        entry.update(state="rolled out" if done else "progressing", message=message,
-                     replicas=spec_of(dep).get("replicas", 1), ready=st.get("readyReplicas", 0))
+        entry.update(
+            state="rolled out" if done else "progressing",
+            message=message,
+            replicas=spec_of(dep).get("replicas", 1),
+            ready=st.get("readyReplicas", 0),
+        )
         if not done:
             try:
                 problems = [pod_problem(p) for p in kube.pods(ns, workload_selector(dep))]
@@ -304,10 +326,24 @@ def _cleanup(session: Session, kube: Any) -> tuple[list[dict], list[dict]]:
 
 def _stuck_entry(obj: dict, kind: str | None = None) -> dict:
     meta = meta_of(obj)
-    return {"kind": kind or obj.get("kind"), "namespace": meta.get("namespace"), "name": meta.get("name"),
-            "deleting_since": meta.get("deletionTimestamp"), "finalizers": list(meta.get("finalizers") or []),
-            **({"conditions": [f"{c.get('type')}: {c.get('message')}" for c in status_of(obj).get("conditions") or []
-                               if c.get("status") == "True"]} if obj.get("kind") == "Namespace" else {})}
+    return {
+        "kind": kind or obj.get("kind"),
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "deleting_since": meta.get("deletionTimestamp"),
+        "finalizers": list(meta.get("finalizers") or []),
+        **(
+            {
+                "conditions": [
+                    f"{c.get('type')}: {c.get('message')}"
+                    for c in status_of(obj).get("conditions") or []
+                    if c.get("status") == "True"
+                ]
+            }
+            if obj.get("kind") == "Namespace"
+            else {}
+        ),
+    }
 
 
 def _stuck_live(live: list[dict]) -> list[dict]:

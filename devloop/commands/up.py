@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devloop.loop import steps as loop
 from devloop.base.results import UpResult
+from devloop.loop import steps as loop
 from devloop.session import Session
 
 

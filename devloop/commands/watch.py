@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from devloop.loop import steps as loop
-from devloop.output import views
 from devloop.base.errors import BuildFailed, CommandFailed, ConfigError, DevloopError
 from devloop.base.results import WatchResult
+from devloop.loop import steps as loop
+from devloop.output import views
 from devloop.session import Session
 
 # How often the idle loop wakes to notice a stop request or an edited profile; KeyboardInterrupt
@@ -76,9 +76,9 @@ def watch(
 ) -> WatchResult:
     """Run until interrupted (KeyboardInterrupt propagates) or until `stop` is set."""
     from devloop.base.errors import ConfigError
-    from devloop.watch.live_update import LiveUpdater
     from devloop.base.lock import ProfileLock
     from devloop.profile.reload import ProfileReloader
+    from devloop.watch.live_update import LiveUpdater
     from devloop.watch.watcher import Debouncer, ProfileRouter, Watcher
 
     if debounce_ms <= 0:
@@ -103,8 +103,14 @@ def watch(
             on_root=lambda change, path, comps: _on_root(session, stats, change, path, comps),
         )
         started = w.start()
-        rep.emit("watching", mode=started.mode, watches=started.watches, dirs=started.dirs,
-                 pruned=started.pruned, seconds=round(started.seconds, 3))
+        rep.emit(
+            "watching",
+            mode=started.mode,
+            watches=started.watches,
+            dirs=started.dirs,
+            pruned=started.pruned,
+            seconds=round(started.seconds, 3),
+        )
         return w, started
 
     try:
@@ -173,8 +179,14 @@ def watch(
         watcher.stop()
         own.release()
     _converge_on_stop(session, stats, live, strategy)
-    return WatchResult(cycles=stats.cycles, failed=stats.failed, batches=stats.batches,
-                       skipped_unchanged=stats.skipped_unchanged, tags=stats.tags, last_error=stats.last_error)
+    return WatchResult(
+        cycles=stats.cycles,
+        failed=stats.failed,
+        batches=stats.batches,
+        skipped_unchanged=stats.skipped_unchanged,
+        tags=stats.tags,
+        last_error=stats.last_error,
+    )
 
 
 def _wait(stats: WatchStats) -> float:
@@ -194,13 +206,17 @@ def _follow_profile(session: Session, reloader: Any) -> bool:
     path = str(reloader.path)
     if isinstance(change, Invalid):
         rep.emit("profile", status="invalid", path=path, message=change.error.message, hint=change.error.hint)
-        rep.say(*views.error_lines(change.error.message, change.error.hint),
-                "[dim]still watching with the last valid profile; fix the file to reload it[/dim]")
+        rep.say(
+            *views.error_lines(change.error.message, change.error.hint),
+            "[dim]still watching with the last valid profile; fix the file to reload it[/dim]",
+        )
         return False
     new = change.profile
     if new.cluster.profile != session.profile.cluster.profile:
-        message = (f"{path}: cluster.profile changed from {session.profile.cluster.profile!r} to "
-                   f"{new.cluster.profile!r}; a watch follows one minikube profile")
+        message = (
+            f"{path}: cluster.profile changed from {session.profile.cluster.profile!r} to "
+            f"{new.cluster.profile!r}; a watch follows one minikube profile"
+        )
         hint = "stop this watch (Ctrl-C) and start it again to watch the other profile"
         rep.emit("profile", status="invalid", path=path, message=message, hint=hint)
         rep.say(*views.error_lines(message, hint))
@@ -261,8 +277,9 @@ def _unchanged(session: Session, stats: WatchStats, components: list[str]) -> bo
     return all(stats.tags.get(name) == tag for name, tag in tags.items())
 
 
-def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool,
-           live: Any = None) -> None:
+def _cycle(
+    session: Session, stats: WatchStats, *, components: list[str] | None, strategy: str, prepare: bool, live: Any = None
+) -> None:
     from devloop.base.lock import hold_for
 
     rep = session.reporter
@@ -288,17 +305,30 @@ def _cycle(session: Session, stats: WatchStats, *, components: list[str] | None,
         _failed(session, stats, exc)
         return
     except Exception as exc:  # noqa: BLE001 - watch outlives anything a cycle runs into
-        _failed(session, stats, DevloopError(f"unexpected {type(exc).__name__} in a cycle: {exc}",
-                                             hint="watching goes on and retries; please report this "
-                                                  "(with --verbose output)"))
+        _failed(
+            session,
+            stats,
+            DevloopError(
+                f"unexpected {type(exc).__name__} in a cycle: {exc}",
+                hint="watching goes on and retries; please report this (with --verbose output)",
+            ),
+        )
         return
     stats.tags.update(result.tags)
     stats.last_error = None
     stats.needs_prepare = False
     stats.attempts = 0
     seconds = time.monotonic() - started
-    rep.emit("cycle", status="ok", seconds=round(seconds, 3), built=result.built, components=components,
-             restarted=result.restarted, changed_objects=len(result.changed_objects), tags=result.tags)
+    rep.emit(
+        "cycle",
+        status="ok",
+        seconds=round(seconds, 3),
+        built=result.built,
+        components=components,
+        restarted=result.restarted,
+        changed_objects=len(result.changed_objects),
+        tags=result.tags,
+    )
     rep.say(views.watch_cycle_done(seconds, result.built))
 
 
@@ -339,8 +369,13 @@ def _live_update(session: Session, stats: WatchStats, live: Any, components: lis
         for name, record in result.updated.items():
             stats.tags[name] = record.live_tag
         stats.last_error = None
-        rep.emit("live-update", status="ok", components=names, seconds=round(result.seconds, 3),
-                 files={n: r.files for n, r in result.updated.items()})
+        rep.emit(
+            "live-update",
+            status="ok",
+            components=names,
+            seconds=round(result.seconds, 3),
+            files={n: r.files for n, r in result.updated.items()},
+        )
         rep.say(views.watch_live_done(result.seconds, names))
     reasons = {name: why for name, why in result.full.items() if why}
     if reasons:
@@ -379,8 +414,10 @@ def _converge_on_stop(session: Session, stats: WatchStats, live: Any, strategy: 
         return
     rep = session.reporter
     rep.emit("live-converge", components=pending)
-    rep.warn(f"converging {', '.join(pending)}: building and rolling out the image of the live-updated sources "
-             "(Ctrl-C again leaves it to the next `devloop up`)")
+    rep.warn(
+        f"converging {', '.join(pending)}: building and rolling out the image of the live-updated sources "
+        "(Ctrl-C again leaves it to the next `devloop up`)"
+    )
     _cycle(session, stats, components=pending, strategy=strategy, prepare=False, live=live)
 
 

@@ -86,6 +86,8 @@ class LiveUpdate(BaseModel):
         seen: dict[str, str] = {}
         for source, target in self.sync.items():
             if target in seen:
-                raise ValueError(f"expected one file per container path, found {target!r} for {seen[target]!r} and {source!r}")
+                raise ValueError(
+                    f"expected one file per container path, found {target!r} for {seen[target]!r} and {source!r}"
+                )
             seen[target] = source
         return self

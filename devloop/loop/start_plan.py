@@ -29,8 +29,18 @@ MIN_MEMORY_MB = 1800  # RSRC_INSUFFICIENT_REQ_MEMORY (start_flags.go:116)
 DOCKER_MIN_API = "DOCKER_MIN_API_VERSION=1.24"
 _DOCKERSHIM_UNTIL = (1, 24, 0)  # Kubernetes 1.24 removed dockershim
 _DOCKER29_FROM = (1, 38, 0)  # the first minikube whose kicbase carries Docker >= 29
-_UNITS = {"": 1, "b": 1 / (1024 * 1024), "k": 1 / 1024, "kb": 1 / 1024, "m": 1, "mb": 1, "g": 1024, "gb": 1024,
-          "t": 1024 * 1024, "tb": 1024 * 1024}
+_UNITS = {
+    "": 1,
+    "b": 1 / (1024 * 1024),
+    "k": 1 / 1024,
+    "kb": 1 / 1024,
+    "m": 1,
+    "mb": 1,
+    "g": 1024,
+    "gb": 1024,
+    "t": 1024 * 1024,
+    "tb": 1024 * 1024,
+}
 
 
 @dataclass
@@ -51,26 +61,37 @@ def memory_mb(text: str) -> int | None:
 
 def old_dockershim_on_docker29(version: MinikubeVersion, *, driver: str, runtime: str, kubernetes: str | None) -> bool:
     wanted = parse_semver(kubernetes or "")
-    return (version.as_tuple >= _DOCKER29_FROM and driver == "docker" and runtime == "docker"
-            and wanted is not None and wanted < _DOCKERSHIM_UNTIL)
+    return (
+        version.as_tuple >= _DOCKER29_FROM
+        and driver == "docker"
+        and runtime == "docker"
+        and wanted is not None
+        and wanted < _DOCKERSHIM_UNTIL
+    )
 
 
-def plan_start(cluster, version: MinikubeVersion, read_host: Callable[[], HostResources] | None, *,
-               source: str = "the profile") -> StartPlan:
+def plan_start(
+    cluster, version: MinikubeVersion, read_host: Callable[[], HostResources] | None, *, source: str = "the profile"
+) -> StartPlan:
     """`cluster` is the profile's Cluster; `read_host` says what the driver has (called only under --force;
     None: no check, as in a dry run)."""
     plan = StartPlan()
     if cluster.kubernetes_version:
         plan.force = needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
     if plan.force:
-        plan.notes.append(f"--force: minikube {version.version} supports Kubernetes {cluster.kubernetes_version} "
-                          "only when forced (cluster.allow_unsupported_kubernetes)")
+        plan.notes.append(
+            f"--force: minikube {version.version} supports Kubernetes {cluster.kubernetes_version} "
+            "only when forced (cluster.allow_unsupported_kubernetes)"
+        )
         if read_host is not None:
             _check_resources(cluster, read_host(), plan, source)
-    if old_dockershim_on_docker29(version, driver=cluster.driver, runtime=cluster.container_runtime,
-                                  kubernetes=cluster.kubernetes_version):
-        why = (f"Kubernetes {cluster.kubernetes_version} reaches Docker through dockershim at API 1.41, and the "
-               f"Docker >= 29 in minikube {version.version}'s node refuses APIs below 1.44")
+    if old_dockershim_on_docker29(
+        version, driver=cluster.driver, runtime=cluster.container_runtime, kubernetes=cluster.kubernetes_version
+    ):
+        why = (
+            f"Kubernetes {cluster.kubernetes_version} reaches Docker through dockershim at API 1.41, and the "
+            f"Docker >= 29 in minikube {version.version}'s node refuses APIs below 1.44"
+        )
         if cluster.lower_docker_min_api:
             plan.docker_env.append(DOCKER_MIN_API)
             plan.notes.append(f"--docker-env {DOCKER_MIN_API}: {why}")
@@ -78,7 +99,8 @@ def plan_start(cluster, version: MinikubeVersion, read_host: Callable[[], HostRe
             plan.warnings.append(
                 f"{why}; the profile sets cluster.lower_docker_min_api: false, so the kubelet will likely not start "
                 "and minikube gives up after two 4-minute kubeadm waits (K8S_KUBELET_NOT_RUNNING). Ways through: "
-                "remove that setting, minikube <= 1.37, or the kvm2/qemu driver (their ISO pins Docker 28)")
+                "remove that setting, minikube <= 1.37, or the kvm2/qemu driver (their ISO pins Docker 28)"
+            )
     return plan
 
 
@@ -86,9 +108,11 @@ def _check_resources(cluster, host: HostResources, plan: StartPlan, source: str)
     cpus = cluster.cpus
     if isinstance(cpus, int):
         if cpus < MIN_CPUS:
-            raise ConfigError(f"cluster.cpus is {cpus}; a minikube node needs at least {MIN_CPUS} (minikube would "
-                              "refuse with RSRC_INSUFFICIENT_CORES, but --force skips that check)",
-                              hint=f"set `cluster.cpus: {MIN_CPUS}` or more in {source}")
+            raise ConfigError(
+                f"cluster.cpus is {cpus}; a minikube node needs at least {MIN_CPUS} (minikube would "
+                "refuse with RSRC_INSUFFICIENT_CORES, but --force skips that check)",
+                hint=f"set `cluster.cpus: {MIN_CPUS}` or more in {source}",
+            )
         if cpus > host.cpus:
             raise ConfigError(
                 f"cluster.cpus is {cpus}, but {host.source} has {host.cpus} CPUs. minikube would refuse that "
@@ -99,15 +123,18 @@ def _check_resources(cluster, host: HostResources, plan: StartPlan, source: str)
     requested = memory_mb(cluster.memory) if isinstance(cluster.memory, str) else None
     if requested is not None:
         if requested < MIN_MEMORY_MB:
-            raise ConfigError(f"cluster.memory is {cluster.memory} ({requested} MB); a minikube node needs at least "
-                              f"{MIN_MEMORY_MB} MB (RSRC_INSUFFICIENT_REQ_MEMORY, skipped under --force)",
-                              hint=f"set `cluster.memory: 2g` or more in {source}")
+            raise ConfigError(
+                f"cluster.memory is {cluster.memory} ({requested} MB); a minikube node needs at least "
+                f"{MIN_MEMORY_MB} MB (RSRC_INSUFFICIENT_REQ_MEMORY, skipped under --force)",
+                hint=f"set `cluster.memory: 2g` or more in {source}",
+            )
         if requested > host.memory_mb:
             plan.warnings.append(
                 f"cluster.memory is {cluster.memory} ({requested} MB), more than the {host.memory_mb} MB of "
                 f"{host.source}: minikube would refuse it (RSRC_OVER_ALLOC_MEM) but --force skips that check; the "
                 f"node may run out of memory. Set `cluster.memory` to at most {max(MIN_MEMORY_MB, host.memory_mb - 1024)}mb "
-                f"in {source} to be safe")
+                f"in {source} to be safe"
+            )
 
 
 # Gates minikube adds to FeatureGates by itself (start_flags.go:694-713: the rootless driver's

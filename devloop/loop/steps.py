@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from devloop.base.errors import ClusterError, DevloopError
+from devloop.base.errors import ClusterError
 from devloop.base.results import BuildOutcome, CycleResult
 from devloop.session import Session
+
 
 # -- 1. cluster ------------------------------------------------------------------------------
 def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
@@ -39,24 +40,38 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
             # minikube applies changed gates to a running cluster (it reconfigures the control plane)
             session.reporter.info(f"{drift}: minikube start applies them (it restarts the control plane)")
         plan = start_plan(session)
-        step.detail(state=status.state, kubernetes_version=cluster.kubernetes_version,
-                    container_runtime=cluster.container_runtime, force=plan.force, docker_env=plan.docker_env)
+        step.detail(
+            state=status.state,
+            kubernetes_version=cluster.kubernetes_version,
+            container_runtime=cluster.container_runtime,
+            force=plan.force,
+            docker_env=plan.docker_env,
+        )
         for note in plan.notes:
             session.reporter.info(note)
         for warning in plan.warnings:
             session.reporter.warn(warning)
-        added = "".join(f", {flag}" for flag in (["--force"] if plan.force else [])
-                        + [f"--docker-env {v}" for v in plan.docker_env])
-        step.waiting(f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version}, "
-                     f"{cluster.container_runtime} runtime{added})")
-        started = mk.start(driver=cluster.driver, kubernetes_version=cluster.kubernetes_version, cpus=cluster.cpus,
-                           memory=cluster.memory, container_runtime=cluster.container_runtime, force=plan.force,
-                           docker_env=plan.docker_env,
-                           # `drift`: the profile's gates even when empty (the flag then clears minikube's)
-                           feature_gates=dict(cluster.feature_gates) if (cluster.feature_gates or drift) else None,
-                           extra_args=list(cluster.extra_start_args),
-                           timeout=session.profile.timeouts.cluster_start,
-                           on_line=lambda line: session.reporter.output_line("cluster", line))
+        added = "".join(
+            f", {flag}" for flag in (["--force"] if plan.force else []) + [f"--docker-env {v}" for v in plan.docker_env]
+        )
+        step.waiting(
+            f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version}, "
+            f"{cluster.container_runtime} runtime{added})"
+        )
+        started = mk.start(
+            driver=cluster.driver,
+            kubernetes_version=cluster.kubernetes_version,
+            cpus=cluster.cpus,
+            memory=cluster.memory,
+            container_runtime=cluster.container_runtime,
+            force=plan.force,
+            docker_env=plan.docker_env,
+            # `drift`: the profile's gates even when empty (the flag then clears minikube's)
+            feature_gates=dict(cluster.feature_gates) if (cluster.feature_gates or drift) else None,
+            extra_args=list(cluster.extra_start_args),
+            timeout=session.profile.timeouts.cluster_start,
+            on_line=lambda line: session.reporter.output_line("cluster", line),
+        )
         if started:
             session.forget_cluster_state()
             step.did("started")
@@ -100,8 +115,11 @@ def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str
             step.skip("already enabled")
         for name in missing:
             step.waiting(f"minikube addons enable {name}")
-            if session.minikube.enable_addon(name, timeout=session.profile.timeouts.addons,
-                                             on_line=lambda line: session.reporter.output_line("addons", line)):
+            if session.minikube.enable_addon(
+                name,
+                timeout=session.profile.timeouts.addons,
+                on_line=lambda line: session.reporter.output_line("addons", line),
+            ):
                 enabled.append(name)
         # Its webhook is probed after it came up (enabled now, or the cluster just started): an `up` that
         # found both running already had it probed by the `up` that started them.
@@ -122,7 +140,10 @@ def _wait_ingress_webhook(session: Session) -> None:
             "apiVersion": "networking.k8s.io/v1",
             "kind": "Ingress",
             "metadata": {"name": "devloop-webhook-probe", "namespace": "default"},
-            "spec": {"ingressClassName": "nginx", "defaultBackend": {"service": {"name": "devloop-probe", "port": {"number": 80}}}},
+            "spec": {
+                "ingressClassName": "nginx",
+                "defaultBackend": {"service": {"name": "devloop-probe", "port": {"number": 80}}},
+            },
         },
         timeout=session.profile.timeouts.addons,
         what="the ingress-nginx admission webhook",
@@ -155,7 +176,9 @@ def _select(session: Session, names: Sequence[str] | None) -> list[Any]:
     return session.profile.select_components(names)
 
 
-def build_components(session: Session, names: Sequence[str] | None = None, *, force: bool = False) -> list[BuildOutcome]:
+def build_components(
+    session: Session, names: Sequence[str] | None = None, *, force: bool = False
+) -> list[BuildOutcome]:
     """Build each selected component whose fingerprint tag is not in minikube's daemon yet."""
     outcomes: list[BuildOutcome] = []
     components = _select(session, names)
@@ -171,8 +194,12 @@ def build_components(session: Session, names: Sequence[str] | None = None, *, fo
                 outcomes.append(BuildOutcome(component.name, tag, built=False))
                 continue
             step.waiting(f"`{component.build_command(tag)}`")
-            builder.build(component, tag, cwd=session.workspace / component.dir,
-                          on_line=lambda line, n=component.name: session.reporter.output_line(f"build {n}", line))
+            builder.build(
+                component,
+                tag,
+                cwd=session.workspace / component.dir,
+                on_line=lambda line, n=component.name: session.reporter.output_line(f"build {n}", line),
+            )
             outcomes.append(BuildOutcome(component.name, tag, built=True))
     return outcomes
 
@@ -205,7 +232,9 @@ def cleanup(session: Session, *, strip_finalizers: bool = True) -> Any:
         grace = session.profile.timeouts.cleanup_grace
         if grace and not _controllers_running(session, kube):
             # Nobody is left to remove the finalizers: waiting would only make the user wait.
-            session.reporter.info("no controller of this profile is running: finalizers are stripped without a grace period")
+            session.reporter.info(
+                "no controller of this profile is running: finalizers are stripped without a grace period"
+            )
             grace = 0.0
         step.waiting("custom resources to go")
         report = kube.clean_custom_resources(
@@ -281,8 +310,9 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
                 # Kube.create returns None once it created the object; the dry-run double, False.
                 changed = kube.create(obj) is not False
             else:
-                changed = kube.server_side_apply(obj, field_manager="devloop", on_fallback=session.reporter.info,
-                                                 known_off=ssa_off)
+                changed = kube.server_side_apply(
+                    obj, field_manager="devloop", on_fallback=session.reporter.info, known_off=ssa_off
+                )
             if changed:
                 result.changed_objects.append(manifests.object_ref(obj))
                 if obj.get("kind") == "ConfigMap":
@@ -306,7 +336,10 @@ def apply_objects(session: Session, rendered: Any, *, strategy: str) -> CycleRes
         if not result.changed_objects and not result.restarted:
             step.did_nothing("no changes")
         else:
-            step.did(f"{len(result.changed_objects)} changed" + (f", {len(result.restarted)} restarted" if result.restarted else ""))
+            step.did(
+                f"{len(result.changed_objects)} changed"
+                + (f", {len(result.restarted)} restarted" if result.restarted else "")
+            )
     return result
 
 
@@ -334,13 +367,15 @@ def check_workspace(session: Session) -> None:
     """Every component's checkout must be there before minutes go into starting a cluster."""
     from devloop.base.errors import ConfigError
 
-    missing = [f"components[{c.name}].dir: {session.workspace / c.dir}" for c in session.profile.components
-               if not (session.workspace / c.dir).is_dir()]
+    missing = [
+        f"components[{c.name}].dir: {session.workspace / c.dir}"
+        for c in session.profile.components
+        if not (session.workspace / c.dir).is_dir()
+    ]
     if missing:
         where = f"{session.profile.source}: " if session.profile.source else ""
         raise ConfigError(
-            f"{where}the workspace lacks the checkouts of profile {session.profile.name!r}:\n  "
-            + "\n  ".join(missing),
+            f"{where}the workspace lacks the checkouts of profile {session.profile.name!r}:\n  " + "\n  ".join(missing),
             hint=f"run devloop from the directory holding them, or pass --workspace DIR (now {session.workspace})",
         )
 

@@ -175,15 +175,20 @@ def _check_shape(doc: Obj, where: str) -> None:
                 raise ConfigError(f"{where}: {at}: expected a list of containers, found {type(items).__name__}")
             for i, item in enumerate(items):
                 if not isinstance(item, dict):
-                    raise ConfigError(f"{where}: {at}[{i}]: expected a container (a mapping), found {type(item).__name__}")
+                    raise ConfigError(
+                        f"{where}: {at}[{i}]: expected a container (a mapping), found {type(item).__name__}"
+                    )
                 if "image" in item and not isinstance(item["image"], str):
-                    raise ConfigError(f"{where}: {at}[{i}].image: expected an image reference (a string), "
-                                      f"found {type(item['image']).__name__}")
+                    raise ConfigError(
+                        f"{where}: {at}[{i}].image: expected an image reference (a string), "
+                        f"found {type(item['image']).__name__}"
+                    )
     if doc["kind"] == "ConfigMap" and doc.get("data") is not None:
         data = doc["data"]
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: data: expected a mapping of keys to strings, found {type(data).__name__}")
         for key, value in data.items():
             if not isinstance(value, str):
-                raise ConfigError(f"{where}: data.{key}: expected a string (quote numbers and booleans), "
-                                  f"found {type(value).__name__}")
+                raise ConfigError(
+                    f"{where}: data.{key}: expected a string (quote numbers and booleans), found {type(value).__name__}"
+                )

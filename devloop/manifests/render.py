@@ -29,9 +29,24 @@ from devloop.manifests.load import (
 from devloop.profile.schema import Component, Profile
 
 __all__ = [
-    "CONTAINER_LISTS", "POD_SPEC_PATHS", "Obj", "Rendered", "Substitution", "configmaps_read_by", "containers",
-    "dump_yaml", "load_jsonnet_file", "load_manifests", "load_yaml_file", "object_ref", "order_for_apply",
-    "order_for_delete", "parse_yaml_manifests", "pod_spec", "render", "walk_jsonnet_output",
+    "CONTAINER_LISTS",
+    "POD_SPEC_PATHS",
+    "Obj",
+    "Rendered",
+    "Substitution",
+    "configmaps_read_by",
+    "containers",
+    "dump_yaml",
+    "load_jsonnet_file",
+    "load_manifests",
+    "load_yaml_file",
+    "object_ref",
+    "order_for_apply",
+    "order_for_delete",
+    "parse_yaml_manifests",
+    "pod_spec",
+    "render",
+    "walk_jsonnet_output",
 ]
 
 _APPLY_GROUPS: list[set[str]] = [
@@ -39,8 +54,17 @@ _APPLY_GROUPS: list[set[str]] = [
     {"CustomResourceDefinition"},
     {"ClusterRole", "Role"},
     {"ClusterRoleBinding", "RoleBinding"},
-    {"ServiceAccount", "ConfigMap", "Secret", "PriorityClass", "StorageClass", "PersistentVolume",
-     "PersistentVolumeClaim", "LimitRange", "ResourceQuota"},
+    {
+        "ServiceAccount",
+        "ConfigMap",
+        "Secret",
+        "PriorityClass",
+        "StorageClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "LimitRange",
+        "ResourceQuota",
+    },
     {"Service"},
     set(POD_SPEC_PATHS),
 ]
@@ -97,7 +121,9 @@ def _owner(image: Any, built: list[Component]) -> Component | None:
     return None
 
 
-def _render_pod_spec(obj: Obj, ref: str, built: list[Component], images: Mapping[str, str], subs: list[Substitution]) -> None:
+def _render_pod_spec(
+    obj: Obj, ref: str, built: list[Component], images: Mapping[str, str], subs: list[Substitution]
+) -> None:
     spec_path = POD_SPEC_PATHS[obj["kind"]]
     spec = _get(obj, spec_path)
     if not isinstance(spec, dict):
@@ -122,7 +148,9 @@ def _render_pod_spec(obj: Obj, ref: str, built: list[Component], images: Mapping
 _JSON_IMAGE_RE = re.compile(r'("image"\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
 
-def _render_configmap(obj: Obj, ref: str, built: list[Component], images: Mapping[str, str], subs: list[Substitution]) -> None:
+def _render_configmap(
+    obj: Obj, ref: str, built: list[Component], images: Mapping[str, str], subs: list[Substitution]
+) -> None:
     data = obj.get("data")
     if not isinstance(data, dict):
         return
@@ -139,8 +167,9 @@ def _render_configmap(obj: Obj, ref: str, built: list[Component], images: Mappin
             data[key] = _render_json_images(value, f"data.{key}", ref, built, images, subs)
 
 
-def _render_json_images(text: str, where: str, ref: str, built: list[Component], images: Mapping[str, str],
-                        subs: list[Substitution]) -> str:
+def _render_json_images(
+    text: str, where: str, ref: str, built: list[Component], images: Mapping[str, str], subs: list[Substitution]
+) -> str:
     try:
         json.loads(text)
     except ValueError:

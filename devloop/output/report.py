@@ -112,8 +112,9 @@ class Reporter:
         if self.json_mode:
             payload = result.payload()
             if result.with_timings:
-                payload["timings"] = [{"step": t.step, "status": t.status, "seconds": round(t.seconds, 3)}
-                                      for t in self.timings]
+                payload["timings"] = [
+                    {"step": t.step, "status": t.status, "seconds": round(t.seconds, 3)} for t in self.timings
+                ]
             self.emit("result", **payload)
             return
         from devloop.output.views import for_people
@@ -173,16 +174,30 @@ class Reporter:
             seconds = time.monotonic() - started
             self._stop_spinner()
             self.timings.append(StepTiming(name, "failed", seconds))
-            self.emit("step", step=name, status="failed", seconds=round(seconds, 3),
-                      details={**handle.details, "error": str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted"})
+            self.emit(
+                "step",
+                step=name,
+                status="failed",
+                seconds=round(seconds, 3),
+                details={
+                    **handle.details,
+                    "error": str(exc) if not isinstance(exc, KeyboardInterrupt) else "interrupted",
+                },
+            )
             if not self.json_mode:
                 self.err.print(f"{_MARKS['failed']} {escape(label)}  [dim]{seconds:.1f}s[/dim]")
             raise
         seconds = time.monotonic() - started
         self._stop_spinner()
         self.timings.append(StepTiming(name, handle.status, seconds))
-        self.emit("step", step=name, status=handle.status, seconds=round(seconds, 3), details=handle.details,
-                  **({"note": handle.note} if handle.note else {}))
+        self.emit(
+            "step",
+            step=name,
+            status=handle.status,
+            seconds=round(seconds, 3),
+            details=handle.details,
+            **({"note": handle.note} if handle.note else {}),
+        )
         if not self.json_mode:
             note = f"  [dim]{escape(handle.note)}[/dim]" if handle.note else ""
             self.err.print(f"{_MARKS[handle.status]} {escape(label)}{note}  [dim]{seconds:.1f}s[/dim]")

@@ -25,16 +25,21 @@ class Text:
 
 def for_people(result: r.Result, total_seconds: float) -> Text:
     if isinstance(result, r.UpResult):
-        return Text(err=[_done(result.cycle.built, total_seconds),
-                         "  next: `devloop watch` to rebuild and redeploy on every save, `devloop status`, "
-                         "`devloop logs COMPONENT`"])
+        return Text(
+            err=[
+                _done(result.cycle.built, total_seconds),
+                "  next: `devloop watch` to rebuild and redeploy on every save, `devloop status`, "
+                "`devloop logs COMPONENT`",
+            ]
+        )
     if isinstance(result, r.ApplyResult):
         return Text(err=[_done(result.cycle.built, total_seconds)])
     if isinstance(result, r.ResetResult):
         return Text(err=[f"[bold green]reset[/bold green] {escape(result.cluster)}; next: `devloop up`"])
     if isinstance(result, r.BuildResult):
-        return Text(out=_lines(f"{o.component}\t{o.tag}\t{'built' if o.built else 'up to date'}"
-                               for o in result.components))
+        return Text(
+            out=_lines(f"{o.component}\t{o.tag}\t{'built' if o.built else 'up to date'}" for o in result.components)
+        )
     if isinstance(result, r.CleanResult):
         return Text(err=[f"cleaned {result.deleted} objects; {len(result.stripped)} had finalizers removed"])
     if isinstance(result, r.DownResult):
@@ -57,8 +62,9 @@ def _lines(lines: Any) -> str:
 
 
 def _done(built: list[str], total_seconds: float) -> str:
-    return (f"[bold green]done[/bold green] in {total_seconds:.1f}s"
-            + (f"; built {', '.join(built)}" if built else "; nothing to build"))
+    return f"[bold green]done[/bold green] in {total_seconds:.1f}s" + (
+        f"; built {', '.join(built)}" if built else "; nothing to build"
+    )
 
 
 def error_lines(message: str, hint: str | None) -> list[str]:
@@ -96,7 +102,9 @@ def watch_cycle_done(seconds: float, built: list[str]) -> str:
 
 
 def watch_live_done(seconds: float, components: list[str]) -> str:
-    return f"[bold green]live-updated[/bold green] {', '.join(components)} in {seconds:.1f}s (no image build, no rollout)"
+    return (
+        f"[bold green]live-updated[/bold green] {', '.join(components)} in {seconds:.1f}s (no image build, no rollout)"
+    )
 
 
 def watch_cycle_failed(message: str, hint: str | None) -> list[str]:
@@ -108,18 +116,28 @@ def status_lines(result: dict) -> list[str]:
     """Plain lines (no markup) for the terminal."""
     lines = []
     c = result["cluster"]
-    lines.append(f"cluster    {result['context']}: {c.get('state') or 'unknown'}"
-                 + (f" ({c['error']})" if "error" in c else "") + (f" — {c['detail']}" if c.get("detail") else ""))
+    lines.append(
+        f"cluster    {result['context']}: {c.get('state') or 'unknown'}"
+        + (f" ({c['error']})" if "error" in c else "")
+        + (f" — {c['detail']}" if c.get("detail") else "")
+    )
     t = result.get("image_transfer")
     if t:
         lines.append(f"images     {t['mode']} (cluster.image_transfer: {t['setting']}): {t['why']}")
     d = result["docker_env"]
     if "DOCKER_HOST" in d:
-        verdict = "matches the profile" if d.get("matches") else f"does NOT match (expected daemon {d.get('expected_daemon')})"
+        verdict = (
+            "matches the profile"
+            if d.get("matches")
+            else f"does NOT match (expected daemon {d.get('expected_daemon')})"
+        )
         lines.append(f"docker-env {d['DOCKER_HOST']} daemon {d.get('daemon', '?')}: {verdict}")
         if not d.get("shell_matches"):
-            lines.append("           this shell's DOCKER_HOST is "
-                         + (d.get("shell_DOCKER_HOST") or "unset") + f"; `eval $(minikube -p {result['context']} docker-env)` to build by hand")
+            lines.append(
+                "           this shell's DOCKER_HOST is "
+                + (d.get("shell_DOCKER_HOST") or "unset")
+                + f"; `eval $(minikube -p {result['context']} docker-env)` to build by hand"
+            )
     elif "skipped" in d:
         lines.append(f"docker-env {d['skipped']}")
     else:
@@ -144,12 +162,16 @@ def status_lines(result: dict) -> list[str]:
     cleanup = result["cleanup"]
     if isinstance(cleanup, list):
         if cleanup:
-            lines.append("custom resources " + ", ".join(
-                f"{x['resource']}: {x.get('count', 'error: ' + str(x.get('error')))}" for x in cleanup))
+            lines.append(
+                "custom resources "
+                + ", ".join(f"{x['resource']}: {x.get('count', 'error: ' + str(x.get('error')))}" for x in cleanup)
+            )
     for s in result["stuck"]:
         where = f"{s['namespace']}/{s['name']}" if s.get("namespace") else s["name"]
-        lines.append(f"STUCK {s['kind']} {where} deleting since {s['deleting_since']}, finalizers {s['finalizers']}"
-                     + (f"; {'; '.join(s['conditions'])}" if s.get("conditions") else ""))
+        lines.append(
+            f"STUCK {s['kind']} {where} deleting since {s['deleting_since']}, finalizers {s['finalizers']}"
+            + (f"; {'; '.join(s['conditions'])}" if s.get("conditions") else "")
+        )
     if result["stuck"]:
         lines.append("      `devloop clean` removes custom resources whose finalizers would hang")
     return lines

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ValidationError
 
 from devloop.base.errors import ConfigError
 
-
 # --------------------------------------------------------------------------- YAML with positions
 
 
@@ -58,7 +57,6 @@ def yaml_error_text(exc: yaml.YAMLError, path: Path) -> str:
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
     detail = f"{problem}" + (f" ({context})" if context and context not in problem else "")
     return f"{where}: invalid YAML: {detail}"
-
 
 
 def load_yaml(text: str, path: Path) -> tuple[yaml.Node | None, Any]:
@@ -103,7 +101,6 @@ def _key_node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | No
             if getattr(key_node, "value", None) == loc[-1]:
                 return key_node
     return parent
-
 
 
 # --------------------------------------------------------------------------- error text
@@ -206,7 +203,7 @@ def _error_line(err: dict[str, Any], data: Any, root_model: type[BaseModel]) -> 
         msg = err["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
             if msg.startswith(prefix):
-                msg = msg[len(prefix):]
+                msg = msg[len(prefix) :]
         return msg
     if kind == "too_short":
         return f"expected at least {err.get('ctx', {}).get('min_length', 1)} item(s), found an empty list"
@@ -221,7 +218,7 @@ def _error_line(err: dict[str, Any], data: Any, root_model: type[BaseModel]) -> 
     expected = _EXPECTED.get(kind)
     if expected is None:
         msg = err["msg"]
-        expected = msg[len("Input should be "):] if msg.startswith("Input should be ") else msg
+        expected = msg[len("Input should be ") :] if msg.startswith("Input should be ") else msg
     return f"expected {expected}, found {type_name(found)} {_show(found)}"
 
 
@@ -230,15 +227,16 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # user who wrote a YAML key.
     out = []
     for part in loc:
-        if isinstance(part, str) and (part in ("int", "str", "float", "bool", "list", "dict", "none")
-                                      or part.startswith(("literal[", "function-", "list[", "dict["))):
+        if isinstance(part, str) and (
+            part in ("int", "str", "float", "bool", "list", "dict", "none")
+            or part.startswith(("literal[", "function-", "list[", "dict["))
+        ):
             continue
         out.append(part)
     return tuple(out)
 
 
-def format_errors(errors: list[Any], data: Any, root: yaml.Node | None, path: Path,
-                  root_model: type[BaseModel]) -> str:
+def format_errors(errors: list[Any], data: Any, root: yaml.Node | None, path: Path, root_model: type[BaseModel]) -> str:
     """All problems as text; `root_model` is the model `data` was validated against."""
     lines: list[str] = []
     seen: set[str] = set()

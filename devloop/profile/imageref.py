@@ -41,9 +41,9 @@ def normalize_repo(repo: str) -> str:
     """`docker.io/library/busybox` and `busybox` name the same repository; compare them equal."""
     for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
         if repo.startswith(prefix):
-            repo = repo[len(prefix):]
+            repo = repo[len(prefix) :]
             if repo.startswith("library/") and repo.count("/") == 1:
-                repo = repo[len("library/"):]
+                repo = repo[len("library/") :]
             break
     return repo
 

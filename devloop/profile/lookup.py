@@ -15,14 +15,29 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from devloop.base.errors import ConfigError
-from devloop.profile.imageref import ImageRef, normalize_repo, parse_image_ref
 from devloop.profile.errors import format_errors, hint_for, load_yaml, type_name, yaml_error_text
+from devloop.profile.imageref import ImageRef, normalize_repo, parse_image_ref
 from devloop.profile.schema import Cluster, Component, Manifest, Profile, Timeouts
 
 __all__ = [
-    "DEFAULT_PROFILE", "Cluster", "Component", "ImageRef", "Manifest", "Profile", "ProfileInfo", "Timeouts",
-    "bundled_profiles_dir", "list_profiles", "load_profile", "load_profile_file", "normalize_repo",
-    "parse_image_ref", "parse_profile", "resolve_profile", "user_profiles_dir", "yaml_error_text",
+    "DEFAULT_PROFILE",
+    "Cluster",
+    "Component",
+    "ImageRef",
+    "Manifest",
+    "Profile",
+    "ProfileInfo",
+    "Timeouts",
+    "bundled_profiles_dir",
+    "list_profiles",
+    "load_profile",
+    "load_profile_file",
+    "normalize_repo",
+    "parse_image_ref",
+    "parse_profile",
+    "resolve_profile",
+    "user_profiles_dir",
+    "yaml_error_text",
 ]
 
 DEFAULT_PROFILE = "kubeless"
@@ -120,7 +135,9 @@ def load_profile_file(path: Path) -> Profile:
 def parse_profile(text: str, path: Path) -> Profile:
     node, data = load_yaml(text, path)
     if data is None:
-        raise ConfigError(f"{path}: profile is empty; expected a mapping with keys name, cluster, namespace, components, manifests")
+        raise ConfigError(
+            f"{path}: profile is empty; expected a mapping with keys name, cluster, namespace, components, manifests"
+        )
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:{node.start_mark.line + 1}: expected the profile to be a mapping of keys, found {type_name(data)}"
@@ -130,8 +147,9 @@ def parse_profile(text: str, path: Path) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc.errors(include_url=False), data, node, path, Profile),
-                          hint=hint_for(exc)) from None
+        raise ConfigError(
+            format_errors(exc.errors(include_url=False), data, node, path, Profile), hint=hint_for(exc)
+        ) from None
     problems = profile.problems()
     if problems:
         errors = [{"loc": loc, "type": "value_error", "msg": msg, "input": None} for loc, msg in problems]

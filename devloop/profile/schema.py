@@ -25,9 +25,9 @@ from pydantic import (
 )
 
 from devloop.base.errors import ConfigError
-from devloop.profile.imageref import REPO_RE, ImageRef, parse_image_ref
 from devloop.liveupdate.schema import LiveUpdate
 from devloop.profile.errors import type_name
+from devloop.profile.imageref import REPO_RE, ImageRef, parse_image_ref
 
 _DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
@@ -43,7 +43,6 @@ MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?\s*(?:b|k|kb|m|mb|g|gb|t|tb)?$", re.IGNOR
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Kubernetes feature gate names (k8s.io/component-base/featuregate): CamelCase, e.g. ServerSideApply.
 FEATURE_GATE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-
 
 
 def _relative_path(value: str, what: str) -> str:
@@ -69,7 +68,7 @@ def _check_ignore_patterns(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
-        except Exception as exc:  # pathspec raises several types for bad patterns
+        except Exception as exc:  # noqa: BLE001 -- pathspec raises several types for bad patterns
             raise ValueError(f"expected a gitignore pattern, found {pattern!r} ({exc})") from None
     return patterns
 
@@ -215,7 +214,9 @@ class Component(_Strict):
     @classmethod
     def _name(cls, v: str) -> str:
         if not DNS_LABEL_RE.match(v):
-            raise ValueError(f"expected a lowercase name of letters, digits and '-' (like 'function-controller'), found {v!r}")
+            raise ValueError(
+                f"expected a lowercase name of letters, digits and '-' (like 'function-controller'), found {v!r}"
+            )
         return v
 
     @field_validator("dir")
@@ -236,9 +237,7 @@ class Component(_Strict):
     @classmethod
     def _image(cls, v: str) -> str:
         if "@" in v or ":" in v.rsplit("/", 1)[-1]:
-            raise ValueError(
-                f"expected an image repository without tag or digest (devloop picks the tag), found {v!r}"
-            )
+            raise ValueError(f"expected an image repository without tag or digest (devloop picks the tag), found {v!r}")
         if not REPO_RE.match(v):
             raise ValueError(
                 f"expected a valid docker repository name (lowercase letters, digits, '.', '_', '-', '/'), found {v!r}"
@@ -398,31 +397,47 @@ class Profile(_Strict):
         images: dict[str, str] = {}
         for i, c in enumerate(self.components):
             if c.name in names:
-                out.append((("components", i, "name"),
-                            f"expected unique component names, found {c.name!r} again (first at components[{names[c.name]}])"))
+                out.append(
+                    (
+                        ("components", i, "name"),
+                        f"expected unique component names, found {c.name!r} again (first at components[{names[c.name]}])",
+                    )
+                )
             else:
                 names[c.name] = i
             if c.image in images and images[c.image] != c.name:
-                out.append((("components", i, "image"),
-                            f"expected each component to build its own image, found {c.image!r} also in component {images[c.image]!r}"))
+                out.append(
+                    (
+                        ("components", i, "image"),
+                        f"expected each component to build its own image, found {c.image!r} also in component {images[c.image]!r}",
+                    )
+                )
             images.setdefault(c.image, c.name)
         for i, c in enumerate(self.components):
             if c.live_update is None:
                 continue
-            roots = [PurePosixPath(r).as_posix().strip('/') for r in c.inputs]
+            roots = [PurePosixPath(r).as_posix().strip("/") for r in c.inputs]
             for j, item in enumerate(c.live_update.inputs):
-                rel = PurePosixPath(item).as_posix().strip('/')
-                if not any(r in ('', '.') or rel == r or rel.startswith(r + '/') for r in roots):
-                    out.append((('components', i, 'live_update', 'inputs', j),
-                                f"expected a path inside the component's inputs ({', '.join(c.inputs)}), "
-                                f"found {item!r}: a live update input must also be an image input"))
+                rel = PurePosixPath(item).as_posix().strip("/")
+                if not any(r in ("", ".") or rel == r or rel.startswith(r + "/") for r in roots):
+                    out.append(
+                        (
+                            ("components", i, "live_update", "inputs", j),
+                            f"expected a path inside the component's inputs ({', '.join(c.inputs)}), "
+                            f"found {item!r}: a live update input must also be an image input",
+                        )
+                    )
         owners: dict[str, str] = {}
         for i, c in enumerate(self.components):
             for j, ref in enumerate(c.replace_refs()):
                 key = str(ref)
                 if key in owners and owners[key] != c.name:
-                    out.append((("components", i, "replaces", j),
-                                f"expected each image reference to be replaced by one component, found {key!r} also in component {owners[key]!r}"))
+                    out.append(
+                        (
+                            ("components", i, "replaces", j),
+                            f"expected each image reference to be replaced by one component, found {key!r} also in component {owners[key]!r}",
+                        )
+                    )
                 owners.setdefault(key, c.name)
         return out
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devloop.base.errors import ConfigError
-from devloop.sources.inputs import IgnoreRules, ignore_rules, norm_rel
 from devloop.base.paths import default_cache_dir
 from devloop.profile.schema import Component, Profile
+from devloop.sources.inputs import IgnoreRules, ignore_rules, norm_rel
 
 FORMAT = "devloop-fingerprint-v1"
 CACHE_FORMAT = 1
@@ -89,7 +89,7 @@ class Fingerprinter:
             raise ConfigError(
                 f"{where}components[{component.name}].dir: directory {base} does not exist",
                 hint=f"--workspace must be the directory holding the checkouts ({component.dir}/ of profile "
-                     f"{profile.name!r} is looked up there)",
+                f"{profile.name!r} is looked up there)",
             )
         rules = ignore_rules(profile, component, Path(workspace))
         files, missing = self._collect(base, [norm_rel(i) for i in component.inputs], rules)
@@ -112,8 +112,12 @@ class Fingerprinter:
             else:
                 kind = "x" if mode & 0o111 else "f"
                 entry = entries.get(rel)
-                if (entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns
-                        and entry[2] == st.st_ino):
+                if (
+                    entry is not None
+                    and entry[0] == st.st_size
+                    and entry[1] == st.st_mtime_ns
+                    and entry[2] == st.st_ino
+                ):
                     digest = entry[3]
                 else:
                     try:
@@ -135,8 +139,9 @@ class Fingerprinter:
         self._save(cache)
         return Fingerprint(h.hexdigest(), len(files), hashed, tuple(missing), time.monotonic() - started)
 
-    def _collect(self, base: str, inputs: list[str], rules: IgnoreRules
-                 ) -> tuple[dict[str, tuple[str, os.stat_result]], list[str]]:
+    def _collect(
+        self, base: str, inputs: list[str], rules: IgnoreRules
+    ) -> tuple[dict[str, tuple[str, os.stat_result]], list[str]]:
         files: dict[str, tuple[str, os.stat_result]] = {}
         missing: list[str] = []
         for rel in inputs:
@@ -155,10 +160,9 @@ class Fingerprinter:
         return files, missing
 
     @staticmethod
-    def _walk(top: str, prefix: str, rules: IgnoreRules,
-              files: dict[str, tuple[str, os.stat_result]]) -> None:
+    def _walk(top: str, prefix: str, rules: IgnoreRules, files: dict[str, tuple[str, os.stat_result]]) -> None:
         ignored, prune = rules.ignored, rules.prune
-        S_ISREG, S_ISLNK = stat.S_ISREG, stat.S_ISLNK  # noqa: N806 - locals for the hot loop
+        S_ISREG, S_ISLNK = stat.S_ISREG, stat.S_ISLNK
         stack = [(top, prefix)]
         while stack:
             directory, pre = stack.pop()
@@ -202,8 +206,11 @@ class Fingerprinter:
             try:
                 raw = json.loads(path.read_text(encoding="utf-8"))
                 if raw.get("format") == CACHE_FORMAT and raw.get("base") == base:
-                    entries = {k: v for k, v in raw["entries"].items()
-                               if isinstance(v, list) and len(v) == 4 and isinstance(v[3], str)}
+                    entries = {
+                        k: v
+                        for k, v in raw["entries"].items()
+                        if isinstance(v, list) and len(v) == 4 and isinstance(v[3], str)
+                    }
             except (OSError, ValueError, AttributeError, KeyError, TypeError):
                 entries = {}  # corrupt or foreign: rebuilt from the files on this run
         cache = _Cache(path, base, entries, mtime)
@@ -216,9 +223,13 @@ class Fingerprinter:
         grow forever. Entries the walk skipped but that exist stay: another component sharing
         the directory (with other ignore rules) may use them."""
         roots = list(inputs)
-        stale = [rel for rel in cache.entries if rel not in files
-                 and any(r == "" or rel == r or rel.startswith(r + "/") for r in roots)
-                 and not os.path.lexists(os.path.join(cache.base, rel))]
+        stale = [
+            rel
+            for rel in cache.entries
+            if rel not in files
+            and any(r == "" or rel == r or rel.startswith(r + "/") for r in roots)
+            and not os.path.lexists(os.path.join(cache.base, rel))
+        ]
         for rel in stale:
             del cache.entries[rel]
         if stale:
@@ -232,8 +243,9 @@ class Fingerprinter:
             fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".stat-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump({"format": CACHE_FORMAT, "base": cache.base, "entries": cache.entries},
-                              f, separators=(",", ":"))
+                    json.dump(
+                        {"format": CACHE_FORMAT, "base": cache.base, "entries": cache.entries}, f, separators=(",", ":")
+                    )
                 os.replace(tmp, cache.path)
             except BaseException:
                 with contextlib.suppress(OSError):

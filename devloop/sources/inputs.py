@@ -130,15 +130,20 @@ class IgnoreRules:
             return True
         if self._reinclude is None:
             return False
-        return not any(p == "" or p == rel_dir or p.startswith(rel_dir + "/") or rel_dir.startswith(p + "/")
-                       for p in self._reinclude)
+        return not any(
+            p == "" or p == rel_dir or p.startswith(rel_dir + "/") or rel_dir.startswith(p + "/")
+            for p in self._reinclude
+        )
 
 
 def ignore_rules(profile: Profile, component: Component, workspace: Path) -> IgnoreRules:
     # Docker sends a context's Dockerfile and .dockerignore even when .dockerignore lists them,
     # and a change to either changes the build: they stay inputs whatever .dockerignore says.
-    keep = [f"{ctx}/{name}" if ctx else name for ctx in build_contexts(component, workspace)
-            for name in ("Dockerfile", ".dockerignore")]
+    keep = [
+        f"{ctx}/{name}" if ctx else name
+        for ctx in build_contexts(component, workspace)
+        for name in ("Dockerfile", ".dockerignore")
+    ]
     return IgnoreRules(ignore_lines(profile, component, workspace), keep)
 
 
@@ -178,5 +183,5 @@ def _relative_to(path: str, base: str) -> str | None:
     if path == base:
         return ""
     if path.startswith(base.rstrip("/") + "/"):
-        return path[len(base.rstrip("/")) + 1:].replace(os.sep, "/")
+        return path[len(base.rstrip("/")) + 1 :].replace(os.sep, "/")
     return None

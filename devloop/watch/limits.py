@@ -39,8 +39,9 @@ class InotifyExhausted(Exception):
     """inotify cannot cover the plan; the message tells the user what to raise."""
 
 
-def limit_notice(limit: int | None, needed: int, detail: str, *, instances: bool = False,
-                 poll_interval: float = 1.0) -> str:
+def limit_notice(
+    limit: int | None, needed: int, detail: str, *, instances: bool = False, poll_interval: float = 1.0
+) -> str:
     if instances:
         key, value = "fs.inotify.max_user_instances", 1024
         have = key

@@ -48,8 +48,9 @@ class LiveUpdater:
         return state.load(self.session.cache_dir, self.session.context)
 
     def _rest_digest(self, component: Any) -> str:
-        fp = self.session.fingerprinter.fingerprint(self.session.profile, rest_component(component),
-                                                    self.session.workspace)
+        fp = self.session.fingerprinter.fingerprint(
+            self.session.profile, rest_component(component), self.session.workspace
+        )
         return fp.digest
 
     # -- around full cycles -------------------------------------------------------------------
@@ -130,8 +131,10 @@ class LiveUpdater:
         if not targets:
             return f"no running container runs {base.tag}"
         if record is not None and set(record.containers) != {t.container_id for t in targets}:
-            return (f"a pod or container was recreated since the last live update: it runs {base.tag} again, "
-                    "without the synced files")
+            return (
+                f"a pod or container was recreated since the last live update: it runs {base.tag} again, "
+                "without the synced files"
+            )
         return ""
 
     def _update(self, component: Any, base: Baseline, tag: str, pods: list[dict]):
@@ -145,14 +148,20 @@ class LiveUpdater:
             cwd = Path(session.workspace) / component.dir
             step.waiting(f"`{lu.build}`")
             try:
-                proc.run_shell(lu.build, env={**session.docker_env(), **dict(component.env)}, cwd=cwd,
-                               timeout=session.profile.timeouts.build,
-                               on_line=lambda line: rep.output_line(f"live {component.name}", line))
+                proc.run_shell(
+                    lu.build,
+                    env={**session.docker_env(), **dict(component.env)},
+                    cwd=cwd,
+                    timeout=session.profile.timeouts.build,
+                    on_line=lambda line: rep.output_line(f"live {component.name}", line),
+                )
             except CommandFailed as exc:
                 raise CommandFailed(
-                    exc.argv, exc.exit_code_of_command, exc.output_tail,
+                    exc.argv,
+                    exc.exit_code_of_command,
+                    exc.output_tail,
                     message=f"live update build of {component.name} failed: `{lu.build}` exited with code "
-                            f"{exc.exit_code_of_command} (in {cwd})",
+                    f"{exc.exit_code_of_command} (in {cwd})",
                 ) from None
             files = {cwd / source: target for source, target in lu.sync.items()}
             absent = [str(p.relative_to(cwd)) for p in files if not p.is_file()]
@@ -176,8 +185,13 @@ class LiveUpdater:
                 step.skip("image build instead: " + exc.message)
                 return exc.message
             record = state.LiveRecord(
-                component=component.name, base_tag=base.tag, live_tag=tag, files=list(files.values()),
-                at=time.time(), containers={t.container_id: t.where for t in targets}, converge=lu.converge,
+                component=component.name,
+                base_tag=base.tag,
+                live_tag=tag,
+                files=list(files.values()),
+                at=time.time(),
+                containers={t.container_id: t.where for t in targets},
+                converge=lu.converge,
             )
             step.detail(base=base.tag, live_tag=tag, files=record.files, containers=len(targets))
             step.done(f"synced {', '.join(record.files)} into {len(targets)} container(s)")

@@ -141,7 +141,7 @@ def plan_watches(router: Router, workspace: Path) -> WatchPlan:
         # Ignored directories scattered everywhere: one thread per flat watch would cost more
         # than watching them. Watch each input root whole; the router still filters events.
         coarse = WatchPlan(pruned=[])
-        for path, rec in plan.watches():
+        for path, _rec in plan.watches():
             top = next((r for r in sorted(router.roots()) if r == path or r in path.parents), None)
             if top is not None and top.is_dir():
                 coarse.recursive[top] = coarse.recursive.get(top, 0) + (plan.recursive.get(path, 1))
@@ -160,8 +160,9 @@ class ProfileRouter:
     change" decision can never disagree about what an input is.
     """
 
-    def __init__(self, profile: Any, workspace: Path, components: Iterable[str] | None = None, *,
-                 manifests: bool = True) -> None:
+    def __init__(
+        self, profile: Any, workspace: Path, components: Iterable[str] | None = None, *, manifests: bool = True
+    ) -> None:
         self.profile = profile
         self.workspace = Path(workspace).resolve()
         wanted = set(components) if components is not None else None
@@ -175,7 +176,9 @@ class ProfileRouter:
                 if root not in self._roots:
                     self._roots.append(root)
         # The manifest files themselves (not what a jsonnet file imports): an edit re-applies.
-        self._manifests = {Path(os.path.normpath(self.workspace / m.path)) for m in profile.manifests} if manifests else set()
+        self._manifests = (
+            {Path(os.path.normpath(self.workspace / m.path)) for m in profile.manifests} if manifests else set()
+        )
         self._root_texts = [str(r) for r in self._roots]
         self.reload()
 

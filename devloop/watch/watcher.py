@@ -32,13 +32,28 @@ from pathlib import Path
 from typing import Any
 
 from devloop.watch.debounce import Batch, Debouncer
-from devloop.watch.limits import (MAX_USER_WATCHES_FILE, InotifyExhausted, inotify_limit, inotify_watch_count,
-                                    limit_notice)
+from devloop.watch.limits import (
+    MAX_USER_WATCHES_FILE,
+    InotifyExhausted,
+    inotify_limit,
+    inotify_watch_count,
+    limit_notice,
+)
 from devloop.watch.plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
 
 __all__ = [
-    "Batch", "Debouncer", "InotifyExhausted", "ProfileRouter", "Router", "WatchInfo", "WatchPlan", "Watcher",
-    "inotify_limit", "inotify_watch_count", "plan_tree", "plan_watches",
+    "Batch",
+    "Debouncer",
+    "InotifyExhausted",
+    "ProfileRouter",
+    "Router",
+    "WatchInfo",
+    "WatchPlan",
+    "Watcher",
+    "inotify_limit",
+    "inotify_watch_count",
+    "plan_tree",
+    "plan_watches",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,16 +153,24 @@ class Watcher:
     def _start_inotify(self, plan: WatchPlan) -> None:
         limit = inotify_limit(self._limit_file)
         if limit is not None and plan.dirs > limit:
-            raise InotifyExhausted(limit_notice(limit, plan.dirs, "the plan alone exceeds the limit", poll_interval=POLL_INTERVAL_S))
+            raise InotifyExhausted(
+                limit_notice(limit, plan.dirs, "the plan alone exceeds the limit", poll_interval=POLL_INTERVAL_S)
+            )
         before = inotify_watch_count()
         try:
             self._start_observer(plan, polling=False)
         except OSError as exc:
             self._teardown()
             if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise InotifyExhausted(limit_notice(limit, plan.dirs, exc.strerror or str(exc),
-                                                     instances=exc.errno == errno.EMFILE,
-                                                     poll_interval=POLL_INTERVAL_S)) from exc
+                raise InotifyExhausted(
+                    limit_notice(
+                        limit,
+                        plan.dirs,
+                        exc.strerror or str(exc),
+                        instances=exc.errno == errno.EMFILE,
+                        poll_interval=POLL_INTERVAL_S,
+                    )
+                ) from exc
             raise
         # watchdog swallows ENOSPC for subdirectories of a recursive watch: count what we got.
         added = inotify_watch_count() - before
@@ -155,8 +178,12 @@ class Watcher:
         if added < plan.dirs - max(5, plan.dirs // 100):
             self._teardown()
             raise InotifyExhausted(
-                limit_notice(limit, plan.dirs, f"only {added} of {plan.dirs} directory watches were granted",
-                             poll_interval=POLL_INTERVAL_S)
+                limit_notice(
+                    limit,
+                    plan.dirs,
+                    f"only {added} of {plan.dirs} directory watches were granted",
+                    poll_interval=POLL_INTERVAL_S,
+                )
             )
 
     def _start_observer(self, plan: WatchPlan, *, polling: bool) -> None:
@@ -438,8 +465,16 @@ def _event_filter() -> list[type]:
     floods the queue with events about itself, overflows it, re-scans, and never idles."""
     from watchdog import events as ev
 
-    return [ev.FileCreatedEvent, ev.DirCreatedEvent, ev.FileDeletedEvent, ev.DirDeletedEvent,
-            ev.FileMovedEvent, ev.DirMovedEvent, ev.FileModifiedEvent, ev.FileClosedEvent]
+    return [
+        ev.FileCreatedEvent,
+        ev.DirCreatedEvent,
+        ev.FileDeletedEvent,
+        ev.DirDeletedEvent,
+        ev.FileMovedEvent,
+        ev.DirMovedEvent,
+        ev.FileModifiedEvent,
+        ev.FileClosedEvent,
+    ]
 
 
 class _OverflowSpy(logging.Filter):

@@ -29,8 +29,11 @@ T = TypeVar("T")
 def bootstrap(entry: str, argv: list[str]) -> None:
     """Run in this checkout's venv (re-exec `entry` there unless already in it or DEVLOOP_BENCH_NO_REEXEC
     is set) with the checkout importable, so the benchmarks measure this devloop, not an installed one."""
-    if (VENV_PY.exists() and Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve()
-            and not os.environ.get("DEVLOOP_BENCH_NO_REEXEC")):
+    if (
+        VENV_PY.exists()
+        and Path(sys.prefix).resolve() != VENV_PY.parent.parent.resolve()
+        and not os.environ.get("DEVLOOP_BENCH_NO_REEXEC")
+    ):
         os.execv(str(VENV_PY), [str(VENV_PY), entry, *argv])
     for path in (str(REPO), str(SCRIPTS)):
         if path not in sys.path:
@@ -39,7 +42,9 @@ def bootstrap(entry: str, argv: list[str]) -> None:
 
 def child_env(**extra: str) -> dict[str, str]:
     """os.environ for a `python -m benchlib.…` child: the checkout and scripts/ importable."""
-    path = os.pathsep.join([str(SCRIPTS), str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    path = os.pathsep.join(
+        [str(SCRIPTS), str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    )
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
@@ -59,8 +64,11 @@ def cluster_env(minikube_profile: str) -> dict[str, str]:
     home = Path(tempfile.gettempdir()) / "devloop-bench-minikube"
     home.mkdir(exist_ok=True)
     kubectl = rig_paths.k8s_bin(rig_paths.DEFAULT_KUBERNETES_VERSION, "kubectl")
-    env.update(MINIKUBE_HOME=str(home), KUBECONFIG=str(home / "kubeconfig"),
-               PATH=os.pathsep.join([str(RIG_DIR / "bin"), str(kubectl.parent), env.get("PATH", "")]))
+    env.update(
+        MINIKUBE_HOME=str(home),
+        KUBECONFIG=str(home / "kubeconfig"),
+        PATH=os.pathsep.join([str(RIG_DIR / "bin"), str(kubectl.parent), env.get("PATH", "")]),
+    )
     return env
 
 
@@ -78,7 +86,9 @@ def workspace_copy(root: Path, minikube_profile: str) -> tuple[Path, Path]:
     ws = root / "workspace"
     shutil.copytree(FIXTURES, ws, symlinks=True)
     bundled = REPO / "profiles" / "kubeless.yaml"
-    profile = yaml.safe_load((bundled if bundled.exists() else REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
+    profile = yaml.safe_load(
+        (bundled if bundled.exists() else REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text()
+    )
     profile["cluster"]["profile"] = minikube_profile
     path = root / "profile.yaml"
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
@@ -91,8 +101,13 @@ def stats(samples: list[float], unit: str) -> dict:
     s = sorted(samples)
     p95 = s[min(len(s) - 1, max(0, round(0.95 * len(s)) - 1))]
     digits = 3 if unit == "s" else 1
-    return {f"p50_{unit}": round(statistics.median(s), digits), f"p95_{unit}": round(p95, digits),
-            f"min_{unit}": round(s[0], digits), f"max_{unit}": round(s[-1], digits), "runs": len(s)}
+    return {
+        f"p50_{unit}": round(statistics.median(s), digits),
+        f"p95_{unit}": round(p95, digits),
+        f"min_{unit}": round(s[0], digits),
+        f"max_{unit}": round(s[-1], digits),
+        "runs": len(s),
+    }
 
 
 def timed(argv: list[str], *, cwd: Path | None = None, env: dict | None = None, ok=(0,)) -> float:

@@ -32,22 +32,36 @@ class Bench:
         self.ws, self.profile_path = workspace_copy(self.root, minikube_profile)
         self.context = minikube_profile
         self.env["XDG_CACHE_HOME"] = str(self.root / "cache")
-        function = next(d for d in yaml.safe_load_all((FIXTURES / "custom-resources.yaml").read_text())
-                        if d and d["kind"] == "Function")
+        function = next(
+            d
+            for d in yaml.safe_load_all((FIXTURES / "custom-resources.yaml").read_text())
+            if d and d["kind"] == "Function"
+        )
         self.function = function
 
     def devloop(self, *args: str, timeout: float = 900) -> float:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "devloop", *args, "--profile", str(self.profile_path),
-                               "--workspace", str(self.ws)], cwd=self.ws, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-m", "devloop", *args, "--profile", str(self.profile_path), "--workspace", str(self.ws)],
+            cwd=self.ws,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise SystemExit(f"devloop {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
         return time.monotonic() - started
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300) -> str:
-        done = subprocess.run(["kubectl", "--context", self.context, *args], env=self.env, input=input,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            ["kubectl", "--context", self.context, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
         return done.stdout
@@ -64,20 +78,36 @@ class Bench:
     def orphan(self, count: int) -> None:
         """The state the hand-run loop hangs on: Functions with finalizers, controllers gone."""
         self.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=0")
-        poll(lambda: not self.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").strip(),
-             120, "the controller pods to go")
+        poll(
+            lambda: not self.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").strip(),
+            120,
+            "the controller pods to go",
+        )
         self.kubectl("create", "-f", "-", input=self.functions(count), timeout=600)
         left = json.loads(self.kubectl("get", "functions.kubeless.io", "-A", "-o", "json"))["items"]
         assert len(left) == count and all(f["metadata"].get("finalizers") for f in left)
 
     def manual_apply(self, rendered: str) -> float:
         started = time.monotonic()
-        names = self.kubectl("get", "functions.kubeless.io", "-A", "-o",
-                             "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}").split()
+        names = self.kubectl(
+            "get",
+            "functions.kubeless.io",
+            "-A",
+            "-o",
+            'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}',
+        ).split()
         for ref in names:
             ns, name = ref.split("/")
-            self.kubectl("patch", "functions.kubeless.io", name, "-n", ns, "--type=merge",
-                         "-p", '{"metadata":{"finalizers":null}}')
+            self.kubectl(
+                "patch",
+                "functions.kubeless.io",
+                name,
+                "-n",
+                ns,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+            )
         self.kubectl("delete", "-f", "-", input=rendered)
         self.kubectl("create", "-f", "-", input=rendered)
         self.kubectl("rollout", "status", f"deployment/{DEPLOY}", "-n", NS, "--timeout=300s")
@@ -88,9 +118,22 @@ def apply_vs_manual(rounds: int = 5, functions: int = 10, minikube_profile: str 
     bench = Bench(minikube_profile)
     try:
         bench.devloop("up")
-        rendered = subprocess.run([sys.executable, "-m", "devloop", "render", "--profile", str(bench.profile_path),
-                                   "--workspace", str(bench.ws)], env=bench.env, capture_output=True, text=True,
-                                  check=True).stdout
+        rendered = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "devloop",
+                "render",
+                "--profile",
+                str(bench.profile_path),
+                "--workspace",
+                str(bench.ws),
+            ],
+            env=bench.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         ours, manual = [], []
         for _ in range(rounds):
             bench.orphan(functions)
@@ -98,8 +141,13 @@ def apply_vs_manual(rounds: int = 5, functions: int = 10, minikube_profile: str 
             bench.orphan(functions)
             manual.append(bench.manual_apply(rendered))
         d, m = stats(ours, "s"), stats(manual, "s")
-        return {"devloop_apply": d, "manual": m, "ratio_p50": round(d["p50_s"] / m["p50_s"], 3), "limit": 0.5,
-                "functions": functions}
+        return {
+            "devloop_apply": d,
+            "manual": m,
+            "ratio_p50": round(d["p50_s"] / m["p50_s"], 3),
+            "limit": 0.5,
+            "functions": functions,
+        }
     finally:
         subprocess.run(["minikube", "delete", "-p", minikube_profile], env=bench.env, capture_output=True, timeout=300)
 

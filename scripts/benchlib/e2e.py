@@ -40,8 +40,14 @@ def edit_to_ready(runs: int = 10, minikube_profile: str = "devloop-bench-e2e", k
     prof.write_text(yaml.safe_dump(profile, sort_keys=False))
     env["XDG_CACHE_HOME"] = str(root / "cache")
 
-    proc = subprocess.Popen([sys.executable, "-m", "devloop", "watch", "--profile", str(prof), "--workspace", str(ws),
-                             "--json"], cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devloop", "watch", "--profile", str(prof), "--workspace", str(ws), "--json"],
+        cwd=ws,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     events: list[dict] = []
     lock = threading.Lock()
 
@@ -88,17 +94,19 @@ def edit_to_ready(runs: int = 10, minikube_profile: str = "devloop-bench-e2e", k
             started = {e["step"]: e["_t"] for e in evs if e["event"] == "step" and e.get("status") == "start"}
             build_started = float((stamps / COMPONENT).read_text())
             b = steps.get(f"build {COMPONENT}", {})
-            rounds.append({
-                "total": cycle["_t"] - t_write,
-                "debounce": changes["_t"] - t_write,
-                "write_to_build_started": build_started - t_write,
-                "pre_build": started.get(f"build {COMPONENT}", build_started) - changes["_t"],
-                "build": b.get("seconds", 0.0),
-                "render": steps.get("render", {}).get("seconds", 0.0),
-                "clean": sum(e.get("seconds", 0.0) for k, e in steps.items() if k.startswith("clean")),
-                "apply": steps.get("apply", {}).get("seconds", 0.0),
-                "rollout": steps.get("rollout", {}).get("seconds", 0.0),
-            })
+            rounds.append(
+                {
+                    "total": cycle["_t"] - t_write,
+                    "debounce": changes["_t"] - t_write,
+                    "write_to_build_started": build_started - t_write,
+                    "pre_build": started.get(f"build {COMPONENT}", build_started) - changes["_t"],
+                    "build": b.get("seconds", 0.0),
+                    "render": steps.get("render", {}).get("seconds", 0.0),
+                    "clean": sum(e.get("seconds", 0.0) for k, e in steps.items() if k.startswith("clean")),
+                    "apply": steps.get("apply", {}).get("seconds", 0.0),
+                    "rollout": steps.get("rollout", {}).get("seconds", 0.0),
+                }
+            )
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -93,8 +93,9 @@ class Inner:
 
     def devloop(self, *args: str, timeout: float = 900) -> float:
         started = time.perf_counter()
-        done = subprocess.run(self.devloop_argv(*args), cwd=self.ws, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            self.devloop_argv(*args), cwd=self.ws, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"devloop {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -102,23 +103,41 @@ class Inner:
 
     def shell(self, script: str, timeout: float = 900) -> float:
         started = time.perf_counter()
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=self.ws, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=self.ws,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"by-hand script exited {done.returncode}:\n{script}\n{done.stderr[-3000:]}")
         return seconds
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        done = subprocess.run(["kubectl", "--context", self.profile, *args], env=self.env, input=input,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            ["kubectl", "--context", self.profile, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
         return done.stdout
 
     def docker_env(self) -> dict[str, str]:
-        out = subprocess.run(["minikube", "-p", self.profile, "docker-env", "--shell", "none"], env=self.env,
-                             capture_output=True, text=True, check=True, timeout=120).stdout
+        out = subprocess.run(
+            ["minikube", "-p", self.profile, "docker-env", "--shell", "none"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def engine(self):
@@ -154,8 +173,11 @@ class Inner:
     def controller_container_fast(self) -> str | None:
         """The running container of the controller, asked of the engine (kubelet's docker names)."""
         found = self.engine().client.api.containers(
-            filters={"label": [f"io.kubernetes.container.name={CONTAINER}", f"io.kubernetes.pod.namespace={NS}"],
-                     "status": "running"})
+            filters={
+                "label": [f"io.kubernetes.container.name={CONTAINER}", f"io.kubernetes.pod.namespace={NS}"],
+                "status": "running",
+            }
+        )
         return found[0]["Id"] if found else None
 
     def close(self, keep: bool = False) -> None:
@@ -168,21 +190,30 @@ class Inner:
 
 def _pair(name: str, ours: list[float], by_hand: list[float], loads: list[float]) -> dict:
     d, m = stats(ours, "s"), stats(by_hand, "s")
-    return {"bench": name, "devloop": d, "by_hand": m, "ratio_p50": round(d["p50_s"] / m["p50_s"], 3),
-            "target_s": TARGETS[name], "ok": d["p50_s"] <= TARGETS[name],
-            "load": {"min": min(loads), "max": max(loads)}}
+    return {
+        "bench": name,
+        "devloop": d,
+        "by_hand": m,
+        "ratio_p50": round(d["p50_s"] / m["p50_s"], 3),
+        "target_s": TARGETS[name],
+        "ok": d["p50_s"] <= TARGETS[name],
+        "load": {"min": min(loads), "max": max(loads)},
+    }
 
 
 # -- the benchmarks ----------------------------------------------------------------------------------
 def up_nochange(b: Inner, runs: int) -> dict:
     rendered = b.root / "rendered.yaml"
-    rendered.write_text(subprocess.run(b.devloop_argv("render"), env=b.env, capture_output=True, text=True,
-                                       check=True).stdout)
-    by_hand_script = (f"minikube status -p {b.profile} -o json >/dev/null; "
-                      f"eval \"$(minikube -p {b.profile} docker-env)\"; "
-                      # client-side: the bundled profile turns the ServerSideApply feature gate off (README)
-                      f"kubectl --context {b.profile} apply -f {rendered} >/dev/null; "
-                      f"kubectl --context {b.profile} rollout status deployment/{DEPLOY} -n {NS} >/dev/null")
+    rendered.write_text(
+        subprocess.run(b.devloop_argv("render"), env=b.env, capture_output=True, text=True, check=True).stdout
+    )
+    by_hand_script = (
+        f"minikube status -p {b.profile} -o json >/dev/null; "
+        f'eval "$(minikube -p {b.profile} docker-env)"; '
+        # client-side: the bundled profile turns the ServerSideApply feature gate off (README)
+        f"kubectl --context {b.profile} apply -f {rendered} >/dev/null; "
+        f"kubectl --context {b.profile} rollout status deployment/{DEPLOY} -n {NS} >/dev/null"
+    )
     ours, hand, loads = [], [], []
     for _ in range(runs):
         loads.append(load())
@@ -192,10 +223,12 @@ def up_nochange(b: Inner, runs: int) -> dict:
 
 
 def status(b: Inner, runs: int) -> dict:
-    script = (f"minikube status -p {b.profile} >/dev/null || true; "
-              f"kubectl --context {b.profile} get deploy,pods -n {NS} >/dev/null; "
-              f"kubectl --context {b.profile} get functions.kubeless.io,httptriggers.kubeless.io,"
-              f"cronjobtriggers.kubeless.io -A >/dev/null")
+    script = (
+        f"minikube status -p {b.profile} >/dev/null || true; "
+        f"kubectl --context {b.profile} get deploy,pods -n {NS} >/dev/null; "
+        f"kubectl --context {b.profile} get functions.kubeless.io,httptriggers.kubeless.io,"
+        f"cronjobtriggers.kubeless.io -A >/dev/null"
+    )
     ours, hand, loads = [], [], []
     for _ in range(runs):
         loads.append(load())
@@ -208,8 +241,14 @@ def edit_to_running(b: Inner, runs: int) -> dict:
     checkout = b.ws / CHECKOUT
     target = checkout / SOURCE
     ours, hand, loads = [], [], []
-    proc = subprocess.Popen(b.devloop_argv("watch", "--json"), cwd=b.ws, env=b.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        b.devloop_argv("watch", "--json"),
+        cwd=b.ws,
+        env=b.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     events: list[dict] = []
     lock = threading.Lock()
 
@@ -235,10 +274,14 @@ def edit_to_running(b: Inner, runs: int) -> dict:
             target.write_text(target.read_text() + f"\n// bench edit {i}\n")
             t0 = time.time()
             ours.append(b.wait_log(sources_digest(checkout)) - t0)
+
         def lives() -> list[dict]:
             with lock:
-                return [e for e in events if e["event"] == "step" and str(e.get("step", "")).startswith("live ")
-                        and e.get("status") == "ok"]
+                return [
+                    e
+                    for e in events
+                    if e["event"] == "step" and str(e.get("step", "")).startswith("live ") and e.get("status") == "ok"
+                ]
 
         # the new binary logs before watch reports the step done: wait for the last report (not timed)
         try:
@@ -262,9 +305,11 @@ def edit_to_running(b: Inner, runs: int) -> dict:
         cid = b.controller_container_fast()
         target.write_text(target.read_text() + f"\n// by-hand edit {i}\n")
         t0 = time.time()
-        b.shell(f"cd {CHECKOUT} && make -s http-controller-build >/dev/null && export {exports} && "
-                f"docker cp bundles/kubeless_linux-amd64/http-controller {cid}:/http-controller && "
-                f"docker restart -t 0 {cid} >/dev/null")
+        b.shell(
+            f"cd {CHECKOUT} && make -s http-controller-build >/dev/null && export {exports} && "
+            f"docker cp bundles/kubeless_linux-amd64/http-controller {cid}:/http-controller && "
+            f"docker restart -t 0 {cid} >/dev/null"
+        )
         hand.append(b.wait_log(sources_digest(checkout)) - t0)
     return _pair("edit-to-running", ours, hand, loads)
 
@@ -278,12 +323,15 @@ def clean(b: Inner, runs: int, count: int = 1000) -> dict:
 
     from .common import FIXTURES
 
-    core.function = next(d for d in yaml.safe_load_all((FIXTURES / "custom-resources.yaml").read_text())
-                         if d and d["kind"] == "Function")
-    by_hand_script = (f"kubectl --context {b.profile} get functions.kubeless.io -n default -o name "
-                      f"| xargs -n 100 -P 4 kubectl --context {b.profile} -n default patch --type merge "
-                      "-p '{\"metadata\":{\"finalizers\":null}}' >/dev/null; "
-                      f"kubectl --context {b.profile} delete functions.kubeless.io --all -A --wait=true >/dev/null")
+    core.function = next(
+        d for d in yaml.safe_load_all((FIXTURES / "custom-resources.yaml").read_text()) if d and d["kind"] == "Function"
+    )
+    by_hand_script = (
+        f"kubectl --context {b.profile} get functions.kubeless.io -n default -o name "
+        f"| xargs -n 100 -P 4 kubectl --context {b.profile} -n default patch --type merge "
+        '-p \'{"metadata":{"finalizers":null}}\' >/dev/null; '
+        f"kubectl --context {b.profile} delete functions.kubeless.io --all -A --wait=true >/dev/null"
+    )
     ours, hand, loads = [], [], []
     for i in range(runs):
         core.orphan(count)
@@ -311,7 +359,9 @@ def _assert_none_left(b: Inner) -> None:
 BENCHES = {"up-nochange": up_nochange, "status": status, "edit-to-running": edit_to_running, "clean": clean}
 
 
-def run(names: list[str], runs: int = 5, minikube_profile: str = "devloop-bench-inner", keep: bool = False) -> list[dict]:
+def run(
+    names: list[str], runs: int = 5, minikube_profile: str = "devloop-bench-inner", keep: bool = False
+) -> list[dict]:
     """Run the named benchmarks (in the table's order) on one cluster; `devloop up` sets it up first."""
     b = Inner(minikube_profile)
     results = []

@@ -17,7 +17,9 @@ IGNORED_DIRS = ("bundles", "node_modules", "_output")
 
 
 def bench_cache() -> Path:
-    base = os.environ.get("DEVLOOP_BENCH_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "devloop-bench")
+    base = os.environ.get("DEVLOOP_BENCH_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "devloop-bench"
+    )
     return Path(base)
 
 
@@ -53,8 +55,13 @@ def generate(root: Path, files: int, *, ignored_files: int = 0, seed: int = 7, g
         (sub / f"o{i}").write_bytes(b"x" * 64)
     if git:
         shutil.rmtree(root / ".git", ignore_errors=True)
-        env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@e", "GIT_COMMITTER_NAME": "bench",
-               "GIT_COMMITTER_EMAIL": "b@e"}
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "bench",
+            "GIT_AUTHOR_EMAIL": "b@e",
+            "GIT_COMMITTER_NAME": "bench",
+            "GIT_COMMITTER_EMAIL": "b@e",
+        }
         (root / ".gitignore").write_text("".join(f"/{d}/\n" for d in IGNORED_DIRS))
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bench tree"]):
             subprocess.run(["git", *args], cwd=root, env=env, check=True, timeout=600)

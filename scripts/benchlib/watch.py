@@ -44,16 +44,37 @@ def child(argv: list[str]) -> int:
     w = Watcher(router, workspace, debouncer=Debouncer(quiet=args.quiet_ms / 1000), poll=args.poll)
     info = w.start()
     out = sys.stdout
-    out.write(json.dumps({"event": "ready", "seconds": time.monotonic() - t0, "watch_seconds": info.seconds,
-                          "mode": info.mode, "watches": info.watches, "dirs": info.dirs, "pruned": info.pruned}) + "\n")
+    out.write(
+        json.dumps(
+            {
+                "event": "ready",
+                "seconds": time.monotonic() - t0,
+                "watch_seconds": info.seconds,
+                "mode": info.mode,
+                "watches": info.watches,
+                "dirs": info.dirs,
+                "pruned": info.pruned,
+            }
+        )
+        + "\n"
+    )
     out.flush()
     try:
         while True:
             batch = w.next_batch(timeout=None)
             if batch is None:
                 break
-            out.write(json.dumps({"event": "batch", "paths": len(batch.paths), "components": sorted(batch.components),
-                                  "closed": time.time()}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "event": "batch",
+                        "paths": len(batch.paths),
+                        "components": sorted(batch.components),
+                        "closed": time.time(),
+                    }
+                )
+                + "\n"
+            )
             out.flush()
             if args.build:
                 subprocess.run(args.build, shell=True, check=False)
@@ -72,30 +93,64 @@ def _cpu_ticks(pid: int) -> int:
 
 def _rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
-    vals = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    vals = {
+        line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))
+    }
     return vals["VmRSS"] / 1024, vals["VmHWM"] / 1024
 
 
 class Child:
-    def __init__(self, profile: Path, workspace: Path, build: str | None = None, quiet_ms: int = 300,
-                 cli: bool = False) -> None:
+    def __init__(
+        self, profile: Path, workspace: Path, build: str | None = None, quiet_ms: int = 300, cli: bool = False
+    ) -> None:
         if cli:
             # The real thing: `devloop watch` as a user starts it (no cluster needed while idle).
-            cmd = [sys.executable, "-m", "devloop", "watch", "--no-initial", "--profile", str(profile),
-                   "--workspace", str(workspace), "--debounce", str(quiet_ms), "--json"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "devloop",
+                "watch",
+                "--no-initial",
+                "--profile",
+                str(profile),
+                "--workspace",
+                str(workspace),
+                "--debounce",
+                str(quiet_ms),
+                "--json",
+            ]
             env = {**os.environ, "XDG_CACHE_HOME": str(Path(tempfile.mkdtemp(prefix="devloop-bench-xdg-")))}
         else:
-            cmd = [sys.executable, "-m", "benchlib.watch", "child", "--profile", str(profile),
-                   "--workspace", str(workspace), "--quiet-ms", str(quiet_ms)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchlib.watch",
+                "child",
+                "--profile",
+                str(profile),
+                "--workspace",
+                str(workspace),
+                "--quiet-ms",
+                str(quiet_ms),
+            ]
             env = child_env()
         if build:
             cmd += ["--build", build]
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env
+        )
         first = self.read(timeout=120)
         if cli and first.get("event") == "watching":
-            first = {"event": "ready", "seconds": time.monotonic() - t0, "watch_seconds": first["seconds"],
-                     "mode": first["mode"], "watches": first["watches"], "dirs": first["dirs"], "pruned": first["pruned"]}
+            first = {
+                "event": "ready",
+                "seconds": time.monotonic() - t0,
+                "watch_seconds": first["seconds"],
+                "mode": first["mode"],
+                "watches": first["watches"],
+                "dirs": first["dirs"],
+                "pruned": first["pruned"],
+            }
         self.ready = first
         if self.ready.get("event") != "ready":
             raise SystemExit(f"watch did not start: {self.ready}")
@@ -171,13 +226,23 @@ def scale(files: int = 100_000, idle_seconds: float = 30.0, ignored_writes: int 
         ch.stop()
     return {
         "measured": "devloop watch --no-initial" if cli else "devloop.watch.watcher.Watcher in a child process",
-        "files": files, "generate_seconds": round(gen_s, 2),
-        "setup_seconds": round(ready["seconds"], 3), "watch_setup_seconds": round(ready["watch_seconds"], 3),
-        "mode": ready["mode"], "watches": ready["watches"], "watched_dirs": ready["dirs"], "pruned_dirs": ready["pruned"],
-        "idle_cpu_percent": round(idle_cpu, 3), "idle_seconds": idle_seconds,
-        "rss_mb": round(rss, 1), "rss_after_one_cycle_mb": round(rss_after, 1), "peak_rss_mb": round(max(hwm, hwm_after), 1),
-        "ignored_writes": ignored_writes, "ignored_write_seconds": round(write_s, 2),
-        "builds_from_ignored_writes": len(ignored_batches), "batches_from_one_input_edit": len(live),
+        "files": files,
+        "generate_seconds": round(gen_s, 2),
+        "setup_seconds": round(ready["seconds"], 3),
+        "watch_setup_seconds": round(ready["watch_seconds"], 3),
+        "mode": ready["mode"],
+        "watches": ready["watches"],
+        "watched_dirs": ready["dirs"],
+        "pruned_dirs": ready["pruned"],
+        "idle_cpu_percent": round(idle_cpu, 3),
+        "idle_seconds": idle_seconds,
+        "rss_mb": round(rss, 1),
+        "rss_after_one_cycle_mb": round(rss_after, 1),
+        "peak_rss_mb": round(max(hwm, hwm_after), 1),
+        "ignored_writes": ignored_writes,
+        "ignored_write_seconds": round(write_s, 2),
+        "builds_from_ignored_writes": len(ignored_batches),
+        "batches_from_one_input_edit": len(live),
     }
 
 
@@ -198,8 +263,12 @@ def latency(runs: int = 30, files: int = 2000, quiet_ms: int = 300) -> dict:
             t_write = time.time()
             with open(files_[i % len(files_)], "ab") as f:
                 f.write(b"// edit\n")
-            poll(lambda: stamp.exists() and stamp.read_text().strip(), 5, f"run {i}'s build to start after the write",
-                 interval=0.005)
+            poll(
+                lambda: stamp.exists() and stamp.read_text().strip(),
+                5,
+                f"run {i}'s build to start after the write",
+                interval=0.005,
+            )
             samples.append((float(stamp.read_text()) - t_write) * 1000)
             ch.drain(0.4)  # let the batch finish and the debouncer empty
     finally:

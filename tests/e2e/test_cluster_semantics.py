@@ -1,6 +1,7 @@
 """The Kubernetes and minikube semantics devloop depends on, proven on the rig's real parts (issue 4, "Done
 when").  One profile of this module's own (with one kwok fake node); tests run in file order, and the last
 one deliberately leaves the Kubeless CRDs stuck in Terminating before the profile is deleted."""
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,27 @@ CUSTOM_RESOURCES = FIXTURES / "kubeless" / "custom-resources.yaml"
 CRDS = ("functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io")
 # (checkout, make target, image variable, image in kubeless.yaml, container name)
 COMPONENTS = (
-    ("kubeless", "function-controller", "CONTROLLER_IMAGE", "kubeless/function-controller:latest",
-     "kubeless-function-controller"),
-    ("http-trigger", "http-controller-image", "HTTP_CONTROLLER_IMAGE", "kubeless/http-trigger-controller:v1.0.3",
-     "http-trigger-controller"),
-    ("cronjob-trigger", "cronjob-controller-image", "CRONJOB_CONTROLLER_IMAGE",
-     "kubeless/cronjob-trigger-controller:v1.0.3", "cronjob-trigger-controller"),
+    (
+        "kubeless",
+        "function-controller",
+        "CONTROLLER_IMAGE",
+        "kubeless/function-controller:latest",
+        "kubeless-function-controller",
+    ),
+    (
+        "http-trigger",
+        "http-controller-image",
+        "HTTP_CONTROLLER_IMAGE",
+        "kubeless/http-trigger-controller:v1.0.3",
+        "http-trigger-controller",
+    ),
+    (
+        "cronjob-trigger",
+        "cronjob-controller-image",
+        "CRONJOB_CONTROLLER_IMAGE",
+        "kubeless/cronjob-trigger-controller:v1.0.3",
+        "cronjob-trigger-controller",
+    ),
 )
 TIMINGS: dict[str, float] = {}
 
@@ -57,8 +73,13 @@ def built(cluster, tmp_path_factory) -> dict[str, tuple[str, str]]:
     for checkout, target, var, manifest_image, _ in COMPONENTS:
         image = f"{manifest_image.split(':')[0].replace('kubeless/', 'devloop-e2e-')}:dev-{tag}"
         t0 = time.monotonic()
-        result = subprocess.run(["make", "-C", str(work / checkout), target, f"{var}={image}"], env=env,
-                                capture_output=True, text=True, timeout=180)
+        result = subprocess.run(
+            ["make", "-C", str(work / checkout), target, f"{var}={image}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert result.returncode == 0, f"make {target} failed:\n{result.stdout}\n{result.stderr}"
         TIMINGS[f"build {target}"] = time.monotonic() - t0
         build_id = re.search(r"build-id=(\S+)", result.stdout).group(1)
@@ -85,8 +106,7 @@ def test_kubeless_crds_become_established(cluster, built):
     cluster.kubectl("create", "namespace", "kubeless")
     t0 = time.monotonic()
     cluster.kubectl("apply", "-f", "-", input=_rendered(built))
-    cluster.kubectl("wait", "--for=condition=Established", *(f"crd/{n}" for n in CRDS), "--timeout=60s",
-                    timeout=90)
+    cluster.kubectl("wait", "--for=condition=Established", *(f"crd/{n}" for n in CRDS), "--timeout=60s", timeout=90)
     TIMINGS["kubeless.yaml CRDs Established"] = time.monotonic() - t0
     for name in CRDS:
         crd = _crd(cluster, name)
@@ -96,8 +116,9 @@ def test_kubeless_crds_become_established(cluster, built):
 
 def test_kubeless_controller_rolls_out_on_the_real_node_with_the_built_images(cluster, built, rig_env):
     t0 = time.monotonic()
-    cluster.kubectl("rollout", "status", "-n", "kubeless", "deployment/kubeless-controller-manager",
-                    "--timeout=120s", timeout=150)
+    cluster.kubectl(
+        "rollout", "status", "-n", "kubeless", "deployment/kubeless-controller-manager", "--timeout=120s", timeout=150
+    )
     TIMINGS["kubeless controller rollout"] = time.monotonic() - t0
     [pod] = cluster.kubectl_json("get", "pods", "-n", "kubeless", "-l", "kubeless=controller")["items"]
     node = Machine(cluster.profile, rig_env.minikube_home / ".minikube").info().node_name
@@ -108,7 +129,9 @@ def test_kubeless_controller_rolls_out_on_the_real_node_with_the_built_images(cl
         assert spec["image"] == image
         logs = cluster.wait_for(
             lambda: cluster.kubectl("logs", "-n", "kubeless", pod["metadata"]["name"], "-c", container).stdout,
-            30, f"logs of container {container}")
+            30,
+            f"logs of container {container}",
+        )
         assert f"build id {build_id}" in logs
 
 
@@ -122,18 +145,23 @@ def test_function_finalizer_holds_deletion_until_removed(cluster):
     obj = cluster.kubectl_json("get", "function", "hello", "-n", "default")
     assert obj["metadata"].get("deletionTimestamp")
     assert obj["metadata"]["finalizers"] == ["kubeless.io/function"]
-    cluster.kubectl("patch", "function", "hello", "-n", "default", "--type=merge",
-                    "-p", '{"metadata":{"finalizers":null}}')
-    cluster.wait_for(lambda: cluster.kubectl("get", "function", "hello", "-n", "default",
-                                             check=False).returncode != 0, 20, "function hello to be gone")
+    cluster.kubectl(
+        "patch", "function", "hello", "-n", "default", "--type=merge", "-p", '{"metadata":{"finalizers":null}}'
+    )
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "function", "hello", "-n", "default", check=False).returncode != 0,
+        20,
+        "function hello to be gone",
+    )
 
 
 def test_latest_image_with_default_pull_policy_fails_to_pull(cluster):
     image = f"devloop-e2e-latest-{uuid.uuid4().hex[:6]}:latest"
     build_dir = Path(cluster.rig.tmp) / image.split(":")[0]
     build_dir.mkdir()
-    (build_dir / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\n"
-                                          'CMD ["/bin/busybox", "sleep", "3600"]\n')
+    (build_dir / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "sleep", "3600"]\n'
+    )
     shutil.copy("/bin/busybox", build_dir / "busybox")
     cluster.docker("build", "-t", image, str(build_dir))
     assert cluster.docker("image", "inspect", image).returncode == 0  # the image IS in minikube's engine
@@ -148,6 +176,7 @@ def test_latest_image_with_default_pull_policy_fails_to_pull(cluster):
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 return reason
         return None
+
     # the kubelet reports either reason depending on when it is asked; the wait fails if neither comes
     cluster.wait_for(waiting_reason, 90, "latest-trap to fail pulling (ErrImagePull or ImagePullBackOff)")
     cluster.kubectl("delete", "pod", "latest-trap", "-n", "default", "--wait=false")
@@ -157,16 +186,26 @@ def test_fake_node_runs_a_deployment_of_an_image_nobody_built(cluster, rig_env):
     info = Machine(cluster.profile, rig_env.minikube_home / ".minikube").info()
     [fake] = info.fake_nodes
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "on-kwok", "namespace": "default"},
-        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "on-kwok"}},
-                 "template": {"metadata": {"labels": {"app": "on-kwok"}}, "spec": {
-                     "containers": [{"name": "c", "image": "registry.example/nobody-built-this:1.0"}],
-                     "nodeSelector": {"type": "kwok"},
-                     "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "on-kwok", "namespace": "default"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "on-kwok"}},
+            "template": {
+                "metadata": {"labels": {"app": "on-kwok"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "registry.example/nobody-built-this:1.0"}],
+                    "nodeSelector": {"type": "kwok"},
+                    "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+                },
+            },
+        },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment))
-    cluster.kubectl("wait", "--for=condition=Available", "deployment/on-kwok", "-n", "default", "--timeout=60s",
-                    timeout=90)
+    cluster.kubectl(
+        "wait", "--for=condition=Available", "deployment/on-kwok", "-n", "default", "--timeout=60s", timeout=90
+    )
     pods = cluster.kubectl_json("get", "pods", "-n", "default", "-l", "app=on-kwok")["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {fake}
     assert all(p["status"]["phase"] == "Running" for p in pods)
@@ -186,8 +225,11 @@ def test_namespace_deletion_goes_through_terminating(cluster, built):
     phase = cluster.kubectl_json("get", "namespace", ns)["status"]["phase"]
     assert phase == "Terminating"
     t0 = time.monotonic()
-    cluster.wait_for(lambda: cluster.kubectl("get", "namespace", ns, check=False).returncode != 0, 90,
-                     f"namespace {ns} to finish terminating")
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "namespace", ns, check=False).returncode != 0,
+        90,
+        f"namespace {ns} to finish terminating",
+    )
     TIMINGS["namespace Terminating -> gone"] = time.monotonic() - t0
 
 
@@ -207,8 +249,11 @@ def test_ingress_addon_enables_and_its_webhook_admits(cluster):
     ]
     pods = cluster.kubectl_json("get", "pods", "-n", "ingress-nginx", "-l", "app.kubernetes.io/name=ingress-nginx")
     phases = {p["metadata"]["labels"].get("job-name", "controller"): p["status"]["phase"] for p in pods["items"]}
-    assert phases == {"controller": "Running", "ingress-nginx-admission-create": "Succeeded",
-                      "ingress-nginx-admission-patch": "Succeeded"}
+    assert phases == {
+        "controller": "Running",
+        "ingress-nginx-admission-create": "Succeeded",
+        "ingress-nginx-admission-patch": "Succeeded",
+    }
     klass = cluster.kubectl_json("get", "ingressclass", "nginx")
     assert klass["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"] == "true"
     webhook = cluster.kubectl_json("get", "validatingwebhookconfiguration", "ingress-nginx-admission")
@@ -216,20 +261,41 @@ def test_ingress_addon_enables_and_its_webhook_admits(cluster):
     listed = json.loads(cluster.minikube("addons", "list", "-o", "json").stdout)
     assert listed["ingress"] == {"Profile": cluster.profile, "Status": "enabled"}
 
-    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-               "metadata": {"name": "hello", "namespace": "default"},
-               "spec": {"rules": [{"host": "hello.example", "http": {"paths": [{
-                   "path": "/", "pathType": "Prefix",
-                   "backend": {"service": {"name": "hello", "port": {"number": 8080}}}}]}}]}}
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "hello", "namespace": "default"},
+        "spec": {
+            "rules": [
+                {
+                    "host": "hello.example",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "hello", "port": {"number": 8080}}},
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+    }
     created = cluster.kubectl("apply", "-f", "-", input=json.dumps(ingress))
     assert "ingress.networking.k8s.io/hello created" in created.stdout
-    ingress["metadata"] = {"name": "snippety", "namespace": "default", "annotations": {
-        "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'X-Evil: 1';"}}
+    ingress["metadata"] = {
+        "name": "snippety",
+        "namespace": "default",
+        "annotations": {"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers 'X-Evil: 1';"},
+    }
     refused = cluster.kubectl("apply", "-f", "-", input=json.dumps(ingress), check=False)
     assert refused.returncode != 0
-    assert ('admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: '
-            "nginx.ingress.kubernetes.io/configuration-snippet annotation cannot be used. Snippet directives are "
-            "disabled by the Ingress administrator") in refused.stderr
+    assert (
+        'admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: '
+        "nginx.ingress.kubernetes.io/configuration-snippet annotation cannot be used. Snippet directives are "
+        "disabled by the Ingress administrator"
+    ) in refused.stderr
 
 
 def test_delete_with_functions_present_hangs_and_leaves_crds_terminating(cluster):
@@ -247,12 +313,16 @@ def test_delete_with_functions_present_hangs_and_leaves_crds_terminating(cluster
 
 def test_delete_leaves_no_process_behind(cluster, rig_env):
     from devrig.standin import admission_proc
+
     home = rig_env.minikube_home / ".minikube"
     admission = admission_proc.pid(cluster.profile)
     assert admission, "the ingress admission server should be running"
     # (pid, start time) pairs, so a PID recycled after the delete is not mistaken for a survivor
-    before = [procs.Proc(p, procs.start_time(p)) for p in Machine(cluster.profile, home).processes() + [admission]
-              if procs.start_time(p) is not None]
+    before = [
+        procs.Proc(p, procs.start_time(p))
+        for p in Machine(cluster.profile, home).processes() + [admission]
+        if procs.start_time(p) is not None
+    ]
     t0 = time.monotonic()
     out = cluster.minikube("delete", timeout=180)
     TIMINGS["delete (ingress + kubeless + fake node)"] = time.monotonic() - t0

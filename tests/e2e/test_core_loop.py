@@ -30,8 +30,7 @@ pytestmark = [pytest.mark.rig, pytest.mark.destructive]
 
 def devloop(cluster, workspace: Path, *args: str, timeout: float = 900, env: dict | None = None, json_mode=True):
     """The bundled profile, unchanged (no --profile unless a test passes one), in the cluster's environment."""
-    return run_devloop(*args, workspace=workspace, env=cluster.env, extra_env=env, json_mode=json_mode,
-                       timeout=timeout)
+    return run_devloop(*args, workspace=workspace, env=cluster.env, extra_env=env, json_mode=json_mode, timeout=timeout)
 
 
 def controller_pods(cluster) -> list[dict]:
@@ -48,8 +47,13 @@ def test_up_brings_everything_up_from_nothing(cluster, workspace):
     assert run.returncode == 0, run.tail()
     result = run.result
     tags = result["tags"]
-    assert sorted(result["built"]) == sorted(tags) == sorted(
-        ["function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"])
+    assert (
+        sorted(result["built"])
+        == sorted(tags)
+        == sorted(
+            ["function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"]
+        )
+    )
 
     (pod,) = controller_pods(cluster)
     by_container = {c["name"]: c for c in pod["status"]["containerStatuses"]}
@@ -115,24 +119,44 @@ def test_component_that_keeps_latest_is_deployed_with_a_dev_tag(cluster, workspa
     for sub in ("cmd", "docker", "script", "go.mod", "go.sum", "pkg"):
         src = workspace / "http-trigger" / sub
         (shutil.copytree if src.is_dir() else shutil.copy)(src, app / sub)
-    (app / "app.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "latest-app", "namespace": "latest"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "latest-app"}},
-                 "template": {"metadata": {"labels": {"app": "latest-app"}},
-                              "spec": {"containers": [{"name": "app", "image": "example/latest-app:latest"}]}}},
-    }))
+    (app / "app.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "latest-app", "namespace": "latest"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "latest-app"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "latest-app"}},
+                        "spec": {"containers": [{"name": "app", "image": "example/latest-app:latest"}]},
+                    },
+                },
+            }
+        )
+    )
     profile = tmp_path / "latest.yaml"
-    profile.write_text(yaml.safe_dump({
-        "name": "latest",
-        "cluster": {"profile": PROFILE, "kubernetes_version": "v1.21.14", "allow_unsupported_kubernetes": True},
-        "namespace": "latest",
-        "components": [{"name": "app", "dir": "latest-app", "image": "latest-app",
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "name": "latest",
+                "cluster": {"profile": PROFILE, "kubernetes_version": "v1.21.14", "allow_unsupported_kubernetes": True},
+                "namespace": "latest",
+                "components": [
+                    {
+                        "name": "app",
+                        "dir": "latest-app",
+                        "image": "latest-app",
                         "build": "make http-controller-image HTTP_CONTROLLER_IMAGE={image}",
-                        "replaces": ["example/latest-app"]}],
-        "manifests": ["latest-app/app.yaml"],
-        "ignore": ["bundles/", "docker/http-controller/http-controller"],
-    }))
+                        "replaces": ["example/latest-app"],
+                    }
+                ],
+                "manifests": ["latest-app/app.yaml"],
+                "ignore": ["bundles/", "docker/http-controller/http-controller"],
+            }
+        )
+    )
     run = devloop(cluster, workspace, "up", "--profile", str(profile))
     assert run.returncode == 0, run.tail()
     deploy = cluster.kubectl_json("get", "deployment", "latest-app", "-n", "latest")

@@ -40,8 +40,7 @@ class Streamed:
 
     def __init__(self, argv: list[str], env: dict, cwd: Path, on_event=None) -> None:
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.events: list[dict] = []
         self.stderr = ""
         self.on_event = on_event
@@ -108,8 +107,13 @@ def assert_one_line_reason(run, name: str) -> dict:
 def env(rig_handle, workspace) -> dict:
     cluster = rig_handle(PROFILE)
     # The bundled profile asks for 4 CPUs and 8 GB: play a machine that has them (the stand-in checks).
-    yield {**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"),
-           "XDG_STATE_HOME": str(workspace.parent / "state"), "DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"}
+    yield {
+        **cluster.env,
+        "XDG_CACHE_HOME": str(workspace.parent / "cache"),
+        "XDG_STATE_HOME": str(workspace.parent / "state"),
+        "DEVRIG_HOST_CPUS": "8",
+        "DEVRIG_HOST_MEMORY_MB": "32768",
+    }
     subprocess.run(["minikube", "delete", "-p", PROFILE], env=cluster.env, capture_output=True, timeout=300)
 
 
@@ -118,14 +122,21 @@ def cluster(rig_handle):
     return rig_handle(PROFILE)
 
 
-def devloop(env: dict, workspace: Path, *args: str, extra: dict | None = None, timeout: float = 900,
-            profile: Path | None = None):
-    return run_devloop(*args, workspace=workspace, profile=profile or workspace.parent / "profile.yaml",
-                       env={**env, **(extra or {})}, timeout=timeout)
+def devloop(
+    env: dict, workspace: Path, *args: str, extra: dict | None = None, timeout: float = 900, profile: Path | None = None
+):
+    return run_devloop(
+        *args,
+        workspace=workspace,
+        profile=profile or workspace.parent / "profile.yaml",
+        env={**env, **(extra or {})},
+        timeout=timeout,
+    )
 
 
-def stream(env: dict, workspace: Path, *args: str, extra: dict | None = None, on_event=None,
-           profile: Path | None = None) -> Streamed:
+def stream(
+    env: dict, workspace: Path, *args: str, extra: dict | None = None, on_event=None, profile: Path | None = None
+) -> Streamed:
     argv = devloop_argv(*args, workspace=workspace, profile=profile or workspace.parent / "profile.yaml")
     return Streamed(argv, {**env, **(extra or {})}, workspace, on_event)
 
@@ -156,8 +167,14 @@ def test_minikube_start_failing(env, workspace):
     st = status(env, workspace)
     text = json.dumps(st)
     assert st["event"] == "result" and "Running" not in json.dumps(st.get("cluster", {})), text
-    recover(env, workspace, "minikube start failing", message=err["message"].splitlines()[0], hint=err["hint"],
-            ended_after_s=None)
+    recover(
+        env,
+        workspace,
+        "minikube start failing",
+        message=err["message"].splitlines()[0],
+        hint=err["hint"],
+        ended_after_s=None,
+    )
 
 
 def test_addons_enable_failing(env, workspace, cluster):
@@ -172,8 +189,13 @@ def test_addons_enable_failing(env, workspace, cluster):
 def test_api_server_killed_during_apply(env, workspace, cluster, tmp_path):
     marker = tmp_path / "kill-apiserver"
     # Armed by `minikube start` (devloop's start on a running profile is a no-op, so arm it here).
-    cluster.minikube("start", "--kubernetes-version=v1.21.14", env={"DEVRIG_KILL_APISERVER_WHEN": str(marker)},
-                     timeout=300, check=True)
+    cluster.minikube(
+        "start",
+        "--kubernetes-version=v1.21.14",
+        env={"DEVRIG_KILL_APISERVER_WHEN": str(marker)},
+        timeout=300,
+        check=True,
+    )
 
     def on_event(ev):
         if ev.get("event") == "step" and ev.get("step") == "apply" and ev.get("status") == "start":
@@ -187,17 +209,28 @@ def test_api_server_killed_during_apply(env, workspace, cluster, tmp_path):
     err = assert_one_line_reason(run, "apply")
     st = status(env, workspace)
     assert st["event"] == "error" or "apiserver" in json.dumps(st).lower(), st
-    recover(env, workspace, "API server killed during apply", message=err["message"].splitlines()[0],
-            hint=err["hint"], ended_after_s=round(run.seconds, 1), status=st.get("message") or st.get("cluster"))
-
+    recover(
+        env,
+        workspace,
+        "API server killed during apply",
+        message=err["message"].splitlines()[0],
+        hint=err["hint"],
+        ended_after_s=round(run.seconds, 1),
+        status=st.get("message") or st.get("cluster"),
+    )
 
 
 def _kill_api_server_at_step(env, workspace, cluster, tmp_path, step: str, *args: str, name: str) -> None:
     """Arm the kill, run `devloop ARGS`, kill the API server the moment `step` starts; the command must
     fail in that step with a reason and a next step, status must say so, and up must converge."""
     marker = tmp_path / f"kill-apiserver-{step}"
-    cluster.minikube("start", "--kubernetes-version=v1.21.14", env={"DEVRIG_KILL_APISERVER_WHEN": str(marker)},
-                     timeout=300, check=True)
+    cluster.minikube(
+        "start",
+        "--kubernetes-version=v1.21.14",
+        env={"DEVRIG_KILL_APISERVER_WHEN": str(marker)},
+        timeout=300,
+        check=True,
+    )
 
     def on_event(ev):
         if ev.get("event") == "step" and ev.get("step") == step and ev.get("status") == "start":
@@ -211,27 +244,38 @@ def _kill_api_server_at_step(env, workspace, cluster, tmp_path, step: str, *args
     err = assert_one_line_reason(run, step)
     st = status(env, workspace)
     assert st["event"] == "error" or "apiserver" in json.dumps(st).lower(), st
-    recover(env, workspace, name, message=err["message"].splitlines()[0], hint=err["hint"],
-            ended_after_s=round(run.seconds, 1))
+    recover(
+        env,
+        workspace,
+        name,
+        message=err["message"].splitlines()[0],
+        hint=err["hint"],
+        ended_after_s=round(run.seconds, 1),
+    )
 
 
 def test_api_server_killed_during_clean(env, workspace, cluster, tmp_path):
     # Functions whose finalizer nobody removes (controllers scaled away): clean has work to do.
     cluster.kubectl("scale", "deployment", "kubeless-controller-manager", "-n", NS, "--replicas=0")
     for i in range(10):
-        cluster.kubectl("apply", "-f", "-", input=FUNCTION.replace("name: stuck", f"name: f{i}")
-                        .replace("namespace: doomed", f"namespace: {NS}"))
-    _kill_api_server_at_step(env, workspace, cluster, tmp_path, "clean", "clean",
-                             name="API server killed during clean")
+        cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=FUNCTION.replace("name: stuck", f"name: f{i}").replace("namespace: doomed", f"namespace: {NS}"),
+        )
+    _kill_api_server_at_step(env, workspace, cluster, tmp_path, "clean", "clean", name="API server killed during clean")
     done = devloop(env, workspace, "clean")
     assert done.returncode == 0, done.tail()
 
 
 def test_api_server_killed_during_the_rollout_wait(env, workspace, cluster, tmp_path):
     (workspace / "cronjob-trigger" / "cmd" / "cronjob-trigger-controller" / "main.go").open("a").write(
-        "// rollout fault\n")
-    _kill_api_server_at_step(env, workspace, cluster, tmp_path, "rollout", "up",
-                             name="API server killed during the rollout wait")
+        "// rollout fault\n"
+    )
+    _kill_api_server_at_step(
+        env, workspace, cluster, tmp_path, "rollout", "up", name="API server killed during the rollout wait"
+    )
 
 
 def _profile_with_build_prefix(workspace: Path, component: str, prefix: str) -> Path:
@@ -246,34 +290,55 @@ def _profile_with_build_prefix(workspace: Path, component: str, prefix: str) -> 
 
 def test_engine_killed_during_a_build(env, workspace, cluster, tmp_path):
     marker = tmp_path / "kill-dockerd"
-    cluster.minikube("start", "--kubernetes-version=v1.21.14", env={"DEVRIG_KILL_DOCKERD_WHEN": str(marker)},
-                     timeout=300, check=True)
+    cluster.minikube(
+        "start", "--kubernetes-version=v1.21.14", env={"DEVRIG_KILL_DOCKERD_WHEN": str(marker)}, timeout=300, check=True
+    )
     # The build asks for the kill, then goes on only once the engine is really gone: mid-build, every time.
-    wait_gone = ("for i in $(seq 200); do docker version >/dev/null 2>&1 || break; sleep 0.05; done")
-    profile = _profile_with_build_prefix(workspace, "http-trigger-controller",
-                                         f"touch {shlex.quote(str(marker))}; {wait_gone}")
+    wait_gone = "for i in $(seq 200); do docker version >/dev/null 2>&1 || break; sleep 0.05; done"
+    profile = _profile_with_build_prefix(
+        workspace, "http-trigger-controller", f"touch {shlex.quote(str(marker))}; {wait_gone}"
+    )
     run = stream(env, workspace, "build", "--force", "http-trigger-controller", profile=profile)
     code = run.wait(600)
     assert marker.exists()
     assert code == 1, run.tail()
     err = assert_one_line_reason(run, "build")
     st = status(env, workspace)
-    recover(env, workspace, "engine killed during a build", message=err["message"].splitlines()[0],
-            hint=err["hint"], ended_after_s=round(run.seconds, 1),
-            status=st.get("docker_env") or st.get("message"))
+    recover(
+        env,
+        workspace,
+        "engine killed during a build",
+        message=err["message"].splitlines()[0],
+        hint=err["hint"],
+        ended_after_s=round(run.seconds, 1),
+        status=st.get("docker_env") or st.get("message"),
+    )
 
 
 def test_engine_killed_during_docker_env(env, workspace, cluster):
     # devloop reuses docker-env's recorded answer while minikube's config.json is unchanged; a start
     # rewrites it, so this up asks minikube again (and the engine dies right after docker-env checked it).
-    cluster.minikube("start", "--kubernetes-version=v1.21.14", timeout=300, check=True,
-                     env={"DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"})
-    (workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go").open("a").write("// docker-env fault\n")
+    cluster.minikube(
+        "start",
+        "--kubernetes-version=v1.21.14",
+        timeout=300,
+        check=True,
+        env={"DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"},
+    )
+    (workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go").open("a").write(
+        "// docker-env fault\n"
+    )
     run = devloop(env, workspace, "up", extra={"DEVRIG_KILL_DOCKERD_DURING": "docker-env"}, timeout=600)
     err = assert_one_line_reason(run, "docker-env")
     st = status(env, workspace)
-    recover(env, workspace, "engine killed during docker-env", message=err["message"].splitlines()[0],
-            hint=err["hint"], status=st.get("docker_env") or st.get("message"))
+    recover(
+        env,
+        workspace,
+        "engine killed during docker-env",
+        message=err["message"].splitlines()[0],
+        hint=err["hint"],
+        status=st.get("docker_env") or st.get("message"),
+    )
 
 
 FUNCTION = """
@@ -294,28 +359,45 @@ def test_a_finalizer_nobody_removes_in_a_namespace_being_deleted(env, workspace,
     cluster.kubectl("create", "namespace", "doomed")
     cluster.kubectl("apply", "-f", "-", input=FUNCTION)
     cluster.kubectl("delete", "namespace", "doomed", "--wait=false")
-    wait_until(lambda: cluster.kubectl_json("get", "namespace", "doomed")["status"].get("phase") == "Terminating",
-               60, "the namespace to be Terminating")
+    wait_until(
+        lambda: cluster.kubectl_json("get", "namespace", "doomed")["status"].get("phase") == "Terminating",
+        60,
+        "the namespace to be Terminating",
+    )
     # The namespace controller marks its Function for deletion a moment after the namespace turns
     # Terminating; from then on status must name the stuck object.
-    wait_until(lambda: "doomed" in json.dumps(status(env, workspace).get("stuck", [])), 60,
-               "status to name the Function stuck in namespace doomed",
-               detail=lambda: status(env, workspace))
+    wait_until(
+        lambda: "doomed" in json.dumps(status(env, workspace).get("stuck", [])),
+        60,
+        "status to name the Function stuck in namespace doomed",
+        detail=lambda: status(env, workspace),
+    )
     t0 = time.monotonic()
     run = devloop(env, workspace, "clean", timeout=600)
     assert run.returncode == 0, run.tail()
-    wait_until(lambda: cluster.kubectl("get", "namespace", "doomed", check=False).returncode != 0, 120,
-               "the namespace to finish deleting")
-    record("finalizer in a namespace being deleted", message="devloop clean stripped it",
-           recovered_in_s=round(time.monotonic() - t0, 1))
+    wait_until(
+        lambda: cluster.kubectl("get", "namespace", "doomed", check=False).returncode != 0,
+        120,
+        "the namespace to finish deleting",
+    )
+    record(
+        "finalizer in a namespace being deleted",
+        message="devloop clean stripped it",
+        recovered_in_s=round(time.monotonic() - t0, 1),
+    )
     recover(env, workspace, "after the stuck namespace")
 
 
 def rig_fault(cluster, *args: str) -> str:
     """`python -m devrig.standin.faults ARGS` (kill a part now, give the engine room again)."""
     rig = Path(__file__).resolve().parents[1] / "rig"
-    done = subprocess.run([sys.executable, "-m", "devrig.standin.faults", *args], env={**cluster.env, "PYTHONPATH": str(rig)},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "devrig.standin.faults", *args],
+        env={**cluster.env, "PYTHONPATH": str(rig)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, f"faults {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
     return done.stdout.strip()
 
@@ -327,8 +409,12 @@ def kill_engine(cluster) -> None:
     print(said)
     pid = said.rsplit("pid ", 1)[-1].rstrip(")")
     assert pid.isdigit(), said
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 60, f"the killed dockerd (pid {pid}) to be gone",
-               detail=lambda: Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else "")
+    wait_until(
+        lambda: not Path(f"/proc/{pid}").exists(),
+        60,
+        f"the killed dockerd (pid {pid}) to be gone",
+        detail=lambda: Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}").exists() else "",
+    )
 
 
 def _first(events: list[dict], since: int, match) -> dict | None:
@@ -348,8 +434,13 @@ def test_disk_full_during_a_build(env, workspace, cluster):
     original = dockerfile.read_text()
     start_env = {"DEVRIG_HOST_CPUS": "8", "DEVRIG_HOST_MEMORY_MB": "32768"}
     kill_engine(cluster)
-    cluster.minikube("start", "--kubernetes-version=v1.21.14", env={**start_env, "DEVRIG_ENGINE_DISK_FREE_MB": "32"},
-                     timeout=600, check=True)
+    cluster.minikube(
+        "start",
+        "--kubernetes-version=v1.21.14",
+        env={**start_env, "DEVRIG_ENGINE_DISK_FREE_MB": "32"},
+        timeout=600,
+        check=True,
+    )
     watch = None
     try:
         (context / "fill").write_bytes(os.urandom(64 << 20))
@@ -369,31 +460,51 @@ def test_disk_full_during_a_build(env, workspace, cluster):
 
         # watch: the failure is shown and watching goes on; once there is room, the next edit deploys
         watch = stream(env, workspace, "watch", "--no-initial", "--no-live-update")
-        wait_until(lambda: any(e.get("event") == "watching" for e in watch.events), 120, "watch to start",
-                   detail=watch.tail)
+        wait_until(
+            lambda: any(e.get("event") == "watching" for e in watch.events), 120, "watch to start", detail=watch.tail
+        )
         main = workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go"
         main.write_text(main.read_text() + "// disk full, in watch\n")
-        failed = wait_until(lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"), 600,
-                            "watch's cycle for the edit", detail=watch.tail)
+        failed = wait_until(
+            lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"),
+            600,
+            "watch's cycle for the edit",
+            detail=watch.tail,
+        )
         assert failed["status"] == "failed" and "no space left on device" in failed["message"], failed
         assert watch.proc.poll() is None, "watch ended after a full disk"
         mark = len(watch.events)
         print(rig_fault(cluster, "disk", PROFILE, "2048"))
         t0 = time.monotonic()
         main.write_text(main.read_text() + "// room again\n")
-        ok = wait_until(lambda: _first(watch.events, mark, _built(comp)), 600,
-                        "watch to build the component once the engine has room", detail=watch.tail)
+        ok = wait_until(
+            lambda: _first(watch.events, mark, _built(comp)),
+            600,
+            "watch to build the component once the engine has room",
+            detail=watch.tail,
+        )
         watch_recovered = time.monotonic() - t0
         assert watch.proc.poll() is None
     finally:
         if watch is not None and watch.proc.poll() is None:
             watch.proc.send_signal(2)
             watch.wait(60)
-    record("disk full during a build (watch)", message=failed["message"].splitlines()[0],
-           recovered_in_s=round(watch_recovered, 1), built=ok.get("built"))
-    recover(env, workspace, "disk full during a build", message=first, hint=err["hint"],
-            engine_said=next(line.strip() for line in tail if "no space left on device" in line),
-            ended_after_s=round(run.seconds, 1), status=state)
+    record(
+        "disk full during a build (watch)",
+        message=failed["message"].splitlines()[0],
+        recovered_in_s=round(watch_recovered, 1),
+        built=ok.get("built"),
+    )
+    recover(
+        env,
+        workspace,
+        "disk full during a build",
+        message=first,
+        hint=err["hint"],
+        engine_said=next(line.strip() for line in tail if "no space left on device" in line),
+        ended_after_s=round(run.seconds, 1),
+        status=state,
+    )
     # Teardown: the engine back on its on-disk data root (its tmpfs goes with its mount namespace), the
     # component as it was; the next up converges on that too.
     dockerfile.write_text(original)
@@ -411,14 +522,22 @@ def test_checkout_deleted_while_watch_runs_then_restored(env, workspace):
     comp = "http-trigger-controller"
     watch = stream(env, workspace, "watch", "--no-live-update")
     try:
-        wait_until(lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"), 900,
-                   "watch's first cycle", detail=watch.tail)
+        wait_until(
+            lambda: _first(watch.events, 0, lambda e: e.get("event") == "cycle"),
+            900,
+            "watch's first cycle",
+            detail=watch.tail,
+        )
         assert _first(watch.events, 0, lambda e: e.get("event") == "cycle")["status"] == "ok", watch.tail()
         mark = len(watch.events)
         t_gone = time.monotonic()
         checkout.rename(aside)
-        gone = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "directory"), 60,
-                          "watch to notice the missing checkout", detail=watch.tail)
+        gone = wait_until(
+            lambda: _first(watch.events, mark, lambda e: e.get("event") == "directory"),
+            60,
+            "watch to notice the missing checkout",
+            detail=watch.tail,
+        )
         noticed = time.monotonic() - t_gone
         assert gone["status"] == "gone" and gone["path"] == "http-trigger", gone
         assert gone["message"].startswith("http-trigger is gone: waiting for it to come back"), gone
@@ -429,24 +548,36 @@ def test_checkout_deleted_while_watch_runs_then_restored(env, workspace):
         # another checkout is still watched and rebuilt; the gone one is left as deployed
         other = workspace / "cronjob-trigger" / "cmd" / "cronjob-trigger-controller" / "main.go"
         other.write_text(other.read_text() + "// while http-trigger is away\n")
-        rebuilt = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
-                             "a cycle for the edit in cronjob-trigger", detail=watch.tail)
+        rebuilt = wait_until(
+            lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"),
+            600,
+            "a cycle for the edit in cronjob-trigger",
+            detail=watch.tail,
+        )
         assert rebuilt["status"] == "ok" and "cronjob-trigger-controller" in rebuilt["built"], rebuilt
         assert watch.proc.poll() is None, "watch ended instead of going on"
 
         mark = len(watch.events)
         t0 = time.monotonic()
         aside.rename(checkout)
-        back = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
-                          "watch to run a cycle once the checkout is back", detail=watch.tail)
+        back = wait_until(
+            lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"),
+            600,
+            "watch to run a cycle once the checkout is back",
+            detail=watch.tail,
+        )
         recovered = time.monotonic() - t0
         assert back["status"] == "ok" and back["components"] == [comp], back
         # the restored checkout is watched again: an edit there rebuilds its component
         mark = len(watch.events)
         main = checkout / "cmd" / "http-trigger-controller" / "main.go"
         main.write_text(main.read_text() + "// after the restore\n")
-        again = wait_until(lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"), 600,
-                           "a cycle for an edit in the restored checkout", detail=watch.tail)
+        again = wait_until(
+            lambda: _first(watch.events, mark, lambda e: e.get("event") == "cycle"),
+            600,
+            "a cycle for an edit in the restored checkout",
+            detail=watch.tail,
+        )
         assert again["status"] == "ok" and comp in (again.get("built") or []), again
         said = [e for e in watch.events if e.get("event") == "directory"]
         assert [e["status"] for e in said] == ["gone", "back"], said
@@ -456,6 +587,10 @@ def test_checkout_deleted_while_watch_runs_then_restored(env, workspace):
             aside.rename(checkout)
         watch.proc.send_signal(2)
         watch.wait(60)
-    record("workspace checkout moved away while watch runs, then restored", message=gone["message"],
-           noticed_in_s=round(noticed, 1), recovered_in_s=round(recovered, 1),
-           built_after_restore=back.get("built"))
+    record(
+        "workspace checkout moved away while watch runs, then restored",
+        message=gone["message"],
+        noticed_in_s=round(noticed, 1),
+        recovered_in_s=round(recovered, 1),
+        built_after_restore=back.get("built"),
+    )

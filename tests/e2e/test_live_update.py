@@ -14,7 +14,6 @@ import json
 import signal
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,9 @@ def sources_digest(checkout: Path) -> str:
     files = []
     for top in SOURCES:
         path = checkout / top
-        files += [top] if path.is_file() else [p.relative_to(checkout).as_posix() for p in path.rglob("*") if p.is_file()]
+        files += (
+            [top] if path.is_file() else [p.relative_to(checkout).as_posix() for p in path.rglob("*") if p.is_file()]
+        )
     h = hashlib.sha256()
     for rel in sorted(files, key=str.encode):
         h.update((checkout / rel).read_bytes())
@@ -44,9 +45,17 @@ def sources_digest(checkout: Path) -> str:
 class Watch:
     def __init__(self, cluster, workspace: Path) -> None:
         # the cache beside the workspace, as run_devloop puts it: `status` reads the live update records there
-        self.proc = spawn_devloop("watch", "--profile", str(workspace.parent / "profile.yaml"), "--workspace",
-                                  str(workspace), "--json", env=cluster.env, json_mode=False,
-                                  extra_env={"XDG_CACHE_HOME": str(workspace.parent / "cache")})
+        self.proc = spawn_devloop(
+            "watch",
+            "--profile",
+            str(workspace.parent / "profile.yaml"),
+            "--workspace",
+            str(workspace),
+            "--json",
+            env=cluster.env,
+            json_mode=False,
+            extra_env={"XDG_CACHE_HOME": str(workspace.parent / "cache")},
+        )
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self._lock = threading.Lock()
@@ -76,8 +85,9 @@ class Watch:
         return wait_until(found, timeout, what, interval=0.05, detail=lambda: self.tail(mark))
 
     def tail(self, mark: int) -> str:
-        return (f"events: {json.dumps(self.since(mark)[-10:], indent=1, default=str)}\n"
-                f"stderr: {''.join(self.stderr[-20:])}")
+        return (
+            f"events: {json.dumps(self.since(mark)[-10:], indent=1, default=str)}\nstderr: {''.join(self.stderr[-20:])}"
+        )
 
     def cycle(self, mark: int, timeout: float = 300) -> dict:
         cycle = self.wait(mark, lambda e: e["event"] == "cycle", timeout, "a full cycle")
@@ -128,6 +138,7 @@ def deployment_image(cluster) -> str:
 
 def runs_sources(cluster, digest: str, timeout: float = 120) -> None:
     """Until the running http-trigger-controller container logs `sources <digest>`."""
+
     def seen():
         try:
             _, cid, _, _ = controller(cluster)

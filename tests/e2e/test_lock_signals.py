@@ -9,10 +9,8 @@ read from the JSON events of both processes, stamped as they arrive.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -34,8 +32,7 @@ class Proc:
     """A devloop process; its JSON events (stamped on arrival) and stderr are read by threads."""
 
     def __init__(self, argv: list[str], env: dict, cwd: Path) -> None:
-        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
         self.events: list[dict] = []
         self.stderr: list[str] = []
@@ -75,8 +72,10 @@ class Proc:
         return self.proc.wait(timeout)
 
     def tail(self) -> str:
-        return (f"exit={self.proc.poll()} events={json.dumps(self.events[-8:], default=str)}\n"
-                f"stderr: {''.join(self.stderr[-20:])}")
+        return (
+            f"exit={self.proc.poll()} events={json.dumps(self.events[-8:], default=str)}\n"
+            f"stderr: {''.join(self.stderr[-20:])}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -91,9 +90,13 @@ class Proc:
 @pytest.fixture(scope="module")
 def env(rig_handle, workspace) -> dict:
     cluster = rig_handle(PROFILE)
-    yield {**cluster.env, "XDG_CACHE_HOME": str(workspace.parent / "cache"),
-           "XDG_STATE_HOME": str(workspace.parent / "state"), "DEVRIG_HOST_CPUS": "8",
-           "DEVRIG_HOST_MEMORY_MB": "32768"}
+    yield {
+        **cluster.env,
+        "XDG_CACHE_HOME": str(workspace.parent / "cache"),
+        "XDG_STATE_HOME": str(workspace.parent / "state"),
+        "DEVRIG_HOST_CPUS": "8",
+        "DEVRIG_HOST_MEMORY_MB": "32768",
+    }
     subprocess.run(["minikube", "delete", "-p", PROFILE], env=cluster.env, capture_output=True, timeout=300)
 
 
@@ -109,8 +112,10 @@ def gated_profile(workspace, gate) -> Path:
     data = yaml.safe_load((workspace.parent / "profile.yaml").read_text())
     for comp in data["components"]:
         if comp["name"] == GATED:
-            comp["build"] = (f"echo gated-build pid $$ >&2; trap '' TERM; while [ ! -e {gate} ]; do sleep 0.05; done; "
-                             + comp["build"])
+            comp["build"] = (
+                f"echo gated-build pid $$ >&2; trap '' TERM; while [ ! -e {gate} ]; do sleep 0.05; done; "
+                + comp["build"]
+            )
     path = workspace.parent / "gated.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -122,8 +127,9 @@ def spawn(env, workspace, *args, profile: Path | None = None) -> Proc:
 
 
 def run(env, workspace, *args, profile: Path | None = None, timeout: float = 900):
-    return run_devloop(*args, workspace=workspace, profile=profile or workspace.parent / "profile.yaml", env=env,
-                       timeout=timeout)
+    return run_devloop(
+        *args, workspace=workspace, profile=profile or workspace.parent / "profile.yaml", env=env, timeout=timeout
+    )
 
 
 def edit(workspace: Path, note: str) -> None:
@@ -161,8 +167,7 @@ def test_first_up(env, workspace):
     assert done.returncode == 0, done.tail()
 
 
-def test_up_during_a_watch_cycle_waits_then_proceeds_and_applies_never_interleave(env, workspace, gated_profile,
-                                                                                   gate):
+def test_up_during_a_watch_cycle_waits_then_proceeds_and_applies_never_interleave(env, workspace, gated_profile, gate):
     gate.unlink(missing_ok=True)
     watch = spawn(env, workspace, "watch", "--no-initial", profile=gated_profile)
     try:
@@ -188,8 +193,8 @@ def test_up_during_a_watch_cycle_waits_then_proceeds_and_applies_never_interleav
     finally:
         gate.touch()
         watch.stop()
-    (w_start, w_end), = watch.step_times("apply")
-    (u_start, u_end), = up.step_times("apply")
+    ((w_start, w_end),) = watch.step_times("apply")
+    ((u_start, u_end),) = up.step_times("apply")
     # Lines are stamped as they arrive; both processes flush each line. up applied after watch finished.
     assert w_end < u_start, f"applies interleaved: watch {w_start:.3f}-{w_end:.3f}, up {u_start:.3f}-{u_end:.3f}"
     lock_start, lock_end = up.step_times("lock")[0]
@@ -205,14 +210,16 @@ def test_two_ups_at_once_take_turns(env, workspace, gated_profile, gate):
         # One of them holds the lock (in its gated build), the other waits naming it.
         def one_waits():
             for waiter, holder in ((a, b), (b, a)):
-                ev = next((e for e in list(waiter.events) if e.get("event") == "wait" and e.get("step") == "lock"),
-                          None)
+                ev = next(
+                    (e for e in list(waiter.events) if e.get("event") == "wait" and e.get("step") == "lock"), None
+                )
                 if ev is not None:
                     return waiter, holder, ev
             return None
 
-        waiter, holder, ev = wait_until(one_waits, 180, "one up to wait for the other",
-                                        detail=lambda: a.tail() + "\n" + b.tail())
+        waiter, holder, ev = wait_until(
+            one_waits, 180, "one up to wait for the other", detail=lambda: a.tail() + "\n" + b.tail()
+        )
         assert f"PID {holder.pid}" in ev["waiting_for"]
         gate.touch()
         assert holder.wait(600) == 0, holder.tail()
@@ -221,13 +228,16 @@ def test_two_ups_at_once_take_turns(env, workspace, gated_profile, gate):
         gate.touch()
         a.stop()
         b.stop()
-    (h_start, h_end), = holder.step_times("apply")
-    (w_start, w_end), = waiter.step_times("apply")
+    ((h_start, h_end),) = holder.step_times("apply")
+    ((w_start, w_end),) = waiter.step_times("apply")
     assert h_end < w_start, f"applies interleaved: {h_start:.3f}-{h_end:.3f} and {w_start:.3f}-{w_end:.3f}"
     # No build ever ran in both at once either: the waiter's builds all started after the holder ended.
     holder_end = holder.events[-1]["_t"]
-    waiter_builds = [e["_t"] for e in waiter.events if e.get("event") == "step"
-                     and e.get("step", "").startswith("build ") and e["status"] == "start"]
+    waiter_builds = [
+        e["_t"]
+        for e in waiter.events
+        if e.get("event") == "step" and e.get("step", "").startswith("build ") and e["status"] == "start"
+    ]
     assert all(t > h_end for t in waiter_builds), (waiter_builds, holder_end)
 
 
@@ -261,8 +271,9 @@ def test_sigterm_and_sighup_end_watch_like_ctrl_c(env, workspace, gated_profile,
     wait_until(lambda: not gated_pids(), 10, "the gated build to be gone")
     took = run(env, workspace, "clean", "--wait-lock", "0", timeout=300)
     assert took.returncode == 0, took.tail()
-    assert not any(e.get("event") == "warning" and "took over" in e.get("message", "") for e in took.events), \
+    assert not any(e.get("event") == "warning" and "took over" in e.get("message", "") for e in took.events), (
         "the lock was not released: the next command had to take it over"
+    )
 
 
 def test_a_second_ctrl_c_while_stopping_ends_at_once(env, workspace, gated_profile, gate):
@@ -275,8 +286,14 @@ def test_a_second_ctrl_c_while_stopping_ends_at_once(env, workspace, gated_profi
         wait_until(gated_pids, 30, "the gated build's shell to run")
         watch.proc.send_signal(signal.SIGINT)
         # The build ignores SIGTERM, so stopping waits for its grace period: interrupt that.
-        wait_until(lambda: any("Ctrl-C again" in line for line in watch.stderr)
-                   or any(e.get("event") == "stopping" for e in watch.events), 10, "watch to say it is stopping")
+        wait_until(
+            lambda: (
+                any("Ctrl-C again" in line for line in watch.stderr)
+                or any(e.get("event") == "stopping" for e in watch.events)
+            ),
+            10,
+            "watch to say it is stopping",
+        )
         watch.proc.send_signal(signal.SIGINT)
         assert watch.wait(30) == 130, watch.tail()
     finally:
@@ -293,25 +310,37 @@ def test_profile_edited_invalid_then_fixed_while_watch_runs(env, workspace):
     try:
         watch.find(lambda e: e.get("event") == "watching", 60, "watch to start")
         profile.write_text(good.replace("namespace: kubeless", "namespace: Not A Namespace"))
-        invalid = watch.find(lambda e: e.get("event") == "profile" and e.get("status") == "invalid", 30,
-                             "watch to show the invalid profile")
+        invalid = watch.find(
+            lambda e: e.get("event") == "profile" and e.get("status") == "invalid",
+            30,
+            "watch to show the invalid profile",
+        )
         assert str(profile) in invalid["message"] and "namespace" in invalid["message"]
         # Watching goes on with the last valid profile: an edit still deploys.
         mark = len(watch.events)
         edit(workspace, "with a broken profile")
-        cycle = watch.find(lambda e: e.get("event") == "cycle" and watch.events.index(e) >= mark, 300,
-                           "a cycle with the last valid profile")
+        cycle = watch.find(
+            lambda e: e.get("event") == "cycle" and watch.events.index(e) >= mark,
+            300,
+            "a cycle with the last valid profile",
+        )
         assert cycle["status"] == "ok", cycle
         # Fixed (and changed: a longer rollout deadline): reloaded, and a cycle runs with it.
         data = yaml.safe_load(good)
         data["timeouts"]["rollout"] = 240
         profile.write_text(yaml.safe_dump(data, sort_keys=False))
-        reloaded = watch.find(lambda e: e.get("event") == "profile" and e.get("status") == "reloaded", 30,
-                              "watch to reload the fixed profile")
+        reloaded = watch.find(
+            lambda e: e.get("event") == "profile" and e.get("status") == "reloaded",
+            30,
+            "watch to reload the fixed profile",
+        )
         assert str(profile) in reloaded["path"]
         mark = watch.events.index(reloaded)
-        cycle = watch.find(lambda e: e.get("event") == "cycle" and watch.events.index(e) > mark, 300,
-                           "a cycle with the reloaded profile")
+        cycle = watch.find(
+            lambda e: e.get("event") == "cycle" and watch.events.index(e) > mark,
+            300,
+            "a cycle with the reloaded profile",
+        )
         assert cycle["status"] == "ok", cycle
     finally:
         profile.write_text(good)

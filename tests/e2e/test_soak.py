@@ -39,9 +39,23 @@ def selected(request) -> None:
 def test_soak_loses_nothing():
     require_rig(root=True)
     minutes = MINUTES
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "soak"), str(minutes), "--json", "--seed", "12",
-                           "--fault-every", "40", "--up-every", "50"],
-                          capture_output=True, text=True, timeout=minutes * 60 + 1800)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "soak"),
+            str(minutes),
+            "--json",
+            "--seed",
+            "12",
+            "--fault-every",
+            "40",
+            "--up-every",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=minutes * 60 + 1800,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines, f"soak printed no result (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     result = json.loads(lines[-1])

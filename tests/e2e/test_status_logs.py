@@ -24,8 +24,14 @@ pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.slow]
 
 def devloop(cluster, workspace: Path, *args: str, timeout: float = 900, json_mode: bool = True):
     """This module's runs: its own profile.yaml (see the workspace fixture), the cluster's environment."""
-    return run_devloop(*args, workspace=workspace, profile=workspace.parent / "profile.yaml", env=cluster.env,
-                       json_mode=json_mode, timeout=timeout)
+    return run_devloop(
+        *args,
+        workspace=workspace,
+        profile=workspace.parent / "profile.yaml",
+        env=cluster.env,
+        json_mode=json_mode,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,10 @@ def test_status_after_up(up, cluster, workspace):
     (dep,) = st["deployments"]
     assert (dep["namespace"], dep["name"], dep["state"]) == (NS, "kubeless-controller-manager", "rolled out")
     assert {c["resource"]: c["count"] for c in st["cleanup"]} == {
-        "httptriggers.kubeless.io": 0, "cronjobtriggers.kubeless.io": 0, "functions.kubeless.io": 0}
+        "httptriggers.kubeless.io": 0,
+        "cronjobtriggers.kubeless.io": 0,
+        "functions.kubeless.io": 0,
+    }
     assert st["stuck"] == [] and st["healthy"] is True
     # and for people
     text = devloop(cluster, workspace, "status", json_mode=False)
@@ -89,9 +98,12 @@ def test_status_names_a_component_whose_sources_changed(up, cluster, workspace):
 
 def test_status_shows_objects_stuck_in_deletion_with_their_finalizers(up, cluster, workspace):
     # The sample controllers never remove their finalizers (as Kubeless's do when not running).
-    fn = {"apiVersion": "kubeless.io/v1beta1", "kind": "Function",
-          "metadata": {"name": "stuck-fn", "namespace": NS, "finalizers": ["kubeless.io/function"]},
-          "spec": {"runtime": "python3.7", "handler": "h.f", "function": "def f(e, c): return 1", "deps": ""}}
+    fn = {
+        "apiVersion": "kubeless.io/v1beta1",
+        "kind": "Function",
+        "metadata": {"name": "stuck-fn", "namespace": NS, "finalizers": ["kubeless.io/function"]},
+        "spec": {"runtime": "python3.7", "handler": "h.f", "function": "def f(e, c): return 1", "deps": ""},
+    }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(fn))
     cluster.kubectl("delete", "function", "stuck-fn", "-n", NS, "--wait=false")
     try:
@@ -104,8 +116,17 @@ def test_status_shows_objects_stuck_in_deletion_with_their_finalizers(up, cluste
         text = devloop(cluster, workspace, "status", json_mode=False)
         assert "stuck-fn" in text.stdout + text.stderr and "kubeless.io/function" in text.stdout + text.stderr
     finally:
-        cluster.kubectl("patch", "function", "stuck-fn", "-n", NS, "--type=merge",
-                        "-p", '{"metadata":{"finalizers":[]}}', check=False)
+        cluster.kubectl(
+            "patch",
+            "function",
+            "stuck-fn",
+            "-n",
+            NS,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":[]}}',
+            check=False,
+        )
 
 
 def test_logs_of_a_component_are_its_containers_output(up, cluster, workspace):
@@ -133,8 +154,15 @@ def test_logs_of_an_unknown_component_says_which_exist(up, cluster, workspace):
 
 
 def test_logs_follow_streams_until_interrupted(up, cluster, workspace):
-    proc = spawn_devloop("logs", "cronjob-trigger-controller", "-f", workspace=workspace,
-                         profile=workspace.parent / "profile.yaml", env=cluster.env, json_mode=False)
+    proc = spawn_devloop(
+        "logs",
+        "cronjob-trigger-controller",
+        "-f",
+        workspace=workspace,
+        profile=workspace.parent / "profile.yaml",
+        env=cluster.env,
+        json_mode=False,
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("build id "), first

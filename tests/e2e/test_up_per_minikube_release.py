@@ -32,7 +32,7 @@ class _EngineInfo(BaseHTTPRequestHandler):
     cpus = 8
     memory = 16 * 1024**3
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         path = self.path.split("?")[0]
         if path.endswith("/version"):
             body = {"Version": "28.1.1", "ApiVersion": "1.41", "MinAPIVersion": "1.12"}
@@ -92,26 +92,38 @@ def _delete(rig_env, name: str) -> None:
 
 def _up(rig_env, ws: Path, name: str, env: dict, timeout: float = 900, **cluster):
     t0 = time.monotonic()
-    run = run_devloop("up", workspace=ws, profile=_profile_file(ws, name, **cluster), env=rig_env.env, extra_env=env,
-                      timeout=timeout)
+    run = run_devloop(
+        "up", workspace=ws, profile=_profile_file(ws, name, **cluster), env=rig_env.env, extra_env=env, timeout=timeout
+    )
     return run, time.monotonic() - t0
 
 
 def _kubectl(rig_env, name: str, *args: str) -> dict:
-    out = subprocess.run([str(rig_env.kubectl), "--context", name, *args, "-o", "json"], env=rig_env.env,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [str(rig_env.kubectl), "--context", name, *args, "-o", "json"],
+        env=rig_env.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
 def _assert_pods_run_the_built_images(rig_env, name: str, run) -> None:
     tags = run.result["tags"]
-    pods = [p for p in _kubectl(rig_env, name, "get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
-            if not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in _kubectl(rig_env, name, "get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    ]
     (pod,) = pods
     statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
-    for container, component in (("kubeless-function-controller", "function-controller"),
-                                 ("http-trigger-controller", "http-trigger-controller"),
-                                 ("cronjob-trigger-controller", "cronjob-trigger-controller")):
+    for container, component in (
+        ("kubeless-function-controller", "function-controller"),
+        ("http-trigger-controller", "http-trigger-controller"),
+        ("cronjob-trigger-controller", "cronjob-trigger-controller"),
+    ):
         assert statuses[container]["ready"], statuses[container]
         assert statuses[container]["image"].endswith(tags[component])
 
@@ -131,22 +143,36 @@ def test_forced_start_on_a_two_cpu_docker_is_refused_within_a_minute_naming_the_
     assert error["event"] == "error" and error["kind"] == "ConfigError", run.tail()
     assert "cluster.cpus is 4" in error["message"] and "has 2 CPUs" in error["message"], run.tail()
     assert "--force" in error["message"] and "cluster.cpus: 2" in error["hint"], run.tail()
-    profiles = json.loads(subprocess.run(["minikube", "profile", "list", "-o", "json", "-l"], env=rig_env.env,
-                                         capture_output=True, text=True, timeout=60).stdout)
+    profiles = json.loads(
+        subprocess.run(
+            ["minikube", "profile", "list", "-o", "json", "-l"],
+            env=rig_env.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
     assert "mkv-small" not in [p["Name"] for p in profiles["valid"]]  # minikube never ran start
 
 
 # -- each release, from nothing -------------------------------------------------------------------------
-@pytest.mark.parametrize(("version", "network", "expect"), [
-    # netns: the node at 192.168.49.2:8443 inside its own network, the host reaching the API server only through
-    # a forwarded loopback port (as Docker Desktop, WSL and rootless Docker do); loopback: the node on 127.0.0.1
-    ("v1.36.0", "netns", []),
-    ("v1.36.0", "loopback", []),
-    ("v1.37.0", "netns", ["--force"]),
-    ("v1.38.1", "netns", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
-    # v1.39 defaults to containerd: the profile's pinned docker runtime is what runs
-    ("v1.39.0", "netns", ["--force", "v1.21.14, docker runtime, --force, --docker-env DOCKER_MIN_API_VERSION=1.24"]),
-])
+@pytest.mark.parametrize(
+    ("version", "network", "expect"),
+    [
+        # netns: the node at 192.168.49.2:8443 inside its own network, the host reaching the API server only through
+        # a forwarded loopback port (as Docker Desktop, WSL and rootless Docker do); loopback: the node on 127.0.0.1
+        ("v1.36.0", "netns", []),
+        ("v1.36.0", "loopback", []),
+        ("v1.37.0", "netns", ["--force"]),
+        ("v1.38.1", "netns", ["--force", "--docker-env DOCKER_MIN_API_VERSION=1.24"]),
+        # v1.39 defaults to containerd: the profile's pinned docker runtime is what runs
+        (
+            "v1.39.0",
+            "netns",
+            ["--force", "v1.21.14, docker runtime, --force, --docker-env DOCKER_MIN_API_VERSION=1.24"],
+        ),
+    ],
+)
 def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, version, network, expect):
     name = f"mkv-{version.replace('.', '')[1:]}-{network[:2]}"
     try:
@@ -158,8 +184,11 @@ def test_up_from_nothing_runs_the_built_images(rig_env, rig_built, ws, laptop, v
             assert flag in run.stdout, run.tail()  # the step line / notes say what devloop added, and why
         config = json.loads((rig_env.minikube_home / ".minikube" / "profiles" / name / "config.json").read_text())
         assert config["KubernetesConfig"]["ContainerRuntime"] == "docker"
-        server = next(c["cluster"]["server"] for c in yaml.safe_load(rig_env.kubeconfig.read_text())["clusters"]
-                      if c["name"] == name)
+        server = next(
+            c["cluster"]["server"]
+            for c in yaml.safe_load(rig_env.kubeconfig.read_text())["clusters"]
+            if c["name"] == name
+        )
         node = config["Nodes"][0]
         forwarded = server != f"https://{node['IP']}:{node['Port']}"
         assert forwarded is (network == "netns"), (server, node)  # the guard passed the profile's forwarded port
@@ -210,8 +239,13 @@ def test_opting_out_of_the_docker_api_floor_fails_as_minikube_does_and_says_the_
     run above avoids with --docker-env DOCKER_MIN_API_VERSION=1.24."""
     name = "mkv-optout"
     try:
-        run, seconds = _up(rig_env, ws, name, {**laptop, "DEVRIG_MINIKUBE_VERSION": "v1.38.1",
-                                               "DEVRIG_KUBEADM_INIT_TIMEOUT": "15"}, lower_docker_min_api=False)
+        run, seconds = _up(
+            rig_env,
+            ws,
+            name,
+            {**laptop, "DEVRIG_MINIKUBE_VERSION": "v1.38.1", "DEVRIG_KUBEADM_INIT_TIMEOUT": "15"},
+            lower_docker_min_api=False,
+        )
     finally:
         _delete(rig_env, name)
     TIMES["v1.38.1 opted out of the API floor (refused by minikube)"] = seconds
@@ -235,21 +269,30 @@ def test_containerd_pods_run_the_images_devloop_loaded(rig_env, rig_built, ws, r
     name = "mkv-ctrd"
     try:
         # v1.39 forces 1.21, so devloop checks CPUs against this engine's (the machine's) 2
-        run, seconds = _up(rig_env, ws, name, {**docker, "DEVRIG_MINIKUBE_VERSION": "v1.39.0"},
-                           container_runtime="containerd", cpus=2)
+        run, seconds = _up(
+            rig_env, ws, name, {**docker, "DEVRIG_MINIKUBE_VERSION": "v1.39.0"}, container_runtime="containerd", cpus=2
+        )
         TIMES["v1.39.0 containerd runtime (image load)"] = seconds
         assert run.returncode == 0, run.tail()
         assert run.steps().get("images") == "ok" and "docker-env" not in run.steps(), run.tail()
         tags = run.result["tags"]
-        (pod,) = [p for p in _kubectl(rig_env, name, "get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
-                  if not p["metadata"].get("deletionTimestamp")]
+        (pod,) = [
+            p
+            for p in _kubectl(rig_env, name, "get", "pods", "-n", NS, "-l", "kubeless=controller")["items"]
+            if not p["metadata"].get("deletionTimestamp")
+        ]
         for status in pod["status"]["containerStatuses"]:
             component = {"kubeless-function-controller": "function-controller"}.get(status["name"], status["name"])
             assert status["ready"] and status["image"].endswith(tags[component]), status
             built = laptop.docker("image", "inspect", tags[component], "--format", "{{.Id}}").stdout.strip()
             assert status["imageID"].split("sha256:")[-1] == built.split("sha256:")[-1]
-        shown = run_devloop("status", workspace=ws, profile=_profile_file(ws, name, container_runtime="containerd",
-                                                                         cpus=2), env=rig_env.env, extra_env=docker)
+        shown = run_devloop(
+            "status",
+            workspace=ws,
+            profile=_profile_file(ws, name, container_runtime="containerd", cpus=2),
+            env=rig_env.env,
+            extra_env=docker,
+        )
         report = shown.result
         assert report["image_transfer"]["mode"] == "load", shown.tail()
         assert all(c["built"] is True for c in report["components"]), shown.tail()

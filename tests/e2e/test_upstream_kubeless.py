@@ -44,13 +44,20 @@ STARTUP = {  # container -> the first line its main() logs (cmd/*/*.go upstream)
     "http-trigger-controller": "Running Kubeless HTTP trigger controller version: ",
     "cronjob-trigger-controller": "Running Kubeless cronjob trigger controller version: ",
 }
-CONTAINER_OF = {"function-controller": "kubeless-function-controller",
-                "http-trigger-controller": "http-trigger-controller",
-                "cronjob-trigger-controller": "cronjob-trigger-controller"}
+CONTAINER_OF = {
+    "function-controller": "kubeless-function-controller",
+    "http-trigger-controller": "http-trigger-controller",
+    "cronjob-trigger-controller": "cronjob-trigger-controller",
+}
 COLD_BUILD = 3600  # seconds; guards against hangs only (a cold Go build of four images on a busy 2-core box)
 
-pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.upstream, pytest.mark.slow,
-              pytest.mark.timeout(COLD_BUILD)]
+pytestmark = [
+    pytest.mark.rig,
+    pytest.mark.destructive,
+    pytest.mark.upstream,
+    pytest.mark.slow,
+    pytest.mark.timeout(COLD_BUILD),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,8 +73,7 @@ def upstream_workspace(tmp_path_factory) -> Path:
     if not (UPSTREAM / "make-workspace").is_file():
         pytest.fail(f"{UPSTREAM}/make-workspace is missing: the upstream checkouts live in ../shared beside the clone")
     ws = tmp_path_factory.mktemp("upstream") / "workspace"
-    subprocess.run([str(UPSTREAM / "make-workspace"), str(ws)], check=True, capture_output=True, text=True,
-                   timeout=300)
+    subprocess.run([str(UPSTREAM / "make-workspace"), str(ws)], check=True, capture_output=True, text=True, timeout=300)
     # What `make all-yaml` would have written (kubecfg is not installed): the released rendering.
     shutil.copy(FIXTURES / "kubeless.yaml", ws / "kubeless" / "kubeless.yaml")
     restore_ignored_vendor_packages(ws / "cronjob-trigger")
@@ -92,8 +98,14 @@ def restore_ignored_vendor_packages(checkout: Path) -> list[str]:
         target = checkout / "vendor" / package
         if target.is_dir():
             continue
-        got = subprocess.run(["go", "mod", "download", "-json", f"{name}@{version}"], cwd=checkout.parent,
-                             capture_output=True, text=True, timeout=300, env=dict(os.environ, GOFLAGS="-mod=mod"))
+        got = subprocess.run(
+            ["go", "mod", "download", "-json", f"{name}@{version}"],
+            cwd=checkout.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, GOFLAGS="-mod=mod"),
+        )
         assert got.returncode == 0, got.stderr + got.stdout
         source = Path(json.loads(got.stdout)["Dir"]) / package.removeprefix(name).lstrip("/")
         target.mkdir(parents=True)
@@ -150,9 +162,12 @@ def create_custom_resources(cluster) -> list[dict]:
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(functions))
     for doc in functions:
         ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
-        wait_until(lambda: cluster.kubectl("get", "service", name, "-n", ns, "--ignore-not-found", "-o",
-                                           "name").stdout, 120, f"the function controller to make Service {ns}/{name}",
-                   detail=lambda: controller_log_tail(cluster, "kubeless-function-controller"))
+        wait_until(
+            lambda: cluster.kubectl("get", "service", name, "-n", ns, "--ignore-not-found", "-o", "name").stdout,
+            120,
+            f"the function controller to make Service {ns}/{name}",
+            detail=lambda: controller_log_tail(cluster, "kubeless-function-controller"),
+        )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([d for d in docs if d["kind"] != "Function"]))
     return docs
 
@@ -180,23 +195,27 @@ CRONJOB_CRASH = "readObjectFieldAsBytes: expect : after object field"
 CRONJOB_RUNS = True
 
 
-def test_up_from_nothing_builds_with_the_real_makefiles_and_runs_the_real_controllers(cluster, upstream_workspace,
-                                                                                   env):
+def test_up_from_nothing_builds_with_the_real_makefiles_and_runs_the_real_controllers(cluster, upstream_workspace, env):
     t0 = time.monotonic()
     run = devloop(cluster, upstream_workspace, env, "up", timeout=COLD_BUILD)
     print(f"\ndevloop up over the upstream workspace: {time.monotonic() - t0:.0f}s")
-    builds = {e["step"].removeprefix("build "): e for e in run.events
-              if e.get("event") == "step" and e["step"].startswith("build ") and e["status"] != "start"}
+    builds = {
+        e["step"].removeprefix("build "): e
+        for e in run.events
+        if e.get("event") == "step" and e["step"].startswith("build ") and e["status"] != "start"
+    }
     print("build seconds: " + ", ".join(f"{c} {e.get('seconds', 0):.0f}" for c, e in sorted(builds.items())))
     assert sorted(builds) == COMPONENTS and all(e["status"] == "ok" for e in builds.values()), run.tail()
     tags = {c: e["details"]["tag"] for c, e in builds.items()}
     for component in COMPONENTS:  # the real Makefiles ran (their gox output is in bundles/)
-        checkout = upstream_workspace / ("kubeless" if component.startswith("function") else
-                                         component.removesuffix("-controller"))
+        checkout = upstream_workspace / (
+            "kubeless" if component.startswith("function") else component.removesuffix("-controller")
+        )
         assert list(checkout.glob("bundles/kubeless_linux-amd64/*")), f"no gox output in {checkout}/bundles"
     assert run.returncode == 0, run.tail()
     # the cluster runs with the profile's gate: minikube saved it, and the API server keeps no managedFields
     from devloop.adapters.minikube.home import minikube_home, read_profile_config
+
     saved = read_profile_config(PROFILE, minikube_home({"MINIKUBE_HOME": str(cluster.minikube_home)}))
     assert saved is not None and saved.feature_gates == "ServerSideApply=false"
     crd = cluster.kubectl_json("get", "crd", "functions.kubeless.io")
@@ -209,8 +228,11 @@ def test_up_from_nothing_builds_with_the_real_makefiles_and_runs_the_real_contro
         status = statuses[container]
         assert status["image"].endswith(tag)
         assert status["imageID"].split("sha256:")[-1] == image_id(cluster, tag).split("sha256:")[-1]
-        line = wait_until(lambda c=container: next((ln for ln in logs(cluster, pod, c).splitlines()
-                                                    if STARTUP[c] in ln), None), 60, f"{container}'s startup line")
+        line = wait_until(
+            lambda c=container: next((ln for ln in logs(cluster, pod, c).splitlines() if STARTUP[c] in ln), None),
+            60,
+            f"{container}'s startup line",
+        )
         version = line.split(STARTUP[container], 1)[1].strip().strip('"')
         assert re.match(r"v1\.0\.[38]", version) and "dirty" not in version, line
         assert status["ready"] and "running" in status["state"], status
@@ -228,24 +250,34 @@ def test_functions_and_triggers_lead_to_the_objects_their_controllers_make(clust
         ns, name = doc["metadata"]["namespace"], doc["metadata"]["name"]
         if doc["kind"] == "Function":
             for kind in ("deployment", "service", "configmap"):
-                obj = wait_until(lambda k=kind: cluster.kubectl_json("get", k, name, "-n", ns, "--ignore-not-found")
-                                 if cluster.kubectl("get", k, name, "-n", ns, "--ignore-not-found").stdout else None,
-                                 120, f"the function controller to make {kind} {ns}/{name}")
+                obj = wait_until(
+                    lambda k=kind: (
+                        cluster.kubectl_json("get", k, name, "-n", ns, "--ignore-not-found")
+                        if cluster.kubectl("get", k, name, "-n", ns, "--ignore-not-found").stdout
+                        else None
+                    ),
+                    120,
+                    f"the function controller to make {kind} {ns}/{name}",
+                )
                 owners = [(o["kind"], o["name"]) for o in obj["metadata"].get("ownerReferences", [])]
                 assert ("Function", name) in owners, obj["metadata"]
         elif doc["kind"] == "HTTPTrigger":
-            ingress = wait_until(lambda: cluster.kubectl("get", "ingress", name, "-n", ns, "--ignore-not-found",
-                                                         "-o", "json").stdout, 120,
-                                 f"the HTTP trigger controller to make Ingress {ns}/{name} (admitted by the webhook)",
-                                 detail=lambda: controller_log_tail(cluster, "http-trigger-controller"))
+            ingress = wait_until(
+                lambda: cluster.kubectl("get", "ingress", name, "-n", ns, "--ignore-not-found", "-o", "json").stdout,
+                120,
+                f"the HTTP trigger controller to make Ingress {ns}/{name} (admitted by the webhook)",
+                detail=lambda: controller_log_tail(cluster, "http-trigger-controller"),
+            )
             rules = json.loads(ingress)["spec"]["rules"]
             assert rules[0]["host"] == doc["spec"]["host-name"]
         elif doc["kind"] == "CronJobTrigger" and (ns, doc["spec"]["function-name"]) in functions:
             job = f"trigger-{doc['spec']['function-name']}"  # cronjob-trigger pkg/utils/kubelessutil.go
-            cron = wait_until(lambda: cluster.kubectl("get", "cronjob", job, "-n", ns, "--ignore-not-found",
-                                                      "-o", "json").stdout, 120,
-                              f"the cronjob trigger controller to make CronJob {ns}/{job}",
-                              detail=lambda: controller_log_tail(cluster, "cronjob-trigger-controller"))
+            cron = wait_until(
+                lambda: cluster.kubectl("get", "cronjob", job, "-n", ns, "--ignore-not-found", "-o", "json").stdout,
+                120,
+                f"the cronjob trigger controller to make CronJob {ns}/{job}",
+                detail=lambda: controller_log_tail(cluster, "cronjob-trigger-controller"),
+            )
             cron = json.loads(cron)
             assert cron["spec"]["schedule"] == doc["spec"]["schedule"]
             # owned by the trigger (by uid; upstream names the owner's kind "Trigger": cronJobObjKind)
@@ -255,8 +287,9 @@ def test_functions_and_triggers_lead_to_the_objects_their_controllers_make(clust
         elif doc["kind"] == "CronJobTrigger":
             raise AssertionError(f"the fixtures' CronJobTrigger {ns}/{name} names a function they do not have")
     for doc in docs:  # and each controller put its finalizer on its resources
-        obj = cluster.kubectl_json("get", doc["kind"].lower(), doc["metadata"]["name"], "-n",
-                                   doc["metadata"]["namespace"])
+        obj = cluster.kubectl_json(
+            "get", doc["kind"].lower(), doc["metadata"]["name"], "-n", doc["metadata"]["namespace"]
+        )
         assert f"kubeless.io/{doc['kind'].lower()}" in obj["metadata"].get("finalizers", []), obj["metadata"]
 
 
@@ -275,9 +308,23 @@ class FollowLogs:
     def __init__(self, cluster, pod: dict, container: str, into: Path):
         self.path = into
         self._out = open(into, "w")
-        self.proc = subprocess.Popen([str(cluster.rig.kubectl), "--context", PROFILE, "logs", "-f", "-n", NS,
-                                      pod["metadata"]["name"], "-c", container], env=cluster.env,
-                                     stdout=self._out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                str(cluster.rig.kubectl),
+                "--context",
+                PROFILE,
+                "logs",
+                "-f",
+                "-n",
+                NS,
+                pod["metadata"]["name"],
+                "-c",
+                container,
+            ],
+            env=cluster.env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
 
     def text(self) -> str:
         if self.proc.poll() is None:
@@ -291,14 +338,16 @@ DELETED_LINE = {  # what each controller logs once it removed its finalizer (con
     "kubeless-function-controller": "Function object {key} has been successfully processed and marked for deletion",
     "http-trigger-controller": "HTTP trigger object {key} has been successfully processed and marked for deleteion",
     "cronjob-trigger-controller": "Cronjob trigger object {key} has been successfully processed and marked for "
-                                  "deletion",
+    "deletion",
 }
-CONTAINER_OF_KIND = {"Function": "kubeless-function-controller", "HTTPTrigger": "http-trigger-controller",
-                     "CronJobTrigger": "cronjob-trigger-controller"}
+CONTAINER_OF_KIND = {
+    "Function": "kubeless-function-controller",
+    "HTTPTrigger": "http-trigger-controller",
+    "CronJobTrigger": "cronjob-trigger-controller",
+}
 
 
-def test_apply_with_running_controllers_lets_them_remove_their_finalizers(cluster, upstream_workspace, env,
-                                                                          tmp_path):
+def test_apply_with_running_controllers_lets_them_remove_their_finalizers(cluster, upstream_workspace, env, tmp_path):
     pod = controller_pod(cluster)
     follow = {c: FollowLogs(cluster, pod, c, tmp_path / f"{c}.log") for c in CONTAINER_OF.values()}
     time.sleep(1)  # `kubectl logs -f` connects before the apply starts deleting (its output is checked below)
@@ -317,16 +366,28 @@ def test_apply_with_running_controllers_lets_them_remove_their_finalizers(cluste
         assert line in said[container], f"{container} did not log {line!r}:\n{said[container][-3000:]}"
 
 
-def test_apply_with_the_controllers_scaled_to_zero_strips_each_finalizer_and_says_so(cluster, upstream_workspace,
-                                                                                    env):
+def test_apply_with_the_controllers_scaled_to_zero_strips_each_finalizer_and_says_so(cluster, upstream_workspace, env):
     wait_until(lambda: controller_pod(cluster)["status"].get("phase") == "Running", 180, "the recreated controllers")
     docs = create_custom_resources(cluster)
-    wait_until(lambda: all("kubeless.io/" in json.dumps(cluster.kubectl_json(
-        "get", d["kind"].lower(), d["metadata"]["name"], "-n", d["metadata"]["namespace"])["metadata"].get(
-        "finalizers", [])) for d in docs), 120, "every custom resource to carry its controller's finalizer")
+    wait_until(
+        lambda: all(
+            "kubeless.io/"
+            in json.dumps(
+                cluster.kubectl_json("get", d["kind"].lower(), d["metadata"]["name"], "-n", d["metadata"]["namespace"])[
+                    "metadata"
+                ].get("finalizers", [])
+            )
+            for d in docs
+        ),
+        120,
+        "every custom resource to carry its controller's finalizer",
+    )
     cluster.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=0")
-    wait_until(lambda: not cluster.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").stdout,
-               120, "the controllers to be gone")
+    wait_until(
+        lambda: not cluster.kubectl("get", "pods", "-n", NS, "-l", "kubeless=controller", "-o", "name").stdout,
+        120,
+        "the controllers to be gone",
+    )
     run = devloop(cluster, upstream_workspace, env, "apply")
     assert run.returncode == 0, run.tail()
     effects = step_effects(run, "clean")
@@ -341,8 +402,16 @@ class Watch:
     def __init__(self, cluster, ws: Path, env: dict):
         # --no-live-update: these tests are about the image path (build, roll out); the profile's live updates
         # would copy a rebuilt binary into the running containers instead
-        self.proc = spawn_devloop("watch", "--workspace", str(ws), "--json", "--no-live-update", env=cluster.env,
-                                  extra_env=env, json_mode=False)
+        self.proc = spawn_devloop(
+            "watch",
+            "--workspace",
+            str(ws),
+            "--json",
+            "--no-live-update",
+            env=cluster.env,
+            extra_env=env,
+            json_mode=False,
+        )
         self.events: list[dict] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
@@ -359,8 +428,13 @@ class Watch:
             if hit is None and self.proc.poll() is not None:
                 raise AssertionError(f"devloop watch exited {self.proc.returncode} before a {kind!r} event")
             return hit
-        return wait_until(found, timeout, f"a {kind!r} event from devloop watch",
-                          detail=lambda: json.dumps(self.events[-8:], default=str))
+
+        return wait_until(
+            found,
+            timeout,
+            f"a {kind!r} event from devloop watch",
+            detail=lambda: json.dumps(self.events[-8:], default=str),
+        )
 
     def mark(self) -> int:
         with self._lock:
@@ -377,7 +451,8 @@ class Watch:
 
 
 def test_an_edit_under_http_trigger_pkg_rebuilds_only_that_image_and_its_version_says_dirty(
-        cluster, upstream_workspace, env):
+    cluster, upstream_workspace, env
+):
     cluster.kubectl("scale", "deployment", DEPLOY, "-n", NS, "--replicas=1")
     watch = Watch(cluster, upstream_workspace, env)
     try:
@@ -398,9 +473,16 @@ def test_an_edit_under_http_trigger_pkg_rebuilds_only_that_image_and_its_version
             status = {c["name"]: c for c in pod["status"].get("containerStatuses", [])}.get("http-trigger-controller")
             if not status or not status.get("ready") or (tag and not status["image"].endswith(tag)):
                 return None
-            line = next((ln for ln in logs(cluster, pod, "http-trigger-controller").splitlines()
-                         if STARTUP["http-trigger-controller"] in ln), None)
+            line = next(
+                (
+                    ln
+                    for ln in logs(cluster, pod, "http-trigger-controller").splitlines()
+                    if STARTUP["http-trigger-controller"] in ln
+                ),
+                None,
+            )
             return line if line and "dirty" in line else None
+
         line = wait_until(new_controller, 180, "the rebuilt HTTP trigger controller to start and log its version")
         assert re.search(r"version: v1\.0\.3-dirty", line), line
     finally:
@@ -408,7 +490,8 @@ def test_an_edit_under_http_trigger_pkg_rebuilds_only_that_image_and_its_version
 
 
 def test_an_edit_to_the_function_image_builder_rebuilds_only_it_and_restarts_the_controllers(
-        cluster, upstream_workspace, env):
+    cluster, upstream_workspace, env
+):
     """The builder is no container of the Deployment: the function controller reads its image from ConfigMap
     kubeless-config (builder-image) at start-up, so the new tag in the ConfigMap needs new controller pods."""
     before = controller_pod(cluster)
@@ -435,6 +518,7 @@ def test_an_edit_to_the_function_image_builder_rebuilds_only_it_and_restarts_the
             pod = controller_pod(cluster)
             ready = all(c.get("ready") for c in pod["status"].get("containerStatuses", []))
             return pod if pod["metadata"]["uid"] != before["metadata"]["uid"] and ready else None
+
         after = wait_until(replaced, 180, "new controller pods (they read builder-image at start-up)")
         # only the builder changed: the controllers' own images are the ones they ran before
         assert {c["name"]: c["image"] for c in after["spec"]["containers"]} == images_before
@@ -460,23 +544,35 @@ def _without_images(obj, repos: set[str]):
     return obj
 
 
-def test_render_from_the_real_jsonnet_equals_the_released_manifest_but_for_the_images(cluster, upstream_workspace,
-                                                                                       env, tmp_path):
+def test_render_from_the_real_jsonnet_equals_the_released_manifest_but_for_the_images(
+    cluster, upstream_workspace, env, tmp_path
+):
     bundled = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
-    profile = dict(bundled, manifests=[{"jsonnet": "kubeless/kubeless.jsonnet",
-                                        "jpath": ["kubeless/ksonnet-lib", "runtimes"]}])
+    profile = dict(
+        bundled, manifests=[{"jsonnet": "kubeless/kubeless.jsonnet", "jpath": ["kubeless/ksonnet-lib", "runtimes"]}]
+    )
     variant = tmp_path / "kubeless-jsonnet.yaml"
     variant.write_text(yaml.safe_dump(profile, sort_keys=False))
     t0 = time.monotonic()
-    run = run_devloop("render", workspace=upstream_workspace, profile=variant, env=cluster.env, extra_env=env,
-                      json_mode=False, timeout=300)
+    run = run_devloop(
+        "render",
+        workspace=upstream_workspace,
+        profile=variant,
+        env=cluster.env,
+        extra_env=env,
+        json_mode=False,
+        timeout=300,
+    )
     print(f"\ndevloop render from kubeless.jsonnet: {time.monotonic() - t0:.1f}s")
     assert run.returncode == 0, run.tail()
     rendered = _by_identity(yaml.safe_load_all(run.stdout))
     released = _by_identity(yaml.safe_load_all((FIXTURES / "kubeless.yaml").read_text()))
     assert sorted(rendered) == sorted(released)
-    built = {c["image"] for c in bundled["components"]}                       # what devloop substitutes in
+    built = {c["image"] for c in bundled["components"]}  # what devloop substitutes in
     replaced = {r for c in bundled["components"] for r in c.get("replaces", [])}  # ... for these
-    differences = {key: (rendered[key], released[key]) for key in rendered
-                   if _without_images(rendered[key], built) != _without_images(released[key], replaced)}
+    differences = {
+        key: (rendered[key], released[key])
+        for key in rendered
+        if _without_images(rendered[key], built) != _without_images(released[key], replaced)
+    }
     assert differences == {}

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.rig, pytest.mark.destructive, pytest.mark.slow]
 def slow_docker(workspace) -> Path:
     """A docker that takes its time, for the Ctrl-C test: the build is still running when it lands."""
     slow = workspace.parent / "slow-docker"
-    slow.write_text("#!/bin/sh\necho slow-docker pid $$ >&2\nsleep 60\nexec docker \"$@\"\n")
+    slow.write_text('#!/bin/sh\necho slow-docker pid $$ >&2\nsleep 60\nexec docker "$@"\n')
     slow.chmod(0o755)
     return slow
 
@@ -42,9 +42,19 @@ class Watch:
     def __init__(self, cluster, workspace: Path, *args: str, env: dict | None = None) -> None:
         self.workspace = workspace
         # options before the test's own args, as a user types `devloop watch --json --no-initial`
-        self.proc = spawn_devloop("watch", "--profile", str(workspace.parent / "profile.yaml"), "--workspace",
-                                  str(workspace), "--json", "--no-live-update", *args, env=cluster.env, extra_env=env,
-                                  json_mode=False)  # this module is about image builds; test_live_update the rest
+        self.proc = spawn_devloop(
+            "watch",
+            "--profile",
+            str(workspace.parent / "profile.yaml"),
+            "--workspace",
+            str(workspace),
+            "--json",
+            "--no-live-update",
+            *args,
+            env=cluster.env,
+            extra_env=env,
+            json_mode=False,
+        )  # this module is about image builds; test_live_update the rest
         self.events: list[dict] = []
         self.stderr: list[str] = []
         self._lock = threading.Lock()
@@ -145,8 +155,11 @@ def sources_digest(checkout: Path, paths: list[str]) -> str:
 
 def builds_in(events: list[dict]) -> list[str]:
     """Components whose build step really ran (not skipped as up to date)."""
-    return [e["step"].removeprefix("build ") for e in events
-            if e["event"] == "step" and e["step"].startswith("build ") and e["status"] == "ok"]
+    return [
+        e["step"].removeprefix("build ")
+        for e in events
+        if e["event"] == "step" and e["step"].startswith("build ") and e["status"] == "ok"
+    ]
 
 
 def descendants(pid: int) -> set[int]:
@@ -181,8 +194,12 @@ def test_initial_up_then_watching(watch, cluster):
     assert ev["mode"] == "inotify" and isinstance(ev["pruned"], int)
     cycle = watch.wait_cycle(0, timeout=900)
     assert cycle["status"] == "ok", cycle
-    assert sorted(cycle["built"]) == ["cronjob-trigger-controller", "function-controller", "function-image-builder",
-                                      "http-trigger-controller"]
+    assert sorted(cycle["built"]) == [
+        "cronjob-trigger-controller",
+        "function-controller",
+        "function-image-builder",
+        "http-trigger-controller",
+    ]
     images = deployment_images(cluster)
     assert all(":dev-" in image for image in images.values()), images
 
@@ -314,8 +331,13 @@ def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace
         w.wait(0, lambda e: e["event"] == "watching", 60, "the watcher to start")
         main = workspace / "kubeless/cmd/function-controller/main.go"
         main.write_text(main.read_text() + "\n// edit for the interrupt test\n")
-        w.wait(0, lambda e: e["event"] == "step" and e["step"] == "build function-controller"
-               and e["status"] == "start", 60, "the build to start")
+        w.wait(
+            0,
+            lambda e: e["event"] == "step" and e["step"] == "build function-controller" and e["status"] == "start",
+            60,
+            "the build to start",
+        )
+
         # the slow docker is running inside make, inside the build's shell (its output is captured by devloop,
         # shown only with --verbose, so look for the process itself)
         def slow_docker_running() -> bool:
@@ -335,9 +357,14 @@ def test_ctrl_c_during_a_build_kills_it_and_leaves_no_process(cluster, workspace
         w.stop()
     assert code == 130
     print(f"stopped in {seconds:.2f}s")
+
     # the process tree is killed, not waited for: give the kernel a moment to reap it
     def left() -> list[int]:
         return sorted(pid for pid in tree if alive(pid))
 
-    wait_until(lambda: not left(), 10, "the build's processes to be gone",
-               detail=lambda: [Path(f"/proc/{p}/cmdline").read_bytes() for p in left()])
+    wait_until(
+        lambda: not left(),
+        10,
+        "the build's processes to be gone",
+        detail=lambda: [Path(f"/proc/{p}/cmdline").read_bytes() for p in left()],
+    )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from devrig.machine import Machine  # tests/conftest.py put the rig on sys.path
 
+from devrig.machine import Machine  # tests/conftest.py put the rig on sys.path
 from support import require_rig
 
 
@@ -51,9 +51,12 @@ def kube_target(adapter_machine, tmp_path_factory) -> KubeTarget:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": info.apiserver_url, "certificate-authority": str(info.ca_cert)}}],
-        "users": [{"name": name, "user": {"client-certificate": str(info.client_cert),
-                                          "client-key": str(info.client_key)}}],
+        "clusters": [
+            {"name": name, "cluster": {"server": info.apiserver_url, "certificate-authority": str(info.ca_cert)}}
+        ],
+        "users": [
+            {"name": name, "user": {"client-certificate": str(info.client_cert), "client-key": str(info.client_key)}}
+        ],
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "default"}}],
         "current-context": name,
         "preferences": {},

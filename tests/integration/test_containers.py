@@ -31,8 +31,12 @@ def running(engine, docker_target, tmp_path):
     app.write_text("#!/bin/busybox sh\ntrap 'exit 0' TERM\necho app v1\n/bin/busybox sleep 100000 & wait\n")
     app.chmod(0o755)
     (tmp_path / "Dockerfile").write_text('FROM scratch\nADD busybox /bin/busybox\nADD app /app\nENTRYPOINT ["/app"]\n')
-    proc.run(["docker", "build", "-q", "-t", ref, "."], env={**docker_target.env, "DOCKER_BUILDKIT": "0"},
-             cwd=tmp_path, timeout=120)
+    proc.run(
+        ["docker", "build", "-q", "-t", ref, "."],
+        env={**docker_target.env, "DOCKER_BUILDKIT": "0"},
+        cwd=tmp_path,
+        timeout=120,
+    )
     api = engine.client.api
     cid = api.create_container(ref)["Id"]
     api.start(cid)

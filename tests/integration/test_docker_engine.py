@@ -36,8 +36,9 @@ def test_a_naive_sdk_client_falls_into_the_trap(docker_target, ca_bundle_env):
     import requests
 
     certs = Path(docker_target.env["DOCKER_CERT_PATH"])
-    tls = docker.tls.TLSConfig(client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")),
-                               ca_cert=str(certs / "ca.pem"), verify=True)
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")), ca_cert=str(certs / "ca.pem"), verify=True
+    )
     with pytest.raises((requests.exceptions.SSLError, docker.errors.DockerException)):
         docker.DockerClient(base_url=docker_target.env["DOCKER_HOST"], tls=tls).info()
 
@@ -49,8 +50,12 @@ def test_image_built_through_docker_env_is_seen(docker_target, tmp_path, ca_bund
     with DockerEngine(docker_target.env) as engine:
         assert engine.image_id(ref) is None and not engine.image_exists(ref)
         # The way devloop builds: the component's command with docker-env in its environment.
-        proc.run(["docker", "build", "-q", "-t", ref, "."], env={**docker_target.env, "DOCKER_BUILDKIT": "0"},
-                 cwd=tmp_path, timeout=120)
+        proc.run(
+            ["docker", "build", "-q", "-t", ref, "."],
+            env={**docker_target.env, "DOCKER_BUILDKIT": "0"},
+            cwd=tmp_path,
+            timeout=120,
+        )
         image_id = engine.image_id(ref)
         assert image_id and image_id.startswith("sha256:")
         assert engine.image_exists(ref)
@@ -78,17 +83,26 @@ def test_unreachable_daemon_is_a_cluster_error(docker_target):
 
 def test_wrong_ca_is_refused(docker_target, tmp_path):
     """verify=True really verifies: another CA's files make the connection fail."""
+    import datetime as dt
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    import datetime as dt
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "other-ca")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     certs = Path(docker_target.env["DOCKER_CERT_PATH"])
     for f in ("cert.pem", "key.pem"):
         (tmp_path / f).write_bytes((certs / f).read_bytes())

@@ -1,6 +1,7 @@
 """Feature gates on the rig's real v1.21.14 control plane, and devloop's `--strategy apply` on an API server
 with ServerSideApply off (the gate the bundled Kubeless profile turns off): it answers the apply patch with
 415, and the Kube adapter falls back to creating or merging (a JSON merge patch), saying so once."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from devrig.machine import Machine
 
 from devloop.adapters.kube import Kube, NotFound
 from devloop.base.waits import wait_for
+from devrig.machine import Machine
 
 pytestmark = pytest.mark.rig
 
@@ -63,8 +64,12 @@ def test_the_four_components_run_with_the_gate(ssa_off):
 
 def test_apply_strategy_falls_back_to_create_or_merge(kube, namespace):
     said: list[str] = []
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace},
-          "data": {"a": "1"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": namespace},
+        "data": {"a": "1"},
+    }
     assert kube.server_side_apply(cm, on_fallback=said.append) is True  # created
     assert len(said) == 1 and "415" in said[0] and "ServerSideApply" in said[0]
     stored = kube.get(cm)
@@ -76,8 +81,12 @@ def test_apply_strategy_falls_back_to_create_or_merge(kube, namespace):
     assert kube.get(cm)["data"] == {"a": "2"}
     assert len(said) == 1  # said once
 
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": namespace},
-           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     assert kube.server_side_apply(svc) is True
     cluster_ip = kube.get(svc)["spec"]["clusterIP"]
     # the manifest has no clusterIP: the allocated one stays, and the ports list is the manifest's
@@ -90,18 +99,33 @@ def test_apply_strategy_falls_back_to_create_or_merge(kube, namespace):
 def test_the_fallback_keeps_what_others_set(kube, namespace):
     """What the Deployment controller and `rollout restart` set stays, as with server-side apply: dropping it
     would bump the generation and roll the pods out again on every apply."""
-    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": namespace},
-              "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
-                       "template": {"metadata": {"labels": {"app": "d"}},
-                                    "spec": {"containers": [{"name": "c", "image": "k8s.gcr.io/pause:3.4.1"}]}}}}
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": namespace},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [{"name": "c", "image": "k8s.gcr.io/pause:3.4.1"}]},
+            },
+        },
+    }
     assert kube.server_side_apply(deploy) is True
     kube.restart_deployment(namespace, "d")
     stamped = kube.get(deploy)["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
     # the Deployment controller has taken the restart in (its revision annotation, observedGeneration) before
     # the apply, so whatever changes next is the apply's doing
-    wait_for(lambda: (d := kube.get(deploy))["metadata"].get("annotations", {}).get(
-        "deployment.kubernetes.io/revision") == "2" and d.get("status", {}).get("observedGeneration") == 2,
-        timeout=60, interval=0.2, describe="the Deployment controller to observe the restart")
+    wait_for(
+        lambda: (
+            (d := kube.get(deploy))["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == "2"
+            and d.get("status", {}).get("observedGeneration") == 2
+        ),
+        timeout=60,
+        interval=0.2,
+        describe="the Deployment controller to observe the restart",
+    )
     assert kube.server_side_apply(deploy) is False
     after = kube.get(deploy)
     assert after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == stamped
@@ -111,8 +135,12 @@ def test_the_fallback_keeps_what_others_set(kube, namespace):
 def test_a_cluster_known_to_lack_server_side_apply_is_merged_into_without_asking(kube, namespace):
     """The profile started it with ServerSideApply=false (the bundled one does): no refused first write, no notice."""
     said: list[str] = []
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "known", "namespace": namespace},
-          "data": {"a": "1"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "known", "namespace": namespace},
+        "data": {"a": "1"},
+    }
     assert kube.server_side_apply(cm, on_fallback=said.append, known_off=True) is True
     assert kube.server_side_apply({**cm, "data": {"a": "2"}}, on_fallback=said.append, known_off=True) is True
     assert kube.get(cm)["data"] == {"a": "2"} and said == []

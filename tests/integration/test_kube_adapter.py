@@ -121,8 +121,12 @@ def test_kubeconfig_list_like_kubectl(kube_target, tmp_path, monkeypatch):
 
 
 def test_create_get_apply_and_changed(kube, namespace):
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace},
-          "data": {"a": "1"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": namespace},
+        "data": {"a": "1"},
+    }
     assert not kube.exists(cm)
     kube.create(cm)
     assert kube.get(cm)["data"] == {"a": "1"}
@@ -140,21 +144,40 @@ def test_label_selector_with_expressions_is_the_api_servers_form(kube, namespace
     """The string label_selector makes is accepted by the API server and selects exactly what the
     selector means."""
     # Pods are admitted only once the namespace's default ServiceAccount exists.
-    wait_for(lambda: kube.get({"apiVersion": "v1", "kind": "ServiceAccount",
-                               "metadata": {"name": "default", "namespace": namespace}}),
-             timeout=30, interval=0.2, describe=f"no default ServiceAccount in {namespace}")
-    for name, labels in [("web", {"app": "a", "tier": "web"}), ("db", {"app": "a", "tier": "db"}),
-                         ("canary", {"app": "a", "tier": "web", "track": "canary"}),
-                         ("old", {"app": "a", "tier": "web", "legacy": "yes"}), ("other", {"app": "b", "tier": "web"})]:
-        kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
-                                                                      "labels": labels},
-                     "spec": {"terminationGracePeriodSeconds": 1,
-                              "containers": [{"name": "main", "image": PAUSE_IMAGE}]}})
-    selector = label_selector({"matchLabels": {"app": "a"}, "matchExpressions": [
-        {"key": "tier", "operator": "In", "values": ["web", "api"]},
-        {"key": "track", "operator": "NotIn", "values": ["canary"]},
-        {"key": "tier", "operator": "Exists"},
-        {"key": "legacy", "operator": "DoesNotExist"}]})
+    wait_for(
+        lambda: kube.get(
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}
+        ),
+        timeout=30,
+        interval=0.2,
+        describe=f"no default ServiceAccount in {namespace}",
+    )
+    for name, labels in [
+        ("web", {"app": "a", "tier": "web"}),
+        ("db", {"app": "a", "tier": "db"}),
+        ("canary", {"app": "a", "tier": "web", "track": "canary"}),
+        ("old", {"app": "a", "tier": "web", "legacy": "yes"}),
+        ("other", {"app": "b", "tier": "web"}),
+    ]:
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "main", "image": PAUSE_IMAGE}]},
+            }
+        )
+    selector = label_selector(
+        {
+            "matchLabels": {"app": "a"},
+            "matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["web", "api"]},
+                {"key": "track", "operator": "NotIn", "values": ["canary"]},
+                {"key": "tier", "operator": "Exists"},
+                {"key": "legacy", "operator": "DoesNotExist"},
+            ],
+        }
+    )
     assert sorted(p["metadata"]["name"] for p in kube.pods(namespace, selector)) == ["web"]
 
 
@@ -187,9 +210,14 @@ def test_crd_established_wait_and_rediscovery(kube):
             "group": group,
             "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
             "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": {"type": "object",
-                                                         "x-kubernetes-preserve-unknown-fields": True}}}],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
         },
     }
     # Discovery is cached before the CRD exists…
@@ -222,17 +250,25 @@ def test_delete_objects_waits_until_gone(kube, namespace):
     for obj in objs:
         kube.create(obj)
     events = []
-    kube.delete_objects(list(reversed(objs)) + [{"apiVersion": "v1", "kind": "ConfigMap",
-                                                 "metadata": {"name": "never-was", "namespace": namespace}}],
-                        timeout=30, on_event=lambda *e: events.append(e))
+    kube.delete_objects(
+        list(reversed(objs))
+        + [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "never-was", "namespace": namespace}}],
+        timeout=30,
+        on_event=lambda *e: events.append(e),
+    )
     assert not any(kube.exists(o) for o in objs)
-    assert [(e[0], e[1], e[3]) for e in events if e[0] == "delete"] == [("delete", "Secret", "two"),
-                                                                         ("delete", "ConfigMap", "one")]
+    assert [(e[0], e[1], e[3]) for e in events if e[0] == "delete"] == [
+        ("delete", "Secret", "two"),
+        ("delete", "ConfigMap", "one"),
+    ]
 
 
 def test_delete_objects_timeout_names_finalizers_and_owner(kube, namespace):
-    held = {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "held", "namespace": namespace, "finalizers": ["devloop.test/hold"]}}
+    held = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "held", "namespace": namespace, "finalizers": ["devloop.test/hold"]},
+    }
     kube.create(held)
     try:
         with pytest.raises(WaitTimeout) as info:
@@ -242,8 +278,12 @@ def test_delete_objects_timeout_names_finalizers_and_owner(kube, namespace):
         assert "devloop.test/hold" in text
         assert "deletionTimestamp" in text and "owner none" in text
     finally:
-        kube.transport.request("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/held",
-                               body={"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+        kube.transport.request(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/configmaps/held",
+            body={"metadata": {"finalizers": None}},
+            content_type="application/merge-patch+json",
+        )
 
 
 # -- custom resources and finalizers -------------------------------------------------------------------
@@ -260,7 +300,10 @@ def test_clean_strips_finalizers_object_by_object(kube, kubeless_crds, namespace
         events = []
         report = kube.clean_custom_resources(
             ["functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io"],
-            grace=grace, strip_finalizers=True, timeout=30, on_event=lambda *e: events.append(e),
+            grace=grace,
+            strip_finalizers=True,
+            timeout=30,
+            on_event=lambda *e: events.append(e),
         )
         assert kube.list_custom("functions.kubeless.io") == []
         assert report.deleted >= len(names) and report.stuck == []
@@ -301,9 +344,12 @@ def test_clean_lets_a_controller_finish_first(kube, kubeless_crds, namespace):
         while time.monotonic() < deadline:
             obj = kube.get(_function(namespace, "handled"))
             if obj and obj["metadata"].get("deletionTimestamp"):
-                kube.transport.request("PATCH", f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/handled",
-                                       body={"metadata": {"finalizers": None}},
-                                       content_type="application/merge-patch+json")
+                kube.transport.request(
+                    "PATCH",
+                    f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/handled",
+                    body={"metadata": {"finalizers": None}},
+                    content_type="application/merge-patch+json",
+                )
                 return
             time.sleep(0.1)
 
@@ -326,10 +372,13 @@ def test_clean_of_1000_orphaned_functions_is_fast(kube, kubeless_crds, record_pr
         strips = []
         started = time.monotonic()
         # grace 0: what loop.cleanup passes when no controller of the profile runs
-        report = kube.clean_custom_resources(["functions.kubeless.io", "httptriggers.kubeless.io",
-                                              "cronjobtriggers.kubeless.io"],
-                                             grace=0.0, strip_finalizers=True, timeout=60,
-                                             on_event=lambda *e: e[0] == "strip" and strips.append(e))
+        report = kube.clean_custom_resources(
+            ["functions.kubeless.io", "httptriggers.kubeless.io", "cronjobtriggers.kubeless.io"],
+            grace=0.0,
+            strip_finalizers=True,
+            timeout=60,
+            on_event=lambda *e: e[0] == "strip" and strips.append(e),
+        )
         seconds = time.monotonic() - started
         record_property("clean_1000_seconds", round(seconds, 2))
         print(f"\nclean of 1000 orphaned Functions with finalizers: {seconds:.2f}s")
@@ -350,14 +399,26 @@ def test_wait_admission_with_a_refusing_webhook(kube, namespace):
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": name},
-        "webhooks": [{
-            "name": "refuse.devloop.test",
-            "clientConfig": {"url": "https://127.0.0.1:1/validate"},
-            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"],
-                       "scope": "Namespaced"}],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 2,
-        }],
+        "webhooks": [
+            {
+                "name": "refuse.devloop.test",
+                "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["configmaps"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 2,
+            }
+        ],
     }
     probe = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": namespace}}
     kube.create(hook)
@@ -474,7 +535,8 @@ def test_rollout_fails_when_a_new_container_exits_after_turning_ready(kube, name
     pod["volumes"] = [{"name": "m", "emptyDir": {}}]
     pod["containers"][0].update(
         command=["sh", "-c", "if [ -e /m/ran ]; then exec sleep 3600; fi; touch /m/ran; sleep 1; exit 3"],
-        volumeMounts=[{"name": "m", "mountPath": "/m"}])
+        volumeMounts=[{"name": "m", "mountPath": "/m"}],
+    )
     kube.create(deploy)
     with pytest.raises(ClusterError) as info:
         kube.wait_rollout([(namespace, "flaky")], timeout=120)

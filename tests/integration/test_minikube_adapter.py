@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
-from devloop.adapters.minikube import cli as mk
 from devloop.adapters.docker_engine import DockerEngine
 from devloop.adapters.kube import Kube, context_info, context_server
+from devloop.adapters.minikube import cli as mk
 from devloop.base.errors import ClusterError, ConfigError
 
 pytestmark = pytest.mark.rig
@@ -36,8 +36,9 @@ def test_running_cluster_status_profile_and_endpoint(rig_cluster):
     assert endpoint is not None
     ip, port = endpoint
     # `minikube ip` names the node the endpoint belongs to (the port may be a forwarded one).
-    node_ip = subprocess.run(["minikube", "ip", "-p", rig_cluster.profile], capture_output=True, text=True,
-                             check=True, timeout=60).stdout.strip()
+    node_ip = subprocess.run(
+        ["minikube", "ip", "-p", rig_cluster.profile], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
     assert minikube.profile_config().primary.ip == node_ip
     # The context guard's facts: the context named after the profile points at that profile's API server.
     # The rig's nodes live in their own network namespace, as the docker driver's do on macOS: the kubeconfig
@@ -53,8 +54,13 @@ def test_running_cluster_status_profile_and_endpoint(rig_cluster):
 def test_addons_read_from_config_json_agree_with_addons_list(rig_cluster):
     addons = mk.Minikube(rig_cluster.profile).addons()
     assert all(isinstance(v, bool) for v in addons.values())
-    listed = subprocess.run(["minikube", "addons", "list", "-p", rig_cluster.profile, "-o", "json"],
-                            capture_output=True, text=True, check=True, timeout=60).stdout
+    listed = subprocess.run(
+        ["minikube", "addons", "list", "-p", rig_cluster.profile, "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     assert {k for k, v in addons.items() if v} == {k for k, v in mk.parse_addons(listed).items() if v}
 
 

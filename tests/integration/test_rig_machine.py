@@ -3,6 +3,7 @@
 One machine per module (booted once); a user of the rig sees: a Ready node named localhost, images built
 through docker-env run as pods, logs/exec work, the pull-policy trap is real, fake nodes take pods.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rig"))  # also done by tests/conftest.py
 
-from devrig import testing as rt  # noqa: E402
-from support import require_rig, wait_until  # noqa: E402
+from devrig import testing as rt
+from support import require_rig, wait_until
 
 pytestmark = [pytest.mark.rig, pytest.mark.slow]
 
@@ -84,8 +85,9 @@ def test_image_built_over_tls_runs_as_pod_with_logs_and_exec(booted, tmp_path):
     rt.apply(info, rt.pod_manifest("hello", image))
     pod = rt.wait_pod_phase(info, "hello", "Running", timeout=90)
     assert pod["status"]["podIP"].startswith("10.244.")
-    logs = wait_until(lambda: "build-id=b1234" in rt.kubectl(info, "logs", "hello").stdout, 30,
-                             "the hello pod's log line")
+    logs = wait_until(
+        lambda: "build-id=b1234" in rt.kubectl(info, "logs", "hello").stdout, 30, "the hello pod's log line"
+    )
     assert logs
     out = rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "exec-ok").stdout
     assert out.strip() == "exec-ok"
@@ -103,6 +105,7 @@ def test_latest_image_with_default_pull_policy_fails_to_pull(booted, tmp_path):
             if reason in ("ErrImagePull", "ImagePullBackOff"):
                 return reason
         return None
+
     assert wait_until(waiting_reason, 90, "pod pulltrap to fail pulling its :latest image")
 
 
@@ -112,12 +115,21 @@ def test_fake_nodes_take_pods_nobody_built(booted):
     info = machine.boot(fake_nodes=2)
     assert info.fake_nodes == ["kwok-node-0", "kwok-node-1"]
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "fakeapp"},
-        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "fakeapp"}},
-                 "template": {"metadata": {"labels": {"app": "fakeapp"}}, "spec": {
-                     "containers": [{"name": "c", "image": "example.invalid/nobody-built-this:1"}],
-                     "nodeSelector": {"type": "kwok"},
-                     "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "fakeapp"},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "fakeapp"}},
+            "template": {
+                "metadata": {"labels": {"app": "fakeapp"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "example.invalid/nobody-built-this:1"}],
+                    "nodeSelector": {"type": "kwok"},
+                    "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+                },
+            },
+        },
     }
     rt.apply(info, json.dumps(deployment))
     rt.kubectl(info, "rollout", "status", "deployment/fakeapp", "--timeout=90s", timeout=100)

@@ -2,6 +2,7 @@
 the rig made, Services work through the real kube-proxy, and the host reaches the node only through
 forwarded loopback ports.  The host's own network namespace is the same before, during and after.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rig"))  # also done by tests/conftest.py
 
-from devrig import baseimages, netns, paths  # noqa: E402
-from devrig import testing as rt  # noqa: E402
-from devrig.machine import Machine  # noqa: E402
-from support import require_rig, wait_until  # noqa: E402
+from devrig import baseimages, netns, paths
+from devrig import testing as rt
+from support import require_rig, wait_until
 
 pytestmark = [pytest.mark.rig, pytest.mark.slow]
 
@@ -26,10 +26,17 @@ PROFILE = "rignet"
 
 def host_network() -> dict[str, str]:
     """What the host's network namespace looks like: links, addresses, routes, netfilter rules, forwarding."""
+
     def run(*argv):
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout
-    return {"links": run("ip", "-o", "link"), "addrs": run("ip", "-o", "addr"), "routes": run("ip", "route"),
-            "iptables": run("iptables-save"), "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text()}
+
+    return {
+        "links": run("ip", "-o", "link"),
+        "addrs": run("ip", "-o", "addr"),
+        "routes": run("ip", "route"),
+        "iptables": run("iptables-save"),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text(),
+    }
 
 
 def strip_counters(text: str) -> str:
@@ -96,16 +103,23 @@ def _busybox_image(info, tag: str, tmp_path: Path) -> str:
     ctx.mkdir()
     (ctx / "busybox").write_bytes(rt.busybox().read_bytes())
     os.chmod(ctx / "busybox", 0o755)
-    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\n"
-                                    'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
+    (ctx / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+    )
     rt.docker(info, "build", "-q", "-t", tag, str(ctx))
     return tag
 
 
 def _pod(name: str, image: str, command: list[str], labels: dict | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
-            "spec": {"terminationGracePeriodSeconds": 0, "containers": [
-                {"name": "main", "image": image, "imagePullPolicy": "Never", "command": command}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "main", "image": image, "imagePullPolicy": "Never", "command": command}],
+        },
+    }
 
 
 def test_a_pod_reaches_the_api_server_through_kubernetes_service_host(booted, tmp_path):
@@ -113,17 +127,21 @@ def test_a_pod_reaches_the_api_server_through_kubernetes_service_host(booted, tm
     image = _busybox_image(info, "rignet/busybox:v1", tmp_path)
     # anonymous /version is allowed (system:public-info-viewer); TLS is checked by the API server's SANs
     # elsewhere, this is about the route: pod -> 10.96.0.1:443 (kube-proxy DNAT) -> node address:8443
-    script = ('echo "host=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; '
-              'wget -q -O- --no-check-certificate "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"'
-              '; echo; sleep 100000')  # echo: the engine logs whole lines only
+    script = (
+        'echo "host=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; '
+        'wget -q -O- --no-check-certificate "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version"'
+        "; echo; sleep 100000"
+    )  # echo: the engine logs whole lines only
     rt.apply(info, json.dumps(_pod("apicheck", image, ["sh", "-c", script])))
     rt.wait_pod_phase(info, "apicheck", "Running", timeout=90)
+
     def version():
         first, _, rest = rt.kubectl(info, "logs", "apicheck").stdout.partition("\n")
         try:
             return first, json.loads(rest)
         except ValueError:
             return None  # not all written yet
+
     first, body = wait_until(version, 60, "pod apicheck to print the API server's /version")
     assert first == "host=10.96.0.1:443"
     assert body["gitVersion"] == "v1.21.14"
@@ -132,22 +150,40 @@ def test_a_pod_reaches_the_api_server_through_kubernetes_service_host(booted, tm
 def test_a_cluster_ip_service_reaches_its_pod_from_another_pod(booted, tmp_path):
     _, info = booted
     image = "rignet/busybox:v1"
-    if subprocess.run([str(paths.docker_cli()), "image", "inspect", image], env=rt.docker_env(info),
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            [str(paths.docker_cli()), "image", "inspect", image], env=rt.docker_env(info), capture_output=True
+        ).returncode
+        != 0
+    ):
         _busybox_image(info, image, tmp_path)
-    server = _pod("web", image, ["sh", "-c", "mkdir -p /www && echo served-by-web > /www/index.html && "
-                                 "exec httpd -f -p 8080 -h /www"], labels={"app": "web"})
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    server = _pod(
+        "web",
+        image,
+        ["sh", "-c", "mkdir -p /www && echo served-by-web > /www/index.html && exec httpd -f -p 8080 -h /www"],
+        labels={"app": "web"},
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     rt.apply(info, json.dumps({"apiVersion": "v1", "kind": "List", "items": [server, service]}))
     rt.wait_pod_phase(info, "web", "Running", timeout=90)
     cluster_ip = rt.kubectl_json(info, "get", "service", "web")["spec"]["clusterIP"]
-    client = _pod("client", image, ["sh", "-c", f"while true; do wget -q -O- http://{cluster_ip}/ && break; "
-                                                "sleep 1; done; sleep 100000"])
+    client = _pod(
+        "client",
+        image,
+        ["sh", "-c", f"while true; do wget -q -O- http://{cluster_ip}/ && break; sleep 1; done; sleep 100000"],
+    )
     rt.apply(info, json.dumps(client))
     rt.wait_pod_phase(info, "client", "Running", timeout=90)
-    assert wait_until(lambda: "served-by-web" in rt.kubectl(info, "logs", "client").stdout, 60,
-                      f"pod client to fetch http://{cluster_ip}/ (Service web)")
+    assert wait_until(
+        lambda: "served-by-web" in rt.kubectl(info, "logs", "client").stdout,
+        60,
+        f"pod client to fetch http://{cluster_ip}/ (Service web)",
+    )
 
 
 def test_base_images_are_preloaded(booted):
@@ -155,8 +191,9 @@ def test_base_images_are_preloaded(booted):
     for image in baseimages.BASE_IMAGES:
         labels = json.loads(rt.docker(info, "image", "inspect", image, "--format", "{{json .Config.Labels}}").stdout)
         assert baseimages.LABEL in labels, image
-    out = rt.docker(info, "run", "--rm", "--network=none", "bitnami/minideb:jessie", "install_packages",
-                    "ca-certificates").stdout
+    out = rt.docker(
+        info, "run", "--rm", "--network=none", "bitnami/minideb:jessie", "install_packages", "ca-certificates"
+    ).stdout
     assert "nothing installed" in out
 
 
@@ -176,9 +213,15 @@ def test_destroy_removes_the_namespace_and_every_process(booted, host_before):
     assert len(pids) > 8
     machine.destroy()
     assert not netns_path.exists()
-    wait_until(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], 15,
-               "every process of the destroyed machine to be gone")
+    wait_until(
+        lambda: not [p for p in pids if Path(f"/proc/{p}").exists()],
+        15,
+        "every process of the destroyed machine to be gone",
+    )
     now = host_network()
-    assert (now["links"], now["addrs"], now["routes"]) == (host_before["links"], host_before["addrs"],
-                                                            host_before["routes"])
+    assert (now["links"], now["addrs"], now["routes"]) == (
+        host_before["links"],
+        host_before["addrs"],
+        host_before["routes"],
+    )
     assert strip_counters(now["iptables"]) == strip_counters(host_before["iptables"])

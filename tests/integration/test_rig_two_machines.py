@@ -1,4 +1,5 @@
 """Two profiles side by side on one host; destroying one leaves the other working and nothing behind."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rig"))  # also done by tests/conftest.py
 
-from devrig import testing as rt  # noqa: E402
-from support import require_rig, wait_until  # noqa: E402
+from devrig import testing as rt
+from support import require_rig, wait_until
 
 pytestmark = [pytest.mark.rig, pytest.mark.slow, pytest.mark.destructive]
 
@@ -102,7 +103,12 @@ def test_stop_keeps_data_and_boot_brings_it_back(pair):
     print(f"restart of {info.name!r}: {time.monotonic() - t0:.1f}s")
     assert machine.state().running
     # etcd kept the cluster: the pod object is still there and its container runs again on the restarted node
-    wait_until(lambda: rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "back",
-                                         check=False).stdout.strip() == "back",
-                      90, "pod hello to run again after the restart (kubectl exec)")
+    wait_until(
+        lambda: (
+            rt.kubectl(info, "exec", "hello", "--", "/bin/busybox", "echo", "back", check=False).stdout.strip()
+            == "back"
+        ),
+        90,
+        "pod hello to run again after the restart (kubectl exec)",
+    )
     assert "build-id=" in rt.kubectl(info, "logs", "hello").stdout

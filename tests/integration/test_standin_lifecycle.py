@@ -1,5 +1,6 @@
 """Destructive stand-in behaviour on profiles of this module's own: stop/restart, delete, two profiles side by
 side, the host vanishing, and the API-server kill switch."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,14 @@ def test_stop_then_restart_reuses_the_profile(pair):
     assert f'* Stopping node "{a.profile}"  ...' in stop.stdout and "* 1 node stopped." in stop.stdout
     code, st = _status(a)
     assert code == 7
-    assert st == {"Name": a.profile, "Host": "Stopped", "Kubelet": "Stopped", "APIServer": "Stopped",
-                  "Kubeconfig": "Stopped", "Worker": False}
+    assert st == {
+        "Name": a.profile,
+        "Host": "Stopped",
+        "Kubelet": "Stopped",
+        "APIServer": "Stopped",
+        "Kubeconfig": "Stopped",
+        "Worker": False,
+    }
     # stopped host: docker-env and ip refuse with 83
     env = a.minikube("docker-env")
     assert (env.returncode, env.stdout) == (83, "false exit code 83\n")
@@ -66,8 +73,17 @@ def test_stop_then_restart_reuses_the_profile(pair):
     assert start.returncode == 0, start.stderr
     assert "* Using the docker driver based on existing profile" in start.stdout
     assert f'* Restarting existing docker container for "{a.profile}" ...' in start.stdout
-    assert _status(a) == (0, {"Name": a.profile, "Host": "Running", "Kubelet": "Running", "APIServer": "Running",
-                              "Kubeconfig": "Configured", "Worker": False})
+    assert _status(a) == (
+        0,
+        {
+            "Name": a.profile,
+            "Host": "Running",
+            "Kubelet": "Running",
+            "APIServer": "Running",
+            "Kubeconfig": "Configured",
+            "Worker": False,
+        },
+    )
     assert a.kubectl("get", "configmap", "only-in-a", "-n", "default").returncode == 0  # etcd data kept
     port_after = json.loads(a.minikube("profile", "list", "-o", "json").stdout)
     assert [p["Config"]["Nodes"] for p in port_before["valid"]] == [p["Config"]["Nodes"] for p in port_after["valid"]]
@@ -77,8 +93,11 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
     a, b = pair
     home = rig_env.minikube_home / ".minikube"
     # (pid, start time) pairs, so a PID recycled after the delete is not mistaken for a survivor
-    before = [procs.Proc(p, procs.start_time(p)) for p in Machine(b.profile, home).processes()
-              if procs.start_time(p) is not None]
+    before = [
+        procs.Proc(p, procs.start_time(p))
+        for p in Machine(b.profile, home).processes()
+        if procs.start_time(p) is not None
+    ]
     assert before, "the profile's machine should have live processes before delete"
     b.kubectl("config", "use-context", b.profile)
     out = b.minikube("delete", timeout=120)
@@ -107,6 +126,7 @@ def test_delete_one_leaves_the_other_working_and_no_process_behind(pair, rig_env
 
 def test_kill_apiserver_and_dockerd_switches(rig_profile_factory):
     c = rig_profile_factory(env={"DEVRIG_KILL_APISERVER_AFTER": "2", "DEVRIG_KILL_DOCKERD_AFTER": "4"})
+
     def stopped():
         code, st = _status(c)
         return (code, st) if st and st["APIServer"] == "Stopped" else None
@@ -115,8 +135,11 @@ def test_kill_apiserver_and_dockerd_switches(rig_profile_factory):
     # the "node container" still runs (kubelet, etcd...): host Running, cluster bit set
     assert (code, st["Host"], st["APIServer"]) == (2, "Running", "Stopped")
     env = c.docker_env()
-    c.wait_for(lambda: c.docker("version", check=False).returncode != 0, 30,
-               f"the engine behind {env['DOCKER_HOST']} to stop answering")
+    c.wait_for(
+        lambda: c.docker("version", check=False).returncode != 0,
+        30,
+        f"the engine behind {env['DOCKER_HOST']} to stop answering",
+    )
     # like minikube's, docker-env restarts a dead dockerd before printing the environment
     again = c.minikube("docker-env", "--shell", "none", timeout=180)
     assert again.returncode == 0, again.stderr
@@ -145,8 +168,10 @@ def test_host_gone_gives_null(rig_profile_factory, rig_env):
     # an addon cannot be verified without a host: minikube records it, then its pod wait times out (10)
     addon = c.minikube("addons", "enable", "ingress", env={"DEVRIG_ADDON_WAIT_TIMEOUT": "2"})
     assert addon.returncode == 10
-    assert ("X Exiting due to MK_ADDON_ENABLE: enable failed: run callbacks: running callbacks: [waiting for "
-            "app.kubernetes.io/name=ingress-nginx pods: context deadline exceeded]") in addon.stderr
+    assert (
+        "X Exiting due to MK_ADDON_ENABLE: enable failed: run callbacks: running callbacks: [waiting for "
+        "app.kubernetes.io/name=ingress-nginx pods: context deadline exceeded]"
+    ) in addon.stderr
 
 
 def test_keep_context(rig_profile_factory, rig_env):

@@ -4,6 +4,7 @@ Both run with the same isolated HOME, MINIKUBE_HOME, KUBECONFIG and TMPDIR (the 
 logs under TMPDIR and reads ~/.minikube/config), and with update notifications off in the home's
 config/config.json, so the real binary never reaches for the network.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,13 +32,14 @@ def require_oracle(version: str) -> Path:
     path = oracle_path(version)
     if path.is_file() and os.access(path, os.X_OK):
         return path
-    why = (f"the real minikube {version} is not built ({path} missing); build it with "
-           f"tests/rig/build-minikube {version}")
+    why = f"the real minikube {version} is not built ({path} missing); build it with tests/rig/build-minikube {version}"
     if os.environ.get("CI") == "true" and version in BUILT_BY_DEFAULT:
         pytest.fail(why + " (scripts/build-rig builds it: run scripts/build-rig)")
     if version not in BUILT_BY_DEFAULT:
-        why += f" (not in build-rig's list {' '.join(BUILT_BY_DEFAULT)}: the module proxy does not serve it or it " \
-               "is not built by default)"
+        why += (
+            f" (not in build-rig's list {' '.join(BUILT_BY_DEFAULT)}: the module proxy does not serve it or it "
+            "is not built by default)"
+        )
     pytest.skip(why)
 
 
@@ -54,6 +56,7 @@ class Result:
 @dataclass
 class Sandbox:
     """One isolated home; `run(binary, *args)` runs a minikube in it."""
+
     root: Path
     version: str
 
@@ -66,10 +69,18 @@ class Sandbox:
         return self.root / "kubeconfig"
 
     def env(self, extra: dict | None = None) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MINIKUBE_", "DOCKER_", "DEVRIG_")) and k not in ("KUBECONFIG", "TERM", "COLORTERM")}
-        env.update(HOME=str(self.root / "home"), MINIKUBE_HOME=str(self.root / "mk"), KUBECONFIG=str(self.kubeconfig),
-                   TMPDIR=str(self.root / "tmp"), DEVRIG_MINIKUBE_VERSION=self.version)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MINIKUBE_", "DOCKER_", "DEVRIG_")) and k not in ("KUBECONFIG", "TERM", "COLORTERM")
+        }
+        env.update(
+            HOME=str(self.root / "home"),
+            MINIKUBE_HOME=str(self.root / "mk"),
+            KUBECONFIG=str(self.kubeconfig),
+            TMPDIR=str(self.root / "tmp"),
+            DEVRIG_MINIKUBE_VERSION=self.version,
+        )
         env.update(extra or {})
         return env
 
@@ -85,8 +96,14 @@ class Sandbox:
         self.prepare()
         # Through a shell, as people run it: start prints MINIKUBE_*/KUBECONFIG in the environment's order,
         # which bash decides (the stand-in's own bash wrapper would reorder a direct exec's environment).
-        proc = subprocess.run(["bash", "-c", 'exec "$@"', "minikube", str(binary), *args], env=self.env(env),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["bash", "-c", 'exec "$@"', "minikube", str(binary), *args],
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -6,14 +6,13 @@ stderr and the exit code are compared whole, after normalising only what must di
 path and CloudEvents ids. A release whose binary is not cached is skipped (under CI=true that fails for
 the releases scripts/build-rig builds).
 """
+
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
-
 from minikube_oracle import STANDIN, Sandbox, json_lines, normalise, require_oracle
 
 RELEASES = ("v1.36.0", "v1.37.0", "v1.38.0", "v1.38.1")
@@ -34,8 +33,10 @@ def both(pair, *args, setup=None):
         setup(standin_box)
     a = real_box.run(real, *args)
     b = standin_box.run(STANDIN, *args)
-    return ((a.code, normalise(a.stdout, real_box), normalise(a.stderr, real_box)),
-            (b.code, normalise(b.stdout, standin_box), normalise(b.stderr, standin_box)))
+    return (
+        (a.code, normalise(a.stdout, real_box), normalise(a.stderr, real_box)),
+        (b.code, normalise(b.stdout, standin_box), normalise(b.stderr, standin_box)),
+    )
 
 
 def assert_same(pair, *args, setup=None):
@@ -46,14 +47,17 @@ def assert_same(pair, *args, setup=None):
 
 # --- version -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [("version",), ("version", "-o", "json"), ("version", "-o", "yaml"),
-                                  ("version", "--short")])
+
+@pytest.mark.parametrize(
+    "args", [("version",), ("version", "-o", "json"), ("version", "-o", "yaml"), ("version", "--short")]
+)
 def test_version(pair, args):
     code, out, _ = assert_same(pair, *args)
     assert code == 0 and pair[1].version in out
 
 
 # --- profile list ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("light", [(), ("-l",)])
 def test_profile_list_empty(pair, light):
@@ -69,8 +73,11 @@ def _profile_dir_without_config(box: Sandbox) -> None:
 def test_profile_list_dir_without_config_is_invalid_and_light_skips_it(pair, light):
     code, out, _ = assert_same(pair, "profile", "list", "-o", "json", *light, setup=_profile_dir_without_config)
     assert code == 0
-    expected = [] if light else [{"Name": "halfmade", "Status": "", "Config": None, "Active": False,
-                                  "ActiveKubeContext": False}]
+    expected = (
+        []
+        if light
+        else [{"Name": "halfmade", "Status": "", "Config": None, "Active": False, "ActiveKubeContext": False}]
+    )
     assert json.loads(out)["invalid"] == expected
 
 
@@ -79,10 +86,12 @@ def test_profile_list_dir_without_config_is_invalid_and_light_skips_it(pair, lig
 def test_profile_list_unreadable_kubeconfig_is_an_empty_error_object(pair, light, profiles_dir):
     """profile_list.go:242-245: a wrapped Go error marshals to {}: devloop must not read it as no error.
     ListProfiles reads the kubeconfig only once it found a profiles directory (a missing one is no error)."""
+
     def setup(box: Sandbox) -> None:
         box.kubeconfig.write_text("apiVersion: v1\nclusters: [\n")
         if profiles_dir:
             (box.minikube_dir / "profiles").mkdir(parents=True, exist_ok=True)
+
     code, out, _ = assert_same(pair, "profile", "list", "-o", "json", *light, setup=setup)
     errs = profiles_dir and not light
     assert (code, out) == ((80, '{"error":{}}') if errs else (0, '{"invalid":[],"valid":[]}'))
@@ -111,18 +120,23 @@ def test_profile_list_light_lists_it(pair):
     def summary(text):
         body = json.loads(text)
         return body["invalid"], [(p["Name"], p["Status"], p["Active"], p["ActiveKubeContext"]) for p in body["valid"]]
+
     assert summary(standin[1]) == summary(real[1]) == ([], [("nocp", "Skipped", False, False)])
 
 
 # --- a missing profile -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ("status", "-p", "ghost", "-o", "json"),
-    ("status", "-p", "ghost"),
-    ("docker-env", "-p", "ghost", "--shell", "none"),
-    ("docker-env", "-p", "ghost", "--shell", "bash"),
-    ("ip", "-p", "ghost"),
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "-p", "ghost", "-o", "json"),
+        ("status", "-p", "ghost"),
+        ("docker-env", "-p", "ghost", "--shell", "none"),
+        ("docker-env", "-p", "ghost", "--shell", "bash"),
+        ("ip", "-p", "ghost"),
+    ],
+)
 def test_missing_profile(pair, args):
     code, out, _ = assert_same(pair, *args)
     assert code == 85
@@ -135,31 +149,40 @@ def test_missing_profile(pair, args):
 # Kubernetes version checks. Past them minikube selects a driver; --driver=hyperkit (not on Linux) makes
 # both stop right there with DRV_UNSUPPORTED_OS, before anything touches a machine.
 
+
 def _oldest_supported(version: str) -> str:
     return "v1.20.0" if version < "v1.37" else "v1.28.0"
 
 
 @pytest.mark.parametrize("output", [(), ("-o", "json")])
 def test_start_old_kubernetes(pair, output):
-    code, out, err = assert_same(pair, "start", "-p", "ghost", "--kubernetes-version=v1.21.14",
-                                 "--driver=hyperkit", *output)
+    code, out, err = assert_same(
+        pair, "start", "-p", "ghost", "--kubernetes-version=v1.21.14", "--driver=hyperkit", *output
+    )
     if _oldest_supported(pair[1].version) == "v1.28.0":
         assert code == 106
-        assert ("K8S_OLD_UNSUPPORTED" in out) if output else (
-            "X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube"
-            in err)
+        assert (
+            ("K8S_OLD_UNSUPPORTED" in out)
+            if output
+            else (
+                "X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube"
+                in err
+            )
+        )
     else:
         assert code == 56  # v1.36 supports 1.21: refused only for the driver
 
 
 @pytest.mark.parametrize("output", [(), ("-o", "json")])
 def test_start_forced_old_kubernetes_goes_on(pair, output):
-    code, out, err = assert_same(pair, "start", "-p", "ghost", "--kubernetes-version=v1.21.14",
-                                 "--driver=hyperkit", "--force", *output)
+    code, out, err = assert_same(
+        pair, "start", "-p", "ghost", "--kubernetes-version=v1.21.14", "--driver=hyperkit", "--force", *output
+    )
     assert code == 56  # past the version check: stopped by the driver
     if not output:
-        assert "! minikube skips various validations when --force is supplied; this may lead to unexpected " \
-               "behavior" in err
+        assert (
+            "! minikube skips various validations when --force is supplied; this may lead to unexpected behavior" in err
+        )
         if _oldest_supported(pair[1].version) == "v1.28.0":
             assert "X Kubernetes 1.21.14 is not supported by this release of minikube\n" in err
             assert "Exiting due to K8S_OLD_UNSUPPORTED" not in err
@@ -167,25 +190,31 @@ def test_start_forced_old_kubernetes_goes_on(pair, output):
 
 def test_refused_start_leaves_an_invalid_profile(pair):
     """The events log of the refused start (profiles/ghost/events.json) makes the profile dir exist."""
+
     def refused_start(box: Sandbox) -> None:
         binary = pair[0] if box is pair[1] else STANDIN
         box.run(binary, "start", "-p", "ghost", "--kubernetes-version=v1.21.14", "--driver=hyperkit")
+
     code, out, _ = assert_same(pair, "profile", "list", "-o", "json", setup=refused_start)
     assert [p["Name"] for p in json.loads(out)["invalid"]] == ["ghost"]
 
 
-@pytest.mark.parametrize("args, code", [
-    (("start", "-p", "a"), 14),                        # profile name too short
-    (("start", "-p", "ok", "--cpus=1", "--driver=hyperkit"), 56),
-    (("start", "-p", "ok", "--kubernetes-version=banana"), 14),
-    # the driver is refused (selectDriver) before the flags, the runtime among them, are validated
-    (("start", "-p", "ok", "--container-runtime=gvisor", "--driver=hyperkit"), 56),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("start", "-p", "a"), 14),  # profile name too short
+        (("start", "-p", "ok", "--cpus=1", "--driver=hyperkit"), 56),
+        (("start", "-p", "ok", "--kubernetes-version=banana"), 14),
+        # the driver is refused (selectDriver) before the flags, the runtime among them, are validated
+        (("start", "-p", "ok", "--container-runtime=gvisor", "--driver=hyperkit"), 56),
+    ],
+)
 def test_start_validation(pair, args, code):
     assert assert_same(pair, *args)[0] == code
 
 
 # --- usage errors ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("args", [("status", "--bogus"), ("nonsense",), ("profile", "list", "-o", "xml")])
 def test_usage_errors(pair, args):
@@ -202,6 +231,7 @@ def test_usage_errors(pair, args):
 # stand-in: the driver lines differ, the refusal block must not. Never with --force: a forced `none` start
 # would go on to provision this very host.
 
+
 @pytest.mark.parametrize("flag, code", [("--cpus=64", 29), ("--memory=9999999mb", 10)])
 def test_resources_beyond_the_machine(pair, flag, code):
     real, real_box, standin_box = pair
@@ -210,7 +240,8 @@ def test_resources_beyond_the_machine(pair, flag, code):
 
     def block(stderr: str) -> list[str]:
         lines = stderr.splitlines()
-        return lines[next(i for i, line in enumerate(lines) if line.startswith("X ")):]
+        return lines[next(i for i, line in enumerate(lines) if line.startswith("X ")) :]
+
     assert (b.code, block(b.stderr)) == (a.code, block(a.stderr)) and a.code == code
 
 
@@ -218,14 +249,33 @@ def test_resources_beyond_the_machine(pair, flag, code):
 # A saved config without a machine: what a failed start or a removed node container leaves. The real
 # binary finds no container (the rig's host runs no dockerd); the stand-in no machine.
 
+
 def _gone(box: Sandbox) -> None:
     d = box.minikube_dir / "profiles" / "gone"
     d.mkdir(parents=True, exist_ok=True)
-    node = {"Name": "", "IP": "192.168.49.2", "Port": 8443, "KubernetesVersion": "v1.30.0",
-            "ContainerRuntime": "docker", "ControlPlane": True, "Worker": True}
-    (d / "config.json").write_text(json.dumps({
-        "Name": "gone", "Driver": "docker", "Nodes": [node],
-        "KubernetesConfig": {"KubernetesVersion": "v1.30.0", "ClusterName": "gone", "ContainerRuntime": "docker"}}))
+    node = {
+        "Name": "",
+        "IP": "192.168.49.2",
+        "Port": 8443,
+        "KubernetesVersion": "v1.30.0",
+        "ContainerRuntime": "docker",
+        "ControlPlane": True,
+        "Worker": True,
+    }
+    (d / "config.json").write_text(
+        json.dumps(
+            {
+                "Name": "gone",
+                "Driver": "docker",
+                "Nodes": [node],
+                "KubernetesConfig": {
+                    "KubernetesVersion": "v1.30.0",
+                    "ClusterName": "gone",
+                    "ContainerRuntime": "docker",
+                },
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize("output", [("-o", "json"), ()])
@@ -255,6 +305,7 @@ def test_profile_list_with_a_gone_host(pair):
 # --- flags devloop passes --------------------------------------------------------------------------------
 # The help layouts differ (the real binary prints `--flag=default:` and the text on the next line; the
 # stand-in, cobra's one-line table), so each flag's default and text are compared, not the whole page.
+
 
 def _flag_help(text: str, flag: str) -> tuple[str, str] | None:
     lines = text.splitlines()

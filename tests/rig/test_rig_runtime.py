@@ -1,4 +1,5 @@
 """The rig's small parts, without a cluster: CNI plugin, runc wrapper, certificates, detached processes."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -13,8 +14,8 @@ from cryptography import x509
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also done by tests/conftest.py
 
-from devrig import certs, paths, procs  # noqa: E402
-from support import require_rig, wait_until  # noqa: E402
+from devrig import certs, paths, procs
+from support import require_rig, wait_until
 
 CNI = paths.CNI_DIR
 needs_root = pytest.mark.usefixtures("root")  # network namespaces need root
@@ -30,8 +31,11 @@ def pod_netns():
     """A throwaway network namespace, as a pod sandbox has (held by a sleeping process)."""
     holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
     try:
-        wait_until(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
-                   5, "the test network namespace")
+        wait_until(
+            lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"),
+            5,
+            "the test network namespace",
+        )
         yield f"/proc/{holder.pid}/ns/net"
     finally:
         holder.kill()
@@ -39,10 +43,17 @@ def pod_netns():
 
 
 def cni(plugin: str, command: str, conf: dict, netns: str = "", container: str = "c1", ifname: str = "eth0"):
-    env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=container, CNI_NETNS=netns, CNI_IFNAME=ifname,
-               CNI_PATH=str(CNI))
-    return subprocess.run([str(CNI / plugin)], input=json.dumps(conf), env=env, capture_output=True, text=True,
-                          timeout=30)
+    env = dict(
+        os.environ,
+        CNI_COMMAND=command,
+        CNI_CONTAINERID=container,
+        CNI_NETNS=netns,
+        CNI_IFNAME=ifname,
+        CNI_PATH=str(CNI),
+    )
+    return subprocess.run(
+        [str(CNI / plugin)], input=json.dumps(conf), env=env, capture_output=True, text=True, timeout=30
+    )
 
 
 def host_addresses() -> str:
@@ -51,8 +62,13 @@ def host_addresses() -> str:
 
 @needs_root
 def test_cni_add_gives_the_pod_an_address_inside_its_namespace_only(pod_netns, tmp_path):
-    conf = {"cniVersion": "0.4.0", "name": "devrig", "type": "devrig-cni", "subnet": "10.244.7.0/24",
-            "dataDir": str(tmp_path)}
+    conf = {
+        "cniVersion": "0.4.0",
+        "name": "devrig",
+        "type": "devrig-cni",
+        "subnet": "10.244.7.0/24",
+        "dataDir": str(tmp_path),
+    }
     host_before = host_addresses()
     result = cni("devrig-cni", "ADD", conf, pod_netns)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -61,8 +77,25 @@ def test_cni_add_gives_the_pod_an_address_inside_its_namespace_only(pod_netns, t
     assert ipaddress.ip_interface(address).ip in ipaddress.ip_network("10.244.7.0/24")
     assert address.endswith("/32") and out["cniVersion"] == "0.4.0"
     # what dockershim runs to learn the pod IP
-    inside = subprocess.run(["nsenter", f"--net={pod_netns}", "-F", "--", "ip", "-o", "-4", "addr", "show", "dev",
-                             "eth0", "scope", "global"], capture_output=True, text=True).stdout
+    inside = subprocess.run(
+        [
+            "nsenter",
+            f"--net={pod_netns}",
+            "-F",
+            "--",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+            "scope",
+            "global",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     assert address in inside
     assert host_addresses() == host_before
     # a second pod gets another address; DEL releases the first
@@ -87,12 +120,12 @@ def test_cni_plugins_refuse_the_host_namespace(tmp_path):
 
 @needs_root
 def test_loopback_plugin_brings_lo_up(pod_netns):
-    result = cni("loopback", "ADD", {"cniVersion": "0.3.1", "name": "lo", "type": "loopback"}, pod_netns,
-                 ifname="lo")
+    result = cni("loopback", "ADD", {"cniVersion": "0.3.1", "name": "lo", "type": "loopback"}, pod_netns, ifname="lo")
     assert result.returncode == 0, result.stdout
     assert json.loads(result.stdout)["ips"][0]["address"] == "127.0.0.1/8"
-    links = subprocess.run(["nsenter", f"--net={pod_netns}", "--", "ip", "-o", "link", "show", "lo"],
-                           capture_output=True, text=True).stdout
+    links = subprocess.run(
+        ["nsenter", f"--net={pod_netns}", "--", "ip", "-o", "link", "show", "lo"], capture_output=True, text=True
+    ).stdout
     assert "UP" in links
 
 
@@ -107,11 +140,16 @@ def test_runc_wrapper_raises_oom_score_adj_to_its_own(tmp_path):
     bundle.mkdir()
     (bundle / "config.json").write_text(json.dumps({"process": {"oomScoreAdj": -998, "args": ["/pause"]}}))
     fake_runc = tmp_path / "runc"
-    fake_runc.write_text("#!/bin/sh\necho \"runc $*\"\n")
+    fake_runc.write_text('#!/bin/sh\necho "runc $*"\n')
     fake_runc.chmod(0o755)
     env = dict(os.environ, DEVRIG_RUNC=str(fake_runc))
-    result = subprocess.run([str(CNI / "devrig-runc"), "--root", "/x", "create", "--bundle", str(bundle), "id1"],
-                            env=env, capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [str(CNI / "devrig-runc"), "--root", "/x", "create", "--bundle", str(bundle), "id1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert result.stdout.strip() == f"runc --root /x create --bundle {bundle} id1"
     own = int(Path("/proc/self/oom_score_adj").read_text())  # inherited by the wrapper
     assert json.loads((bundle / "config.json").read_text())["process"]["oomScoreAdj"] == max(own, -998)
@@ -125,8 +163,17 @@ def test_certificates_are_laid_out_as_minikube_does(tmp_path):
     home = tmp_path / ".minikube"
     hc = certs.HomeCerts(home, "p1")
     hc.ensure()
-    for rel in ("ca.crt", "ca.key", "profiles/p1/client.crt", "profiles/p1/client.key", "profiles/p1/apiserver.crt",
-                "certs/ca.pem", "certs/cert.pem", "certs/key.pem", "machines/p1/server.pem"):
+    for rel in (
+        "ca.crt",
+        "ca.key",
+        "profiles/p1/client.crt",
+        "profiles/p1/client.key",
+        "profiles/p1/apiserver.crt",
+        "certs/ca.pem",
+        "certs/cert.pem",
+        "certs/key.pem",
+        "machines/p1/server.pem",
+    ):
         assert (home / rel).exists(), rel
     client = x509.load_pem_x509_certificate(hc.client_crt.read_bytes())
     assert client.subject.rfc4514_string() == "CN=minikube-user,O=system:masters"

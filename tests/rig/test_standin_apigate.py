@@ -3,6 +3,7 @@
 The upstream is a tiny HTTP server on a unix socket that answers every request with the method, path and
 body it received, so each test sees what the gate passed on. Real clients: the docker SDK and CLI.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -19,8 +20,10 @@ import pytest
 
 from devrig.standin import apigate, versions
 
-MESSAGE_141 = ("client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client "
-               "to a newer version")
+MESSAGE_141 = (
+    "client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client "
+    "to a newer version"
+)
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -74,6 +77,7 @@ def gate(tmp_path):
             assert time.monotonic() < deadline, f"the gate did not listen on {listen} within 10 s"
             time.sleep(0.05)
         return listen
+
     yield start
     server.shutdown()
 
@@ -107,37 +111,46 @@ def test_ping_plays_docker_29_so_negotiation_keeps_the_clients_version(gate):
 def test_new_client_passes_as_the_upstreams_version(gate):
     sock = gate("1.44")
     body = request(sock, b"GET /v1.45/info HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").partition(
-        b"\r\n\r\n")[2]
+        b"\r\n\r\n"
+    )[2]
     assert json.loads(body)["path"] == "/v1.41/info"
 
 
 def test_every_request_on_a_kept_alive_connection_is_checked(gate):
     """Go's docker client pings, then sends its versioned requests on the same connection."""
     sock = gate("1.44")
-    reply = request(sock, b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n"
-                          b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
+    reply = request(
+        sock, b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\nGET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n"
+    )
     assert b"HTTP/1.1 200 OK" in reply and MESSAGE_141.encode() in reply
 
 
 def test_bodies_pass_whole(gate):
     sock = gate("1.44")
-    chunked = (b"POST /v1.44/images/load HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n"
-               b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    chunked = (
+        b"POST /v1.44/images/load HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     assert json.loads(request(sock, chunked).partition(b"\r\n\r\n")[2])["body"] == "hello world"
-    sized = (b"POST /v1.44/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-    assert json.loads(request(sock, sized).partition(b"\r\n\r\n")[2]) == {"method": "POST", "path": "/v1.41/build",
-                                                                           "body": "abc"}
+    sized = b"POST /v1.44/build HTTP/1.1\r\nHost: docker\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    assert json.loads(request(sock, sized).partition(b"\r\n\r\n")[2]) == {
+        "method": "POST",
+        "path": "/v1.41/build",
+        "body": "abc",
+    }
 
 
 def test_a_lowered_minimum_lets_the_old_client_through(gate):
     sock = gate("1.24")
     body = request(sock, b"GET /v1.41/version HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").partition(
-        b"\r\n\r\n")[2]
+        b"\r\n\r\n"
+    )[2]
     assert json.loads(body)["path"] == "/v1.41/version"
 
 
 def test_docker_sdk_at_1_41_is_refused_with_the_daemons_message(gate):
     import docker
+
     sock = gate("1.44")
     client = docker.APIClient(base_url=f"unix://{sock}", version="1.41", timeout=10)
     with pytest.raises(docker.errors.APIError) as err:
@@ -148,23 +161,36 @@ def test_docker_sdk_at_1_41_is_refused_with_the_daemons_message(gate):
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI on PATH")
 def test_docker_cli_pinned_to_1_41_says_what_the_kubelet_sees(gate):
     sock = gate("1.44")
-    out = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True,
-                         timeout=30, env={"PATH": os.environ["PATH"], "DOCKER_HOST": f"unix://{sock}",
-                                          "DOCKER_API_VERSION": "1.41", "HOME": os.environ.get("HOME", "/root")})
+    out = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            "PATH": os.environ["PATH"],
+            "DOCKER_HOST": f"unix://{sock}",
+            "DOCKER_API_VERSION": "1.41",
+            "HOME": os.environ.get("HOME", "/root"),
+        },
+    )
     assert out.returncode != 0 and f"Error response from daemon: {MESSAGE_141}" in out.stderr
 
 
 # --- which releases gate, and what lowers the gate -------------------------------------------------------
 
-@pytest.mark.parametrize("version, driver, docker_env, expected", [
-    ("v1.36.0", "docker", None, None),
-    ("v1.37.0", "docker", None, None),
-    ("v1.38.0", "docker", None, "1.44"),
-    ("v1.38.1", "docker", None, "1.44"),
-    ("v1.38.1", "kvm2", None, None),                # the ISO's Docker is 28.5.2
-    ("v1.38.1", "docker", ["DOCKER_MIN_API_VERSION=1.24"], "1.24"),
-    ("v1.39.0", "docker", None, "1.40"),            # Docker >= 29.3: 1.40, below dockershim's 1.41
-])
+
+@pytest.mark.parametrize(
+    "version, driver, docker_env, expected",
+    [
+        ("v1.36.0", "docker", None, None),
+        ("v1.37.0", "docker", None, None),
+        ("v1.38.0", "docker", None, "1.44"),
+        ("v1.38.1", "docker", None, "1.44"),
+        ("v1.38.1", "kvm2", None, None),  # the ISO's Docker is 28.5.2
+        ("v1.38.1", "docker", ["DOCKER_MIN_API_VERSION=1.24"], "1.24"),
+        ("v1.39.0", "docker", None, "1.40"),  # Docker >= 29.3: 1.40, below dockershim's 1.41
+    ],
+)
 def test_engine_floor_per_release(monkeypatch, version, driver, docker_env, expected):
     monkeypatch.delenv(versions.ENGINE_MIN_API_ENV, raising=False)
     monkeypatch.setenv(versions.VERSION_ENV, version)

@@ -2,6 +2,7 @@
 
 These need no running cluster: they cover what minikube does before (or instead of) touching a machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,6 +37,7 @@ def missing() -> str:
 
 # --- version ---------------------------------------------------------------------------------------------
 
+
 def test_version_default_text_json_short(home):
     text = run("version", env=home)
     assert (text.returncode, text.stderr) == (0, "")
@@ -56,12 +58,15 @@ def test_version_switch_and_bad_output(home):
 
 # --- missing profile -------------------------------------------------------------------------------------
 
+
 def test_status_missing_profile_text_is_85_on_stdout(home):
     p = missing()
     out = run("status", "-p", p, env=home)
     assert out.returncode == 85
-    assert out.stdout == (f'* Profile "{p}" not found. Run "minikube profile list" to view all profiles.\n'
-                          f'  To start a cluster, run: "minikube start -p {p}"\n')
+    assert out.stdout == (
+        f'* Profile "{p}" not found. Run "minikube profile list" to view all profiles.\n'
+        f'  To start a cluster, run: "minikube start -p {p}"\n'
+    )
     assert out.stderr == ""
 
 
@@ -73,8 +78,9 @@ def test_status_missing_profile_json_is_info_events(home):
     assert [e["type"] for e in events] == ["io.k8s.sigs.minikube.info"] * 2
     assert list(events[0]) == ["specversion", "id", "source", "type", "datacontenttype", "data"]
     assert events[0]["source"] == "https://minikube.sigs.k8s.io/"
-    assert events[0]["data"]["message"].endswith(f'Profile "{p}" not found. Run "minikube profile list" to view '
-                                                 "all profiles.")
+    assert events[0]["data"]["message"].endswith(
+        f'Profile "{p}" not found. Run "minikube profile list" to view all profiles.'
+    )
 
 
 def test_default_profile_is_minikube_and_env_overrides(home):
@@ -100,11 +106,14 @@ def test_docker_env_missing_profile_prints_false_exit_code_when_captured(home):
 def test_docker_env_unset_needs_no_profile(home):
     out = run("docker-env", "-p", missing(), "--unset", env={**home, "SHELL": "/bin/bash"})
     assert out.returncode == 0
-    assert out.stdout == ("unset DOCKER_TLS_VERIFY;\nunset DOCKER_HOST;\nunset DOCKER_CERT_PATH;\n"
-                          "unset MINIKUBE_ACTIVE_DOCKERD;\nunset SSH_AUTH_SOCK;\nunset SSH_AGENT_PID;\n")
+    assert out.stdout == (
+        "unset DOCKER_TLS_VERIFY;\nunset DOCKER_HOST;\nunset DOCKER_CERT_PATH;\n"
+        "unset MINIKUBE_ACTIVE_DOCKERD;\nunset SSH_AUTH_SOCK;\nunset SSH_AGENT_PID;\n"
+    )
     none = run("docker-env", "--unset", "--shell", "none", env=home)
-    assert none.stdout == ("DOCKER_TLS_VERIFY\nDOCKER_HOST\nDOCKER_CERT_PATH\nMINIKUBE_ACTIVE_DOCKERD\n"
-                           "SSH_AUTH_SOCK\nSSH_AGENT_PID\n")
+    assert none.stdout == (
+        "DOCKER_TLS_VERIFY\nDOCKER_HOST\nDOCKER_CERT_PATH\nMINIKUBE_ACTIVE_DOCKERD\nSSH_AUTH_SOCK\nSSH_AGENT_PID\n"
+    )
 
 
 def test_delete_missing_profile_succeeds_with_its_messages(home):
@@ -139,13 +148,17 @@ def test_profile_list_json_without_profiles(home):
 
 # --- usage errors (cobra) --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (("bogus",), 'Error: unknown command "bogus" for "minikube"'),
-    (("start", "--bogus"), "Error: unknown flag: --bogus"),
-    (("status", "-Z"), "Error: unknown shorthand flag: 'Z' in -Z"),
-    (("status", "-p"), "Error: flag needs an argument: 'p' in -p"),
-    (("start", "--force=maybe"), 'Error: invalid argument "maybe" for "--force" flag'),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("bogus",), 'Error: unknown command "bogus" for "minikube"'),
+        (("start", "--bogus"), "Error: unknown flag: --bogus"),
+        (("status", "-Z"), "Error: unknown shorthand flag: 'Z' in -Z"),
+        (("status", "-p"), "Error: flag needs an argument: 'p' in -p"),
+        (("start", "--force=maybe"), 'Error: invalid argument "maybe" for "--force" flag'),
+    ],
+)
 def test_usage_errors_exit_14_on_stderr(home, argv, message):
     out = run(*argv, env=home)
     assert out.returncode == 14
@@ -161,19 +174,24 @@ def test_help_explains_the_stand_in_and_its_ip(home):
 
 # --- start validation (before any machine is touched) ----------------------------------------------------
 
+
 def test_start_bad_profile_name_is_usage(home):
     out = run("start", "-p", "x", env=home)
     assert out.returncode == 14
     assert "! Profile name 'x' is not valid" in out.stderr
-    assert ("X Exiting due to MK_USAGE: Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, "
-            "starting with alphanumeric.") in out.stderr
+    assert (
+        "X Exiting due to MK_USAGE: Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, "
+        "starting with alphanumeric."
+    ) in out.stderr
 
 
 def test_start_too_few_cpus_and_too_little_memory(home):
     cpus = run("start", "-p", missing(), "--cpus=1", env=home)
     assert cpus.returncode == 29
-    assert ("X Exiting due to RSRC_INSUFFICIENT_CORES: Requested cpu count 1 is less than the minimum allowed of 2"
-            in cpus.stderr)
+    assert (
+        "X Exiting due to RSRC_INSUFFICIENT_CORES: Requested cpu count 1 is less than the minimum allowed of 2"
+        in cpus.stderr
+    )
     mem = run("start", "-p", missing(), "--memory=1g", env=home)
     assert mem.returncode == 23
     assert "RSRC_INSUFFICIENT_REQ_MEMORY: Requested memory allocation 1024MiB" in mem.stderr
@@ -203,8 +221,15 @@ def test_v138_refuses_kubernetes_1_21_with_106(home):
 
 
 def test_v138_start_json_ends_with_error_event(home):
-    out = run("start", "-p", missing(), "--kubernetes-version=v1.21.14", "-o", "json",
-              env={**home, "DEVRIG_MINIKUBE_VERSION": "v1.38.1"})
+    out = run(
+        "start",
+        "-p",
+        missing(),
+        "--kubernetes-version=v1.21.14",
+        "-o",
+        "json",
+        env={**home, "DEVRIG_MINIKUBE_VERSION": "v1.38.1"},
+    )
     assert out.returncode == 106
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert events[0]["type"] == "io.k8s.sigs.minikube.step"
@@ -247,14 +272,21 @@ def test_fail_start_switch(home, rig_built):
 
 
 def test_force_carries_on_past_the_old_version_error(home, rig_built):
-    out = run("start", "-p", missing(), "--kubernetes-version=v1.21.14", "--force",
-              env={**home, "DEVRIG_MINIKUBE_VERSION": "v1.38.1", "DEVRIG_FAIL_START": "1"})
+    out = run(
+        "start",
+        "-p",
+        missing(),
+        "--kubernetes-version=v1.21.14",
+        "--force",
+        env={**home, "DEVRIG_MINIKUBE_VERSION": "v1.38.1", "DEVRIG_FAIL_START": "1"},
+    )
     assert "! You can force an unsupported Kubernetes version" not in out.stderr
     # exitIfNotForced under --force: out.Error's block, without "Exiting due to" (checked against the real
     # binary in test_minikube_contract.py)
     lines = out.stderr.splitlines()
-    assert lines[0] == ("! minikube skips various validations when --force is supplied; this may lead to unexpected "
-                        "behavior")
+    assert lines[0] == (
+        "! minikube skips various validations when --force is supplied; this may lead to unexpected behavior"
+    )
     assert "X Kubernetes 1.21.14 is not supported by this release of minikube" in lines
     assert "Exiting due to K8S_OLD_UNSUPPORTED" not in out.stderr
     assert f"! {versions.RUNTIME_CHANGE_WARNING}" in lines

@@ -1,5 +1,6 @@
 """The stand-in against a running profile (the shared session cluster): outputs field by field vs
 research/minikube-cli.md, the files and kubeconfig entries `start` writes, docker-env over TCP+TLS."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,14 @@ def test_status_json_running(rig_cluster):
     assert not out.stdout.endswith("\n")
     data = json.loads(out.stdout)
     assert list(data) == STATUS_KEYS
-    assert data == {"Name": rig_cluster.profile, "Host": "Running", "Kubelet": "Running", "APIServer": "Running",
-                    "Kubeconfig": "Configured", "Worker": False}
+    assert data == {
+        "Name": rig_cluster.profile,
+        "Host": "Running",
+        "Kubelet": "Running",
+        "APIServer": "Running",
+        "Kubeconfig": "Configured",
+        "Worker": False,
+    }
 
 
 def test_status_json_reports_docker_env_in_use(rig_cluster):
@@ -32,14 +39,17 @@ def test_status_json_reports_docker_env_in_use(rig_cluster):
 def test_status_text_running(rig_cluster):
     out = rig_cluster.minikube("status")
     assert out.returncode == 0
-    assert out.stdout == (f"{rig_cluster.profile}\ntype: Control Plane\nhost: Running\nkubelet: Running\n"
-                          "apiserver: Running\nkubeconfig: Configured\n\n")
+    assert out.stdout == (
+        f"{rig_cluster.profile}\ntype: Control Plane\nhost: Running\nkubelet: Running\n"
+        "apiserver: Running\nkubeconfig: Configured\n\n"
+    )
     fmt = rig_cluster.minikube("status", "--format", "{{.Host}}/{{.APIServer}}")
     assert fmt.stdout == "Running/Running"
 
 
 def _machine(rig_cluster):
     from devrig.machine import Machine
+
     return Machine(rig_cluster.profile, rig_cluster.minikube_home / ".minikube").info()
 
 
@@ -50,8 +60,9 @@ def test_ip_is_the_node_address(rig_cluster):
 
 
 def _config(rig_cluster) -> dict:
-    return json.loads((rig_cluster.minikube_home / ".minikube" / "profiles" / rig_cluster.profile /
-                       "config.json").read_text())
+    return json.loads(
+        (rig_cluster.minikube_home / ".minikube" / "profiles" / rig_cluster.profile / "config.json").read_text()
+    )
 
 
 def test_config_json_is_cluster_config_like(rig_cluster):
@@ -72,15 +83,22 @@ def test_config_json_is_cluster_config_like(rig_cluster):
     else:
         assert (info.node_ip, info.node_port) == ("127.0.0.1", int(server.rsplit(":", 1)[1]))
     assert server == f"https://127.0.0.1:{info.apiserver_port}"
-    assert node == {"Name": "", "IP": info.node_ip, "Port": info.node_port,
-                    "KubernetesVersion": "v1.21.14", "ContainerRuntime": "docker", "ControlPlane": True,
-                    "Worker": True}
+    assert node == {
+        "Name": "",
+        "IP": info.node_ip,
+        "Port": info.node_port,
+        "KubernetesVersion": "v1.21.14",
+        "ContainerRuntime": "docker",
+        "ControlPlane": True,
+        "Worker": True,
+    }
 
 
 def _kubeconfig(rig_cluster) -> dict:
     data = yaml.safe_load(rig_cluster.kubeconfig.read_text())
     return {key: {item["name"]: item[key[:-1]] for item in data[key]} for key in ("clusters", "contexts", "users")} | {
-        "current-context": data.get("current-context")}
+        "current-context": data.get("current-context")
+    }
 
 
 def test_kubeconfig_entries_named_after_the_profile(rig_cluster):
@@ -118,14 +136,19 @@ def test_docker_env_bash(rig_cluster):
         f'export DOCKER_CERT_PATH="{env["DOCKER_CERT_PATH"]}"\n'
         f'export MINIKUBE_ACTIVE_DOCKERD="{p}"\n'
         "\n# To point your shell to minikube's docker-daemon, run:\n"
-        f"# eval $(minikube -p {p} docker-env)\n")
+        f"# eval $(minikube -p {p} docker-env)\n"
+    )
 
 
 def test_docker_env_none_and_json(rig_cluster):
     none = rig_cluster.minikube("docker-env", "--shell", "none")
     lines = none.stdout.splitlines()
-    assert [line.split("=", 1)[0] for line in lines] == ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH",
-                                                          "MINIKUBE_ACTIVE_DOCKERD"]
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_HOST",
+        "DOCKER_CERT_PATH",
+        "MINIKUBE_ACTIVE_DOCKERD",
+    ]
     js = rig_cluster.minikube("docker-env", "--shell", "none", "-o", "json")
     assert js.stdout.endswith("}\n")
     data = json.loads(js.stdout)
@@ -141,8 +164,9 @@ def test_docker_env_none_and_json(rig_cluster):
 
 
 def test_docker_env_keeps_existing_docker_host(rig_cluster):
-    out = rig_cluster.minikube("docker-env", "--shell", "none", "-o", "json",
-                               env={"DOCKER_HOST": "unix:///var/run/docker.sock"})
+    out = rig_cluster.minikube(
+        "docker-env", "--shell", "none", "-o", "json", env={"DOCKER_HOST": "unix:///var/run/docker.sock"}
+    )
     assert json.loads(out.stdout)["MINIKUBE_EXISTING_DOCKER_HOST"] == "unix:///var/run/docker.sock"
 
 
@@ -179,17 +203,21 @@ def test_second_start_updates_the_running_profile(rig_cluster):
     assert out.returncode == 0, out.stderr
     assert "* Using the docker driver based on existing profile" in out.stdout
     assert f'* Updating the running docker "{rig_cluster.profile}" container ...' in out.stdout
-    assert ("! You cannot change the memory size for an existing minikube cluster. Please first delete the "
-            "cluster.") in out.stderr
-    assert out.stdout.rstrip().endswith(f'* Done! kubectl is now configured to use "{rig_cluster.profile}" '
-                                        'cluster and "default" namespace by default')
+    assert (
+        "! You cannot change the memory size for an existing minikube cluster. Please first delete the cluster."
+    ) in out.stderr
+    assert out.stdout.rstrip().endswith(
+        f'* Done! kubectl is now configured to use "{rig_cluster.profile}" cluster and "default" namespace by default'
+    )
 
 
 def test_driver_mismatch_is_81(rig_cluster):
     out = rig_cluster.minikube("start", "--driver=kvm2")
     assert out.returncode == 81
-    assert (f'X Exiting due to GUEST_DRIVER_MISMATCH: The existing "{rig_cluster.profile}" cluster was created '
-            'using the "docker" driver, which is incompatible with requested "kvm2" driver.') in out.stderr
+    assert (
+        f'X Exiting due to GUEST_DRIVER_MISMATCH: The existing "{rig_cluster.profile}" cluster was created '
+        'using the "docker" driver, which is incompatible with requested "kvm2" driver.'
+    ) in out.stderr
 
 
 def test_kubectl_on_path_is_the_rigs(rig_cluster):

@@ -10,5 +10,15 @@ from support.rig import require_rig
 from support.waits import wait_until
 from support.workspace import FIXTURE_WORKSPACE, bundled_profile, copy_workspace
 
-__all__ = ["DevloopRun", "FIXTURE_WORKSPACE", "bundled_profile", "copy_workspace", "devloop_argv", "parse_events",
-           "require_rig", "run_devloop", "spawn_devloop", "wait_until"]
+__all__ = [
+    "DevloopRun",
+    "FIXTURE_WORKSPACE",
+    "bundled_profile",
+    "copy_workspace",
+    "devloop_argv",
+    "parse_events",
+    "require_rig",
+    "run_devloop",
+    "spawn_devloop",
+    "wait_until",
+]

@@ -56,12 +56,15 @@ class DevloopRun:
 
     def tail(self, chars: int = 3000) -> str:
         """For assertion messages: the command, its exit code and the end of both streams."""
-        return (f"devloop {' '.join(self.argv[3:])} exited {self.returncode}\n"
-                f"stdout tail:\n{self.stdout[-chars:]}\nstderr tail:\n{self.stderr[-chars:]}")
+        return (
+            f"devloop {' '.join(self.argv[3:])} exited {self.returncode}\n"
+            f"stdout tail:\n{self.stdout[-chars:]}\nstderr tail:\n{self.stderr[-chars:]}"
+        )
 
 
-def devloop_argv(*args: str, workspace: Path | None = None, profile: Path | None = None,
-                 json_mode: bool = True) -> list[str]:
+def devloop_argv(
+    *args: str, workspace: Path | None = None, profile: Path | None = None, json_mode: bool = True
+) -> list[str]:
     argv = [sys.executable, "-m", "devloop", *args]
     if profile is not None:
         argv += ["--profile", str(profile)]
@@ -80,24 +83,49 @@ def _env(base: dict | None, workspace: Path | None, extra: dict | None) -> dict 
     return {**env, **(extra or {})}
 
 
-def run_devloop(*args: str, workspace: Path | None = None, profile: Path | None = None, env: dict | None = None,
-                extra_env: dict | None = None, json_mode: bool = True, cwd: Path | None = None,
-                timeout: float = 900) -> DevloopRun:
+def run_devloop(
+    *args: str,
+    workspace: Path | None = None,
+    profile: Path | None = None,
+    env: dict | None = None,
+    extra_env: dict | None = None,
+    json_mode: bool = True,
+    cwd: Path | None = None,
+    timeout: float = 900,
+) -> DevloopRun:
     """Run `python -m devloop ARGS [--profile P] [--workspace W] [--json]` and collect everything.
 
     `env` is the whole environment (default: this process's), `extra_env` is laid over it; with a
     workspace, XDG_CACHE_HOME is <workspace>/../cache and the run's cwd is the workspace.
     `timeout` guards against hangs only."""
     argv = devloop_argv(*args, workspace=workspace, profile=profile, json_mode=json_mode)
-    done = subprocess.run(argv, cwd=cwd or workspace, env=_env(env, workspace, extra_env), capture_output=True,
-                          text=True, timeout=timeout)
-    return DevloopRun(argv=argv, returncode=done.returncode, stdout=done.stdout, stderr=done.stderr,
-                      events=parse_events(done.stdout) if "--json" in argv else [])
+    done = subprocess.run(
+        argv, cwd=cwd or workspace, env=_env(env, workspace, extra_env), capture_output=True, text=True, timeout=timeout
+    )
+    return DevloopRun(
+        argv=argv,
+        returncode=done.returncode,
+        stdout=done.stdout,
+        stderr=done.stderr,
+        events=parse_events(done.stdout) if "--json" in argv else [],
+    )
 
 
-def spawn_devloop(*args: str, workspace: Path | None = None, profile: Path | None = None, env: dict | None = None,
-                  extra_env: dict | None = None, json_mode: bool = True) -> subprocess.Popen:
+def spawn_devloop(
+    *args: str,
+    workspace: Path | None = None,
+    profile: Path | None = None,
+    env: dict | None = None,
+    extra_env: dict | None = None,
+    json_mode: bool = True,
+) -> subprocess.Popen:
     """The same command as run_devloop, left running (for `watch` and `logs -f`); pipes in text mode."""
     argv = devloop_argv(*args, workspace=workspace, profile=profile, json_mode=json_mode)
-    return subprocess.Popen(argv, cwd=workspace, env=_env(env, workspace, extra_env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv,
+        cwd=workspace,
+        env=_env(env, workspace, extra_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

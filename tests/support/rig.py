@@ -28,8 +28,14 @@ def real_minikube() -> bool:
     return os.environ.get("DEVLOOP_REAL_MINIKUBE") == "1"
 
 
-def missing(*, parts: bool = True, kwok: bool = False, root: bool = False, busybox: bool = False,
-            version: str = rig_paths.DEFAULT_KUBERNETES_VERSION) -> list[str]:
+def missing(
+    *,
+    parts: bool = True,
+    kwok: bool = False,
+    root: bool = False,
+    busybox: bool = False,
+    version: str = rig_paths.DEFAULT_KUBERNETES_VERSION,
+) -> list[str]:
     """What is not there, as readable reasons (empty: go ahead). `parts`: the binaries scripts/build-rig makes."""
     reasons = []
     if root and os.geteuid() != 0:

@@ -9,8 +9,14 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.5,
-               detail: Callable[[], Any] | None = None) -> T:
+def wait_until(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.5,
+    detail: Callable[[], Any] | None = None,
+) -> T:
     """Call `condition()` until it returns something truthy and return that.
 
     After `timeout` seconds fail with an AssertionError naming `what`, the last value seen and, when given,

@@ -39,9 +39,9 @@ SEED = 12
 @dataclass
 class Case:
     id: str
-    profile: dict | str              # a dict is dumped as YAML; a str is written as is
+    profile: dict | str  # a dict is dumped as YAML; a str is written as is
     files: dict[str, str] = field(default_factory=dict)  # workspace-relative path -> text
-    where: str = "profile"           # the file the error must name: "profile" or a key of `files`
+    where: str = "profile"  # the file the error must name: "profile" or a key of `files`
     # The message must contain one of these (a key path part, a line reference as `:N`, …).
     names: tuple[str, ...] = ()
 
@@ -64,7 +64,7 @@ SYNTAX_BREAKS = [
     "  - a\n - b",
     "'unterminated",
     "{a: 1",
-    "key: \"bad \\q escape\"",
+    'key: "bad \\q escape"',
     "*undefined_alias",
     "? ",
     "  ]",
@@ -166,10 +166,24 @@ def gen_wrong_types(rng: random.Random, n: int) -> list[Case]:
     return out
 
 
-UNKNOWN_KEYS = ["imagePullPolicy", "buidl", "Image", "replace", "input", "tiemouts", "context", "dockerfile",
-                "namespaces", "x", "kubernetesVersion", "addon", "depends_on", "tag", "env_file"]
-MAPPINGS = [(), ("cluster",), ("components", 0), ("components", 1), ("components", 2), ("components", 3),
-            ("timeouts",)]
+UNKNOWN_KEYS = [
+    "imagePullPolicy",
+    "buidl",
+    "Image",
+    "replace",
+    "input",
+    "tiemouts",
+    "context",
+    "dockerfile",
+    "namespaces",
+    "x",
+    "kubernetesVersion",
+    "addon",
+    "depends_on",
+    "tag",
+    "env_file",
+]
+MAPPINGS = [(), ("cluster",), ("components", 0), ("components", 1), ("components", 2), ("components", 3), ("timeouts",)]
 
 
 def gen_unknown_keys(rng: random.Random, n: int) -> list[Case]:
@@ -187,8 +201,23 @@ def gen_unknown_keys(rng: random.Random, n: int) -> list[Case]:
 
 
 # ("UPPER/case" is valid: Docker reads an upper-case first component as a registry host.)
-BAD_REFS = ["Upper-Case", "repo/UPPER", "a b", "foo:", ":tag", "foo@sha256:123", "-lead", "foo//bar", "foo:tag:tag", "",
-            "foo/", "repo:t@g", "http://registry/x", "a..b", "ünïcode"]
+BAD_REFS = [
+    "Upper-Case",
+    "repo/UPPER",
+    "a b",
+    "foo:",
+    ":tag",
+    "foo@sha256:123",
+    "-lead",
+    "foo//bar",
+    "foo:tag:tag",
+    "",
+    "foo/",
+    "repo:t@g",
+    "http://registry/x",
+    "a..b",
+    "ünïcode",
+]
 BAD_REPOS = BAD_REFS + ["repo:tagged", "repo@sha256:" + "a" * 64]
 
 
@@ -272,10 +301,16 @@ def gen_jsonnet(rng: random.Random, n: int) -> list[Case]:
 
 def _deployment() -> dict:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "kubeless"},
-        "spec": {"selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "web", "image": "kubeless/function-controller:v1"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "kubeless"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "kubeless/function-controller:v1"}]},
+            },
+        },
     }
 
 
@@ -294,12 +329,17 @@ def _manifest_breaks(rng: random.Random) -> list[tuple[str, tuple[str, ...]]]:
         ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": "x"}, ("metadata",)),
         ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ["x"]}}, ("metadata.name",)),
         ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": 5}}, ("metadata.name",)),
-        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ["a"]}}, ("metadata.namespace",)),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ["a"]}},
+            ("metadata.namespace",),
+        ),
         ({"apiVersion": "v1", "kind": "List", "items": ["not an object"]}, ("items[0]",)),
         ({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Secret"}]}, ("items[0]",)),
         ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": ["a"]}, ("data",)),
-        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"builder-image": ["a"]}},
-         ("data",)),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"builder-image": ["a"]}},
+            ("data",),
+        ),
         ("key: [unclosed\n", (":",)),
         ("a: b\n  c: d\n", (":",)),
         ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\nmetadata: {name: y}\n", ("duplicate key", ":")),
@@ -341,9 +381,17 @@ def gen_manifests(rng: random.Random, n: int) -> list[Case]:
 
 def generate() -> list[Case]:
     rng = random.Random(SEED)
-    return (gen_syntax(rng, 30) + gen_duplicate_keys(rng, 15) + gen_wrong_types(rng, 60) + gen_unknown_keys(rng, 25)
-            + gen_bad_images(rng, 25) + gen_duplicate_components(rng, 15) + gen_missing(rng, 15)
-            + gen_jsonnet(rng, 20) + gen_manifests(rng, 40))
+    return (
+        gen_syntax(rng, 30)
+        + gen_duplicate_keys(rng, 15)
+        + gen_wrong_types(rng, 60)
+        + gen_unknown_keys(rng, 25)
+        + gen_bad_images(rng, 25)
+        + gen_duplicate_components(rng, 15)
+        + gen_missing(rng, 15)
+        + gen_jsonnet(rng, 20)
+        + gen_manifests(rng, 40)
+    )
 
 
 CASES = generate()
@@ -360,13 +408,19 @@ def sandbox(tmp_path_factory) -> dict:
     calls = root / "minikube-calls"
     # Records any call at all: even a read-only probe means devloop went past loading.
     recorder = bin_dir / "minikube"
-    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\nexit 99\n")
+    recorder.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 99\n')
     recorder.chmod(0o755)
     for name in ("kubectl", "docker", "make"):
         (bin_dir / name).symlink_to(recorder)
-    env = {"PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "XDG_CACHE_HOME": str(root / "cache"),
-           "XDG_STATE_HOME": str(root / "state"), "KUBECONFIG": str(root / "no-kubeconfig"),
-           "DEVLOOP_PROFILE": None, "DEVLOOP_WORKSPACE": None, "COLUMNS": "200"}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "XDG_STATE_HOME": str(root / "state"),
+        "KUBECONFIG": str(root / "no-kubeconfig"),
+        "DEVLOOP_PROFILE": None,
+        "DEVLOOP_WORKSPACE": None,
+        "COLUMNS": "200",
+    }
     return {"root": root, "ws": ws, "calls": calls, "env": env}
 
 
@@ -395,16 +449,31 @@ def test_enough_cases_of_every_kind():
     assert len(CASES) >= 200
     assert len({c.id for c in CASES}) == len(CASES)
     kinds = {c.id.rsplit("-", 1)[0] for c in CASES}
-    assert kinds == {"syntax", "duplicate-key", "wrong-type", "unknown-key", "bad-image", "duplicate-component",
-                     "missing", "jsonnet", "manifest"}
+    assert kinds == {
+        "syntax",
+        "duplicate-key",
+        "wrong-type",
+        "unknown-key",
+        "bad-image",
+        "duplicate-component",
+        "missing",
+        "jsonnet",
+        "manifest",
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_render_refuses_bad_input(case: Case, sandbox):
     profile, named = _materialize(case, sandbox)
-    result = CliRunner().invoke(app, ["render", "--profile", str(profile), "--workspace", str(sandbox["ws"])],
-                                env=sandbox["env"], catch_exceptions=True)
-    output = result.output + (result.stderr if result.stderr_bytes is not None and result.stderr not in result.output else "")
+    result = CliRunner().invoke(
+        app,
+        ["render", "--profile", str(profile), "--workspace", str(sandbox["ws"])],
+        env=sandbox["env"],
+        catch_exceptions=True,
+    )
+    output = result.output + (
+        result.stderr if result.stderr_bytes is not None and result.stderr not in result.output else ""
+    )
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         import traceback
 
@@ -420,7 +489,12 @@ SUBPROCESS_CASES = [pytest.param(c, id=c.id) for c in CASES if c.id.endswith("-3
 def test_up_refuses_bad_input_before_touching_the_cluster(case: Case, sandbox):
     profile, named = _materialize(case, sandbox)
     env = {k: v for k, v in {**os.environ, **sandbox["env"]}.items() if v is not None}
-    done = subprocess.run([sys.executable, "-m", "devloop", "up", "--profile", str(profile),
-                           "--workspace", str(sandbox["ws"])], env=env, cwd=sandbox["root"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "devloop", "up", "--profile", str(profile), "--workspace", str(sandbox["ws"])],
+        env=env,
+        cwd=sandbox["root"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     _check(case, done.returncode, done.stdout + done.stderr, named, sandbox["calls"])

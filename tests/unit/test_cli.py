@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from support import DevloopRun, run_devloop
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
 
 
 def devloop(*args: str, cwd: Path, env: dict | None = None) -> DevloopRun:
-    return run_devloop(*args, cwd=cwd, extra_env={"XDG_CACHE_HOME": str(cwd / ".cache"), **(env or {})},
-                       json_mode=False, timeout=60)
+    return run_devloop(
+        *args, cwd=cwd, extra_env={"XDG_CACHE_HOME": str(cwd / ".cache"), **(env or {})}, json_mode=False, timeout=60
+    )
 
 
 def test_render_replaces_every_built_image_and_sets_pull_policy_only_there(tmp_path):
@@ -26,7 +28,10 @@ def test_render_replaces_every_built_image_and_sets_pull_policy_only_there(tmp_p
     containers = deploy["spec"]["template"]["spec"]["containers"]
     images = [c["image"] for c in containers]
     assert [i.split(":")[0] for i in images] == [
-        "kubeless-function-controller", "http-trigger-controller", "cronjob-trigger-controller"]
+        "kubeless-function-controller",
+        "http-trigger-controller",
+        "cronjob-trigger-controller",
+    ]
     assert all(":dev-" in i for i in images)
     assert all(c["imagePullPolicy"] == "IfNotPresent" for c in containers)
     config = next(o for o in objects if o["kind"] == "ConfigMap")
@@ -52,8 +57,10 @@ def test_render_is_stable_and_follows_source_edits(tmp_path):
 
 def test_broken_profile_exits_2_naming_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ncluster: {profile: x}\nnamespace: x\nmanifests: [a.yaml]\ncomponents:\n"
-                   "  - {name: a, dir: a, build: make, image: a}\n")
+    bad.write_text(
+        "name: x\ncluster: {profile: x}\nnamespace: x\nmanifests: [a.yaml]\ncomponents:\n"
+        "  - {name: a, dir: a, build: make, image: a}\n"
+    )
     done = devloop("up", "--profile", str(bad), "--dry-run", cwd=tmp_path)
     assert done.returncode == 2
     assert str(bad) in done.stderr
@@ -83,11 +90,13 @@ def test_profiles_list_shows_the_bundled_kubeless_profile(tmp_path):
 
 
 def test_help_does_not_import_heavy_libraries(tmp_path):
-    probe = ("import sys; sys.argv=['devloop','--help']\n"
-             "from devloop import cli\n"
-             "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-             "heavy=[m for m in ('kubernetes','docker','watchdog','sh','pydantic','_gojsonnet') if m in sys.modules]\n"
-             "print('HEAVY', heavy)")
+    probe = (
+        "import sys; sys.argv=['devloop','--help']\n"
+        "from devloop import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "heavy=[m for m in ('kubernetes','docker','watchdog','sh','pydantic','_gojsonnet') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in done.stdout, done.stdout[-500:]
 

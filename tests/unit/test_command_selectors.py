@@ -9,22 +9,33 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from devloop.manifests import render as manifests
 from devloop.commands import logs, status
+from devloop.manifests import render as manifests
 from devloop.profile.lookup import load_profile
 
-SELECTOR = {"matchLabels": {"app": "fc"},
-            "matchExpressions": [{"key": "track", "operator": "NotIn", "values": ["canary"]},
-                                 {"key": "legacy", "operator": "DoesNotExist"}]}
+SELECTOR = {
+    "matchLabels": {"app": "fc"},
+    "matchExpressions": [
+        {"key": "track", "operator": "NotIn", "values": ["canary"]},
+        {"key": "legacy", "operator": "DoesNotExist"},
+    ],
+}
 WANTED = "app=fc,track notin (canary),!legacy"
 
 
 def _deployment(*, ready: bool) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "function-controller", "namespace": "kubeless", "generation": 1},
-            "spec": {"replicas": 1, "selector": SELECTOR},
-            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
-                       "availableReplicas": 1 if ready else 0}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "function-controller", "namespace": "kubeless", "generation": 1},
+        "spec": {"replicas": 1, "selector": SELECTOR},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "availableReplicas": 1 if ready else 0,
+        },
+    }
 
 
 class FakeKube:
@@ -47,9 +58,16 @@ def _pod(image: str, *, deleting: bool = False) -> dict:
     meta = {"name": "fc-abc", "namespace": "kubeless"}
     if deleting:
         meta["deletionTimestamp"] = "2026-11-28T21:00:00Z"
-    return {"metadata": meta, "spec": {"containers": [{"name": "main", "image": image}]},
-            "status": {"phase": "Pending", "containerStatuses": [
-                {"name": "main", "image": image, "state": {"waiting": {"reason": "ErrImageNeverPull"}}}]}}
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": "main", "image": image}]},
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {"name": "main", "image": image, "state": {"waiting": {"reason": "ErrImageNeverPull"}}}
+            ],
+        },
+    }
 
 
 def test_status_asks_for_pods_with_match_expressions(tmp_path):
@@ -59,8 +77,9 @@ def test_status_asks_for_pods_with_match_expressions(tmp_path):
     [entry] = status._deployments(session, kube, [deploy], [deploy])
     assert kube.queries == [("kubeless", WANTED)]
     assert entry["state"] == "progressing"
-    assert entry["pods"] == ["pod kubeless/fc-abc container main: ErrImageNeverPull "
-                             "[image kubeless-function-controller:dev-1]"]
+    assert entry["pods"] == [
+        "pod kubeless/fc-abc container main: ErrImageNeverPull [image kubeless-function-controller:dev-1]"
+    ]
 
 
 def test_logs_finds_containers_through_match_expressions(tmp_path, monkeypatch):
@@ -73,4 +92,5 @@ def test_logs_finds_containers_through_match_expressions(tmp_path, monkeypatch):
     targets = logs.find_targets(session, kube, ["function-controller"])
     assert kube.queries == [("kubeless", WANTED)]
     assert [(t.namespace, t.pod, t.container, t.image, t.component) for t in targets] == [
-        ("kubeless", "fc-abc", "main", image, "function-controller")]
+        ("kubeless", "fc-abc", "main", image, "function-controller")
+    ]

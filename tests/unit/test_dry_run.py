@@ -43,17 +43,30 @@ def _normalize(text: str, ws: Path) -> str:
 def _run_all(tmp_path: Path) -> dict[str, dict]:
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "workspace", ws)
-    env = {**os.environ, "PATH": f"{FIXTURES / 'dry-run'}:/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    env = {
+        **os.environ,
+        "PATH": f"{FIXTURES / 'dry-run'}:/usr/bin:/bin",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+    }
     env.pop("DEVLOOP_PROFILE", None)
     seen = {}
     for case in CASES:
         for mode in ((), ("--json",)):
             args = [*case, *mode]
-            done = subprocess.run([sys.executable, "-m", "devloop", *args, "--workspace", str(ws)], cwd=tmp_path,
-                                  env=env, capture_output=True, text=True, timeout=120)
-            seen[" ".join(args)] = {"exit_code": done.returncode, "stdout": _normalize(done.stdout, ws).splitlines(),
-                                    "stderr": _normalize(done.stderr, ws).splitlines()}
+            done = subprocess.run(
+                [sys.executable, "-m", "devloop", *args, "--workspace", str(ws)],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            seen[" ".join(args)] = {
+                "exit_code": done.returncode,
+                "stdout": _normalize(done.stdout, ws).splitlines(),
+                "stderr": _normalize(done.stderr, ws).splitlines(),
+            }
     return seen
 
 

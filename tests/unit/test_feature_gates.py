@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from devloop.loop import steps as loop
 from devloop.adapters.minikube.cli import Minikube, feature_gates_arg
 from devloop.adapters.minikube.home import read_profile_config
 from devloop.base.errors import ConfigError
-from devloop.profile.lookup import load_profile_file
+from devloop.loop import steps as loop
 from devloop.loop.start_plan import feature_gate_drift, parse_feature_gates
-
+from devloop.profile.lookup import load_profile_file
 from tests.unit.test_loop import FakeMinikube, make_session, workspace  # noqa: F401 - fixture
 
 BASE = """\
@@ -41,17 +40,32 @@ def test_gates_are_read_as_a_mapping_of_booleans(tmp_path):
     assert none.cluster.feature_gates == {}
 
 
-@pytest.mark.parametrize("gates, line, expected", [
-    ('  feature_gates:\n    ServerSideApply: "false"', 6,
-     "cluster.feature_gates.ServerSideApply: expected true or false, found string 'false'"),
-    ("  feature_gates:\n    ServerSideApply: 0", 6,
-     "cluster.feature_gates.ServerSideApply: expected true or false, found number 0"),
-    ("  feature_gates:\n    server-side-apply: false", 6,
-     "cluster.feature_gates: expected feature gate names in CamelCase like 'ServerSideApply', "
-     "found 'server-side-apply'"),
-    ("  feature_gates: ServerSideApply=false", 5,
-     "cluster.feature_gates: expected a mapping, found string 'ServerSideApply=false'"),
-])
+@pytest.mark.parametrize(
+    "gates, line, expected",
+    [
+        (
+            '  feature_gates:\n    ServerSideApply: "false"',
+            6,
+            "cluster.feature_gates.ServerSideApply: expected true or false, found string 'false'",
+        ),
+        (
+            "  feature_gates:\n    ServerSideApply: 0",
+            6,
+            "cluster.feature_gates.ServerSideApply: expected true or false, found number 0",
+        ),
+        (
+            "  feature_gates:\n    server-side-apply: false",
+            6,
+            "cluster.feature_gates: expected feature gate names in CamelCase like 'ServerSideApply', "
+            "found 'server-side-apply'",
+        ),
+        (
+            "  feature_gates: ServerSideApply=false",
+            5,
+            "cluster.feature_gates: expected a mapping, found string 'ServerSideApply=false'",
+        ),
+    ],
+)
 def test_bad_gates_name_file_line_key_expected_and_found(tmp_path, gates, line, expected):
     path = tmp_path / "gates.yaml"
     path.write_text(BASE.format(gates=gates))
@@ -61,14 +75,20 @@ def test_bad_gates_name_file_line_key_expected_and_found(tmp_path, gates, line, 
 
 
 def test_start_args_pass_one_sorted_flag():
-    args = Minikube("p1").start_args(driver="docker", kubernetes_version="v1.21.14", cpus=None, memory=None,
-                                     feature_gates={"ServerSideApply": False, "EphemeralContainers": True})
-    assert [a for a in args if "feature-gates" in a] == ["--feature-gates=EphemeralContainers=true,ServerSideApply=false"]
+    args = Minikube("p1").start_args(
+        driver="docker",
+        kubernetes_version="v1.21.14",
+        cpus=None,
+        memory=None,
+        feature_gates={"ServerSideApply": False, "EphemeralContainers": True},
+    )
+    assert [a for a in args if "feature-gates" in a] == [
+        "--feature-gates=EphemeralContainers=true,ServerSideApply=false"
+    ]
     none = Minikube("p1").start_args(driver="docker", kubernetes_version=None, cpus=None, memory=None)
     assert not [a for a in none if "feature-gates" in a]
     # an empty map clears what minikube saved (the flag replaces FeatureGates whole)
-    cleared = Minikube("p1").start_args(driver=None, kubernetes_version=None, cpus=None, memory=None,
-                                        feature_gates={})
+    cleared = Minikube("p1").start_args(driver=None, kubernetes_version=None, cpus=None, memory=None, feature_gates={})
     assert "--feature-gates=" in cleared
     assert feature_gates_arg({"B": True, "A": False}) == "A=false,B=true"
 
@@ -76,8 +96,9 @@ def test_start_args_pass_one_sorted_flag():
 def test_config_json_feature_gates_are_read(tmp_path):
     config = tmp_path / ".minikube" / "profiles" / "p1" / "config.json"
     config.parent.mkdir(parents=True)
-    config.write_text(json.dumps({"Driver": "docker", "KubernetesConfig": {"FeatureGates": "ServerSideApply=false"},
-                                  "Nodes": []}))
+    config.write_text(
+        json.dumps({"Driver": "docker", "KubernetesConfig": {"FeatureGates": "ServerSideApply=false"}, "Nodes": []})
+    )
     assert read_profile_config("p1", tmp_path / ".minikube").feature_gates == "ServerSideApply=false"
 
 
@@ -88,9 +109,11 @@ def test_drift():
     # minikube's own additions (rootless driver, btrfs) are not the profile's business
     assert feature_gate_drift({"ServerSideApply": False}, "ServerSideApply=false,KubeletInUserNamespace=true") is None
     assert feature_gate_drift({"ServerSideApply": False}, "") == (
-        "the cluster runs with feature gates none, the profile asks for ServerSideApply=false")
-    assert "runs with feature gates ServerSideApply=true" in feature_gate_drift({"ServerSideApply": False},
-                                                                                "ServerSideApply=true")
+        "the cluster runs with feature gates none, the profile asks for ServerSideApply=false"
+    )
+    assert "runs with feature gates ServerSideApply=true" in feature_gate_drift(
+        {"ServerSideApply": False}, "ServerSideApply=true"
+    )
     assert "asks for none" in feature_gate_drift({}, "ServerSideApply=false")
 
 
@@ -115,13 +138,15 @@ def _gated_session(tmp_path, workspace, saved, gates_line):  # noqa: F811
     text = (Path(__file__).resolve().parents[2] / "profiles" / "kubeless.yaml").read_text()
     lines = [ln for ln in text.splitlines() if "feature_gates" not in ln and "ServerSideApply:" not in ln]
     at = lines.index("  addons: [ingress]")
-    path.write_text("\n".join(lines[:at + 1] + ([gates_line] if gates_line else []) + lines[at + 1:]) + "\n")
+    path.write_text("\n".join(lines[: at + 1] + ([gates_line] if gates_line else []) + lines[at + 1 :]) + "\n")
     mk = GatedMinikube(saved, state="Running")
     return mk, make_session(tmp_path, workspace, minikube=mk, profile=load_profile_file(path))
 
 
 def test_running_cluster_with_the_profiles_gates_is_left_alone(tmp_path, workspace):  # noqa: F811
-    mk, session = _gated_session(tmp_path, workspace, "ServerSideApply=false", "  feature_gates: {ServerSideApply: false}")
+    mk, session = _gated_session(
+        tmp_path, workspace, "ServerSideApply=false", "  feature_gates: {ServerSideApply: false}"
+    )
     assert loop.ensure_cluster(session) is False
     assert [c[0] for c in mk.calls] == ["status"]
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from devloop.base.errors import ConfigError
+from devloop.profile.lookup import Profile, load_profile
 from devloop.sources.fingerprint import Fingerprinter, tag_for
 from devloop.sources.inputs import PathMapper, build_contexts, ignore_rules
-from devloop.profile.lookup import Profile, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "workspace"
@@ -66,7 +66,10 @@ def test_digest_covers_the_component_inputs(fp, profile, ws):
     # cmd/function-controller/main.go, pkg/{controller,utils,version}/*.go, go.mod, go.sum, Dockerfile,
     # script/binary-controller, Makefile — not pkg/function-image-builder or pkg/function-proxy
     assert f.files == 9
-    assert tag_for(profile.component("function-controller"), f.digest) == f"kubeless-function-controller:dev-{f.digest[:12]}"
+    assert (
+        tag_for(profile.component("function-controller"), f.digest)
+        == f"kubeless-function-controller:dev-{f.digest[:12]}"
+    )
 
 
 def test_each_component_has_its_own_digest(fp, profile, ws):
@@ -130,7 +133,9 @@ def test_build_command_and_profile_entry_are_part_of_the_digest(fp, profile, ws,
 def test_same_content_elsewhere_gives_the_same_digest(fp, profile, ws, tmp_path):
     other = tmp_path / "elsewhere"
     shutil.copytree(ws, other)
-    assert digest(fp, profile, "cronjob-trigger-controller", ws) == digest(fp, profile, "cronjob-trigger-controller", other)
+    assert digest(fp, profile, "cronjob-trigger-controller", ws) == digest(
+        fp, profile, "cronjob-trigger-controller", other
+    )
 
 
 def test_ignored_build_outputs_do_not_change_the_digest(fp, profile, ws):
@@ -187,9 +192,17 @@ def test_dockerignore_of_the_build_context_is_honoured(fp, tmp_path):
     (app / ".dockerignore").write_text("# comment\n*.log\nsrc/tmp\n!src/tmp/keep.txt\n")
     age(ws)
     p = tmp_path / "p.yaml"
-    p.write_text(yaml.safe_dump({
-        "name": "app", "cluster": {"profile": "app"}, "namespace": "app", "manifests": ["m.yaml"],
-        "components": [{"name": "app", "dir": "app", "build": "docker build -t {image} .", "image": "app"}]}))
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "name": "app",
+                "cluster": {"profile": "app"},
+                "namespace": "app",
+                "manifests": ["m.yaml"],
+                "components": [{"name": "app", "dir": "app", "build": "docker build -t {image} .", "image": "app"}],
+            }
+        )
+    )
     prof = load_profile(str(p), cwd=tmp_path)
     comp = prof.component("app")
     assert build_contexts(comp, ws) == [""]
@@ -215,9 +228,17 @@ def test_dockerfile_stays_an_input_when_dockerignore_lists_it(fp, tmp_path):
     (ws / "app" / "notes.txt").write_text("x")
     age(ws)
     p = tmp_path / "p.yaml"
-    p.write_text(yaml.safe_dump({
-        "name": "app", "cluster": {"profile": "app"}, "namespace": "app", "manifests": ["m.yaml"],
-        "components": [{"name": "app", "dir": "app", "build": "docker build -t {image} .", "image": "app"}]}))
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "name": "app",
+                "cluster": {"profile": "app"},
+                "namespace": "app",
+                "manifests": ["m.yaml"],
+                "components": [{"name": "app", "dir": "app", "build": "docker build -t {image} .", "image": "app"}],
+            }
+        )
+    )
     prof = load_profile(str(p), cwd=tmp_path)
     f = fp.fingerprint(prof, prof.component("app"), ws)
     assert f.files == 2  # Dockerfile and .dockerignore, not notes.txt
@@ -239,7 +260,9 @@ def test_missing_inputs_are_reported_and_count(fp, profile, ws):
 def test_missing_component_directory_is_a_config_error(fp, profile, tmp_path):
     with pytest.raises(ConfigError) as info:
         fp.fingerprint(profile, profile.component("http-trigger-controller"), tmp_path)
-    assert f"components[http-trigger-controller].dir: directory {tmp_path / 'http-trigger'} does not exist" in str(info.value)
+    assert f"components[http-trigger-controller].dir: directory {tmp_path / 'http-trigger'} does not exist" in str(
+        info.value
+    )
     if profile.source:
         assert str(info.value).startswith(f"{profile.source}: ")
     assert "--workspace must be the directory holding the checkouts" in str(info.value)
@@ -328,10 +351,18 @@ def test_twenty_thousand_files_fingerprint_fast_when_warm(tmp_path):
     (ws / "app" / "bundles").mkdir()
     age(ws)
     p = tmp_path / "p.yaml"
-    p.write_text(yaml.safe_dump({
-        "name": "big", "cluster": {"profile": "big"}, "namespace": "big", "manifests": ["m.yaml"],
-        "ignore": ["bundles/", "*.tmp", "docker/*/*-controller", "*.bak", "ksonnet-lib/"],
-        "components": [{"name": "app", "dir": "app", "build": "make IMAGE={image}", "image": "app"}]}))
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "name": "big",
+                "cluster": {"profile": "big"},
+                "namespace": "big",
+                "manifests": ["m.yaml"],
+                "ignore": ["bundles/", "*.tmp", "docker/*/*-controller", "*.bak", "ksonnet-lib/"],
+                "components": [{"name": "app", "dir": "app", "build": "make IMAGE={image}", "image": "app"}],
+            }
+        )
+    )
     prof = load_profile(str(p), cwd=tmp_path)
     fp = Fingerprinter(tmp_path / "cache")
     cold = fp.fingerprint(prof, prof.component("app"), ws)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devloop.sources.inputs import PathMapper, build_contexts, ignore_rules
 from devloop.profile.lookup import Profile, load_profile
+from devloop.sources.inputs import PathMapper, build_contexts, ignore_rules
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "tests" / "fixtures" / "workspace"
@@ -40,28 +40,31 @@ def test_dockerignore_found_from_a_dockerfile_input(profile, ws):
 # --------------------------------------------------------------------------- path -> component
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("kubeless/cmd/function-controller/main.go", ["function-controller"]),
-    ("kubeless/pkg/controller/function_controller.go", ["function-controller"]),
-    ("kubeless/pkg/function-image-builder/imbuilder.go", ["function-image-builder"]),
-    ("kubeless/go.mod", ["function-controller", "function-image-builder"]),
-    ("kubeless/Makefile", ["function-controller", "function-image-builder"]),
-    ("kubeless/docker/function-image-builder/entrypoint.sh", ["function-image-builder"]),
-    ("kubeless/docker/function-image-builder/imbuilder", []),
-    ("kubeless/docker/function-controller/kubeless-function-controller", []),
-    ("kubeless/bundles/kubeless_linux-amd64/imbuilder", []),
-    ("kubeless/pkg/function-proxy/proxy.go", []),
-    ("kubeless/cmd/kubeless/main.go", []),
-    ("kubeless/kubeless.yaml", []),
-    ("kubeless/pkg/controller/.function_controller.go.swp", []),
-    ("kubeless/pkg/controller/4913", []),
-    ("kubeless/.git/index", []),
-    ("http-trigger/pkg/controller/http_trigger_controller.go", ["http-trigger-controller"]),
-    ("http-trigger/vendor/k8s.io/x.go", []),
-    ("cronjob-trigger/vendor/modules.txt", ["cronjob-trigger-controller"]),
-    ("cronjob-trigger/docker/cronjob-controller/Dockerfile", ["cronjob-trigger-controller"]),
-    ("custom-resources.yaml", []),
-])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("kubeless/cmd/function-controller/main.go", ["function-controller"]),
+        ("kubeless/pkg/controller/function_controller.go", ["function-controller"]),
+        ("kubeless/pkg/function-image-builder/imbuilder.go", ["function-image-builder"]),
+        ("kubeless/go.mod", ["function-controller", "function-image-builder"]),
+        ("kubeless/Makefile", ["function-controller", "function-image-builder"]),
+        ("kubeless/docker/function-image-builder/entrypoint.sh", ["function-image-builder"]),
+        ("kubeless/docker/function-image-builder/imbuilder", []),
+        ("kubeless/docker/function-controller/kubeless-function-controller", []),
+        ("kubeless/bundles/kubeless_linux-amd64/imbuilder", []),
+        ("kubeless/pkg/function-proxy/proxy.go", []),
+        ("kubeless/cmd/kubeless/main.go", []),
+        ("kubeless/kubeless.yaml", []),
+        ("kubeless/pkg/controller/.function_controller.go.swp", []),
+        ("kubeless/pkg/controller/4913", []),
+        ("kubeless/.git/index", []),
+        ("http-trigger/pkg/controller/http_trigger_controller.go", ["http-trigger-controller"]),
+        ("http-trigger/vendor/k8s.io/x.go", []),
+        ("cronjob-trigger/vendor/modules.txt", ["cronjob-trigger-controller"]),
+        ("cronjob-trigger/docker/cronjob-controller/Dockerfile", ["cronjob-trigger-controller"]),
+        ("custom-resources.yaml", []),
+    ],
+)
 def test_components_for_path(profile, path, expected):
     mapper = PathMapper(profile, SAMPLE)
     assert [c.name for c in mapper.components_for(path)] == expected
@@ -72,4 +75,5 @@ def test_directory_events_use_directory_patterns(profile):
     mapper = PathMapper(profile, SAMPLE)
     assert mapper.components_for(SAMPLE / "kubeless" / "bundles", is_dir=True) == []
     assert [c.name for c in mapper.components_for(SAMPLE / "kubeless" / "pkg" / "utils", is_dir=True)] == [
-        "function-controller"]
+        "function-controller"
+    ]

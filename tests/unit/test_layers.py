@@ -30,18 +30,45 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("loop", ("devloop.loop.steps", "devloop.loop.steps.*", "devloop.watch.live_update")),
     ("session", ("devloop.session",)),
     # the logic that needs no outside world: profiles, manifests, fingerprints, watching, image names
-    ("core", ("devloop.profile.lookup", "devloop.profile_*", "devloop.profiles", "devloop.manifests.render",
-              "devloop.manifests.load", "devloop.sources.fingerprint", "devloop.sources.inputs", "devloop.watch.watcher",
-              "devloop.watcher_*", "devloop.watch.plan", "devloop.watch.debounce", "devloop.profile.imageref",
-              "devloop.base.lock", "devloop.base.paths", "devloop.profile.reload", "devloop.liveupdate", "devloop.liveupdate.*",
-              "devloop.loop.start_plan")),
+    (
+        "core",
+        (
+            "devloop.profile.lookup",
+            "devloop.profile_*",
+            "devloop.profiles",
+            "devloop.manifests.render",
+            "devloop.manifests.load",
+            "devloop.sources.fingerprint",
+            "devloop.sources.inputs",
+            "devloop.watch.watcher",
+            "devloop.watcher_*",
+            "devloop.watch.plan",
+            "devloop.watch.debounce",
+            "devloop.profile.imageref",
+            "devloop.base.lock",
+            "devloop.base.paths",
+            "devloop.profile.reload",
+            "devloop.liveupdate",
+            "devloop.liveupdate.*",
+            "devloop.loop.start_plan",
+        ),
+    ),
     # cluster_probe reads minikube's files and asks the API server: outside world, so an adapter wherever it lives
     ("adapters", ("devloop.adapters", "devloop.adapters.*", "devloop.adapters.minikube.probe")),
     # how results, progress and errors reach people (text) and tools (JSON lines)
     ("output", ("devloop.output.report", "devloop.report_*", "devloop.output.views", "devloop.output.views.*")),
     # what everything may use: errors, deadlines, the result types, signals ending a run like Ctrl-C
-    ("base", ("devloop", "devloop.base.errors", "devloop.base.waits", "devloop.base.results", "devloop.base.results.*",
-              "devloop.base.signals")),
+    (
+        "base",
+        (
+            "devloop",
+            "devloop.base.errors",
+            "devloop.base.waits",
+            "devloop.base.results",
+            "devloop.base.results.*",
+            "devloop.base.signals",
+        ),
+    ),
 ]
 
 # Third-party packages with a narrow home. Each pattern list says which devloop modules may import them.
@@ -60,10 +87,10 @@ HEAVY = {
 
 @dataclass(frozen=True)
 class Import:
-    module: str    # the importing devloop module
-    target: str    # the dotted name imported (a devloop module or a third-party package)
+    module: str  # the importing devloop module
+    target: str  # the dotted name imported (a devloop module or a third-party package)
     line: int
-    lazy: bool     # inside a function body, or under `if TYPE_CHECKING:` (never run at import time)
+    lazy: bool  # inside a function body, or under `if TYPE_CHECKING:` (never run at import time)
 
     @property
     def where(self) -> str:
@@ -111,7 +138,8 @@ class _ImportCollector(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         test = node.test
         if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+        ):
             self._depth += 1
             for child in node.body:
                 self.visit(child)
@@ -131,7 +159,7 @@ class _ImportCollector(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
             base = self.package.split(".")
-            base = base[:len(base) - (node.level - 1)]
+            base = base[: len(base) - (node.level - 1)]
             source = ".".join(base + ([node.module] if node.module else []))
         else:
             source = node.module or ""
@@ -178,7 +206,8 @@ def test_every_module_has_a_layer():
     assert not unknown, (
         f"modules with no layer: {', '.join(module_path(m) for m in unknown)}.\n"
         "Place each in LAYERS in tests/unit/test_layers.py (design.md, 'Layers'): the lowest layer whose "
-        "modules it needs, and only above the modules that import it.")
+        "modules it needs, and only above the modules that import it."
+    )
 
 
 def test_imports_point_down():
@@ -243,8 +272,13 @@ def test_no_import_cycles():
     problems = []
     for component in _cycles(graph):
         members = set(component)
-        arrows = sorted({f"{imp.where}: {imp.module} -> {target}" for imp, target in EDGES
-                         if imp.module in members and target in members})
+        arrows = sorted(
+            {
+                f"{imp.where}: {imp.module} -> {target}"
+                for imp, target in EDGES
+                if imp.module in members and target in members
+            }
+        )
         problems.append(" <-> ".join(component) + "\n    " + "\n    ".join(arrows))
     assert not problems, "import cycles between modules:\n  " + "\n  ".join(problems)
 
@@ -256,22 +290,32 @@ def _third_party(package: str) -> list[Import]:
 @pytest.mark.parametrize("package", sorted(ONLY_IN))
 def test_a_narrow_library_is_imported_only_where_it_belongs(package):
     allowed = ONLY_IN[package]
-    strays = [f"{imp.where}: {imp.module}" for imp in _third_party(package)
-              if not any(fnmatchcase(imp.module, p) for p in allowed)]
-    assert not strays, f"{package} may only be imported by {', '.join(allowed)}; also imported at:\n  " + \
-        "\n  ".join(strays)
+    strays = [
+        f"{imp.where}: {imp.module}"
+        for imp in _third_party(package)
+        if not any(fnmatchcase(imp.module, p) for p in allowed)
+    ]
+    assert not strays, f"{package} may only be imported by {', '.join(allowed)}; also imported at:\n  " + "\n  ".join(
+        strays
+    )
 
 
 @pytest.mark.parametrize("package", sorted(HEAVY))
 def test_a_heavy_library_is_imported_only_by_adapters_and_only_inside_functions(package):
     allowed = HEAVY[package]
-    strays = [f"{imp.where}: {imp.module}" for imp in _third_party(package)
-              if not any(fnmatchcase(imp.module, p) for p in allowed)]
+    strays = [
+        f"{imp.where}: {imp.module}"
+        for imp in _third_party(package)
+        if not any(fnmatchcase(imp.module, p) for p in allowed)
+    ]
     eager = [f"{imp.where}: {imp.module}" for imp in _third_party(package) if not imp.lazy]
-    assert not strays, f"{package} may only be imported by {', '.join(allowed)}; also imported at:\n  " + \
-        "\n  ".join(strays)
-    assert not eager, (f"{package} is imported at module level (move it into the function that needs it, "
-                       "so `devloop --help` does not pay for it):\n  " + "\n  ".join(eager))
+    assert not strays, f"{package} may only be imported by {', '.join(allowed)}; also imported at:\n  " + "\n  ".join(
+        strays
+    )
+    assert not eager, (
+        f"{package} is imported at module level (move it into the function that needs it, "
+        "so `devloop --help` does not pay for it):\n  " + "\n  ".join(eager)
+    )
 
 
 def test_the_checks_see_real_imports():

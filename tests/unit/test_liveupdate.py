@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 import tarfile
 import time
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -15,8 +15,11 @@ from devloop.liveupdate import state
 from devloop.liveupdate.plan import targets_of
 from devloop.liveupdate.schema import LiveUpdate
 
-BLOCK = {"build": "make http-controller-build", "inputs": ["cmd/http-trigger-controller", "pkg", "go.mod"],
-         "sync": {"bundles/kubeless_linux-amd64/http-controller": "/http-controller"}}
+BLOCK = {
+    "build": "make http-controller-build",
+    "inputs": ["cmd/http-trigger-controller", "pkg", "go.mod"],
+    "sync": {"bundles/kubeless_linux-amd64/http-controller": "/http-controller"},
+}
 
 
 # -- the profile block ------------------------------------------------------------------------------
@@ -25,19 +28,22 @@ def test_block_defaults():
     assert lu.enabled and lu.restart == "container" and lu.converge == "stop"
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    ({"colour": "red"}, "Extra inputs are not permitted"),
-    ({"restart": "pod"}, "'container'"),
-    ({"converge": "never"}, "'stop' or 'next-up'"),
-    ({"build": "make img IMAGE={image}"}, "not an image"),
-    ({"inputs": ["docker/http-controller/Dockerfile"]}, "always needs the image build"),
-    ({"inputs": ["../elsewhere"]}, "inside it"),
-    ({"inputs": []}, "at least 1 item"),
-    ({"sync": {"bundles/x": "relative/path"}}, "absolute file path in the container"),
-    ({"sync": {"bundles/x": "/dir/"}}, "absolute file path in the container"),
-    ({"sync": {"/abs/x": "/x"}}, "relative to the component directory"),
-    ({"sync": {"a": "/x", "b": "/x"}}, "one file per container path"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"colour": "red"}, "Extra inputs are not permitted"),
+        ({"restart": "pod"}, "'container'"),
+        ({"converge": "never"}, "'stop' or 'next-up'"),
+        ({"build": "make img IMAGE={image}"}, "not an image"),
+        ({"inputs": ["docker/http-controller/Dockerfile"]}, "always needs the image build"),
+        ({"inputs": ["../elsewhere"]}, "inside it"),
+        ({"inputs": []}, "at least 1 item"),
+        ({"sync": {"bundles/x": "relative/path"}}, "absolute file path in the container"),
+        ({"sync": {"bundles/x": "/dir/"}}, "absolute file path in the container"),
+        ({"sync": {"/abs/x": "/x"}}, "relative to the component directory"),
+        ({"sync": {"a": "/x", "b": "/x"}}, "one file per container path"),
+    ],
+)
 def test_block_errors_say_what_was_expected(change, expected):
     with pytest.raises(ValidationError) as err:
         LiveUpdate(**{**BLOCK, **change})
@@ -46,12 +52,22 @@ def test_block_errors_say_what_was_expected(change, expected):
 
 # -- which containers -------------------------------------------------------------------------------
 def pod(name, image, *, cid="docker://" + "a" * 64, running=True, deleting=False, container="http-trigger-controller"):
-    meta = {"name": name, "namespace": "kubeless", **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {})}
+    meta = {
+        "name": name,
+        "namespace": "kubeless",
+        **({"deletionTimestamp": "2026-01-01T00:00:00Z"} if deleting else {}),
+    }
     state_ = {"running": {"startedAt": "x"}} if running else {"waiting": {"reason": "ContainerCreating"}}
-    return {"metadata": meta,
-            "spec": {"containers": [{"name": "other", "image": "other:1"}, {"name": container, "image": image}]},
-            "status": {"containerStatuses": [{"name": container, "containerID": cid, "state": state_},
-                                             {"name": "other", "containerID": "docker://o", "state": state_}]}}
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": "other", "image": "other:1"}, {"name": container, "image": image}]},
+        "status": {
+            "containerStatuses": [
+                {"name": container, "containerID": cid, "state": state_},
+                {"name": "other", "containerID": "docker://o", "state": state_},
+            ]
+        },
+    }
 
 
 def test_targets_are_the_running_containers_of_the_image():
@@ -89,8 +105,14 @@ def test_archive_puts_each_file_at_its_container_path_executable_and_owned_by_ro
 
 # -- the record --------------------------------------------------------------------------------------
 def test_records_round_trip_and_forget(tmp_path):
-    rec = state.LiveRecord(component="http", base_tag="http:dev-1", live_tag="http:dev-2",
-                           files=["/http-controller"], at=time.time(), containers={"abc": "kubeless/p1/http"})
+    rec = state.LiveRecord(
+        component="http",
+        base_tag="http:dev-1",
+        live_tag="http:dev-2",
+        files=["/http-controller"],
+        at=time.time(),
+        containers={"abc": "kubeless/p1/http"},
+    )
     state.save(tmp_path, "prof", {"http": rec})
     assert state.load(tmp_path, "prof") == {"http": rec}
     assert rec.describe().startswith("live-updated from http:dev-1 + synced /http-controller at ")
@@ -123,14 +145,17 @@ def _profile_with(tmp_path, change):
 def test_the_bundled_profile_ships_live_update_for_the_three_controllers():
     from devloop.profile.lookup import load_profile
 
-    profile = load_profile(str(Path(__file__).resolve().parents[2] / "devloop/profile/bundled/kubeless.yaml"), cwd=Path("/"))
+    profile = load_profile(
+        str(Path(__file__).resolve().parents[2] / "devloop/profile/bundled/kubeless.yaml"), cwd=Path("/")
+    )
     live = {c.name: c.live_update for c in profile.components if c.live_update is not None}
     assert sorted(live) == ["cronjob-trigger-controller", "function-controller", "http-trigger-controller"]
     assert live["http-trigger-controller"].build == "make http-controller-build"
     assert live["http-trigger-controller"].sync == {"bundles/kubeless_linux-amd64/http-controller": "/http-controller"}
     assert live["function-controller"].build == "make controller-build"
     assert live["cronjob-trigger-controller"].sync == {
-        "bundles/kubeless_linux-amd64/cronjob-controller": "/cronjob-controller"}
+        "bundles/kubeless_linux-amd64/cronjob-controller": "/cronjob-controller"
+    }
 
 
 def test_an_unknown_key_in_the_block_names_file_line_and_key(tmp_path):
@@ -140,8 +165,10 @@ def test_an_unknown_key_in_the_block_names_file_line_and_key(tmp_path):
         _profile_with(tmp_path, lambda lu: lu.update(restart_policy="always"))
     import re
 
-    assert re.search(r"p\.yaml:\d+: components\[http-trigger-controller\]\.live_update\.restart_policy: unknown key",
-                     err.value.message), err.value.message
+    assert re.search(
+        r"p\.yaml:\d+: components\[http-trigger-controller\]\.live_update\.restart_policy: unknown key",
+        err.value.message,
+    ), err.value.message
 
 
 def test_a_live_input_must_be_an_image_input(tmp_path):
@@ -162,6 +189,10 @@ def test_toggling_live_update_keeps_the_image_tag(tmp_path):
     on = _profile_with(tmp_path, lambda lu: None)
     off = _profile_with(tmp_path, lambda lu: lu.update(enabled=False))
     fp = Fingerprinter(tmp_path / "cache")
-    tags = [tag_for(p.component("http-trigger-controller"),
-                    fp.fingerprint(p, p.component("http-trigger-controller"), ws).digest) for p in (on, off)]
+    tags = [
+        tag_for(
+            p.component("http-trigger-controller"), fp.fingerprint(p, p.component("http-trigger-controller"), ws).digest
+        )
+        for p in (on, off)
+    ]
     assert tags[0] == tags[1]

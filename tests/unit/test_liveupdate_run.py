@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from devloop.liveupdate import state
-from devloop.watch.live_update import LiveUpdater
-from devloop.profile.lookup import load_profile
 from devloop.output.report import Reporter
+from devloop.profile.lookup import load_profile
+from devloop.watch.live_update import LiveUpdater
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workspace"
@@ -27,8 +27,10 @@ BUNDLED = REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 HTTP = "http-trigger-controller"
 CID_A, CID_B = "a" * 64, "b" * 64
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None or not os.access("/bin/busybox", os.X_OK),
-                                reason="needs make and busybox-static (the sample's fast build)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("make") is None or not os.access("/bin/busybox", os.X_OK),
+    reason="needs make and busybox-static (the sample's fast build)",
+)
 
 
 class FakeDockerAPI:
@@ -64,10 +66,17 @@ class FakeKube:
         self.pod_name = "ctrl-1"
 
     def pods(self, namespace, selector):
-        return [{"metadata": {"name": self.pod_name, "namespace": namespace},
-                 "spec": {"containers": [{"name": HTTP, "image": self.image}]},
-                 "status": {"containerStatuses": [{"name": HTTP, "containerID": f"docker://{self.container_id}",
-                                                   "state": self.state}]}}]
+        return [
+            {
+                "metadata": {"name": self.pod_name, "namespace": namespace},
+                "spec": {"containers": [{"name": HTTP, "image": self.image}]},
+                "status": {
+                    "containerStatuses": [
+                        {"name": HTTP, "containerID": f"docker://{self.container_id}", "state": self.state}
+                    ]
+                },
+            }
+        ]
 
 
 class FakeSession:
@@ -121,12 +130,14 @@ def deployed(session: FakeSession) -> tuple[LiveUpdater, str]:
 
 def edit(session: FakeSession, rel: str) -> Path:
     path = session.workspace / "http-trigger" / rel
-    path.write_text(path.read_text() + "\n# edited\n" if not rel.endswith(".go") else path.read_text() + "\n// edited\n")
+    path.write_text(
+        path.read_text() + "\n# edited\n" if not rel.endswith(".go") else path.read_text() + "\n// edited\n"
+    )
     return path
 
 
 def synced_script(api: FakeDockerAPI) -> str:
-    (_, _, path, data), = [c for c in api.calls if c[0] == "put_archive"]
+    ((_, _, path, data),) = [c for c in api.calls if c[0] == "put_archive"]
     assert path == "/"
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         member = tar.getmember("http-controller")

@@ -35,11 +35,19 @@ HOLDER = textwrap.dedent("""
 
 
 class HolderProc:
-    def __init__(self, directory: Path, profile: str = "demo", kind: str = "profile", *, spawn_child: bool = False,
-                 env: dict | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        profile: str = "demo",
+        kind: str = "profile",
+        *,
+        spawn_child: bool = False,
+        env: dict | None = None,
+    ) -> None:
         argv = [sys.executable, "-c", HOLDER, profile, kind, str(directory)] + (["child"] if spawn_child else [])
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, **(env or {})}
+        )
         self.child_pid = None
         line = self.proc.stdout.readline()
         if line.startswith("child"):
@@ -127,8 +135,12 @@ def test_waiting_runs_out_with_a_clear_error(tmp_path, holders):
     lefts: list[float] = []
     lock = ProfileLock("demo", directory=tmp_path)
     with pytest.raises(LockBusy) as info:
-        lock.acquire(wait=2, on_wait=lambda h, left: lefts.append(left), clock=lambda: now[0],
-                     sleep=lambda s: now.__setitem__(0, round(now[0] + s, 6)))
+        lock.acquire(
+            wait=2,
+            on_wait=lambda h, left: lefts.append(left),
+            clock=lambda: now[0],
+            sleep=lambda s: now.__setitem__(0, round(now[0] + s, 6)),
+        )
     assert "after waiting 2s" in info.value.message and f"PID {first.pid}" in info.value.message
     assert lefts[0] == 2 and lefts == sorted(lefts, reverse=True) and len(lefts) == 10
 
@@ -178,8 +190,14 @@ def test_minikube_home_follows_minikube(monkeypatch, tmp_path):
 
 
 def test_holder_liveness_sees_pid_reuse(tmp_path):
-    me = Holder(pid=os.getpid(), command="x", since="", started=0.0, proc_start=process_start(os.getpid()),
-                host=os.uname().nodename)
+    me = Holder(
+        pid=os.getpid(),
+        command="x",
+        since="",
+        started=0.0,
+        proc_start=process_start(os.getpid()),
+        host=os.uname().nodename,
+    )
     assert me.alive()
     reused = Holder(**{**me.__dict__, "proc_start": me.proc_start + 1})
     assert not reused.alive()

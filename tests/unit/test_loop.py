@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devloop.loop import steps as loop
 from devloop.adapters.host import HostResources
 from devloop.adapters.minikube.cli import ClusterStatus, Minikube, MinikubeVersion
 from devloop.base.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
-from devloop.profile.lookup import load_profile
+from devloop.loop import steps as loop
 from devloop.output.report import Reporter
+from devloop.profile.lookup import load_profile
 from devloop.session import Session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
@@ -77,13 +77,18 @@ def write_kubeconfig(path: Path, context: str, server: str, *, minikube_marked: 
     cluster: dict = {"server": server}
     if minikube_marked:
         cluster["extensions"] = [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}]
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": context, "cluster": cluster}],
-        "users": [{"name": context, "user": {}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-        "current-context": context,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": context, "cluster": cluster}],
+                "users": [{"name": context, "user": {}}],
+                "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+                "current-context": context,
+            }
+        )
+    )
     return str(path)
 
 
@@ -94,10 +99,22 @@ def workspace(tmp_path: Path) -> Path:
     return dest
 
 
-def make_session(tmp_path: Path, workspace: Path, *, minikube=None, docker=None, server="https://127.0.0.1:8443",
-                 dry_run=False, kube=None, profile=None, minikube_marked=False) -> Session:
+def make_session(
+    tmp_path: Path,
+    workspace: Path,
+    *,
+    minikube=None,
+    docker=None,
+    server="https://127.0.0.1:8443",
+    dry_run=False,
+    kube=None,
+    profile=None,
+    minikube_marked=False,
+) -> Session:
     prof = profile or load_profile("kubeless", cwd=tmp_path)
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", prof.cluster.profile, server, minikube_marked=minikube_marked)
+    kubeconfig = write_kubeconfig(
+        tmp_path / "kubeconfig", prof.cluster.profile, server, minikube_marked=minikube_marked
+    )
     mk = minikube or FakeMinikube()
     made_kube = []
 
@@ -105,11 +122,18 @@ def make_session(tmp_path: Path, workspace: Path, *, minikube=None, docker=None,
         made_kube.append(kwargs)
         return kube
 
-    session = Session(profile=prof, workspace=workspace, reporter=Reporter(json_mode=True), dry_run=dry_run,
-                      kubeconfig=kubeconfig, cache_dir=tmp_path / "cache",
-                      make_minikube=lambda name, binary: mk, make_kube=make_kube,
-                      make_docker=lambda env: docker or FakeDocker(),
-                      make_host=lambda driver: HostResources(cpus=8, memory_mb=16384, source="a developer's laptop"))
+    session = Session(
+        profile=prof,
+        workspace=workspace,
+        reporter=Reporter(json_mode=True),
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        cache_dir=tmp_path / "cache",
+        make_minikube=lambda name, binary: mk,
+        make_kube=make_kube,
+        make_docker=lambda env: docker or FakeDocker(),
+        make_host=lambda driver: HostResources(cpus=8, memory_mb=16384, source="a developer's laptop"),
+    )
     session.made_kube = made_kube  # type: ignore[attr-defined]
     return session
 
@@ -132,11 +156,17 @@ def test_context_on_minikubes_server_is_accepted(tmp_path, workspace):
 def test_forwarded_port_is_accepted_only_for_a_cluster_minikube_marked(tmp_path, workspace):
     # Docker Desktop: the node is 192.168.49.2:8443 but the kubeconfig says 127.0.0.1:<forwarded>.
     node = FakeMinikube(endpoint=("192.168.49.2", 8443))
-    session = make_session(tmp_path, workspace, minikube=node, server="https://127.0.0.1:50123",
-                           minikube_marked=True, kube=object())
+    session = make_session(
+        tmp_path, workspace, minikube=node, server="https://127.0.0.1:50123", minikube_marked=True, kube=object()
+    )
     assert session.kube() is not None
-    unmarked = make_session(tmp_path, workspace, minikube=FakeMinikube(endpoint=("192.168.49.2", 8443)),
-                            server="https://127.0.0.1:50123", kube=object())
+    unmarked = make_session(
+        tmp_path,
+        workspace,
+        minikube=FakeMinikube(endpoint=("192.168.49.2", 8443)),
+        server="https://127.0.0.1:50123",
+        kube=object(),
+    )
     with pytest.raises(UnsafeContext):
         unmarked.kube()
     # When the node itself is on loopback (the test cluster), the port must match exactly.
@@ -168,8 +198,9 @@ def test_new_minikube_gets_force_only_because_the_profile_allows_it(tmp_path, wo
     loop.ensure_cluster(session)
     assert [c for c in mk.calls if c[0] == "start"][0][1]["force"] is True
 
-    text = (Path(session.profile.source).read_text()).replace("allow_unsupported_kubernetes: true",
-                                                             "allow_unsupported_kubernetes: false")
+    text = (Path(session.profile.source).read_text()).replace(
+        "allow_unsupported_kubernetes: true", "allow_unsupported_kubernetes: false"
+    )
     strict = tmp_path / "strict.yaml"
     strict.write_text(text)
     mk2 = FakeMinikube(state="Missing", version="v1.38.1")
@@ -205,8 +236,11 @@ def test_up_to_date_images_are_not_built(tmp_path, workspace):
 
 def test_failed_build_shows_its_output_tail_and_exit_code(tmp_path, workspace):
     makefile = workspace / "kubeless" / "Makefile"
-    makefile.write_text(makefile.read_text().replace(
-        "function-controller:\n", "function-controller:\n\t@echo compiler says: undefined: frobnicate; exit 3\n", 1))
+    makefile.write_text(
+        makefile.read_text().replace(
+            "function-controller:\n", "function-controller:\n\t@echo compiler says: undefined: frobnicate; exit 3\n", 1
+        )
+    )
     session = make_session(tmp_path, workspace)
     with pytest.raises(CommandFailed) as err:
         loop.build_components(session, ["function-controller"])

@@ -67,9 +67,13 @@ def profile_with(tmp_path, **changes) -> Profile:
 
 def test_loads_the_kubeless_manifest_of_the_sample_workspace(objs):
     assert [object_ref(o) for o in objs] == [
-        CONFIG, DEPLOY, "ServiceAccount/kubeless/controller-acct",
-        "ClusterRole/kubeless-controller-deployer", "ClusterRoleBinding/kubeless-controller-deployer",
-        "CustomResourceDefinition/functions.kubeless.io", "CustomResourceDefinition/httptriggers.kubeless.io",
+        CONFIG,
+        DEPLOY,
+        "ServiceAccount/kubeless/controller-acct",
+        "ClusterRole/kubeless-controller-deployer",
+        "ClusterRoleBinding/kubeless-controller-deployer",
+        "CustomResourceDefinition/functions.kubeless.io",
+        "CustomResourceDefinition/httptriggers.kubeless.io",
         "CustomResourceDefinition/cronjobtriggers.kubeless.io",
     ]
 
@@ -109,16 +113,21 @@ def test_yaml_syntax_error_names_file_line_column(tmp_path):
 
 def test_document_that_is_not_an_object(tmp_path):
     with pytest.raises(ConfigError) as info:
-        parse_yaml_manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n- just\n- a list\n",
-                             tmp_path / "m.yaml")
-    assert str(info.value) == f"{tmp_path / 'm.yaml'}:5: document 2: expected a Kubernetes object (a mapping), found list"
+        parse_yaml_manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n- just\n- a list\n", tmp_path / "m.yaml"
+        )
+    assert (
+        str(info.value) == f"{tmp_path / 'm.yaml'}:5: document 2: expected a Kubernetes object (a mapping), found list"
+    )
 
 
 def test_object_without_kind(tmp_path):
     with pytest.raises(ConfigError) as info:
         parse_yaml_manifests("apiVersion: v1\nmetadata: {name: a}\n", tmp_path / "m.yaml")
-    assert "document 1: expected a Kubernetes object with apiVersion and kind, found keys ['apiVersion', 'metadata']" \
+    assert (
+        "document 1: expected a Kubernetes object with apiVersion and kind, found keys ['apiVersion', 'metadata']"
         in str(info.value)
+    )
 
 
 def write_jsonnet_workspace(tmp_path: Path) -> Path:
@@ -126,7 +135,8 @@ def write_jsonnet_workspace(tmp_path: Path) -> Path:
     (ws / "lib").mkdir(parents=True)
     (ws / "app").mkdir()
     (ws / "lib" / "k.libsonnet").write_text(
-        "{ configMap(name, data):: {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: name}, data: data} }\n")
+        "{ configMap(name, data):: {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: name}, data: data} }\n"
+    )
     (ws / "app" / "main.jsonnet").write_text("""
 local k = import 'k.libsonnet';
 {
@@ -141,8 +151,9 @@ local k = import 'k.libsonnet';
 
 def test_jsonnet_is_rendered_with_jpath_and_walked_like_kubecfg(tmp_path):
     ws = write_jsonnet_workspace(tmp_path)
-    profile = profile_with(tmp_path, manifests=[{"jsonnet": "app/main.jsonnet", "jpath": ["lib"],
-                                                 "ext_vars": {"mode": "dev"}}])
+    profile = profile_with(
+        tmp_path, manifests=[{"jsonnet": "app/main.jsonnet", "jpath": ["lib"], "ext_vars": {"mode": "dev"}}]
+    )
     objs = load_manifests(profile, ws)
     # keys in sorted order, lists in order, null skipped
     assert [object_ref(o) for o in objs] == ["ConfigMap/a1", "ConfigMap/a2", "Deployment/ns/d", "ConfigMap/z"]
@@ -193,14 +204,30 @@ def test_builder_image_in_the_configmap_is_replaced(objs, profile):
 
 
 def test_substitutions_are_reported_with_object_path_old_and_new(objs, profile):
-    r = render(objs, {"http-trigger-controller": BUILT["http-trigger-controller"],
-                      "function-image-builder": BUILT["function-image-builder"]}, profile)
+    r = render(
+        objs,
+        {
+            "http-trigger-controller": BUILT["http-trigger-controller"],
+            "function-image-builder": BUILT["function-image-builder"],
+        },
+        profile,
+    )
     got = {(s.object, s.path, s.old, s.new, s.component) for s in r.substitutions}
     assert got == {
-        (CONFIG, "data.builder-image", "kubeless/function-image-builder:latest", BUILT["function-image-builder"],
-         "function-image-builder"),
-        (DEPLOY, "spec.template.spec.containers[http-trigger-controller].image",
-         "kubeless/http-trigger-controller:v1.0.3", BUILT["http-trigger-controller"], "http-trigger-controller"),
+        (
+            CONFIG,
+            "data.builder-image",
+            "kubeless/function-image-builder:latest",
+            BUILT["function-image-builder"],
+            "function-image-builder",
+        ),
+        (
+            DEPLOY,
+            "spec.template.spec.containers[http-trigger-controller].image",
+            "kubeless/http-trigger-controller:v1.0.3",
+            BUILT["http-trigger-controller"],
+            "http-trigger-controller",
+        ),
     }
 
 
@@ -215,13 +242,23 @@ def test_components_not_built_keep_their_references(objs, profile):
 
 def test_pull_policy_is_set_only_on_containers_using_a_built_image(profile):
     deploy = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
-        "spec": {"template": {"spec": {
-            "initContainers": [{"name": "init", "image": "kubeless/function-controller:latest"},
-                               {"name": "other-init", "image": "busybox:latest"}],
-            "containers": [{"name": "main", "image": "kubeless/http-trigger-controller", "imagePullPolicy": "Always"},
-                           {"name": "sidecar", "image": "nginx:latest"}],
-        }}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "n"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [
+                        {"name": "init", "image": "kubeless/function-controller:latest"},
+                        {"name": "other-init", "image": "busybox:latest"},
+                    ],
+                    "containers": [
+                        {"name": "main", "image": "kubeless/http-trigger-controller", "imagePullPolicy": "Always"},
+                        {"name": "sidecar", "image": "nginx:latest"},
+                    ],
+                }
+            }
+        },
     }
     r = render([deploy], BUILT, profile)
     spec = r.objects[0]["spec"]["template"]["spec"]
@@ -234,13 +271,16 @@ def test_pull_policy_is_set_only_on_containers_using_a_built_image(profile):
     assert any(s.path == "spec.template.spec.initContainers[init].image" for s in r.substitutions)
 
 
-@pytest.mark.parametrize("kind,spec_path", [
-    ("Pod", ("spec",)),
-    ("StatefulSet", ("spec", "template", "spec")),
-    ("DaemonSet", ("spec", "template", "spec")),
-    ("Job", ("spec", "template", "spec")),
-    ("CronJob", ("spec", "jobTemplate", "spec", "template", "spec")),
-])
+@pytest.mark.parametrize(
+    "kind,spec_path",
+    [
+        ("Pod", ("spec",)),
+        ("StatefulSet", ("spec", "template", "spec")),
+        ("DaemonSet", ("spec", "template", "spec")),
+        ("Job", ("spec", "template", "spec")),
+        ("CronJob", ("spec", "jobTemplate", "spec", "template", "spec")),
+    ],
+)
 def test_all_pod_template_kinds(profile, kind, spec_path):
     pod_spec = {"containers": [{"name": "c", "image": "docker.io/kubeless/cronjob-trigger-controller:v1.0.3"}]}
     obj: dict = {"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": "n"}}
@@ -259,21 +299,40 @@ def test_all_pod_template_kinds(profile, kind, spec_path):
 def test_latest_tag_in_a_profile_is_rendered_with_the_dev_tag(profile):
     """A manifest keeping `:latest` (pull policy Always by default) must never reach the cluster
     for a built component: that would be ImagePullBackOff on an image only minikube has."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "kubeless/function-controller:latest"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "kubeless/function-controller:latest"}]},
+    }
     c = render([pod], BUILT, profile).objects[0]["spec"]["containers"][0]
     assert c == {"name": "c", "image": BUILT["function-controller"], "imagePullPolicy": "IfNotPresent"}
 
 
 def test_runtime_images_json_values_are_replaced_and_the_rest_kept_byte_for_byte(tmp_path):
-    profile = profile_with(tmp_path, components=[{
-        "name": "python-runtime", "dir": "runtimes", "build": "make push IMAGE={image}", "image": "dev-python",
-        "replaces": ["kubeless/python"]}])
-    text = ('[{"ID": "python", "versions": [{"images": [{"command": "pip install", "image": "python:3.8", '
-            '"phase": "installation"}, {"image":"kubeless/python@sha256:' + "5" * 64 + '", "phase": "runtime"}], '
-            '"name": "python38"}]}, {"ID": "x", "note": "the string \\"image\\": \\"kubeless/python\\" stays"}]')
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeless-config", "namespace": "kubeless"},
-          "data": {"runtime-images": text}}
+    profile = profile_with(
+        tmp_path,
+        components=[
+            {
+                "name": "python-runtime",
+                "dir": "runtimes",
+                "build": "make push IMAGE={image}",
+                "image": "dev-python",
+                "replaces": ["kubeless/python"],
+            }
+        ],
+    )
+    text = (
+        '[{"ID": "python", "versions": [{"images": [{"command": "pip install", "image": "python:3.8", '
+        '"phase": "installation"}, {"image":"kubeless/python@sha256:' + "5" * 64 + '", "phase": "runtime"}], '
+        '"name": "python38"}]}, {"ID": "x", "note": "the string \\"image\\": \\"kubeless/python\\" stays"}]'
+    )
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kubeless-config", "namespace": "kubeless"},
+        "data": {"runtime-images": text},
+    }
     r = render([cm], {"python-runtime": "dev-python:dev-abc"}, profile)
     out = r.objects[0]["data"]["runtime-images"]
     assert out == text.replace('"kubeless/python@sha256:' + "5" * 64 + '"', '"dev-python:dev-abc"')
@@ -281,14 +340,26 @@ def test_runtime_images_json_values_are_replaced_and_the_rest_kept_byte_for_byte
     assert parsed[0]["versions"][0]["images"][1]["image"] == "dev-python:dev-abc"
     assert parsed[0]["versions"][0]["images"][0]["image"] == "python:3.8"
     [sub] = r.substitutions
-    assert (sub.path, sub.old, sub.new) == ("data.runtime-images#image[1]", "kubeless/python@sha256:" + "5" * 64,
-                                            "dev-python:dev-abc")
+    assert (sub.path, sub.old, sub.new) == (
+        "data.runtime-images#image[1]",
+        "kubeless/python@sha256:" + "5" * 64,
+        "dev-python:dev-abc",
+    )
 
 
 def test_runtime_images_in_the_real_manifest(objs, tmp_path):
-    profile = profile_with(tmp_path, components=[{
-        "name": "nodejs", "dir": "runtimes", "build": "make IMAGE={image}", "image": "dev-nodejs",
-        "replaces": ["kubeless/nodejs"]}])
+    profile = profile_with(
+        tmp_path,
+        components=[
+            {
+                "name": "nodejs",
+                "dir": "runtimes",
+                "build": "make IMAGE={image}",
+                "image": "dev-nodejs",
+                "replaces": ["kubeless/nodejs"],
+            }
+        ],
+    )
     r = render(objs, {"nodejs": "dev-nodejs:dev-1"}, profile)
     before = json.loads(by_ref(objs, CONFIG)["data"]["runtime-images"])
     after = json.loads(by_ref(r.objects, CONFIG)["data"]["runtime-images"])
@@ -298,7 +369,8 @@ def test_runtime_images_in_the_real_manifest(objs, tmp_path):
     for old, new in zip(old_images, new_images):
         assert new == ("dev-nodejs:dev-1" if old.startswith("kubeless/nodejs@") else old)
     assert sum(1 for s in r.substitutions if s.component == "nodejs") == sum(
-        1 for i in old_images if i.startswith("kubeless/nodejs@"))
+        1 for i in old_images if i.startswith("kubeless/nodejs@")
+    )
 
 
 def test_render_never_mutates_its_input(objs, profile):
@@ -323,8 +395,16 @@ def test_order_for_apply_puts_dependencies_first(objs):
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "kubeless"}},
         {"apiVersion": "kubeless.io/v1beta1", "kind": "Function", "metadata": {"name": "f", "namespace": "kubeless"}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubeless"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "rb", "namespace": "kubeless"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "kubeless"}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "rb", "namespace": "kubeless"},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "r", "namespace": "kubeless"},
+        },
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "kubeless"}},
     ]
     ordered = [object_ref(o) for o in order_for_apply(list(objs) + extra)]
@@ -354,13 +434,33 @@ def test_object_ref():
 
 def test_configmaps_read_by_a_deployment(objs):
     assert configmaps_read_by(by_ref(objs, DEPLOY)) == {"kubeless-config"}
-    deploy = {"kind": "Deployment", "spec": {"template": {"spec": {
-        "initContainers": [{"envFrom": [{"configMapRef": {"name": "from-env"}}, {"secretRef": {"name": "s"}}]}],
-        "containers": [{"env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "keyref", "key": "k"}}},
-                                {"name": "B", "value": "plain"}]}],
-        "volumes": [{"name": "v", "configMap": {"name": "vol"}},
-                    {"name": "p", "projected": {"sources": [{"configMap": {"name": "projected"}}, {"secret": {"name": "x"}}]}}],
-    }}}}
+    deploy = {
+        "kind": "Deployment",
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [
+                        {"envFrom": [{"configMapRef": {"name": "from-env"}}, {"secretRef": {"name": "s"}}]}
+                    ],
+                    "containers": [
+                        {
+                            "env": [
+                                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "keyref", "key": "k"}}},
+                                {"name": "B", "value": "plain"},
+                            ]
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "v", "configMap": {"name": "vol"}},
+                        {
+                            "name": "p",
+                            "projected": {"sources": [{"configMap": {"name": "projected"}}, {"secret": {"name": "x"}}]},
+                        },
+                    ],
+                }
+            }
+        },
+    }
     assert configmaps_read_by(deploy) == {"from-env", "keyref", "vol", "projected"}
 
 

@@ -29,9 +29,9 @@ def _event(kind: str, message: str, **extra) -> str:
 
 # -- status -----------------------------------------------------------------------------------
 
-RUNNING = '{"Name":"devloop-kubeless","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}'  # noqa: E501
-STOPPED = '{"Name":"devloop-kubeless","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}'  # noqa: E501
-PAUSED = '{"Name":"devloop-kubeless","Host":"Running","Kubelet":"Stopped","APIServer":"Paused","Kubeconfig":"Configured","Worker":false}'  # noqa: E501
+RUNNING = '{"Name":"devloop-kubeless","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}'
+STOPPED = '{"Name":"devloop-kubeless","Host":"Stopped","Kubelet":"Stopped","APIServer":"Stopped","Kubeconfig":"Stopped","Worker":false}'
+PAUSED = '{"Name":"devloop-kubeless","Host":"Running","Kubelet":"Stopped","APIServer":"Paused","Kubeconfig":"Configured","Worker":false}'
 
 
 def test_status_running_without_trailing_newline():
@@ -79,7 +79,9 @@ def test_status_empty_output_is_missing():
 
 
 def test_status_old_minikube_nonexistent_fields():
-    out = '{"Name":"p","Host":"Nonexistent","Kubelet":"Nonexistent","APIServer":"Nonexistent","Kubeconfig":"Nonexistent"}'
+    out = (
+        '{"Name":"p","Host":"Nonexistent","Kubelet":"Nonexistent","APIServer":"Nonexistent","Kubeconfig":"Nonexistent"}'
+    )
     assert mk.parse_status(out, 7).state == "Missing"
 
 
@@ -235,14 +237,18 @@ def test_profile_list_empty_and_error():
 K8S_OLD = """! Specified Kubernetes version 1.21.14 is less than the oldest supported version: v1.28.0. Use `minikube config defaults kubernetes-version` for details.
 ! You can force an unsupported Kubernetes version via the --force flag
 X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube
-"""  # noqa: E501
+"""
 
 
 def test_find_exit_reason_low_fi_and_emoji():
     reason, line = mk.find_exit_reason(K8S_OLD)
     assert reason == "K8S_OLD_UNSUPPORTED"
-    assert line == "X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube"
-    reason, _ = mk.find_exit_reason("\u274c  Exiting due to GUEST_DRIVER_MISMATCH: The existing cluster was created with another driver")
+    assert (
+        line == "X Exiting due to K8S_OLD_UNSUPPORTED: Kubernetes 1.21.14 is not supported by this release of minikube"
+    )
+    reason, _ = mk.find_exit_reason(
+        "\u274c  Exiting due to GUEST_DRIVER_MISMATCH: The existing cluster was created with another driver"
+    )
     assert reason == "GUEST_DRIVER_MISMATCH"
 
 
@@ -328,8 +334,12 @@ def test_start_failure_carries_reason_line_and_code():
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [(51, "none driver"), (81, "more than one node"), (14, "containerd only with the docker driver"),
-     (85, "does not exist")],
+    [
+        (51, "none driver"),
+        (81, "more than one node"),
+        (14, "containerd only with the docker driver"),
+        (85, "does not exist"),
+    ],
 )
 def test_docker_env_refusals_explain_why(code, words):
     run = FakeRun((code, f"false exit code {code}\n", "X Exiting due to SOMETHING: refused\n"))
@@ -366,7 +376,9 @@ def test_addon_enable_timeout_error_shows_reason():
 
 
 def test_delete_missing_profile_is_fine():
-    m = mk.Minikube(P, run=FakeRun((0, 'Removed all traces of the "p" cluster.\n', '"p" profile does not exist, trying anyways.\n')))
+    m = mk.Minikube(
+        P, run=FakeRun((0, 'Removed all traces of the "p" cluster.\n', '"p" profile does not exist, trying anyways.\n'))
+    )
     m.delete()
 
 
@@ -379,5 +391,12 @@ def test_start_leaves_unset_values_to_minikube():
 def test_start_without_driver_lets_minikube_pick():
     run = FakeRun((0, "", ""))
     mk.Minikube(P, run=run).start(driver=None, kubernetes_version="v1.21.14", cpus=2, memory="4g")
-    assert run.calls[0]["argv"] == ["minikube", "start", "-p", P, "--kubernetes-version=v1.21.14", "--cpus=2",
-                                    "--memory=4g"]
+    assert run.calls[0]["argv"] == [
+        "minikube",
+        "start",
+        "-p",
+        P,
+        "--kubernetes-version=v1.21.14",
+        "--cpus=2",
+        "--memory=4g",
+    ]

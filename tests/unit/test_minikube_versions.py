@@ -5,22 +5,21 @@ behaviour is about processes (deadlines, environment), recorded runs elsewhere."
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
 import pytest
 import yaml
 
-from devloop.loop import steps as loop
-from devloop.adapters.minikube import cli as mk
 from devloop.adapters.builder import normalize_ref, transfer_mode
 from devloop.adapters.host import HostResources, user_docker_env
+from devloop.adapters.minikube import cli as mk
 from devloop.adapters.proc import Completed
 from devloop.base.errors import ClusterError, ConfigError, UnsafeContext, WaitTimeout
+from devloop.loop import steps as loop
+from devloop.loop.start_plan import DOCKER_MIN_API, memory_mb, plan_start
 from devloop.profile.lookup import load_profile
 from devloop.profile.schema import Timeouts
-from devloop.loop.start_plan import DOCKER_MIN_API, memory_mb, plan_start
 
 P = "devloop-kubeless"
 LAPTOP = HostResources(cpus=8, memory_mb=16384, source="a laptop")
@@ -54,8 +53,9 @@ def _cluster(**changes):
 def test_start_pins_the_profiles_runtime_default_docker():
     assert _cluster().container_runtime == "docker"
     run = Run((0, "", ""))
-    mk.Minikube(P, run=run).start(driver="docker", kubernetes_version="v1.21.14", cpus=4, memory="8g",
-                                  container_runtime="docker")
+    mk.Minikube(P, run=run).start(
+        driver="docker", kubernetes_version="v1.21.14", cpus=4, memory="8g", container_runtime="docker"
+    )
     assert "--container-runtime=docker" in run.calls[0]["argv"]
 
 
@@ -72,8 +72,14 @@ def test_ensure_cluster_passes_the_runtime_from_the_profile(tmp_path):
 
 
 def test_exit_14_from_docker_env_names_runtime_and_driver_not_only_crio():
-    run = Run((14, "false exit code 14\n", "X Exiting due to MK_USAGE: The docker-env command only supports the "
-               "containerd runtime with the docker driver\n"))
+    run = Run(
+        (
+            14,
+            "false exit code 14\n",
+            "X Exiting due to MK_USAGE: The docker-env command only supports the "
+            "containerd runtime with the docker driver\n",
+        )
+    )
     with pytest.raises(ClusterError) as err:
         mk.Minikube(P, run=run).docker_env()
     assert "containerd only with the docker driver" in err.value.hint
@@ -91,11 +97,15 @@ def test_default_deadlines_exceed_minikubes_give_up_times():
 
 
 def test_a_start_deadline_names_what_minikube_was_doing(tmp_path):
-    binary = _script(tmp_path, 'echo "* Preparing Kubernetes v1.21.14 on Docker 28.1.1 ..."\n'
-                               'echo "  - Booting up control plane ..."\necho "! a warning line"\nexec sleep 30\n')
+    binary = _script(
+        tmp_path,
+        'echo "* Preparing Kubernetes v1.21.14 on Docker 28.1.1 ..."\n'
+        'echo "  - Booting up control plane ..."\necho "! a warning line"\nexec sleep 30\n',
+    )
     with pytest.raises(WaitTimeout) as err:
-        mk.Minikube(P, binary=binary).start(driver="docker", kubernetes_version="v1.21.14", cpus=2, memory="4g",
-                                            timeout=1.5)
+        mk.Minikube(P, binary=binary).start(
+            driver="docker", kubernetes_version="v1.21.14", cpus=2, memory="4g", timeout=1.5
+        )
     assert "'- Booting up control plane ...'" in err.value.message
     assert "last line: '! a warning line'" in err.value.message
 
@@ -103,7 +113,9 @@ def test_a_start_deadline_names_what_minikube_was_doing(tmp_path):
 # -- 5. minikube writes the kubeconfig devloop reads ----------------------------------------------
 def test_minikube_gets_the_whole_kubeconfig_value(tmp_path):
     seen = tmp_path / "seen"
-    binary = _script(tmp_path, f'printf %s "$KUBECONFIG" > {seen}\necho \'{{"commit":"","minikubeVersion":"v1.38.1"}}\'\n')
+    binary = _script(
+        tmp_path, f'printf %s "$KUBECONFIG" > {seen}\necho \'{{"commit":"","minikubeVersion":"v1.38.1"}}\'\n'
+    )
     mk.Minikube(P, binary=binary, kubeconfig="/x/first:/y/second").version()
     assert seen.read_text() == "/x/first:/y/second"
 
@@ -112,19 +124,36 @@ def test_the_session_hands_its_kubeconfig_to_minikube(tmp_path):
     from devloop.output.report import Reporter
     from devloop.session import Session
 
-    session = Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path, reporter=Reporter(json_mode=True),
-                      kubeconfig="/a:/b")
+    session = Session(
+        profile=load_profile("kubeless", cwd=Path("/")),
+        workspace=tmp_path,
+        reporter=Reporter(json_mode=True),
+        kubeconfig="/a:/b",
+    )
     assert session.minikube.env["KUBECONFIG"] == "/a:/b"
 
 
 # -- 6. the context guard: minikube's own check for loopback and remote servers -------------------
 def _kubeconfig(path: Path, server: str) -> str:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": P, "cluster": {"server": server, "extensions": [
-            {"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}]}}],
-        "users": [{"name": P, "user": {}}],
-        "contexts": [{"name": P, "context": {"cluster": P, "user": P}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": P,
+                        "cluster": {
+                            "server": server,
+                            "extensions": [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}],
+                        },
+                    }
+                ],
+                "users": [{"name": P, "user": {}}],
+                "contexts": [{"name": P, "context": {"cluster": P, "user": P}}],
+            }
+        )
+    )
     return str(path)
 
 
@@ -137,16 +166,22 @@ class GuardMinikube:
 
     def status(self):
         self.status_calls += 1
-        return mk.ClusterStatus("Running", name=P, host="Running", kubelet="Running", apiserver="Running",
-                                kubeconfig=self.kubeconfig_state)
+        return mk.ClusterStatus(
+            "Running", name=P, host="Running", kubelet="Running", apiserver="Running", kubeconfig=self.kubeconfig_state
+        )
 
 
 def _guard_session(tmp_path, server, mini):
     from devloop.output.report import Reporter
     from devloop.session import Session
 
-    return Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path, reporter=Reporter(json_mode=True),
-                   kubeconfig=_kubeconfig(tmp_path / "kc", server), make_minikube=lambda *_: mini)
+    return Session(
+        profile=load_profile("kubeless", cwd=Path("/")),
+        workspace=tmp_path,
+        reporter=Reporter(json_mode=True),
+        kubeconfig=_kubeconfig(tmp_path / "kc", server),
+        make_minikube=lambda *_: mini,
+    )
 
 
 def test_guard_accepts_a_forwarded_port_only_when_minikube_says_configured(tmp_path):
@@ -200,9 +235,15 @@ def _home_with_profile(tmp_path: Path, *, ip: str, runtime: str = "docker") -> P
     (home / "certs").mkdir()
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (home / "certs" / name).write_text("x")
-    (home / "profiles" / P / "config.json").write_text(json.dumps({
-        "Driver": "docker", "KubernetesConfig": {"KubernetesVersion": "v1.21.14", "ContainerRuntime": runtime},
-        "Nodes": [{"Name": "", "IP": ip, "Port": 8443, "ControlPlane": True, "Worker": True}]}))
+    (home / "profiles" / P / "config.json").write_text(
+        json.dumps(
+            {
+                "Driver": "docker",
+                "KubernetesConfig": {"KubernetesVersion": "v1.21.14", "ContainerRuntime": runtime},
+                "Nodes": [{"Name": "", "IP": ip, "Port": 8443, "ControlPlane": True, "Worker": True}],
+            }
+        )
+    )
     return home
 
 
@@ -228,6 +269,7 @@ def test_read_only_docker_env_uses_the_answer_up_recorded_and_nothing_else(tmp_p
 
 class RecordingMinikube:
     """A running profile; records every minikube command; docker-env must not be one of them."""
+
     binary, profile_name = "minikube", P
 
     def __init__(self):
@@ -237,10 +279,15 @@ class RecordingMinikube:
         self.calls.append(name)
         if name == "docker_env":
             raise AssertionError("docker-env called by a read-only command")
-        answers = {"version": mk.MinikubeVersion("v1.38.1"),
-                   "status": mk.ClusterStatus("Running", name=P, host="Running", kubelet="Running",
-                                              apiserver="Running", kubeconfig="Configured"),
-                   "api_endpoint": ("127.0.0.1", 1), "profile_config": None, "images": []}
+        answers = {
+            "version": mk.MinikubeVersion("v1.38.1"),
+            "status": mk.ClusterStatus(
+                "Running", name=P, host="Running", kubelet="Running", apiserver="Running", kubeconfig="Configured"
+            ),
+            "api_endpoint": ("127.0.0.1", 1),
+            "profile_config": None,
+            "images": [],
+        }
         return lambda *a, **k: answers.get(name)
 
 
@@ -253,10 +300,16 @@ def test_status_and_doctor_never_run_docker_env(tmp_path, monkeypatch, command):
 
     monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path / "empty"))
     mini = RecordingMinikube()
-    session = Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path, reporter=Reporter(json_mode=True),
-                      kubeconfig=_kubeconfig(tmp_path / "kc", "https://127.0.0.1:1"), cache_dir=tmp_path / "cache",
-                      make_minikube=lambda *_: mini, make_kube=lambda **_: None,
-                      make_host=lambda driver: LAPTOP)
+    session = Session(
+        profile=load_profile("kubeless", cwd=Path("/")),
+        workspace=tmp_path,
+        reporter=Reporter(json_mode=True),
+        kubeconfig=_kubeconfig(tmp_path / "kc", "https://127.0.0.1:1"),
+        cache_dir=tmp_path / "cache",
+        make_minikube=lambda *_: mini,
+        make_kube=lambda **_: None,
+        make_host=lambda driver: LAPTOP,
+    )
     module = importlib.import_module(f"devloop.commands.{command}")
     getattr(module, command)(session)
     assert "docker_env" not in mini.calls and "status" in mini.calls
@@ -288,23 +341,30 @@ def test_memory_sizes_in_minikubes_units():
 
 
 def test_the_users_docker_not_minikubes_after_eval_docker_env():
-    env = {"DOCKER_HOST": "tcp://192.168.49.2:2376", "MINIKUBE_ACTIVE_DOCKERD": P,
-           "MINIKUBE_EXISTING_DOCKER_HOST": "unix:///home/me/.docker/run/docker.sock"}
+    env = {
+        "DOCKER_HOST": "tcp://192.168.49.2:2376",
+        "MINIKUBE_ACTIVE_DOCKERD": P,
+        "MINIKUBE_EXISTING_DOCKER_HOST": "unix:///home/me/.docker/run/docker.sock",
+    }
     assert user_docker_env(env) == {"DOCKER_HOST": "unix:///home/me/.docker/run/docker.sock"}
 
 
 # -- 2. old Kubernetes on the Docker >= 29 of minikube >= 1.38 ---------------------------------------
-@pytest.mark.parametrize(("version", "runtime", "k8s", "lowered"), [
-    ("v1.38.1", "docker", "v1.21.14", True),
-    ("v1.38.0", "docker", "v1.23.17", True),
-    ("v1.39.0", "docker", "v1.21.14", True),
-    ("v1.37.0", "docker", "v1.21.14", False),
-    ("v1.38.1", "containerd", "v1.21.14", False),
-    ("v1.38.1", "docker", "v1.24.0", False),
-])
+@pytest.mark.parametrize(
+    ("version", "runtime", "k8s", "lowered"),
+    [
+        ("v1.38.1", "docker", "v1.21.14", True),
+        ("v1.38.0", "docker", "v1.23.17", True),
+        ("v1.39.0", "docker", "v1.21.14", True),
+        ("v1.37.0", "docker", "v1.21.14", False),
+        ("v1.38.1", "containerd", "v1.21.14", False),
+        ("v1.38.1", "docker", "v1.24.0", False),
+    ],
+)
 def test_docker_min_api_version_is_lowered_exactly_where_dockershim_meets_docker29(version, runtime, k8s, lowered):
-    plan = plan_start(_cluster(container_runtime=runtime, kubernetes_version=k8s), mk.MinikubeVersion(version),
-                      lambda: LAPTOP)
+    plan = plan_start(
+        _cluster(container_runtime=runtime, kubernetes_version=k8s), mk.MinikubeVersion(version), lambda: LAPTOP
+    )
     assert (plan.docker_env == [DOCKER_MIN_API]) is lowered
     assert any("DOCKER_MIN_API_VERSION=1.24" in n for n in plan.notes) is lowered
 
@@ -316,8 +376,15 @@ def test_the_profile_can_opt_out_and_is_told_what_follows():
 
 
 def test_start_args_carry_docker_env():
-    args = mk.Minikube(P).start_args(driver="docker", kubernetes_version="v1.21.14", cpus=4, memory="8g",
-                                     container_runtime="docker", force=True, docker_env=[DOCKER_MIN_API])
+    args = mk.Minikube(P).start_args(
+        driver="docker",
+        kubernetes_version="v1.21.14",
+        cpus=4,
+        memory="8g",
+        container_runtime="docker",
+        force=True,
+        docker_env=[DOCKER_MIN_API],
+    )
     assert args[-3:] == ["--docker-env", DOCKER_MIN_API, "--force"]
 
 
@@ -343,7 +410,6 @@ def test_image_load_hands_minikube_the_build_engine():
     assert run.calls[0]["env"]["DOCKER_HOST"] == "tcp://127.0.0.1:1"
 
 
-
 def test_a_confirmation_is_remembered_for_its_config_json_and_server_only(tmp_path, monkeypatch):
     from devloop.output.report import Reporter
     from devloop.session import Session
@@ -352,9 +418,13 @@ def test_a_confirmation_is_remembered_for_its_config_json_and_server_only(tmp_pa
     mini = GuardMinikube(("192.168.49.2", 8443), "Configured")
 
     def guard(server: str) -> None:
-        session = Session(profile=load_profile("kubeless", cwd=Path("/")), workspace=tmp_path,
-                          reporter=Reporter(json_mode=True), cache_dir=tmp_path / "cache",
-                          kubeconfig=_kubeconfig(tmp_path / f"kc{server[-5:]}", server))
+        session = Session(
+            profile=load_profile("kubeless", cwd=Path("/")),
+            workspace=tmp_path,
+            reporter=Reporter(json_mode=True),
+            cache_dir=tmp_path / "cache",
+            kubeconfig=_kubeconfig(tmp_path / f"kc{server[-5:]}", server),
+        )
         session._minikube = mini  # the real adapter's place, so the session keeps its cache
         session.guard_context()
 

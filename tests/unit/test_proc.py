@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from support import wait_until
 
 from devloop.adapters import proc
 from devloop.base.errors import CommandFailed, ToolMissing, WaitTimeout
+from support import wait_until
 
 
 def _alive(pid: int) -> bool:
@@ -38,9 +37,7 @@ def test_on_line_sees_every_line_of_both_streams_in_order():
 
 
 def test_env_is_merged_over_the_process_environment(tmp_path):
-    done = proc.run_shell(
-        'echo "$DEVLOOP_T_VAR|$HOME"; pwd', env={"DEVLOOP_T_VAR": "x y"}, cwd=tmp_path, timeout=10
-    )
+    done = proc.run_shell('echo "$DEVLOOP_T_VAR|$HOME"; pwd', env={"DEVLOOP_T_VAR": "x y"}, cwd=tmp_path, timeout=10)
     assert done.stdout.splitlines() == [f"x y|{os.environ['HOME']}", str(tmp_path)]
 
 
@@ -88,15 +85,14 @@ def test_path_from_env_is_used_to_find_the_program(tmp_path):
 def test_timeout_kills_the_whole_process_group(tmp_path):
     pidfile = tmp_path / "pids"
     with pytest.raises(WaitTimeout) as info:
-        proc.run_shell(
-            f"sleep 60 & echo $! > {pidfile}; echo waiting for godot; sleep 60", timeout=1
-        )
+        proc.run_shell(f"sleep 60 & echo $! > {pidfile}; echo waiting for godot; sleep 60", timeout=1)
     message = str(info.value)
     assert "did not finish within 1s" in message and "sleep 60" in message
     assert "waiting for godot" in message  # what it saw last
     grandchild = int(pidfile.read_text())
-    wait_until(lambda: not _alive(grandchild), 5, "the background grandchild to die with the timed-out group",
-               interval=0.05)
+    wait_until(
+        lambda: not _alive(grandchild), 5, "the background grandchild to die with the timed-out group", interval=0.05
+    )
 
 
 def test_sigterm_ignoring_child_is_killed_after_grace(tmp_path, monkeypatch):

@@ -15,7 +15,6 @@ from devloop.profile.lookup import (
     list_profiles,
     load_profile,
     parse_image_ref,
-    parse_profile,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,16 +70,24 @@ def test_bundled_profile_is_the_default_and_encodes_the_kubeless_loop(isolated):
     assert p.cluster.cpus == 4 and p.cluster.memory == "8g"
     assert p.namespace == "kubeless"
     assert [c.name for c in p.components] == [
-        "function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"]
+        "function-controller",
+        "function-image-builder",
+        "http-trigger-controller",
+        "cronjob-trigger-controller",
+    ]
     fc = p.component("function-controller")
     assert fc.dir == "kubeless"
     assert fc.build_command("kubeless-function-controller:dev-0123456789ab") == (
-        "make function-controller CONTROLLER_IMAGE=kubeless-function-controller:dev-0123456789ab")
+        "make function-controller CONTROLLER_IMAGE=kubeless-function-controller:dev-0123456789ab"
+    )
     assert p.component("http-trigger-controller").build == "make http-controller-image HTTP_CONTROLLER_IMAGE={image}"
     assert p.component("cronjob-trigger-controller").dir == "cronjob-trigger"
     assert p.component("function-image-builder").matches("kubeless/function-image-builder:latest")
-    assert p.cleanup_resources() == [("httptriggers", "kubeless.io"), ("cronjobtriggers", "kubeless.io"),
-                                     ("functions", "kubeless.io")]
+    assert p.cleanup_resources() == [
+        ("httptriggers", "kubeless.io"),
+        ("cronjobtriggers", "kubeless.io"),
+        ("functions", "kubeless.io"),
+    ]
     assert [m.path for m in p.manifests] == ["kubeless/kubeless.yaml"]
     assert p.timeouts.rollout == 180
 
@@ -122,12 +129,26 @@ def test_name_defaults_to_the_file_stem(tmp_path):
 
 
 def test_jsonnet_manifest_entry(tmp_path):
-    data = mutate(lambda d: d.__setitem__("manifests", [
-        {"jsonnet": "kubeless/kubeless.jsonnet", "jpath": ["kubeless/ksonnet-lib", "runtimes"], "ext_vars": {"a": "b"}}]))
+    data = mutate(
+        lambda d: d.__setitem__(
+            "manifests",
+            [
+                {
+                    "jsonnet": "kubeless/kubeless.jsonnet",
+                    "jpath": ["kubeless/ksonnet-lib", "runtimes"],
+                    "ext_vars": {"a": "b"},
+                }
+            ],
+        )
+    )
     p = load_profile(str(write(tmp_path, data)), cwd=tmp_path)
     m = p.manifests[0]
-    assert (m.kind, m.path, m.jpath, m.ext_vars) == ("jsonnet", "kubeless/kubeless.jsonnet",
-                                                     ["kubeless/ksonnet-lib", "runtimes"], {"a": "b"})
+    assert (m.kind, m.path, m.jpath, m.ext_vars) == (
+        "jsonnet",
+        "kubeless/kubeless.jsonnet",
+        ["kubeless/ksonnet-lib", "runtimes"],
+        {"a": "b"},
+    )
 
 
 # --------------------------------------------------------------------------- lookup order
@@ -138,8 +159,11 @@ def test_lookup_order_project_then_user_then_bundled(tmp_path, monkeypatch):
     cwd = tmp_path / "proj"
     (cwd / "profiles").mkdir(parents=True)
     (tmp_path / "cfg" / "devloop" / "profiles").mkdir(parents=True)
-    user = write(tmp_path / "cfg" / "devloop" / "profiles", mutate(lambda d: d.__setitem__("namespace", "user-ns")),
-                 "kubeless.yaml")
+    user = write(
+        tmp_path / "cfg" / "devloop" / "profiles",
+        mutate(lambda d: d.__setitem__("namespace", "user-ns")),
+        "kubeless.yaml",
+    )
     assert load_profile("kubeless", cwd=cwd).namespace == "user-ns"
     assert load_profile("kubeless", cwd=cwd).source == user
     write(cwd / "profiles", mutate(lambda d: d.__setitem__("namespace", "project-ns")), "kubeless.yaml")
@@ -219,8 +243,10 @@ def test_unknown_top_level_key_lists_valid_keys(tmp_path):
 
 def test_unknown_component_key_is_named_by_component(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][2].__setitem__("bulid", "make")))
-    assert ("components[http-trigger-controller].bulid: unknown key 'bulid' in components[http-trigger-controller]; "
-            "expected one of: name, dir, build, image, replaces, inputs, ignore, env") in msg
+    assert (
+        "components[http-trigger-controller].bulid: unknown key 'bulid' in components[http-trigger-controller]; "
+        "expected one of: name, dir, build, image, replaces, inputs, ignore, env"
+    ) in msg
 
 
 def test_error_carries_the_line_of_the_key(tmp_path):
@@ -233,8 +259,10 @@ def test_error_carries_the_line_of_the_key(tmp_path):
 
 def test_build_without_image_placeholder(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][2].__setitem__("build", "make http-controller-image")))
-    assert ("components[http-trigger-controller].build: expected the build command to contain the placeholder {image}"
-            " (the tag devloop chooses), found 'make http-controller-image'") in msg
+    assert (
+        "components[http-trigger-controller].build: expected the build command to contain the placeholder {image}"
+        " (the tag devloop chooses), found 'make http-controller-image'"
+    ) in msg
 
 
 def test_missing_build(tmp_path):
@@ -249,20 +277,29 @@ def test_component_without_name_is_named_by_index(tmp_path):
 
 def test_duplicate_component_names(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][1].__setitem__("name", "function-controller")))
-    assert "components[function-controller].name: expected unique component names, found 'function-controller' again" in msg
+    assert (
+        "components[function-controller].name: expected unique component names, found 'function-controller' again"
+        in msg
+    )
     assert "(first at components[0])" in msg
 
 
 def test_two_components_with_one_image(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][1].__setitem__("image", "kubeless-function-controller")))
-    assert ("components[function-image-builder].image: expected each component to build its own image, found "
-            "'kubeless-function-controller' also in component 'function-controller'") in msg
+    assert (
+        "components[function-image-builder].image: expected each component to build its own image, found "
+        "'kubeless-function-controller' also in component 'function-controller'"
+    ) in msg
 
 
 def test_image_with_tag(tmp_path):
-    msg = error_for(tmp_path, mutate(lambda d: d["components"][0].__setitem__("image", "kubeless-function-controller:latest")))
-    assert ("components[function-controller].image: expected an image repository without tag or digest (devloop picks "
-            "the tag), found 'kubeless-function-controller:latest'") in msg
+    msg = error_for(
+        tmp_path, mutate(lambda d: d["components"][0].__setitem__("image", "kubeless-function-controller:latest"))
+    )
+    assert (
+        "components[function-controller].image: expected an image repository without tag or digest (devloop picks "
+        "the tag), found 'kubeless-function-controller:latest'"
+    ) in msg
 
 
 def test_image_with_uppercase(tmp_path):
@@ -272,21 +309,31 @@ def test_image_with_uppercase(tmp_path):
 
 
 def test_bad_replaces_entry_is_named_by_index(tmp_path):
-    msg = error_for(tmp_path, mutate(lambda d: d["components"][0].__setitem__("replaces", ["kubeless/ok", "Bad Image"])))
-    assert ("components[function-controller].replaces[1]: expected an image reference like "
-            "'kubeless/function-controller' or 'repo:tag', found 'Bad Image'") in msg
+    msg = error_for(
+        tmp_path, mutate(lambda d: d["components"][0].__setitem__("replaces", ["kubeless/ok", "Bad Image"]))
+    )
+    assert (
+        "components[function-controller].replaces[1]: expected an image reference like "
+        "'kubeless/function-controller' or 'repo:tag', found 'Bad Image'"
+    ) in msg
 
 
 def test_same_image_replaced_by_two_components(tmp_path):
-    msg = error_for(tmp_path, mutate(lambda d: d["components"][2].__setitem__("replaces", ["kubeless/function-controller"])))
-    assert ("components[http-trigger-controller].replaces[0]: expected each image reference to be replaced by one "
-            "component, found 'kubeless/function-controller' also in component 'function-controller'") in msg
+    msg = error_for(
+        tmp_path, mutate(lambda d: d["components"][2].__setitem__("replaces", ["kubeless/function-controller"]))
+    )
+    assert (
+        "components[http-trigger-controller].replaces[0]: expected each image reference to be replaced by one "
+        "component, found 'kubeless/function-controller' also in component 'function-controller'"
+    ) in msg
 
 
 def test_dir_escaping_the_workspace(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][0].__setitem__("dir", "kubeless/../../etc")))
-    assert ("components[function-controller].dir: expected the component directory to stay inside the workspace, "
-            "found 'kubeless/../../etc'") in msg
+    assert (
+        "components[function-controller].dir: expected the component directory to stay inside the workspace, "
+        "found 'kubeless/../../etc'"
+    ) in msg
 
 
 def test_absolute_dir(tmp_path):
@@ -297,8 +344,10 @@ def test_absolute_dir(tmp_path):
 
 def test_input_escaping_is_named_by_index(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["components"][3]["inputs"].__setitem__(2, "../kubeless/pkg")))
-    assert ("components[cronjob-trigger-controller].inputs[2]: expected an input to stay inside the workspace, "
-            "found '../kubeless/pkg'") in msg
+    assert (
+        "components[cronjob-trigger-controller].inputs[2]: expected an input to stay inside the workspace, "
+        "found '../kubeless/pkg'"
+    ) in msg
 
 
 def test_empty_inputs(tmp_path):
@@ -324,7 +373,9 @@ def test_env_names_must_be_valid(tmp_path):
 
 def test_cleanup_entry_without_group(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d["cleanup"].__setitem__(1, "cronjobtriggers")))
-    assert "cleanup[1]: expected a resource as plural.group like 'functions.kubeless.io', found 'cronjobtriggers'" in msg
+    assert (
+        "cleanup[1]: expected a resource as plural.group like 'functions.kubeless.io', found 'cronjobtriggers'" in msg
+    )
 
 
 def test_cleanup_entry_with_uppercase_kind(tmp_path):
@@ -348,10 +399,10 @@ def test_memory_unparseable(tmp_path):
 
 
 def test_kubernetes_version_as_a_yaml_number(tmp_path):
-    msg = error_for(tmp_path, BUNDLED.read_text().replace("kubernetes_version: v1.21.14",
-                                                                        "kubernetes_version: 1.21"))
-    assert ("cluster.kubernetes_version: expected a version string like 'v1.21.14' (quote it in YAML), "
-            "found number 1.21") in msg
+    msg = error_for(tmp_path, BUNDLED.read_text().replace("kubernetes_version: v1.21.14", "kubernetes_version: 1.21"))
+    assert (
+        "cluster.kubernetes_version: expected a version string like 'v1.21.14' (quote it in YAML), found number 1.21"
+    ) in msg
 
 
 def test_kubernetes_version_malformed(tmp_path):
@@ -386,7 +437,9 @@ def test_cluster_not_a_mapping(tmp_path):
 
 def test_bad_namespace(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d.__setitem__("namespace", "Kubeless_NS")))
-    assert "namespace: expected a Kubernetes namespace name (lowercase DNS label, ≤ 63 chars), found 'Kubeless_NS'" in msg
+    assert (
+        "namespace: expected a Kubernetes namespace name (lowercase DNS label, ≤ 63 chars), found 'Kubeless_NS'" in msg
+    )
 
 
 def test_no_manifests(tmp_path):
@@ -396,12 +449,17 @@ def test_no_manifests(tmp_path):
 
 def test_manifest_entry_of_wrong_type(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d.__setitem__("manifests", [5])))
-    assert ("manifests[0]: expected a YAML path (string) or a mapping {jsonnet: path, jpath: [dirs]}, found number 5") in msg
+    assert (
+        "manifests[0]: expected a YAML path (string) or a mapping {jsonnet: path, jpath: [dirs]}, found number 5"
+    ) in msg
 
 
 def test_manifest_typo_in_jsonnet_key(tmp_path):
     msg = error_for(tmp_path, mutate(lambda d: d.__setitem__("manifests", [{"jsonet": "k.jsonnet"}])))
-    assert "manifests[0].jsonet: unknown key 'jsonet' in manifests[0]; expected one of: yaml, jsonnet, jpath, ext_vars" in msg
+    assert (
+        "manifests[0].jsonet: unknown key 'jsonet' in manifests[0]; expected one of: yaml, jsonnet, jpath, ext_vars"
+        in msg
+    )
 
 
 def test_manifest_jpath_not_a_list(tmp_path):
@@ -433,6 +491,7 @@ def test_several_problems_are_all_reported(tmp_path):
     def both(d):
         d["components"][0]["build"] = "make"
         d["cleanup"] = ["functions"]
+
     msg = error_for(tmp_path, mutate(both))
     assert "2 problems in the profile" in msg
     assert "components[function-controller].build" in msg and "cleanup[0]" in msg
@@ -442,7 +501,9 @@ def test_profile_component_lookup_names_the_known_components(isolated):
     p = load_profile(None, cwd=isolated)
     with pytest.raises(ConfigError) as info:
         p.component("controller")
-    assert "profile 'kubeless' has no component 'controller'; its components are: function-controller," in str(info.value)
+    assert "profile 'kubeless' has no component 'controller'; its components are: function-controller," in str(
+        info.value
+    )
 
 
 def test_deep_copy_of_base_is_not_shared():
@@ -471,7 +532,9 @@ def test_profile_names_minikube_would_refuse_are_refused_here(tmp_path, name):
 @pytest.mark.parametrize("name", ["devloop-kubeless", "dl", "a.b-c", "Dev2"])
 def test_profile_names_minikube_accepts_load(tmp_path, name):
     path = tmp_path / "p.yaml"
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
+    data = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text()
+    )
     data["cluster"]["profile"] = name
     path.write_text(yaml.safe_dump(data))
     assert load_profile(str(path), cwd=tmp_path).cluster.profile == name

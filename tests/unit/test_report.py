@@ -8,8 +8,8 @@ import json
 import pytest
 
 from devloop.base.errors import ConfigError
-from devloop.output.report import Reporter
 from devloop.base.results import CleanResult, RenderResult
+from devloop.output.report import Reporter
 
 
 def json_lines(text: str) -> list[dict]:
@@ -61,8 +61,13 @@ def test_json_info_warning_and_error_events(capsys):
     info, warning, error = json_lines(out)
     assert info == {"event": "info", "message": "removed finalizers from 3 Functions"}
     assert warning == {"event": "warning", "message": "ingress addon is slow"}
-    assert error == {"event": "error", "message": "profile.yaml: components[a].image: missing",
-                     "hint": "add image: NAME", "exit_code": 2, "kind": "ConfigError"}
+    assert error == {
+        "event": "error",
+        "message": "profile.yaml: components[a].image: missing",
+        "hint": "add image: NAME",
+        "exit_code": 2,
+        "kind": "ConfigError",
+    }
     assert err == ""
 
 
@@ -83,7 +88,8 @@ def test_child_output_is_shown_only_when_verbose(capsys):
     assert capsys.readouterr().out == ""
     Reporter(json_mode=True, verbose=True).output_line("build app", "Step 1/3 : FROM scratch")
     assert json_lines(capsys.readouterr().out) == [
-        {"event": "output", "step": "build app", "line": "Step 1/3 : FROM scratch"}]
+        {"event": "output", "step": "build app", "line": "Step 1/3 : FROM scratch"}
+    ]
 
 
 # -- people: step lines on stderr ---------------------------------------------------------------

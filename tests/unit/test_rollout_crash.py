@@ -7,16 +7,33 @@ from __future__ import annotations
 from devloop.adapters.kube.diagnosis import crashed_containers, is_fresh
 
 
-def _pod(name: str, *, ready: bool = True, restarts: int = 0, state: dict | None = None, last: dict | None = None,
-         deleting: bool = False) -> dict:
+def _pod(
+    name: str,
+    *,
+    ready: bool = True,
+    restarts: int = 0,
+    state: dict | None = None,
+    last: dict | None = None,
+    deleting: bool = False,
+) -> dict:
     meta = {"name": name, "namespace": "ns"}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta, "status": {
-        "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        "containerStatuses": [{"name": "main", "restartCount": restarts, "state": state or {"running": {}},
-                               "lastState": {"terminated": last} if last else {}}]}}
+    return {
+        "metadata": meta,
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [
+                {
+                    "name": "main",
+                    "restartCount": restarts,
+                    "state": state or {"running": {}},
+                    "lastState": {"terminated": last} if last else {},
+                }
+            ],
+        },
+    }
 
 
 def test_a_running_pod_that_never_restarted_is_fine() -> None:
@@ -31,8 +48,9 @@ def test_a_restart_during_the_rollout_fails_it_with_the_exit_code() -> None:
 
 def test_an_exited_or_crash_looping_container_fails_it() -> None:
     exited = _pod("a", ready=True, state={"terminated": {"exitCode": 1, "reason": "Error"}})
-    looping = _pod("b", ready=False, restarts=2, state={"waiting": {"reason": "CrashLoopBackOff"}},
-                   last={"exitCode": 2})
+    looping = _pod(
+        "b", ready=False, restarts=2, state={"waiting": {"reason": "CrashLoopBackOff"}}, last={"exitCode": 2}
+    )
     texts = crashed_containers([exited, looping])
     assert texts[0] == "pod ns/a container main: terminated (exit code 1, Error)"
     assert texts[1].startswith("pod ns/b container main: CrashLoopBackOff (exit code 2)")

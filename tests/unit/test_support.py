@@ -21,11 +21,21 @@ def test_parse_events_refuses_a_broken_json_line():
 
 
 def test_result_is_the_final_result_event_or_a_failure_showing_the_output():
-    ok = DevloopRun(argv=["python", "-m", "devloop", "up"], returncode=0, stdout="", stderr="",
-                    events=[{"event": "step"}, {"event": "result", "built": []}])
+    ok = DevloopRun(
+        argv=["python", "-m", "devloop", "up"],
+        returncode=0,
+        stdout="",
+        stderr="",
+        events=[{"event": "step"}, {"event": "result", "built": []}],
+    )
     assert ok.result == {"event": "result", "built": []}
-    failed = DevloopRun(argv=["python", "-m", "devloop", "up"], returncode=1, stdout="", stderr="boom",
-                        events=[{"event": "error", "message": "boom"}])
+    failed = DevloopRun(
+        argv=["python", "-m", "devloop", "up"],
+        returncode=1,
+        stdout="",
+        stderr="boom",
+        events=[{"event": "error", "message": "boom"}],
+    )
     assert failed.last["message"] == "boom"
     with pytest.raises(AssertionError, match="devloop up exited 1"):
         failed.result

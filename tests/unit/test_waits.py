@@ -55,8 +55,15 @@ def test_timeout_message_describes_the_last_answer():
         return {} if len(polls) % 2 else 0  # falsy answers of two kinds: the last one is reported
 
     with pytest.raises(WaitTimeout) as info:
-        wait_for(not_ready, timeout=2, interval=0.5, describe=lambda last: f"gave up, last answer {last!r} "
-                 f"after {len(polls)} polls", hint="try harder", clock=clock, sleep=clock.sleep)
+        wait_for(
+            not_ready,
+            timeout=2,
+            interval=0.5,
+            describe=lambda last: f"gave up, last answer {last!r} after {len(polls)} polls",
+            hint="try harder",
+            clock=clock,
+            sleep=clock.sleep,
+        )
     assert info.value.message == "gave up, last answer {} after 5 polls"
     assert info.value.hint == "try harder"
     # Never sleeps past the deadline, and polls once more at the deadline itself.
@@ -73,8 +80,14 @@ def test_describe_sees_the_last_observed_state():
         return next(states, "")
 
     with pytest.raises(WaitTimeout, match=r"^still waiting: state 2$"):
-        wait_for(condition, timeout=1, interval=0.5, describe=lambda _last: f"still waiting: {observed[-1]}",
-                 clock=clock, sleep=clock.sleep)
+        wait_for(
+            condition,
+            timeout=1,
+            interval=0.5,
+            describe=lambda _last: f"still waiting: {observed[-1]}",
+            clock=clock,
+            sleep=clock.sleep,
+        )
 
 
 def test_string_message_and_zero_timeout_polls_exactly_once():
@@ -96,8 +109,10 @@ def test_interval_may_change_between_polls():
     clock = FakeClock()
     intervals = iter([0.02, 0.2, 0.02])
     condition, _ = _answers(None, None, None, True)
-    assert wait_for(condition, timeout=5, interval=lambda: next(intervals), describe="x",
-                    clock=clock, sleep=clock.sleep) is True
+    assert (
+        wait_for(condition, timeout=5, interval=lambda: next(intervals), describe="x", clock=clock, sleep=clock.sleep)
+        is True
+    )
     assert clock.sleeps == pytest.approx([0.02, 0.2, 0.02])
 
 

@@ -11,20 +11,23 @@ from pathlib import Path
 
 import pytest
 
+# test_watcher's sample tree, router and watch-loop helpers: one definition of each
+from test_watcher import PROFILE, CycleRecorder, JsonOut, SpecRouter, _run_watch, _tree
+
 from devloop.watch.debounce import Debouncer
 from devloop.watch.watcher import Watcher
 from support import wait_until
 
-# test_watcher's sample tree, router and watch-loop helpers: one definition of each
-from test_watcher import PROFILE, CycleRecorder, JsonOut, SpecRouter, _run_watch, _tree  # noqa: F401
-
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    _tree(tmp_path, {
-        "a": {"main.go": "a", "pkg": {"x.go": "x"}, ".git": {"HEAD": "h"}, "Dockerfile": "FROM scratch"},
-        "b": {"main.go": "b", "go.mod": "m", "pkg": {"y.go": "y"}},
-    })
+    _tree(
+        tmp_path,
+        {
+            "a": {"main.go": "a", "pkg": {"x.go": "x"}, ".git": {"HEAD": "h"}, "Dockerfile": "FROM scratch"},
+            "b": {"main.go": "b", "go.mod": "m", "pkg": {"y.go": "y"}},
+        },
+    )
     return tmp_path
 
 
@@ -41,8 +44,14 @@ def _router(ws: Path) -> BasesRouter:
 
 def _watcher(ws: Path, poll: bool, changes: list) -> Watcher:
     # root_check_s=0: no guard thread; the test calls check_roots() itself, so nothing depends on timing
-    return Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0), poll=poll, root_check_s=0,
-                   on_root=lambda change, path, comps: changes.append((change, path, comps)))
+    return Watcher(
+        _router(ws),
+        ws,
+        debouncer=Debouncer(quiet=0.1, cap=2.0),
+        poll=poll,
+        root_check_s=0,
+        on_root=lambda change, path, comps: changes.append((change, path, comps)),
+    )
 
 
 def _batches(w: Watcher, settle: float) -> list:
@@ -152,26 +161,33 @@ class KeepingRecorder(CycleRecorder):
         from devloop.loop import steps as loop
 
         keep = dict(keep_tags or {})
-        tags = {**keep, **loop.component_tags(session, [c.name for c in session.profile.components
-                                                        if c.name not in keep])}
+        tags = {
+            **keep,
+            **loop.component_tags(session, [c.name for c in session.profile.components if c.name not in keep]),
+        }
         self.calls.append(triggered_by)
         self.kept.append(keep)
         return loop.CycleResult(built=list(triggered_by or []), tags=tags)
 
 
-def test_watch_waits_for_a_moved_checkout_and_runs_one_cycle_when_it_is_back(ws: Path, tmp_path_factory, monkeypatch,
-                                                                             capsys) -> None:
+def test_watch_waits_for_a_moved_checkout_and_runs_one_cycle_when_it_is_back(
+    ws: Path, tmp_path_factory, monkeypatch, capsys
+) -> None:
     """The watch command: no cycle while the directory is away (edits there included), one notice, the
     other component still rebuilt; back: one cycle for it, though its sources did not change."""
     from devloop.loop import steps as loop
-    from devloop.profile.lookup import parse_profile
     from devloop.output.report import Reporter
+    from devloop.profile.lookup import parse_profile
     from devloop.session import Session
 
     monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: None)
     (ws / "b/m.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\n")
-    session = Session(profile=parse_profile(PROFILE, ws / "t.yaml"), workspace=ws, reporter=Reporter(json_mode=True),
-                      cache_dir=tmp_path_factory.mktemp("cache"))
+    session = Session(
+        profile=parse_profile(PROFILE, ws / "t.yaml"),
+        workspace=ws,
+        reporter=Reporter(json_mode=True),
+        cache_dir=tmp_path_factory.mktemp("cache"),
+    )
     rec = KeepingRecorder()
     monkeypatch.setattr(loop, "run_cycle", rec)
     printed = JsonOut(capsys)

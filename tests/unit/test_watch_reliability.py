@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -64,14 +63,18 @@ def ws(tmp_path: Path, monkeypatch) -> Path:
 @pytest.fixture
 def session(ws: Path, tmp_path_factory, monkeypatch):
     from devloop.loop import steps as loop
-    from devloop.profile.lookup import load_profile_file
     from devloop.output.report import Reporter
+    from devloop.profile.lookup import load_profile_file
     from devloop.session import Session
 
     prepared: list[int] = []
     monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: prepared.append(1))
-    s = Session(profile=load_profile_file(ws / "t.yaml"), workspace=ws, reporter=Reporter(json_mode=True),
-                cache_dir=tmp_path_factory.mktemp("cache"))
+    s = Session(
+        profile=load_profile_file(ws / "t.yaml"),
+        workspace=ws,
+        reporter=Reporter(json_mode=True),
+        cache_dir=tmp_path_factory.mktemp("cache"),
+    )
     s.prepared = prepared  # type: ignore[attr-defined]
     return s
 
@@ -86,7 +89,7 @@ class Running:
         def run():
             try:
                 self.out.update(watch(session, stop=self.stop, debounce_ms=100, **kw).payload())
-            except BaseException as exc:  # noqa: BLE001 - handed to the test
+            except BaseException as exc:
                 self.error = exc
 
         self.thread = threading.Thread(target=run, daemon=True)
@@ -98,8 +101,12 @@ class Running:
         return [e for e in evs if kind is None or e["event"] == kind]
 
     def wait_event(self, kind: str, pred=lambda e: True, n: int = 1, timeout: float = 30) -> list[dict]:
-        return wait_until(lambda: (lambda evs: evs if len(evs) >= n else None)(
-            [e for e in self.events(kind) if pred(e)]), timeout, f"{n} {kind} event(s)", interval=0.05)
+        return wait_until(
+            lambda: (lambda evs: evs if len(evs) >= n else None)([e for e in self.events(kind) if pred(e)]),
+            timeout,
+            f"{n} {kind} event(s)",
+            interval=0.05,
+        )
 
     def end(self) -> None:
         self.stop.set()
@@ -162,8 +169,8 @@ def test_an_unexpected_exception_is_shown_and_retried(session, monkeypatch, caps
 
 
 def test_a_second_watch_on_the_profile_refuses_at_once(session, monkeypatch, capsys):
-    from devloop.loop import steps as loop
     from devloop.commands.watch import watch
+    from devloop.loop import steps as loop
 
     monkeypatch.setattr(loop, "run_cycle", Cycles())
     other = ProfileLock(session.context, kind="watcher", command="devloop watch (the first)")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pathspec
 import pytest
 
-from devloop.watch.debounce import Batch, Debouncer
+from devloop.watch.debounce import Debouncer
 from devloop.watch.plan import plan_tree, plan_watches
 from devloop.watch.watcher import Watcher, inotify_watch_count
 
@@ -29,13 +29,16 @@ def _tree(root: Path, spec: dict) -> None:
 
 
 def test_plan_never_watches_ignored_directories(tmp_path: Path) -> None:
-    _tree(tmp_path, {
-        ".git": {"objects": {"ab": {"x": "1"}}},
-        "bundles": {"deep": {"x": "1"}},
-        "pkg": {"a": {"a.go": "a"}, "b": {"node_modules": {"m": {"x": "1"}}, "b.go": "b"}},
-        "cmd": {"ctl": {"main.go": "m"}},
-        "go.mod": "module x",
-    })
+    _tree(
+        tmp_path,
+        {
+            ".git": {"objects": {"ab": {"x": "1"}}},
+            "bundles": {"deep": {"x": "1"}},
+            "pkg": {"a": {"a.go": "a"}, "b": {"node_modules": {"m": {"x": "1"}}, "b.go": "b"}},
+            "cmd": {"ctl": {"main.go": "m"}},
+            "go.mod": "module x",
+        },
+    )
     ignored = {".git", "bundles", "node_modules"}
     plan = plan_tree(tmp_path, lambda p: p.name in ignored)
     watches = dict(plan.watches())
@@ -58,8 +61,11 @@ class SpecRouter:
     def __init__(self, workspace: Path, components: dict[str, tuple[str, list[str], list[str]]]) -> None:
         self.ws = workspace
         self.comps = {
-            name: (workspace / d, [workspace / d / i for i in inputs] or [workspace / d],
-                   pathspec.GitIgnoreSpec.from_lines(ignore))
+            name: (
+                workspace / d,
+                [workspace / d / i for i in inputs] or [workspace / d],
+                pathspec.GitIgnoreSpec.from_lines(ignore),
+            )
             for name, (d, inputs, ignore) in components.items()
         }
 
@@ -94,19 +100,30 @@ def test_plan_for_file_inputs_and_missing_inputs_watches_the_parent(tmp_path: Pa
 # -- the watcher on a real filesystem -----------------------------------------------------------
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
-    _tree(tmp_path, {
-        "a": {"main.go": "a", "pkg": {"x.go": "x"}, ".git": {"HEAD": "h"}, "bundles": {"out": "o"},
-              "Dockerfile": "FROM scratch"},
-        "b": {"main.go": "b", "go.mod": "m", "docs": {"readme": "r"}},
-    })
+    _tree(
+        tmp_path,
+        {
+            "a": {
+                "main.go": "a",
+                "pkg": {"x.go": "x"},
+                ".git": {"HEAD": "h"},
+                "bundles": {"out": "o"},
+                "Dockerfile": "FROM scratch",
+            },
+            "b": {"main.go": "b", "go.mod": "m", "docs": {"readme": "r"}},
+        },
+    )
     return tmp_path
 
 
 def _router(ws: Path) -> SpecRouter:
-    return SpecRouter(ws, {
-        "a": ("a", [], [".git/", "bundles/", "*.swp", "*~", ".#*", "4913"]),
-        "b": ("b", ["main.go", "go.mod", "pkg"], []),
-    })
+    return SpecRouter(
+        ws,
+        {
+            "a": ("a", [], [".git/", "bundles/", "*.swp", "*~", ".#*", "4913"]),
+            "b": ("b", ["main.go", "go.mod", "pkg"], []),
+        },
+    )
 
 
 def _collect(w: Watcher, settle: float = 0.6) -> set[str]:
@@ -226,8 +243,9 @@ def test_falls_back_to_polling_when_inotify_runs_out(ws: Path, code: int) -> Non
     def make(polling: bool):
         return _default_observer(True) if polling else ExhaustedObserver(code)
 
-    with Watcher(_router(ws), ws, make_observer=make, on_notice=notices.append,
-                 debouncer=Debouncer(quiet=0.1, cap=2.0)) as w:
+    with Watcher(
+        _router(ws), ws, make_observer=make, on_notice=notices.append, debouncer=Debouncer(quiet=0.1, cap=2.0)
+    ) as w:
         assert w.info is not None and w.info.mode == "polling"
         key = "max_user_watches" if code == errno.ENOSPC else "max_user_instances"
         assert len(notices) == 1 and f"fs.inotify.{key}" in notices[0]
@@ -273,19 +291,31 @@ def test_many_edits_settle_into_few_batches(ws: Path) -> None:
 # -- the real profile rules (devloop.sources.fingerprint) ----------------------------------------------
 @pytest.fixture
 def kubeless_ws(tmp_path: Path) -> Path:
-    _tree(tmp_path, {
-        "kubeless": {
-            "go.mod": "m", "go.sum": "s", "Makefile": "all:", "kubeless.yaml": "---\n",
-            "cmd": {"function-controller": {"main.go": "m"}, "kubeless": {"cli.go": "c"}},
-            "pkg": {"controller": {"c.go": "c"}, "function-image-builder": {"b.go": "b"}},
-            "docker": {"function-controller": {"Dockerfile": "FROM scratch", ".dockerignore": "*.md\nnotes/\n"},
-                       "function-image-builder": {"Dockerfile": "FROM scratch"}},
-            "bundles": {"kubeless_linux-amd64": {"function-controller": "bin"}},
-            ".git": {"HEAD": "ref"},
+    _tree(
+        tmp_path,
+        {
+            "kubeless": {
+                "go.mod": "m",
+                "go.sum": "s",
+                "Makefile": "all:",
+                "kubeless.yaml": "---\n",
+                "cmd": {"function-controller": {"main.go": "m"}, "kubeless": {"cli.go": "c"}},
+                "pkg": {"controller": {"c.go": "c"}, "function-image-builder": {"b.go": "b"}},
+                "docker": {
+                    "function-controller": {"Dockerfile": "FROM scratch", ".dockerignore": "*.md\nnotes/\n"},
+                    "function-image-builder": {"Dockerfile": "FROM scratch"},
+                },
+                "bundles": {"kubeless_linux-amd64": {"function-controller": "bin"}},
+                ".git": {"HEAD": "ref"},
+            },
+            "http-trigger": {
+                "go.mod": "m",
+                "pkg": {"h.go": "h"},
+                "vendor": {"v.go": "v"},
+                "cmd": {"http-trigger-controller": {"main.go": "m"}},
+            },
         },
-        "http-trigger": {"go.mod": "m", "pkg": {"h.go": "h"}, "vendor": {"v.go": "v"},
-                         "cmd": {"http-trigger-controller": {"main.go": "m"}}},
-    })
+    )
     return tmp_path
 
 
@@ -310,15 +340,21 @@ def test_profile_routing_maps_paths_to_their_components(kubeless_ws: Path) -> No
     assert r.components_for(k / "kubeless.yaml.tmp") == set() and not r.is_manifest(k / "kubeless.yaml.tmp")
 
 
-@pytest.mark.parametrize("rel", [
-    "bundles/kubeless_linux-amd64/function-controller",  # profile ignore: build output
-    "docker/function-controller/function-controller",    # binary copied into the build context
-    ".git/HEAD",
-    "pkg/controller/.c.go.swp", "pkg/controller/c.go~", "pkg/controller/.#c.go", "pkg/controller/4913",
-    "pkg/controller/c.go.bak",
-    "docker/function-controller/README.md",               # the build context's .dockerignore
-    "docker/function-controller/notes/todo",
-])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "bundles/kubeless_linux-amd64/function-controller",  # profile ignore: build output
+        "docker/function-controller/function-controller",  # binary copied into the build context
+        ".git/HEAD",
+        "pkg/controller/.c.go.swp",
+        "pkg/controller/c.go~",
+        "pkg/controller/.#c.go",
+        "pkg/controller/4913",
+        "pkg/controller/c.go.bak",
+        "docker/function-controller/README.md",  # the build context's .dockerignore
+        "docker/function-controller/notes/todo",
+    ],
+)
 def test_profile_ignore_rules(kubeless_ws: Path, rel: str) -> None:
     assert _kubeless_router(kubeless_ws).components_for(kubeless_ws / "kubeless" / rel) == set()
 
@@ -372,7 +408,9 @@ def test_a_queue_overflow_offers_every_component(ws: Path) -> None:
     notices: list[str] = []
     with Watcher(_router(ws), ws, debouncer=Debouncer(quiet=0.1, cap=2.0), on_notice=notices.append) as w:
         # what watchdog does when the kernel drops events (IN_Q_OVERFLOW)
-        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
         assert _collect(w) == {"a", "b"}
         assert any("max_queued_events" in n for n in notices)
 
@@ -387,8 +425,8 @@ class CycleRecorder:
         self.event = threading.Event()
 
     def __call__(self, session, *, triggered_by=None, strategy="apply", force_build=False):
-        from devloop.loop import steps as loop
         from devloop.base.errors import CommandFailed
+        from devloop.loop import steps as loop
 
         # Fingerprint before the call is visible to the test, as a real cycle builds what it sees
         # when it starts: an edit the test makes after wait_calls() belongs to the next cycle.
@@ -396,8 +434,12 @@ class CycleRecorder:
         self.calls.append(triggered_by)
         self.event.set()
         if self.fail_when and self.fail_when in (session.workspace / "a/main.go").read_text():
-            raise CommandFailed(["sh", "-c", "make"], 2, "main.go:1: syntax error",
-                                message="build of a failed: `make` exited with code 2")
+            raise CommandFailed(
+                ["sh", "-c", "make"],
+                2,
+                "main.go:1: syntax error",
+                message="build of a failed: `make` exited with code 2",
+            )
         return loop.CycleResult(built=list(triggered_by or ["a", "b"]), tags=tags)
 
     def wait_calls(self, n: int, timeout: float = 15.0) -> None:
@@ -422,14 +464,15 @@ ignore: [bundles/]
 @pytest.fixture
 def session(ws: Path, tmp_path_factory, monkeypatch):
     from devloop.loop import steps as loop
-    from devloop.profile.lookup import parse_profile
     from devloop.output.report import Reporter
+    from devloop.profile.lookup import parse_profile
     from devloop.session import Session
 
     monkeypatch.setattr(loop, "prepare_cluster", lambda session, **kw: None)
     profile = parse_profile(PROFILE, ws / "t.yaml")
-    return Session(profile=profile, workspace=ws, reporter=Reporter(json_mode=True),
-                   cache_dir=tmp_path_factory.mktemp("cache"))
+    return Session(
+        profile=profile, workspace=ws, reporter=Reporter(json_mode=True), cache_dir=tmp_path_factory.mktemp("cache")
+    )
 
 
 def _run_watch(session, **kw):
@@ -437,7 +480,9 @@ def _run_watch(session, **kw):
 
     stop = threading.Event()
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(watch(session, stop=stop, debounce_ms=100, **kw).payload()), daemon=True)
+    t = threading.Thread(
+        target=lambda: out.update(watch(session, stop=stop, debounce_ms=100, **kw).payload()), daemon=True
+    )
     t.start()
     return stop, t, out
 
@@ -575,8 +620,8 @@ def test_a_manifest_edit_reapplies_everything(session, ws: Path, monkeypatch, ca
 
 
 def test_watch_rejects_a_cap_shorter_than_the_window(session) -> None:
-    from devloop.commands.watch import watch
     from devloop.base.errors import ConfigError
+    from devloop.commands.watch import watch
 
     with pytest.raises(ConfigError, match="--max-wait"):
         watch(session, debounce_ms=500, max_wait_ms=100)

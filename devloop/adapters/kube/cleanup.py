@@ -16,8 +16,15 @@ from devloop.base.waits import wait_for
 from .diagnosis import meta_of, namespace_of, owner_text
 from .discovery import ObjRef, Resource
 from .objects import POLL, Objects, OnEvent
-from .transport import DELETE_IN_BACKGROUND, METADATA_ONLY, METADATA_ONLY_OBJECT, WORKERS, Conflict, NotFound, \
-    Unprocessable
+from .transport import (
+    DELETE_IN_BACKGROUND,
+    METADATA_ONLY,
+    METADATA_ONLY_OBJECT,
+    WORKERS,
+    Conflict,
+    NotFound,
+    Unprocessable,
+)
 
 # Right after finalizer patches most objects are gone already: look again soon.
 _POLL_AFTER_WORK = 0.02
@@ -123,8 +130,9 @@ class Cleaner:
                 return not remaining
 
             try:
-                wait_for(all_gone, timeout=min(grace, deadline - time.monotonic()), interval=POLL,
-                         describe="grace over")
+                wait_for(
+                    all_gone, timeout=min(grace, deadline - time.monotonic()), interval=POLL, describe="grace over"
+                )
             except WaitTimeout:
                 pass  # what the controllers left is stripped next
 
@@ -151,8 +159,12 @@ class Cleaner:
                 return False
 
             try:
-                wait_for(settled, timeout=deadline - time.monotonic(),
-                         interval=lambda: _POLL_AFTER_WORK if worked else POLL, describe="clean deadline")
+                wait_for(
+                    settled,
+                    timeout=deadline - time.monotonic(),
+                    interval=lambda: _POLL_AFTER_WORK if worked else POLL,
+                    describe="clean deadline",
+                )
             except WaitTimeout:
                 pass  # what is left is reported below, object by object, with why
 
@@ -162,15 +174,18 @@ class Cleaner:
         return report
 
     @staticmethod
-    def _stuck(res: Resource, meta: dict, errors: dict[str, str], strip_finalizers: bool,
-               timeout: float) -> StuckObject:
+    def _stuck(
+        res: Resource, meta: dict, errors: dict[str, str], strip_finalizers: bool, timeout: float
+    ) -> StuckObject:
         ref = ObjRef(res.api_version, res.kind, meta.get("namespace"), meta.get("name", ""))
         finalizers = list(meta.get("finalizers") or [])
         if meta.get("uid") in errors:
             reason = f"removing its finalizers failed: {errors[meta['uid']]}"
         elif finalizers and not strip_finalizers:
-            reason = (f"its finalizers were not removed within {timeout:g}s (is their controller running?); "
-                      "`--strip-finalizers` removes them")
+            reason = (
+                f"its finalizers were not removed within {timeout:g}s (is their controller running?); "
+                "`--strip-finalizers` removes them"
+            )
         elif finalizers:
             reason = "its finalizers came back after being removed (a controller keeps adding them)"
         else:
@@ -188,13 +203,21 @@ class Cleaner:
 
     def _delete_one(self, res: Resource, meta: dict) -> None:
         try:
-            self.transport.request("DELETE", res.path(meta.get("namespace"), meta.get("name")),
-                                   body=DELETE_IN_BACKGROUND)
+            self.transport.request(
+                "DELETE", res.path(meta.get("namespace"), meta.get("name")), body=DELETE_IN_BACKGROUND
+            )
         except (NotFound, Conflict):
             pass
 
-    def _strip(self, res: Resource, meta: dict, report: CleanReport, stripped_uids: set[str], errors: dict[str, str],
-               on_event: OnEvent | None) -> None:
+    def _strip(
+        self,
+        res: Resource,
+        meta: dict,
+        report: CleanReport,
+        stripped_uids: set[str],
+        errors: dict[str, str],
+        on_event: OnEvent | None,
+    ) -> None:
         namespace, name, uid = meta.get("namespace"), meta.get("name"), meta.get("uid", "")
         finalizers = list(meta.get("finalizers") or [])
         try:

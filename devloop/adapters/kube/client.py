@@ -17,8 +17,9 @@ from .workloads import Workloads
 
 
 class Kube:
-    def __init__(self, *, context: str, kubeconfig: str | Kubeconfig | None = None,
-                 request_timeout: float = REQUEST_TIMEOUT):
+    def __init__(
+        self, *, context: str, kubeconfig: str | Kubeconfig | None = None, request_timeout: float = REQUEST_TIMEOUT
+    ):
         """`kubeconfig`: a path list as kubectl takes it, or a Kubeconfig the caller loaded already."""
         self.config = Kubeconfig.load(kubeconfig)
         self.context = context
@@ -55,10 +56,18 @@ class Kube:
     def create(self, obj: dict) -> None:
         self.objects.create(obj)
 
-    def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True,
-                          on_fallback=None, known_off: bool = False) -> bool:
-        return self.objects.server_side_apply(obj, field_manager=field_manager, force=force, on_fallback=on_fallback,
-                                              known_off=known_off)
+    def server_side_apply(
+        self,
+        obj: dict,
+        *,
+        field_manager: str = "devloop",
+        force: bool = True,
+        on_fallback=None,
+        known_off: bool = False,
+    ) -> bool:
+        return self.objects.server_side_apply(
+            obj, field_manager=field_manager, force=force, on_fallback=on_fallback, known_off=known_off
+        )
 
     def delete_objects(self, objs: list[dict], *, timeout: float, on_event: OnEvent | None = None) -> None:
         self.objects.delete_objects(objs, timeout=timeout, on_event=on_event)
@@ -91,7 +100,8 @@ class Kube:
 
         try:
             status, payload = self.transport.request_once(
-                "GET", "/api/v1/nodes", query={"labelSelector": "minikube.k8s.io/primary=true"}, timeout=timeout)
+                "GET", "/api/v1/nodes", query={"labelSelector": "minikube.k8s.io/primary=true"}, timeout=timeout
+            )
         except Transient:
             return None
         items = (payload or {}).get("items") or [] if status == 200 and isinstance(payload, dict) else []
@@ -99,8 +109,10 @@ class Kube:
             return None
         node = items[0]
         labels = (node.get("metadata") or {}).get("labels") or {}
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (node.get("status") or {}).get("conditions") or [])
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (node.get("status") or {}).get("conditions") or []
+        )
         return {"profile": labels.get("minikube.k8s.io/name"), "ready": ready}
 
     def pods(self, namespace: str, selector: str | None) -> list[dict]:
@@ -109,17 +121,32 @@ class Kube:
     def restart_deployment(self, namespace: str, name: str) -> None:
         self.workloads.restart_deployment(namespace, name)
 
-    def wait_rollout(self, deployments: list[tuple[str, str]], *, timeout: float,
-                     on_wait: Callable[[str], None] | None = None, fail_fast: bool = True) -> None:
+    def wait_rollout(
+        self,
+        deployments: list[tuple[str, str]],
+        *,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+        fail_fast: bool = True,
+    ) -> None:
         self.workloads.wait_rollout(deployments, timeout=timeout, on_wait=on_wait, fail_fast=fail_fast)
 
-    def pod_logs(self, namespace: str, pod: str, container: str, *, follow: bool = False,
-                 tail_lines: int | None = None) -> Iterator[str]:
+    def pod_logs(
+        self, namespace: str, pod: str, container: str, *, follow: bool = False, tail_lines: int | None = None
+    ) -> Iterator[str]:
         return self.workloads.pod_logs(namespace, pod, container, follow=follow, tail_lines=tail_lines)
 
     # -- cleanup -----------------------------------------------------------------------------
 
-    def clean_custom_resources(self, resources: list[str], *, grace: float, strip_finalizers: bool, timeout: float,
-                               on_event: OnEvent | None = None) -> CleanReport:
-        return self.cleaner.clean_custom_resources(resources, grace=grace, strip_finalizers=strip_finalizers,
-                                                   timeout=timeout, on_event=on_event)
+    def clean_custom_resources(
+        self,
+        resources: list[str],
+        *,
+        grace: float,
+        strip_finalizers: bool,
+        timeout: float,
+        on_event: OnEvent | None = None,
+    ) -> CleanReport:
+        return self.cleaner.clean_custom_resources(
+            resources, grace=grace, strip_finalizers=strip_finalizers, timeout=timeout, on_event=on_event
+        )

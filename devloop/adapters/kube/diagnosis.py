@@ -57,8 +57,9 @@ def label_selector(selector: dict | None) -> str:
         elif op == "DoesNotExist":
             terms.append(f"!{key}")
         else:
-            raise ClusterError(f"label selector operator {op!r} (key {key!r}) is not one of In, NotIn, Exists, "
-                               "DoesNotExist")
+            raise ClusterError(
+                f"label selector operator {op!r} (key {key!r}) is not one of In, NotIn, Exists, DoesNotExist"
+            )
     return ",".join(terms)
 
 
@@ -216,13 +217,21 @@ def crashed_containers(pods: list[dict], settled: set[tuple[str, str]] = frozens
             state = cs.get("state") or {}
             restarts = cs.get("restartCount", 0)
             last = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
-            exit_text = f"exit code {last.get('exitCode')}" + (f", {last['reason']}" if last.get("reason") else "") \
-                if last else ""
-            if (state.get("waiting") and state["waiting"].get("reason") not in STARTING_REASONS) \
-                    or state.get("terminated"):
-                why = (state.get("waiting") or {}).get("reason") or ("terminated" if state.get("terminated") else "waiting")
+            exit_text = (
+                f"exit code {last.get('exitCode')}" + (f", {last['reason']}" if last.get("reason") else "")
+                if last
+                else ""
+            )
+            if (state.get("waiting") and state["waiting"].get("reason") not in STARTING_REASONS) or state.get(
+                "terminated"
+            ):
+                why = (state.get("waiting") or {}).get("reason") or (
+                    "terminated" if state.get("terminated") else "waiting"
+                )
                 texts.append(f"{name} container {cs.get('name')}: {why}" + (f" ({exit_text})" if exit_text else ""))
             elif restarts > 0:
-                texts.append(f"{name} container {cs.get('name')} restarted {restarts} time(s) during the rollout"
-                             + (f" (last {exit_text})" if exit_text else ""))
+                texts.append(
+                    f"{name} container {cs.get('name')} restarted {restarts} time(s) during the rollout"
+                    + (f" (last {exit_text})" if exit_text else "")
+                )
     return texts

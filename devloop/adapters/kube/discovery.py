@@ -120,5 +120,9 @@ class Discovery:
         if not version:
             return None
         names = spec.get("names") or {}
-        return Resource(f"{spec['group']}/{version}", names.get("kind", ""), names.get("plural", ""),
-                        spec.get("scope") == "Namespaced")
+        return Resource(
+            f"{spec['group']}/{version}",
+            names.get("kind", ""),
+            names.get("plural", ""),
+            spec.get("scope") == "Namespaced",
+        )

@@ -13,8 +13,16 @@ from devloop.base.waits import wait_for
 
 from .diagnosis import conditions_text, content, describe_remaining, meta_of, status_of
 from .discovery import CRDS, NAMESPACES, Discovery, ObjRef, Resource
-from .transport import (DELETE_IN_BACKGROUND, METADATA_ONLY, ApiError, Conflict, NotFound, Transient, Transport,
-                        status_text)
+from .transport import (
+    DELETE_IN_BACKGROUND,
+    METADATA_ONLY,
+    ApiError,
+    Conflict,
+    NotFound,
+    Transient,
+    Transport,
+    status_text,
+)
 
 OnEvent = Callable[[str, str, "str | None", "str | None", Any], None]
 
@@ -73,12 +81,22 @@ class Objects:
             self.transport.request("POST", res.path(namespace), body=_copy(obj, namespace))
         except Conflict as exc:
             ref = ObjRef(res.api_version, res.kind, namespace, name)
-            raise Conflict(f"{ref} already exists", status=exc.status, reason=exc.reason,
-                           hint="delete it first (`devloop apply --strategy recreate` does) or use "
-                           "`--strategy apply`") from None
+            raise Conflict(
+                f"{ref} already exists",
+                status=exc.status,
+                reason=exc.reason,
+                hint="delete it first (`devloop apply --strategy recreate` does) or use `--strategy apply`",
+            ) from None
 
-    def server_side_apply(self, obj: dict, *, field_manager: str = "devloop", force: bool = True,
-                          on_fallback: Callable[[str], None] | None = None, known_off: bool = False) -> bool:
+    def server_side_apply(
+        self,
+        obj: dict,
+        *,
+        field_manager: str = "devloop",
+        force: bool = True,
+        on_fallback: Callable[[str], None] | None = None,
+        known_off: bool = False,
+    ) -> bool:
         """Server-side apply; returns whether the object changed (created, or its content differs).
 
         An API server with the ServerSideApply feature gate off (Kubernetes <= 1.21 can turn it off) refuses
@@ -104,12 +122,15 @@ class Objects:
                     raise
                 self._client_side = True
                 if on_fallback is not None:
-                    on_fallback(f"the API server does not take server-side apply ({exc}; its ServerSideApply "
-                                "feature gate is off): creating each object, or merging the manifest into it, instead")
+                    on_fallback(
+                        f"the API server does not take server-side apply ({exc}; its ServerSideApply "
+                        "feature gate is off): creating each object, or merging the manifest into it, instead"
+                    )
         return self._create_or_merge(res, namespace, name, body, before, field_manager)
 
-    def _create_or_merge(self, res: Resource, namespace: str | None, name: str, body: dict, before: dict | None,
-                         field_manager: str) -> bool:
+    def _create_or_merge(
+        self, res: Resource, namespace: str | None, name: str, body: dict, before: dict | None, field_manager: str
+    ) -> bool:
         """Client-side: POST a missing object, else merge the manifest into it (JSON merge patch, RFC 7386).
 
         Like server-side apply, and unlike a replace, this keeps what others set on the object (the
@@ -125,8 +146,9 @@ class Objects:
                 before = self.transport.get(res.path(namespace, name))
         if before is not None and _merge_changes_nothing(before, body):
             return False  # the common no-change `up`: one read instead of a write per object
-        after = self.transport.request("PATCH", res.path(namespace, name), body=body, query=query,
-                                       content_type="application/merge-patch+json")
+        after = self.transport.request(
+            "PATCH", res.path(namespace, name), body=body, query=query, content_type="application/merge-patch+json"
+        )
         # status is the controllers' (a Deployment's moves on its own between the read and the write)
         return before is None or _without_status(content(before)) != _without_status(content(after))
 
@@ -166,9 +188,13 @@ class Objects:
             return not pending
 
         wait_for(
-            all_gone, timeout=deadline - time.monotonic(), interval=POLL,
-            describe=lambda _: f"{len(pending)} object(s) still exist {timeout:g}s after deleting them:\n"
-            + "\n".join(f"  - {describe_remaining(last[ref], ref)}" for *_, ref in pending),
+            all_gone,
+            timeout=deadline - time.monotonic(),
+            interval=POLL,
+            describe=lambda _: (
+                f"{len(pending)} object(s) still exist {timeout:g}s after deleting them:\n"
+                + "\n".join(f"  - {describe_remaining(last[ref], ref)}" for *_, ref in pending)
+            ),
             hint="a finalizer is removed by the controller that set it; if that controller is gone or "
             "lacks permissions the object stays (for the profile's cleanup kinds `devloop clean "
             "--strip-finalizers` removes them)",
@@ -188,8 +214,9 @@ class Objects:
         def admitted() -> bool:
             nonlocal last
             try:
-                status, payload = self.transport.request_once("POST", path, query={"dryRun": "All"},
-                                                              body=_copy(obj, None))
+                status, payload = self.transport.request_once(
+                    "POST", path, query={"dryRun": "All"}, body=_copy(obj, None)
+                )
             except Transient as exc:
                 last = str(exc)
                 return False
@@ -198,14 +225,18 @@ class Objects:
             last = status_text("POST", path, status, payload)
             return False
 
-        wait_for(admitted, timeout=timeout, interval=POLL * 2,
-                 describe=lambda _: f"{what} did not admit a dry-run {res.kind} within {timeout:g}s; "
-                 f"last answer: {last}")
+        wait_for(
+            admitted,
+            timeout=timeout,
+            interval=POLL * 2,
+            describe=lambda _: f"{what} did not admit a dry-run {res.kind} within {timeout:g}s; last answer: {last}",
+        )
 
     # -- lists -------------------------------------------------------------------------------
 
-    def list(self, res: Resource, *, namespace: str | None = None, metadata_only: bool = False,
-             selector: str | None = None) -> list[dict]:
+    def list(
+        self, res: Resource, *, namespace: str | None = None, metadata_only: bool = False, selector: str | None = None
+    ) -> list[dict]:
         items: list[dict] = []
         token = None
         while True:
@@ -253,9 +284,14 @@ class Objects:
             remaining = still
             return not remaining
 
-        wait_for(established, timeout=timeout, interval=POLL,
-                 describe=lambda _: f"CRDs not Established within {timeout:g}s:\n"
-                 + "\n".join(f"  - {n}: {seen[n]}" for n in remaining))
+        wait_for(
+            established,
+            timeout=timeout,
+            interval=POLL,
+            describe=lambda _: (
+                f"CRDs not Established within {timeout:g}s:\n" + "\n".join(f"  - {n}: {seen[n]}" for n in remaining)
+            ),
+        )
         self.discovery.forget()
 
     # -- namespaces --------------------------------------------------------------------------
@@ -268,8 +304,9 @@ class Objects:
         if current is not None:
             self._wait_namespace_gone(name, timeout=timeout)
         try:
-            self.transport.request("POST", NAMESPACES.path(),
-                                   body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            self.transport.request(
+                "POST", NAMESPACES.path(), body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
         except Conflict:
             return False
         return True
@@ -290,10 +327,14 @@ class Objects:
             last = current or last
             return current is None
 
-        wait_for(gone, timeout=timeout, interval=POLL,
-                 describe=lambda _: self._namespace_stuck_message(name, last, timeout),
-                 hint="objects held by finalizers keep a namespace Terminating; `devloop clean "
-                 "--strip-finalizers` removes the custom resources' finalizers")
+        wait_for(
+            gone,
+            timeout=timeout,
+            interval=POLL,
+            describe=lambda _: self._namespace_stuck_message(name, last, timeout),
+            hint="objects held by finalizers keep a namespace Terminating; `devloop clean "
+            "--strip-finalizers` removes the custom resources' finalizers",
+        )
 
     def _namespace_stuck_message(self, name: str, ns: dict, timeout: float) -> str:
         lines = [f"namespace {name} is still {status_of(ns).get('phase', 'present')} after {timeout:g}s"]

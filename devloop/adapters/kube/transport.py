@@ -75,8 +75,12 @@ class Transport:
         configuration = client.Configuration()
         configuration.connection_pool_maxsize = WORKERS * 2
         try:
-            load_kube_config_from_dict(self._config.client_dict(self.context), context=self.context,
-                                       client_configuration=configuration, persist_config=False)
+            load_kube_config_from_dict(
+                self._config.client_dict(self.context),
+                context=self.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
         except Exception as exc:  # noqa: BLE001 - the loader raises bare exceptions for bad entries
             raise ConfigError(f"cannot load kube context {self.context!r} ({self._config.where}): {exc}") from None
         return client.ApiClient(configuration=configuration)
@@ -117,7 +121,12 @@ class Transport:
             if self.direct is not None:
                 payload_bytes = body if body is None or isinstance(body, (str, bytes)) else json.dumps(body)
                 response = self.direct.pool.request(
-                    method, url, headers=headers, body=payload_bytes, retries=False, preload_content=True,
+                    method,
+                    url,
+                    headers=headers,
+                    body=payload_bytes,
+                    retries=False,
+                    preload_content=True,
                     timeout=urllib3.Timeout(total=timeout or self.request_timeout),
                 )
                 data = response.data

@@ -40,7 +40,7 @@ class Workloads:
         return self.objects.list(PODS, namespace=namespace, selector=selector or None)
 
     def restart_deployment(self, namespace: str, name: str) -> None:
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.transport.request(
             "PATCH",
             DEPLOYMENTS.path(namespace, name),
@@ -124,7 +124,7 @@ class Workloads:
                 f"deployment {namespace}/{name} rolled out, but its containers do not stay up:\n"
                 + "\n".join(f"  - {t}" for t in crashed),
                 hint=f"the container exits after it starts: `kubectl logs -n {namespace} deployment/{name} "
-                     "--previous` (or `devloop logs`) shows why",
+                "--previous` (or `devloop logs`) shows why",
             )
 
     def _fail_if_hopeless(self, namespace: str, name: str) -> None:
@@ -144,12 +144,14 @@ class Workloads:
         selector = workload_selector(deploy)
         pods = [p for p in self.pods(namespace, selector) if not is_deleting(p)]
         if not pods:
-            return [(None, f"no pods for deployment {namespace}/{name} (selector {selector}); "
-                     "see its ReplicaSet events")]
+            return [
+                (None, f"no pods for deployment {namespace}/{name} (selector {selector}); see its ReplicaSet events")
+            ]
         return [problem for pod in pods if (problem := pod_problem(pod)) is not None]
 
-    def pod_logs(self, namespace: str, pod: str, container: str, *, follow: bool = False,
-                 tail_lines: int | None = None) -> Iterator[str]:
+    def pod_logs(
+        self, namespace: str, pod: str, container: str, *, follow: bool = False, tail_lines: int | None = None
+    ) -> Iterator[str]:
         """A container's log, line by line; with `follow`, until the stream ends or the caller stops."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
@@ -162,8 +164,10 @@ class Workloads:
         try:
             resp = client.CoreV1Api(self.transport.api).read_namespaced_pod_log(pod, namespace, **kwargs)
         except ApiException as exc:
-            raise ClusterError(f"cannot read logs of {namespace}/{pod}/{container}: {exc.status} {exc.reason}",
-                               hint="the container may not have started yet; `devloop status` shows why") from None
+            raise ClusterError(
+                f"cannot read logs of {namespace}/{pod}/{container}: {exc.status} {exc.reason}",
+                hint="the container may not have started yet; `devloop status` shows why",
+            ) from None
         try:
             pending = b""
             for chunk in resp.stream(4096, decode_content=True):

@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 
 from devloop.adapters import proc
 from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are re-exported
+    _ENV,
     EXIT_REASONS,
     ClusterStatus,
     LastStep,
     MinikubeError,
     MinikubeVersion,
-    _ENV,
     _json_values,
     error_event,
     find_exit_reason,
@@ -46,8 +46,14 @@ def feature_gates_arg(gates: Mapping[str, bool]) -> str:
 
 
 class Minikube:
-    def __init__(self, profile: str, *, binary: str = "minikube", run: Callable[..., proc.Completed] = proc.run,
-                 kubeconfig: str | None = None):
+    def __init__(
+        self,
+        profile: str,
+        *,
+        binary: str = "minikube",
+        run: Callable[..., proc.Completed] = proc.run,
+        kubeconfig: str | None = None,
+    ):
         self.profile_name = profile
         self.binary = binary
         self._run = run
@@ -135,11 +141,20 @@ class Minikube:
         on_line=None,
     ) -> bool:
         """Start (or restart) the profile; True once it started (a dry-run double says False)."""
-        args = self.start_args(driver=driver, kubernetes_version=kubernetes_version, cpus=cpus, memory=memory,
-                               container_runtime=container_runtime, force=force, docker_env=docker_env,
-                               feature_gates=feature_gates, extra_args=extra_args)
-        done = self._call_long(f"minikube start of profile {self.profile_name!r} did not finish", *args,
-                               timeout=timeout, on_line=on_line)
+        args = self.start_args(
+            driver=driver,
+            kubernetes_version=kubernetes_version,
+            cpus=cpus,
+            memory=memory,
+            container_runtime=container_runtime,
+            force=force,
+            docker_env=docker_env,
+            feature_gates=feature_gates,
+            extra_args=extra_args,
+        )
+        done = self._call_long(
+            f"minikube start of profile {self.profile_name!r} did not finish", *args, timeout=timeout, on_line=on_line
+        )
         if done.exit_code != 0:
             raise self._fail(f"minikube could not start profile {self.profile_name!r}", done)
         return True
@@ -165,8 +180,13 @@ class Minikube:
         empty one, is passed whole, since minikube replaces its saved FeatureGates with the flag's text."""
         args = ["start", "-p", self.profile_name]
         # Unset values are left to minikube's own defaults rather than passed as "None".
-        for flag, value in (("driver", driver), ("kubernetes-version", kubernetes_version), ("cpus", cpus),
-                            ("memory", memory), ("container-runtime", container_runtime)):
+        for flag, value in (
+            ("driver", driver),
+            ("kubernetes-version", kubernetes_version),
+            ("cpus", cpus),
+            ("memory", memory),
+            ("container-runtime", container_runtime),
+        ):
             if value is not None:
                 args.append(f"--{flag}={value}")
         # Variables for the node's dockerd (saved in the profile as DockerEnv; applied when the node is made).
@@ -197,8 +217,16 @@ class Minikube:
 
     def enable_addon(self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line=None) -> bool:
         """Enable the addon; True once enabled (a dry-run double says False)."""
-        done = self._call_long(f"minikube addons enable {name} did not finish", "addons", "enable", name,
-                               "-p", self.profile_name, timeout=timeout, on_line=on_line)
+        done = self._call_long(
+            f"minikube addons enable {name} did not finish",
+            "addons",
+            "enable",
+            name,
+            "-p",
+            self.profile_name,
+            timeout=timeout,
+            on_line=on_line,
+        )
         if done.exit_code != 0:
             raise self._fail(f"minikube could not enable the {name} addon", done)
         return True
@@ -237,8 +265,13 @@ class Minikube:
     def image_load(self, ref: str, *, env: dict[str, str] | None = None, timeout: float, on_line=None) -> None:
         """`minikube image load -p P REF`: minikube takes REF from the Docker engine the DOCKER_* variables in
         `env` name (image.go:79-153). Exit 0 is no proof (a missing image only warns): check images()."""
-        done = self._run(self._argv("image", "load", "-p", self.profile_name, ref), env={**self.env, **(env or {})},
-                         timeout=timeout, check=False, on_line=on_line)
+        done = self._run(
+            self._argv("image", "load", "-p", self.profile_name, ref),
+            env={**self.env, **(env or {})},
+            timeout=timeout,
+            check=False,
+            on_line=on_line,
+        )
         if done.exit_code != 0:
             raise self._fail(f"minikube could not load {ref} into profile {self.profile_name!r}", done)
 
@@ -258,10 +291,12 @@ class Minikube:
                 # {"error":{}} and exit 80 (profile_list.go:242-245): the Go error marshals to an empty
                 # object, so the reason is only in minikube's log.
                 error = next(v["error"] for v in values if isinstance(v, dict) and "error" in v)
-                detail = f": {error}" if error else " (it printed {\"error\":{}}: the reason is only in its log)"
-                raise ClusterError(f"minikube could not list profiles (exit {done.exit_code}){detail}",
-                                   hint="`minikube profile list --alsologtostderr` shows why; a kubeconfig "
-                                   "minikube cannot read is a common cause")
+                detail = f": {error}" if error else ' (it printed {"error":{}}: the reason is only in its log)'
+                raise ClusterError(
+                    f"minikube could not list profiles (exit {done.exit_code}){detail}",
+                    hint="`minikube profile list --alsologtostderr` shows why; a kubeconfig "
+                    "minikube cannot read is a common cause",
+                )
             raise self._fail("minikube could not list profiles", done)
         return parse_profile_list(done.stdout)
 

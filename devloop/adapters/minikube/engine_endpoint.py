@@ -27,21 +27,34 @@ def read_only_docker_env(profile: str, cache_dir: Path) -> tuple[dict[str, str] 
     if config is None:
         return None, f"minikube has no profile {profile!r}"
     if config.container_runtime not in ("", "docker"):
-        return None, (f"profile {profile!r} runs the {config.container_runtime} runtime: there is no dockerd to "
-                      "build into (devloop loads images instead)")
+        return None, (
+            f"profile {profile!r} runs the {config.container_runtime} runtime: there is no dockerd to "
+            "build into (devloop loads images instead)"
+        )
     cached = DockerEnvCache(cache_dir, profile).get(config.key)
     if cached:
         return cached, "docker-env's answer from devloop's last run (the profile's config.json is unchanged since)"
     node = config.primary
     certs = config.docker_cert_dir
-    if config.driver == "docker" and node is not None and node.ip and node.ip not in _LOOPBACK \
-            and (certs / "cert.pem").is_file():
-        env = {"DOCKER_TLS_VERIFY": "1", "DOCKER_HOST": f"tcp://{node.ip}:{DOCKERD_PORT}",
-               "DOCKER_CERT_PATH": str(certs), "MINIKUBE_ACTIVE_DOCKERD": profile}
+    if (
+        config.driver == "docker"
+        and node is not None
+        and node.ip
+        and node.ip not in _LOOPBACK
+        and (certs / "cert.pem").is_file()
+    ):
+        env = {
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_HOST": f"tcp://{node.ip}:{DOCKERD_PORT}",
+            "DOCKER_CERT_PATH": str(certs),
+            "MINIKUBE_ACTIVE_DOCKERD": profile,
+        }
         return env, f"derived from {config.path} (the node's address, port {DOCKERD_PORT}, {certs})"
-    return None, ("not asked: `minikube docker-env` restarts dockerd (and with containerd starts helpers), so "
-                  "read-only commands do not run it, and this profile's engine port is forwarded (not on disk); "
-                  "`devloop up` records it")
+    return None, (
+        "not asked: `minikube docker-env` restarts dockerd (and with containerd starts helpers), so "
+        "read-only commands do not run it, and this profile's engine port is forwarded (not on disk); "
+        "`devloop up` records it"
+    )
 
 
 def remember_docker_env(profile: str, cache_dir: Path, env: dict[str, str]) -> None:

@@ -118,8 +118,10 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise ClusterError(f"minikube's profile config {path} is not JSON ({exc})",
-                           hint=f"`minikube delete -p {profile}` removes a broken profile") from None
+        raise ClusterError(
+            f"minikube's profile config {path} is not JSON ({exc})",
+            hint=f"`minikube delete -p {profile}` removes a broken profile",
+        ) from None
     if not isinstance(data, dict):
         raise ClusterError(f"minikube's profile config {path} is not a JSON object")
     k8s = data.get("KubernetesConfig") or {}
@@ -149,8 +151,6 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
         addons=addons,
         feature_gates=str(k8s.get("FeatureGates") or ""),
     )
-
-
 
 
 class DockerEnvCache:
@@ -214,5 +214,12 @@ def trusts_profile_ca(cluster: Mapping, config: ProfileConfig) -> bool:
     return have == want
 
 
-__all__ = ["DockerEnvCache", "Node", "ProfileConfig", "config_path", "minikube_home", "read_profile_config",
-           "trusts_profile_ca"]
+__all__ = [
+    "DockerEnvCache",
+    "Node",
+    "ProfileConfig",
+    "config_path",
+    "minikube_home",
+    "read_profile_config",
+    "trusts_profile_ca",
+]

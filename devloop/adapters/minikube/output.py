@@ -69,8 +69,10 @@ _REASON_HINTS: dict[str, str] = {
     "`minikube logs -p <profile>` shows the kubelet's own error",
 }
 # Whatever minikube said, there is always something to try next.
-_DEFAULT_HINT = ("rerun the command; if minikube fails the same way again, `devloop reset` deletes and "
-                 "recreates the profile (`minikube logs -p <profile>` shows minikube's side)")
+_DEFAULT_HINT = (
+    "rerun the command; if minikube fails the same way again, `devloop reset` deletes and "
+    "recreates the profile (`minikube logs -p <profile>` shows minikube's side)"
+)
 
 _EXITING_RE = re.compile(r"^(?:X\s+|[^\w\s]+\s*)?Exiting due to (?P<reason>[A-Z][A-Z0-9_]*): (?P<message>.*)$")
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
@@ -291,9 +293,7 @@ def parse_status(stdout: str, exit_code: int) -> ClusterStatus:
             # `null` (or nothing): the profile exists but its host/container does not.
             return ClusterStatus("Missing", detail="the profile exists but its host is gone", exit_code=exit_code)
         reason, message = error_event(events)
-        return ClusterStatus(
-            "Error", detail=message or reason or reason_for_exit_code(exit_code), exit_code=exit_code
-        )
+        return ClusterStatus("Error", detail=message or reason or reason_for_exit_code(exit_code), exit_code=exit_code)
     nodes = payload if isinstance(payload, list) else [payload]
     nodes = [n for n in nodes if isinstance(n, dict)]
     if not nodes:
@@ -387,9 +387,7 @@ def primary_endpoint(profile: dict) -> tuple[str, int] | None:
     return str(ip), int(port)
 
 
-def needs_force(
-    minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool
-) -> bool:
+def needs_force(minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool) -> bool:
     """Whether `minikube start` needs --force for this Kubernetes version.
 
     minikube ≥ 1.37 refuses Kubernetes older than v1.28.0 (exit 106, K8S_OLD_UNSUPPORTED)
@@ -400,9 +398,7 @@ def needs_force(
         minikube_version = MinikubeVersion(version=minikube_version)
     wanted = parse_semver(kubernetes_version)
     if wanted is None:
-        raise ConfigError(
-            f"cluster.kubernetes_version {kubernetes_version!r} is not a version like v1.21.14"
-        )
+        raise ConfigError(f"cluster.kubernetes_version {kubernetes_version!r} is not a version like v1.21.14")
     if not minikube_version.known:
         # A development build: we can't tell its limits; minikube itself will say (exit 106).
         return False

@@ -38,5 +38,6 @@ def running(session: Any) -> Any | None:
         return None
     if not node or node.get("profile") != config.profile or not node.get("ready"):
         return None
-    return ClusterStatus("Running", name=config.profile, host="Running", kubelet="Running", apiserver="Running",
-                         kubeconfig="Configured")
+    return ClusterStatus(
+        "Running", name=config.profile, host="Running", kubelet="Running", apiserver="Running", kubeconfig="Configured"
+    )

@@ -5,6 +5,7 @@ scheduler), a Docker engine like minikube's and a real kubelet node on loopback.
 :class:`devrig.machine.Machine`.
 """
 
+
 class RigError(Exception):
     """A rig part failed; the message says what and where to look (log file)."""
 

@@ -6,6 +6,7 @@ the host's glibc loader and libraries (what a Debian or Fedora base carries, and
 cgo needs to start), and package managers that install nothing and say so:
 `install_packages` (minideb) and `dnf` (Fedora).  Everything built on top of them is built for real.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,18 @@ BASE_IMAGES = {
     "bitnami/minideb:jessie": {"ID": "debian", "VERSION_ID": "8", "PRETTY_NAME": "Debian GNU/Linux 8 (jessie)"},
     "fedora:27": {"ID": "fedora", "VERSION_ID": "27", "PRETTY_NAME": "Fedora 27 (Twenty Seven)"},
 }
-LABEL = "devrig.base-image"   # marks the stand-ins, so `docker inspect` tells them from real images
-GLIBC = ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libm.so.6",
-         "/lib/x86_64-linux-gnu/libpthread.so.0", "/lib/x86_64-linux-gnu/libdl.so.2",
-         "/lib/x86_64-linux-gnu/libresolv.so.2", "/lib/x86_64-linux-gnu/librt.so.1",
-         "/lib/x86_64-linux-gnu/libnss_files.so.2", "/lib/x86_64-linux-gnu/libnss_dns.so.2")
+LABEL = "devrig.base-image"  # marks the stand-ins, so `docker inspect` tells them from real images
+GLIBC = (
+    "/lib64/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib/x86_64-linux-gnu/libm.so.6",
+    "/lib/x86_64-linux-gnu/libpthread.so.0",
+    "/lib/x86_64-linux-gnu/libdl.so.2",
+    "/lib/x86_64-linux-gnu/libresolv.so.2",
+    "/lib/x86_64-linux-gnu/librt.so.1",
+    "/lib/x86_64-linux-gnu/libnss_files.so.2",
+    "/lib/x86_64-linux-gnu/libnss_dns.so.2",
+)
 
 _NO_OP = """#!/bin/sh
 # devrig: {name} of a stand-in base image ({image}); no registry or mirror is reachable here.
@@ -53,9 +61,11 @@ def _rootfs(root: Path, image: str, os_release: dict[str, str]) -> None:
     for lib in GLIBC:
         if Path(lib).exists():
             shutil.copy(Path(lib).resolve(), root / lib.lstrip("/"))
-    scripts = {"bin/bash": _BASH,
-               "usr/sbin/install_packages": _NO_OP.format(name="install_packages", image=image),
-               "usr/bin/dnf": _NO_OP.format(name="dnf", image=image)}
+    scripts = {
+        "bin/bash": _BASH,
+        "usr/sbin/install_packages": _NO_OP.format(name="install_packages", image=image),
+        "usr/bin/dnf": _NO_OP.format(name="dnf", image=image),
+    }
     for rel, text in scripts.items():
         (root / rel).write_text(text)
         os.chmod(root / rel, 0o755)
@@ -74,11 +84,19 @@ def ensure(has_image, build_env: dict[str, str], engine_name: str) -> list[str]:
             _rootfs(Path(ctx, "rootfs"), image, os_release)
             Path(ctx, "Dockerfile").write_text(
                 f'FROM scratch\nCOPY rootfs/ /\nLABEL {LABEL}="stand-in for {image}: busybox, glibc, no-op '
-                f'package manager"\nENV PATH=/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["/bin/sh"]\n')
-            result = subprocess.run([str(paths.docker_cli()), "build", "-q", "-t", image, ctx], env=build_env,
-                                    capture_output=True, text=True, timeout=180)
+                f'package manager"\nENV PATH=/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["/bin/sh"]\n'
+            )
+            result = subprocess.run(
+                [str(paths.docker_cli()), "build", "-q", "-t", image, ctx],
+                env=build_env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
         if result.returncode != 0:
-            raise RigError(f"building base image {image} in the {engine_name!r} engine failed: "
-                           f"{result.stderr.strip() or result.stdout.strip()}")
+            raise RigError(
+                f"building base image {image} in the {engine_name!r} engine failed: "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
         built.append(image)
     return built

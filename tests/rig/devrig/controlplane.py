@@ -7,6 +7,7 @@ Two layouts:
   minikube's fixed ports; the API server listens on the node address too and advertises it (so the
   `kubernetes` Service has a real endpoint), and the host reaches it through a forwarded loopback port.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,21 +17,32 @@ from . import certs, kubeconfig, netns, paths
 from .kapi import Api
 
 SERVICE_CIDR = "10.96.0.0/12"
-ADMISSION_PLUGINS = ("NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"
-                     "NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota")
+ADMISSION_PLUGINS = (
+    "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,"
+    "NodeRestriction,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota"
+)
 
 
 class ControlPlane:
-    def __init__(self, *, machine_dir: Path, home_certs: certs.HomeCerts, version: str, ports: dict[str, int],
-                 node_ip: str | None = None, netns_path: Path | None = None, host_api_port: int | None = None,
-                 feature_gates: str = ""):
+    def __init__(
+        self,
+        *,
+        machine_dir: Path,
+        home_certs: certs.HomeCerts,
+        version: str,
+        ports: dict[str, int],
+        node_ip: str | None = None,
+        netns_path: Path | None = None,
+        host_api_port: int | None = None,
+        feature_gates: str = "",
+    ):
         self.dir = machine_dir
         # `A=false,B=true`, given whole to the API server, controller-manager and scheduler (as minikube's
         # kubeadm config does: bsutil/extraconfig.go newComponentOptions)
         self.feature_gates = feature_gates
         self.hc = home_certs
         self.version = version
-        self.ports = ports                  # where the parts listen (inside the namespace, if there is one)
+        self.ports = ports  # where the parts listen (inside the namespace, if there is one)
         self.node_ip = node_ip
         self.netns_path = netns_path
         self.host_api_port = host_api_port or ports["apiserver"]
@@ -61,8 +73,9 @@ class ControlPlane:
             crt, key = self._client(name)
             kubeconfig.write(self.kubeconfig(name), server=self.internal_url, ca=self.hc.ca_crt, cert=crt, key=key)
         server = self.server_url
-        kubeconfig.write(self.kubeconfig("admin"), server=server, ca=self.hc.ca_crt,
-                         cert=self.hc.client_crt, key=self.hc.client_key)
+        kubeconfig.write(
+            self.kubeconfig("admin"), server=server, ca=self.hc.ca_crt, cert=self.hc.client_crt, key=self.hc.client_key
+        )
 
     def kubeconfig(self, name: str) -> Path:
         return self.kubeconfigs / f"{name}.conf"
@@ -87,11 +100,19 @@ class ControlPlane:
     def etcd_argv(self, name: str) -> list[str]:
         client = f"http://127.0.0.1:{self.ports['etcd_client']}"
         peer = f"http://127.0.0.1:{self.ports['etcd_peer']}"
-        return [str(paths.etcd_bin()), f"--name={name}", f"--data-dir={self.etcd_dir}",
-                f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster={name}={peer}", "--initial-cluster-state=new",
-                "--snapshot-count=10000", "--log-level=warn"]
+        return [
+            str(paths.etcd_bin()),
+            f"--name={name}",
+            f"--data-dir={self.etcd_dir}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster={name}={peer}",
+            "--initial-cluster-state=new",
+            "--snapshot-count=10000",
+            "--log-level=warn",
+        ]
 
     def etcd_healthy(self) -> bool:
         with netns.connect(self.netns_path, "127.0.0.1", self.ports["etcd_client"], timeout=2) as sock:
@@ -110,26 +131,36 @@ class ControlPlane:
             listen = ["--bind-address=0.0.0.0", f"--advertise-address={self.node_ip}"]
             kubelet_address = "--kubelet-preferred-address-types=InternalIP,Hostname"
         else:
-            listen = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-                      # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
-                      "--endpoint-reconciler-type=none"]
+            listen = [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
+                "--endpoint-reconciler-type=none",
+            ]
             # only `localhost` (the node's Hostname address) resolves to loopback; never dial the InternalIP
             kubelet_address = "--kubelet-preferred-address-types=Hostname"
         return [
             self.bin("kube-apiserver"),
-            *listen, f"--secure-port={self.ports['apiserver']}",
+            *listen,
+            f"--secure-port={self.ports['apiserver']}",
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd_client']}",
-            f"--tls-cert-file={self.hc.apiserver_crt}", f"--tls-private-key-file={self.hc.apiserver_key}",
+            f"--tls-cert-file={self.hc.apiserver_crt}",
+            f"--tls-private-key-file={self.hc.apiserver_key}",
             f"--client-ca-file={self.hc.ca_crt}",
-            "--authorization-mode=Node,RBAC", f"--enable-admission-plugins={ADMISSION_PLUGINS}",
+            "--authorization-mode=Node,RBAC",
+            f"--enable-admission-plugins={ADMISSION_PLUGINS}",
             "--allow-privileged=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--service-node-port-range=30000-32767",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-node-port-range=30000-32767",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={self.sa_pub}", f"--service-account-signing-key-file={self.sa_key}",
-            f"--kubelet-client-certificate={kc_crt}", f"--kubelet-client-key={kc_key}",
+            f"--service-account-key-file={self.sa_pub}",
+            f"--service-account-signing-key-file={self.sa_key}",
+            f"--kubelet-client-certificate={kc_crt}",
+            f"--kubelet-client-key={kc_key}",
             kubelet_address,
             *self._gates(),
-            "--profiling=false", "--v=1",
+            "--profiling=false",
+            "--v=1",
         ]
 
     # --- controller-manager, scheduler ----------------------------------------------------------------------
@@ -137,23 +168,35 @@ class ControlPlane:
         return [
             self.bin("kube-controller-manager"),
             f"--kubeconfig={self.kubeconfig('controller-manager')}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['controller_manager']}", "--port=0",
-            "--leader-elect=false", "--use-service-account-credentials=true",
-            f"--service-account-private-key-file={self.sa_key}", f"--root-ca-file={self.hc.ca_crt}",
-            f"--cluster-signing-cert-file={self.hc.ca_crt}", f"--cluster-signing-key-file={self.hc.ca_key}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['controller_manager']}",
+            "--port=0",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.sa_key}",
+            f"--root-ca-file={self.hc.ca_crt}",
+            f"--cluster-signing-cert-file={self.hc.ca_crt}",
+            f"--cluster-signing-key-file={self.hc.ca_key}",
             # no cloud provider: these controllers have nothing to do
             "--controllers=*,bootstrapsigner,tokencleaner,-cloud-node-lifecycle,-route,-service",
-            "--allocate-node-cidrs=false", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allocate-node-cidrs=false",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
             *self._gates(),
-            "--profiling=false", "--v=1",
+            "--profiling=false",
+            "--v=1",
         ]
 
     def scheduler_argv(self) -> list[str]:
         return [
             self.bin("kube-scheduler"),
             f"--kubeconfig={self.kubeconfig('scheduler')}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.ports['scheduler']}", "--port=0",
-            "--leader-elect=false", *self._gates(), "--profiling=false", "--v=1",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['scheduler']}",
+            "--port=0",
+            "--leader-elect=false",
+            *self._gates(),
+            "--profiling=false",
+            "--v=1",
         ]
 
     def _gates(self) -> list[str]:

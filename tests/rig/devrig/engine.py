@@ -6,6 +6,7 @@ the same mounts (pod volumes, container rootfs) while nothing they mount leaks t
 namespace also holds private bind mounts over the paths the kubelet hardcodes (/var/log/pods ...).  When
 the namespace's last process is gone its mounts vanish with it, so wiping the data-root needs no unmounting.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,16 @@ DISK_FREE_SWITCH = "DEVRIG_ENGINE_DISK_FREE_MB"
 PRIVATE_HOST_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins", "/etc/docker")
 # Host sysctls the kubelet insists on (and writes unless they match): it reads these copies instead, so the
 # host's kernel settings stay as they are (kernel.panic_on_oops=1 would make the VM reboot on an oops).
-KUBELET_SYSCTLS = {"vm/overcommit_memory": 1, "vm/panic_on_oom": 0, "kernel/panic": 10,
-                   "kernel/panic_on_oops": 1, "kernel/keys/root_maxkeys": 1000000,
-                   "kernel/keys/root_maxbytes": 25000000}
+KUBELET_SYSCTLS = {
+    "vm/overcommit_memory": 1,
+    "vm/panic_on_oom": 0,
+    "kernel/panic": 10,
+    "kernel/panic_on_oops": 1,
+    "kernel/keys/root_maxkeys": 1000000,
+    "kernel/keys/root_maxbytes": 25000000,
+}
 
-_NS_SETUP = r'''
+_NS_SETUP = r"""
 set -e
 hostname "$DEVRIG_HOSTNAME"
 # dockerd uses a system containerd if /run/containerd/containerd.sock exists (Debian's containerd service):
@@ -63,7 +69,7 @@ if [ -n "$DEVRIG_DISK_FREE_MB" ]; then
   mount --move "$DEVRIG_DISK_STAGE" "$DEVRIG_DATA_ROOT"
 fi
 exec "$@"
-'''
+"""
 
 
 def unix_http(sock: Path, method: str, path: str, timeout: float = 3) -> tuple[int, bytes]:
@@ -85,17 +91,28 @@ def unix_http(sock: Path, method: str, path: str, timeout: float = 3) -> tuple[i
 
 
 class Engine:
-    def __init__(self, *, name: str, state_dir: Path, run_dir: Path, tcp_port: int, tls_ca: Path,
-                 tls_cert: Path, tls_key: Path, private_dirs_root: Path, netns_prefix: list[str] | None = None,
-                 host_tcp_port: int | None = None):
+    def __init__(
+        self,
+        *,
+        name: str,
+        state_dir: Path,
+        run_dir: Path,
+        tcp_port: int,
+        tls_ca: Path,
+        tls_cert: Path,
+        tls_key: Path,
+        private_dirs_root: Path,
+        netns_prefix: list[str] | None = None,
+        host_tcp_port: int | None = None,
+    ):
         """netns_prefix: run inside the profile's network namespace, listening there on `tcp_port` (minikube's
         2376) on every address, reached from the host through the forwarded `host_tcp_port` on loopback."""
         self.name = name
         self.netns_prefix = netns_prefix or []
         self.listen_host = "0.0.0.0" if netns_prefix else "127.0.0.1"
         self.host_tcp_port = host_tcp_port or tcp_port
-        self.state_dir = state_dir            # <machine>/engine: data-root, daemon.json
-        self.run_dir = run_dir                # short path (unix socket length limit): sockets, exec-root
+        self.state_dir = state_dir  # <machine>/engine: data-root, daemon.json
+        self.run_dir = run_dir  # short path (unix socket length limit): sockets, exec-root
         self.tcp_port = tcp_port
         self.tls = (tls_ca, tls_cert, tls_key)
         self.private_dirs_root = private_dirs_root
@@ -116,13 +133,25 @@ class Engine:
             str(paths.dockerd_bin()),
             # an own (empty) config file, so a host /etc/docker/daemon.json never leaks in
             f"--config-file={config}",
-            f"--data-root={self.data_root}", f"--exec-root={self.exec_root}",
+            f"--data-root={self.data_root}",
+            f"--exec-root={self.exec_root}",
             f"--pidfile={self.run_dir / 'docker.pid'}",
-            f"-H", f"unix://{self.socket}", "-H", f"tcp://{self.listen_host}:{self.tcp_port}",
-            "--tlsverify", f"--tlscacert={ca}", f"--tlscert={cert}", f"--tlskey={key}",
-            "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false", "--ip-masq=false",
+            "-H",
+            f"unix://{self.socket}",
+            "-H",
+            f"tcp://{self.listen_host}:{self.tcp_port}",
+            "--tlsverify",
+            f"--tlscacert={ca}",
+            f"--tlscert={cert}",
+            f"--tlskey={key}",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--ip-forward=false",
+            "--ip-masq=false",
             "--userland-proxy=false",
-            f"--add-runtime={RUNTIME_NAME}={RUNTIME_WRAPPER}", f"--default-runtime={RUNTIME_NAME}",
+            f"--add-runtime={RUNTIME_NAME}={RUNTIME_WRAPPER}",
+            f"--default-runtime={RUNTIME_NAME}",
             "--exec-opt=native.cgroupdriver=cgroupfs",
             # containers that ignore SIGTERM (busybox sleep as PID 1) must not hold up stop for 15 s
             "--shutdown-timeout=3",
@@ -155,14 +184,29 @@ class Engine:
         if free:
             if not free.isdigit():
                 raise RigError(f"{DISK_FREE_SWITCH}={free!r}: expected whole megabytes, e.g. 32")
-            env.update(DEVRIG_DISK_FREE_MB=free, DEVRIG_DATA_ROOT=str(self.data_root),
-                       DEVRIG_DISK_STAGE=str(self.state_dir / "disk-stage"))
+            env.update(
+                DEVRIG_DISK_FREE_MB=free,
+                DEVRIG_DATA_ROOT=str(self.data_root),
+                DEVRIG_DISK_STAGE=str(self.state_dir / "disk-stage"),
+            )
         else:
             env.pop("DEVRIG_DISK_FREE_MB", None)
         for var in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "NOTIFY_SOCKET"):
             env.pop(var, None)
-        argv = [*self.netns_prefix, "unshare", "--mount", "--uts", "--propagation", "private", "--",
-                "sh", "-c", _NS_SETUP, "devrig-ns", *self.argv()]
+        argv = [
+            *self.netns_prefix,
+            "unshare",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            _NS_SETUP,
+            "devrig-ns",
+            *self.argv(),
+        ]
         return procs.spawn(argv, log=self.log, env=env, pidfile=self.pidfile)
 
     def ping(self) -> bool:
@@ -177,8 +221,13 @@ class Engine:
             if not procs.alive(proc):
                 raise RigError(f"dockerd for {self.name!r} exited; see {self.log}:\n{procs.tail(self.log)}")
             return self.ping()
-        procs.wait_for(probe, timeout, f"dockerd of {self.name!r} to answer /_ping on {self.socket}",
-                       detail=lambda: f"log {self.log}:\n{procs.tail(self.log)}")
+
+        procs.wait_for(
+            probe,
+            timeout,
+            f"dockerd of {self.name!r} to answer /_ping on {self.socket}",
+            detail=lambda: f"log {self.log}:\n{procs.tail(self.log)}",
+        )
 
     def has_image(self, ref: str) -> bool:
         status, _ = unix_http(self.socket, "GET", f"/images/{ref}/json")
@@ -200,11 +249,18 @@ class Engine:
             Path(ctx, "pause").write_bytes(pause.read_bytes())
             os.chmod(Path(ctx, "pause"), 0o755)
             Path(ctx, "Dockerfile").write_text('FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n')
-            result = subprocess.run([str(paths.docker_cli()), "build", "-q", "-t", PAUSE_IMAGE, ctx],
-                                    env=self.cli_env(), capture_output=True, text=True, timeout=120)
+            result = subprocess.run(
+                [str(paths.docker_cli()), "build", "-q", "-t", PAUSE_IMAGE, ctx],
+                env=self.cli_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         if result.returncode != 0:
-            raise RigError(f"building {PAUSE_IMAGE} in the {self.name!r} engine failed: "
-                           f"{result.stderr.strip() or result.stdout.strip()}")
+            raise RigError(
+                f"building {PAUSE_IMAGE} in the {self.name!r} engine failed: "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
 
     def ensure_base_images(self) -> list[str]:
         """The base images the upstream Dockerfiles name, as stand-ins (see baseimages.py)."""

@@ -8,6 +8,7 @@ published ports on macOS: the host only ever sees 127.0.0.1:<port>).
 Both sides are loopback or inside the namespace: nothing else is ever targeted.  Sockets keep the namespace
 they were made in, so the (single-threaded) process enters a namespace only around socket() calls.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             pass
 
 
-async def _serve_one(listen_ns: int | None, listen: tuple[str, int], connect_ns: int | None,
-                     target: tuple[str, int]) -> asyncio.AbstractServer:
+async def _serve_one(
+    listen_ns: int | None, listen: tuple[str, int], connect_ns: int | None, target: tuple[str, int]
+) -> asyncio.AbstractServer:
     lsock = _socket_in(listen_ns)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(listen)
@@ -77,7 +79,7 @@ async def _serve_one(listen_ns: int | None, listen: tuple[str, int], connect_ns:
         try:
             await asyncio.wait_for(asyncio.get_running_loop().sock_connect(out, target), 10)
             t_reader, t_writer = await asyncio.open_connection(sock=out)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             print(f"forward {listen[0]}:{listen[1]} -> {target[0]}:{target[1]}: {exc}", file=sys.stderr, flush=True)
             out.close()
             writer.close()
@@ -92,10 +94,8 @@ async def _serve_one(listen_ns: int | None, listen: tuple[str, int], connect_ns:
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devrig.forward")
     parser.add_argument("--netns", required=True, help="path of the profile's network namespace")
-    parser.add_argument("--into", action="append", type=_mapping, default=[],
-                        help="host LISTEN -> namespace TARGET")
-    parser.add_argument("--out", action="append", type=_mapping, default=[],
-                        help="namespace LISTEN -> host TARGET")
+    parser.add_argument("--into", action="append", type=_mapping, default=[], help="host LISTEN -> namespace TARGET")
+    parser.add_argument("--out", action="append", type=_mapping, default=[], help="namespace LISTEN -> host TARGET")
     args = parser.parse_args(argv)
     for (host, _), _t in args.into:
         if host != "127.0.0.1":

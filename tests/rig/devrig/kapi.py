@@ -2,6 +2,7 @@
 
 It deliberately ignores REQUESTS_CA_BUNDLE & co: the rig always knows its own CA.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -23,8 +24,14 @@ class Api:
         self.ctx = ssl.create_default_context(cafile=str(ca))
         self.ctx.load_cert_chain(str(cert), str(key))
 
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 5,
-                content_type: str = "application/json") -> tuple[int, str]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        timeout: float = 5,
+        content_type: str = "application/json",
+    ) -> tuple[int, str]:
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
@@ -74,7 +81,7 @@ def node_ready(node: dict | None, since: float = 0) -> bool:
                 return False
             beat = cond.get("lastHeartbeatTime")
             if since and beat:
-                when = datetime.datetime.strptime(beat, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+                when = datetime.datetime.strptime(beat, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
                 return when.timestamp() >= since
             return True
     return False

@@ -7,6 +7,7 @@ so only pods that tolerate that taint (and usually select `type: kwok`) land the
     tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
     nodeSelector: {type: kwok}
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,27 +25,45 @@ def node_name(index: int) -> str:
 
 
 def argv(kubeconfig: Path, server_port: int) -> list[str]:
-    return [str(paths.kwok_bin()), f"--kubeconfig={kubeconfig}",
-            "--manage-all-nodes=false", f"--manage-nodes-with-annotation-selector={ANNOTATION}=fake",
-            f"--server-address=127.0.0.1:{server_port}",
-            # fake nodes and pods get addresses nobody dials; keep them on loopback all the same
-            "--node-ip=127.0.0.1"]
+    return [
+        str(paths.kwok_bin()),
+        f"--kubeconfig={kubeconfig}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={ANNOTATION}=fake",
+        f"--server-address=127.0.0.1:{server_port}",
+        # fake nodes and pods get addresses nobody dials; keep them on loopback all the same
+        "--node-ip=127.0.0.1",
+    ]
 
 
 def node_object(name: str) -> dict:
     capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {**LABEL, "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"},
+            "labels": {
+                **LABEL,
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+            },
         },
         "spec": {"taints": [TAINT]},
-        "status": {"capacity": capacity, "allocatable": capacity, "phase": "Running",
-                   "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux",
-                                "kubeletVersion": "fake", "kubeProxyVersion": "fake"}},
+        "status": {
+            "capacity": capacity,
+            "allocatable": capacity,
+            "phase": "Running",
+            "nodeInfo": {
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+                "kubeletVersion": "fake",
+                "kubeProxyVersion": "fake",
+            },
+        },
     }
 
 

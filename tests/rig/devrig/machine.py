@@ -17,23 +17,23 @@ PIDs (+ start times) recorded in rig.json and are never looked up by name.
     m.state()                    # MachineState(host=..., apiserver=..., kubelet=...)
     m.stop(); m.destroy()
 """
+
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import signal
 import ssl
 import subprocess
-import time
-import http.client
-from contextlib import contextmanager
-from dataclasses import dataclass, field, asdict
-from pathlib import Path
-
 import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from . import RigError, kwoknodes, netns, paths, procs
 from .certs import HomeCerts
@@ -47,20 +47,43 @@ RUNNING, STOPPED, ERROR, MISSING = "running", "stopped", "error", "missing"
 RUN_ROOT = Path(os.environ.get("DEVRIG_RUN_DIR", "/run/devrig"))
 LOOPBACK, NETNS = "loopback", "netns"
 DEFAULT_NETWORK = NETNS
-PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet", "docker",
-              "kwok")
+PORT_NAMES = ("etcd_client", "etcd_peer", "apiserver", "controller_manager", "scheduler", "kubelet", "docker", "kwok")
 # with a node network: minikube's ports inside the namespace; only these are picked free on the host
-NODE_PORTS = {"etcd_client": 2379, "etcd_peer": 2380, "apiserver": netns.APISERVER_PORT, "controller_manager": 10257,
-              "scheduler": 10259, "kubelet": 10250, "docker": netns.DOCKER_PORT}
+NODE_PORTS = {
+    "etcd_client": 2379,
+    "etcd_peer": 2380,
+    "apiserver": netns.APISERVER_PORT,
+    "controller_manager": 10257,
+    "scheduler": 10259,
+    "kubelet": 10250,
+    "docker": netns.DOCKER_PORT,
+}
 HOST_PORT_NAMES = ("apiserver", "docker", "kwok")
 # stop order: dependants first; the engine after the kubelet (which lives in its mount namespace); the
 # forwarders last (a stopping part may still be reached through them)
-STOP_ORDER = ("kwok", "kube-proxy", "kubelet", "scheduler", "controller-manager", "apiserver", "etcd", "dockerd",
-              "forward", "forward-out")
+STOP_ORDER = (
+    "kwok",
+    "kube-proxy",
+    "kubelet",
+    "scheduler",
+    "controller-manager",
+    "apiserver",
+    "etcd",
+    "dockerd",
+    "forward",
+    "forward-out",
+)
 PARTS = STOP_ORDER
-PORT_OWNER = {"etcd_client": "etcd", "etcd_peer": "etcd", "apiserver": "apiserver",
-              "controller_manager": "controller-manager", "scheduler": "scheduler", "kubelet": "kubelet",
-              "docker": "dockerd", "kwok": "kwok"}
+PORT_OWNER = {
+    "etcd_client": "etcd",
+    "etcd_peer": "etcd",
+    "apiserver": "apiserver",
+    "controller_manager": "controller-manager",
+    "scheduler": "scheduler",
+    "kubelet": "kubelet",
+    "docker": "dockerd",
+    "kwok": "kwok",
+}
 NETNS_PORT_OWNER = {"apiserver": "forward", "docker": "forward", "kwok": "kwok"}
 # who must restart when a port moves (they were started with the old one)
 PORT_DEPENDANTS = {"etcd_client": ("apiserver",), "apiserver": ("controller-manager", "scheduler", "kubelet", "kwok")}
@@ -70,8 +93,7 @@ NETNS_PORT_DEPENDANTS = {"apiserver": ("kwok",)}
 def network_mode() -> str:
     mode = os.environ.get("DEVRIG_NETWORK") or DEFAULT_NETWORK
     if mode not in (LOOPBACK, NETNS):
-        raise RigError(f"DEVRIG_NETWORK={mode!r}: expected {NETNS!r} (a network namespace per profile) or "
-                       f"{LOOPBACK!r}")
+        raise RigError(f"DEVRIG_NETWORK={mode!r}: expected {NETNS!r} (a network namespace per profile) or {LOOPBACK!r}")
     return mode
 
 
@@ -88,14 +110,14 @@ class MachineInfo:
     docker_socket: Path
     node_name: str
     kubernetes_version: str
-    kubeconfig: Path          # admin kubeconfig written by the rig (context "devrig"), for tests and tools
+    kubeconfig: Path  # admin kubeconfig written by the rig (context "devrig"), for tests and tools
     state_dir: Path
     run_dir: Path
     fake_nodes: list[str] = field(default_factory=list)
-    node_ip: str = "127.0.0.1"          # what `minikube ip` / `profile list` report (the node's address)
-    node_port: int = 0                  # the API server's port on node_ip (0: same as apiserver_port)
+    node_ip: str = "127.0.0.1"  # what `minikube ip` / `profile list` report (the node's address)
+    node_port: int = 0  # the API server's port on node_ip (0: same as apiserver_port)
     network: str = LOOPBACK
-    netns: Path | None = None           # the profile's network namespace (network "netns")
+    netns: Path | None = None  # the profile's network namespace (network "netns")
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -104,7 +126,8 @@ class MachineInfo:
 @dataclass
 class MachineState:
     """Per part: "running", "stopped", "error" (process alive but not answering) or "missing" (no machine)."""
-    host: str        # the Docker engine (minikube's "host": the node container)
+
+    host: str  # the Docker engine (minikube's "host": the node container)
     apiserver: str
     kubelet: str
     processes: dict[str, bool] = field(default_factory=dict)  # part -> recorded process alive
@@ -130,8 +153,9 @@ class Machine:
         except FileNotFoundError:
             return None
         except ValueError as exc:
-            raise RigError(f"rig state {self.state_file} is corrupt ({exc}); `minikube delete -p {self.name}` "
-                           f"or remove {self.dir}")
+            raise RigError(
+                f"rig state {self.state_file} is corrupt ({exc}); `minikube delete -p {self.name}` or remove {self.dir}"
+            )
 
     def _save(self, state: dict) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -157,15 +181,22 @@ class Machine:
         taken = {p for s in siblings for p in s.get("ports", {}).values()}
         mode = network_mode()
         ports = {}
-        for pname in (HOST_PORT_NAMES if mode == NETNS else PORT_NAMES):
+        for pname in HOST_PORT_NAMES if mode == NETNS else PORT_NAMES:
             ports[pname] = procs.free_port(avoid=taken | set(ports.values()))
         used_nets = {s.get("pod_net_index") for s in siblings}
         net_index = next(i for i in range(24) if i not in used_nets)
         run_id = hashlib.sha1(str(self.dir).encode()).hexdigest()[:12]
         state = {
-            "name": self.name, "kubernetes_version": version, "created": time.time(),
-            "run_dir": str(RUN_ROOT / run_id), "ports": ports, "pod_net_index": net_index,
-            "pod_cidr": f"10.244.{net_index}.0/24", "procs": {}, "mount_ns": None, "fake_nodes": 0,
+            "name": self.name,
+            "kubernetes_version": version,
+            "created": time.time(),
+            "run_dir": str(RUN_ROOT / run_id),
+            "ports": ports,
+            "pod_net_index": net_index,
+            "pod_cidr": f"10.244.{net_index}.0/24",
+            "procs": {},
+            "mount_ns": None,
+            "fake_nodes": 0,
             "network": mode,
         }
         if mode == NETNS:
@@ -198,28 +229,52 @@ class Machine:
         host_ports = state["ports"]
         net = self._network(state)
         ports = {**host_ports, **NODE_PORTS} if net else host_ports
-        cp = ControlPlane(machine_dir=self.dir, home_certs=self.certs, version=state["kubernetes_version"],
-                          ports=ports, node_ip=net.node_ip if net else None, netns_path=net.path if net else None,
-                          host_api_port=host_ports["apiserver"], feature_gates=state.get("feature_gates", ""))
-        engine = Engine(name=self.name, state_dir=self.dir / "engine", run_dir=run_dir, tcp_port=ports["docker"],
-                        tls_ca=self.certs.docker_ca, tls_cert=self.certs.docker_server_crt,
-                        tls_key=self.certs.docker_server_key, private_dirs_root=self.dir / "node" / "host",
-                        netns_prefix=net.prefix() if net else None, host_tcp_port=host_ports["docker"])
-        node = Node(machine_dir=self.dir, run_dir=run_dir, version=state["kubernetes_version"],
-                    kubelet_port=ports["kubelet"], kubeconfig=cp.kubeconfig("kubelet"),
-                    docker_socket=_kubelet_engine_socket(self.dir, engine.socket), pod_cidr=state["pod_cidr"],
-                    client_ca=self.certs.ca_crt,
-                    profile=self.name, node_ip=net.node_ip if net else None,
-                    pod_gateway=net.pod_gateway if net else None, netns_path=net.path if net else None,
-                    feature_gates=state.get("feature_gates", ""))
+        cp = ControlPlane(
+            machine_dir=self.dir,
+            home_certs=self.certs,
+            version=state["kubernetes_version"],
+            ports=ports,
+            node_ip=net.node_ip if net else None,
+            netns_path=net.path if net else None,
+            host_api_port=host_ports["apiserver"],
+            feature_gates=state.get("feature_gates", ""),
+        )
+        engine = Engine(
+            name=self.name,
+            state_dir=self.dir / "engine",
+            run_dir=run_dir,
+            tcp_port=ports["docker"],
+            tls_ca=self.certs.docker_ca,
+            tls_cert=self.certs.docker_server_crt,
+            tls_key=self.certs.docker_server_key,
+            private_dirs_root=self.dir / "node" / "host",
+            netns_prefix=net.prefix() if net else None,
+            host_tcp_port=host_ports["docker"],
+        )
+        node = Node(
+            machine_dir=self.dir,
+            run_dir=run_dir,
+            version=state["kubernetes_version"],
+            kubelet_port=ports["kubelet"],
+            kubeconfig=cp.kubeconfig("kubelet"),
+            docker_socket=_kubelet_engine_socket(self.dir, engine.socket),
+            pod_cidr=state["pod_cidr"],
+            client_ca=self.certs.ca_crt,
+            profile=self.name,
+            node_ip=net.node_ip if net else None,
+            pod_gateway=net.pod_gateway if net else None,
+            netns_path=net.path if net else None,
+            feature_gates=state.get("feature_gates", ""),
+        )
         return cp, engine, node
 
     @staticmethod
     def _proc(state: dict, part: str) -> Proc | None:
         return Proc.from_json(state["procs"].get(part))
 
-    def _spawn(self, state: dict, part: str, argv: list[str], *, port_keys: tuple[str, ...] = (),
-               in_node: bool = False) -> Proc:
+    def _spawn(
+        self, state: dict, part: str, argv: list[str], *, port_keys: tuple[str, ...] = (), in_node: bool = False
+    ) -> Proc:
         """Start a daemon; `in_node`: inside the profile's network namespace, if it has one."""
         net = self._network(state)
         if net and in_node:
@@ -228,11 +283,14 @@ class Machine:
             port_keys = tuple(k for k in port_keys if k in state["ports"] and not in_node)  # the rest: the node's
         for key in port_keys:
             if not procs.port_free(state["ports"][key]):
-                raise RigError(f"{part} of profile {self.name!r} cannot start: its port 127.0.0.1:"
-                               f"{state['ports'][key]} is taken by another process; stop that process or "
-                               f"delete and recreate the profile")
-        proc = procs.spawn(argv, log=self.logs / f"{part}.log", pidfile=Path(state["run_dir"]) / f"{part}.pid",
-                           env=_daemon_env())
+                raise RigError(
+                    f"{part} of profile {self.name!r} cannot start: its port 127.0.0.1:"
+                    f"{state['ports'][key]} is taken by another process; stop that process or "
+                    f"delete and recreate the profile"
+                )
+        proc = procs.spawn(
+            argv, log=self.logs / f"{part}.log", pidfile=Path(state["run_dir"]) / f"{part}.pid", env=_daemon_env()
+        )
         state["procs"][part] = proc.to_json()
         self._save(state)  # recorded at once: a failed boot must still be stoppable
         return proc
@@ -247,13 +305,21 @@ class Machine:
             if proc is not None:
                 self._check_alive(proc, part)
             return probe()
+
         log = self.logs / f"{part}.log"
-        return procs.wait_for(guarded, max(deadline - time.monotonic(), 1), what,
-                              detail=lambda: f"log {log}:\n{procs.tail(log)}")
+        return procs.wait_for(
+            guarded, max(deadline - time.monotonic(), 1), what, detail=lambda: f"log {log}:\n{procs.tail(log)}"
+        )
 
     # --- boot ----------------------------------------------------------------------------------------------
-    def boot(self, *, kubernetes_version: str = paths.DEFAULT_KUBERNETES_VERSION, fake_nodes: int = 0,
-             timeout: float = 120, feature_gates: str | None = None) -> MachineInfo:
+    def boot(
+        self,
+        *,
+        kubernetes_version: str = paths.DEFAULT_KUBERNETES_VERSION,
+        fake_nodes: int = 0,
+        timeout: float = 120,
+        feature_gates: str | None = None,
+    ) -> MachineInfo:
         """`feature_gates`: `A=false,B=true` for the API server, controller-manager, scheduler and kubelet (as
         minikube passes them; not kube-proxy); None keeps what the machine runs with. Changed gates restart
         those four, as minikube's reconfiguration of a running cluster re-runs kubeadm's control-plane phases."""
@@ -263,13 +329,21 @@ class Machine:
             if state is None:
                 state = self._new_state(kubernetes_version)
             elif state["kubernetes_version"] != kubernetes_version:
-                raise RigError(f"profile {self.name!r} runs Kubernetes {state['kubernetes_version']}, not "
-                               f"{kubernetes_version}; delete it first to change versions")
+                raise RigError(
+                    f"profile {self.name!r} runs Kubernetes {state['kubernetes_version']}, not "
+                    f"{kubernetes_version}; delete it first to change versions"
+                )
             if feature_gates is not None and feature_gates != state.get("feature_gates", ""):
-                self._log(f"boot: feature gates {state.get('feature_gates', '')!r} -> {feature_gates!r}: "
-                          "restarting the API server, controller-manager, scheduler and kubelet")
-                procs.terminate_all({part: self._proc(state, part)
-                                     for part in ("controller-manager", "scheduler", "kubelet", "apiserver")})
+                self._log(
+                    f"boot: feature gates {state.get('feature_gates', '')!r} -> {feature_gates!r}: "
+                    "restarting the API server, controller-manager, scheduler and kubelet"
+                )
+                procs.terminate_all(
+                    {
+                        part: self._proc(state, part)
+                        for part in ("controller-manager", "scheduler", "kubelet", "apiserver")
+                    }
+                )
                 state["feature_gates"] = feature_gates
             net = self._network(state)
             paths.require_parts(kubernetes_version, kwok=fake_nodes > 0, network=net is not None)
@@ -294,29 +368,46 @@ class Machine:
 
             etcd = self._proc(state, "etcd")
             if not procs.alive(etcd):
-                etcd = self._spawn(state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"),
-                                   in_node=True)
+                etcd = self._spawn(
+                    state, "etcd", cp.etcd_argv(self.name), port_keys=("etcd_client", "etcd_peer"), in_node=True
+                )
             dockerd = self._ensure_engine(state, engine, deadline)
-            self._wait(f"etcd of {self.name!r} to report healthy on 127.0.0.1:{cp.ports['etcd_client']}",
-                       "etcd", etcd, cp.etcd_healthy, deadline)
+            self._wait(
+                f"etcd of {self.name!r} to report healthy on 127.0.0.1:{cp.ports['etcd_client']}",
+                "etcd",
+                etcd,
+                cp.etcd_healthy,
+                deadline,
+            )
             mark("etcd healthy")
             apiserver = self._proc(state, "apiserver")
             if not procs.alive(apiserver):
-                apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",),
-                                        in_node=True)
-            self._wait(f"the {self.name!r} Docker engine to answer on {engine.socket}", "dockerd", dockerd,
-                       engine.ping, deadline)
+                apiserver = self._spawn(state, "apiserver", cp.apiserver_argv(), port_keys=("apiserver",), in_node=True)
+            self._wait(
+                f"the {self.name!r} Docker engine to answer on {engine.socket}",
+                "dockerd",
+                dockerd,
+                engine.ping,
+                deadline,
+            )
             mark("engine ready")
             engine.ensure_pause_image()
             kubelet, kubelet_started = self._ensure_kubelet(state, node, dockerd)
             api = cp.api()
-            self._wait(f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)", "apiserver",
-                       apiserver, api.readyz, deadline)
+            self._wait(
+                f"kube-apiserver of {self.name!r} to be ready ({cp.server_url}/readyz)",
+                "apiserver",
+                apiserver,
+                api.readyz,
+                deadline,
+            )
             mark("apiserver ready")
             # not earlier: the controller-manager gives up (exits) if /healthz is not allowed within ~10 s,
             # which happens on a loaded machine before the API server has its RBAC bootstrap policy
-            for part, argv, port in (("controller-manager", cp.controller_manager_argv(), "controller_manager"),
-                                     ("scheduler", cp.scheduler_argv(), "scheduler")):
+            for part, argv, port in (
+                ("controller-manager", cp.controller_manager_argv(), "controller_manager"),
+                ("scheduler", cp.scheduler_argv(), "scheduler"),
+            ):
                 if not procs.alive(self._proc(state, part)):
                     self._spawn(state, part, argv, port_keys=(port,), in_node=True)
             if net:
@@ -326,14 +417,25 @@ class Machine:
             if built:
                 mark(f"base images built ({', '.join(built)})")
             # after a restart the Node object still says Ready from before: insist on a fresh heartbeat
-            self._wait(f"node {NODE_NAME!r} of {self.name!r} to become Ready", "kubelet", kubelet,
-                       lambda: node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
-                       and _kubelet_healthz(cp.ports["kubelet"], net), deadline)
+            self._wait(
+                f"node {NODE_NAME!r} of {self.name!r} to become Ready",
+                "kubelet",
+                kubelet,
+                lambda: (
+                    node_ready(api.get(f"/api/v1/nodes/{NODE_NAME}"), since=kubelet_started - 1)
+                    and _kubelet_healthz(cp.ports["kubelet"], net)
+                ),
+                deadline,
+            )
             mark("node Ready")
             api.patch(f"/api/v1/nodes/{NODE_NAME}", {"metadata": {"labels": node.labels()}})
-            self._wait(f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
-                       "controller-manager", self._proc(state, "controller-manager"),
-                       lambda: api.get("/api/v1/namespaces/default/serviceaccounts/default"), deadline)
+            self._wait(
+                f"the default ServiceAccount in {self.name!r} (created by kube-controller-manager)",
+                "controller-manager",
+                self._proc(state, "controller-manager"),
+                lambda: api.get("/api/v1/namespaces/default/serviceaccounts/default"),
+                deadline,
+            )
             mark("default ServiceAccount")
             fake = max(fake_nodes, state.get("fake_nodes", 0))
             if fake:
@@ -357,18 +459,29 @@ class Machine:
             self._spawn_forwarder(state, part, argv, rig_root)
         out_ports = state.get("out_ports") or []
         if out_ports and not procs.alive(self._proc(state, "forward-out")):
-            argv = [sys.executable, "-m", "devrig.forward", f"--netns={net.path}",
-                    *(f"--out=127.0.0.1:{p}=127.0.0.1:{p}" for p in out_ports)]
+            argv = [
+                sys.executable,
+                "-m",
+                "devrig.forward",
+                f"--netns={net.path}",
+                *(f"--out=127.0.0.1:{p}=127.0.0.1:{p}" for p in out_ports),
+            ]
             self._spawn_forwarder(state, "forward-out", argv, rig_root)
 
     def _spawn_forwarder(self, state: dict, part: str, argv: list[str], rig_root: str) -> Proc:
         log = self.logs / f"{part}.log"
-        proc = procs.spawn(argv, log=log, pidfile=Path(state["run_dir"]) / f"{part}.pid",
-                           env=dict(_daemon_env(), PYTHONPATH=rig_root))
+        proc = procs.spawn(
+            argv, log=log, pidfile=Path(state["run_dir"]) / f"{part}.pid", env=dict(_daemon_env(), PYTHONPATH=rig_root)
+        )
         state["procs"][part] = proc.to_json()
         self._save(state)
-        self._wait(f"the {part} process of {self.name!r} to listen", part, proc,
-                   lambda: b"port(s) ready" in log.read_bytes().rsplit(b"\n=== ", 1)[-1], time.monotonic() + 15)
+        self._wait(
+            f"the {part} process of {self.name!r} to listen",
+            part,
+            proc,
+            lambda: b"port(s) ready" in log.read_bytes().rsplit(b"\n=== ", 1)[-1],
+            time.monotonic() + 15,
+        )
         return proc
 
     def reach_host_port(self, port: int) -> None:
@@ -390,8 +503,12 @@ class Machine:
     def _ensure_kube_proxy(self, state: dict, cp: ControlPlane) -> None:
         if procs.alive(self._proc(state, "kube-proxy")):
             return
-        proxy = KubeProxy(machine_dir=self.dir, version=state["kubernetes_version"],
-                          kubeconfig=cp.kubeconfig("kube-proxy"), cluster_cidr=state["pod_cidr"])
+        proxy = KubeProxy(
+            machine_dir=self.dir,
+            version=state["kubernetes_version"],
+            kubeconfig=cp.kubeconfig("kube-proxy"),
+            cluster_cidr=state["pod_cidr"],
+        )
         proxy.write_config()
         self._spawn(state, "kube-proxy", proxy.argv(), in_node=True)
 
@@ -404,16 +521,21 @@ class Machine:
         procs.terminate(self._proc(state, "kubelet"), what="kubelet")
         self._sweep(state)
         if self._network(state) is None and not procs.port_free(state["ports"]["docker"]):
-            raise RigError(f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
-                           f"{state['ports']['docker']} is taken by another process")
+            raise RigError(
+                f"the Docker engine of {self.name!r} cannot start: 127.0.0.1:"
+                f"{state['ports']['docker']} is taken by another process"
+            )
         dockerd = engine.start()
         state["procs"]["dockerd"] = dockerd.to_json()
         self._save(state)
         # the recorded PID runs `sh` first and enters its namespace a moment later
         state["mount_ns"] = self._wait(
-            f"the {self.name!r} engine to enter its own mount namespace", "dockerd", dockerd,
-            lambda: (ns if (ns := procs.mount_ns(dockerd.pid)) not in procs.host_mount_namespaces() else None),
-            deadline)
+            f"the {self.name!r} engine to enter its own mount namespace",
+            "dockerd",
+            dockerd,
+            lambda: ns if (ns := procs.mount_ns(dockerd.pid)) not in procs.host_mount_namespaces() else None,
+            deadline,
+        )
         self._save(state)
         return dockerd
 
@@ -452,15 +574,21 @@ class Machine:
         paths.require_parts(state["kubernetes_version"], kwok=True)
         kwok = self._proc(state, "kwok")
         if not procs.alive(kwok):
-            kwok = self._spawn(state, "kwok", kwoknodes.argv(cp.kubeconfig("admin"), state["ports"]["kwok"]),
-                               port_keys=("kwok",))
+            kwok = self._spawn(
+                state, "kwok", kwoknodes.argv(cp.kubeconfig("admin"), state["ports"]["kwok"]), port_keys=("kwok",)
+            )
         api = cp.api()
         names = kwoknodes.ensure_nodes(api, count)
         state["fake_nodes"] = count
         self._save(state)
         for name in names:
-            self._wait(f"kwok node {name!r} of {self.name!r} to become Ready", "kwok", kwok,
-                       lambda n=name: node_ready(api.get(f"/api/v1/nodes/{n}")), deadline)
+            self._wait(
+                f"kwok node {name!r} of {self.name!r} to become Ready",
+                "kwok",
+                kwok,
+                lambda n=name: node_ready(api.get(f"/api/v1/nodes/{n}")),
+                deadline,
+            )
 
     # --- stop / destroy ------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -474,8 +602,10 @@ class Machine:
     def _stop(self, state: dict, *, graceful: bool = True) -> None:
         """Graceful: dependants first (kubelet before the engine, so it restarts nothing), data kept intact.
         Not graceful (destroy): SIGKILL everything at once, the data is about to go anyway."""
+
         def targets(parts):
             return {f"{part} of {self.name!r}": self._proc(state, part) for part in parts}
+
         if graceful:
             procs.terminate_all(targets(("kwok", "kube-proxy", "kubelet", "scheduler", "controller-manager")))
             if procs.alive(self._proc(state, "dockerd")):
@@ -496,8 +626,11 @@ class Machine:
         members = net.members() - {os.getpid()}
         for pid in members | procs.descendants(members):
             procs.kill_pid(pid)
-        procs.wait_for(lambda: not (net.members() - {os.getpid()}) or None, 15,
-                       f"processes in the network namespace {net.path} of {self.name!r} to exit after SIGKILL")
+        procs.wait_for(
+            lambda: not (net.members() - {os.getpid()}) or None,
+            15,
+            f"processes in the network namespace {net.path} of {self.name!r} to exit after SIGKILL",
+        )
 
     def _kill_containers(self, state: dict) -> None:
         """Kill containers first: dockerd would give each 10 s to honour SIGTERM (busybox sleep never does)."""
@@ -518,8 +651,11 @@ class Machine:
         leftovers |= procs.descendants(leftovers)
         for pid in leftovers:
             procs.kill_pid(pid)
-        procs.wait_for(lambda: not self._namespace_members(state) or None, 15,
-                       f"processes of {self.name!r} (mount namespace {state['mount_ns']}) to exit after SIGKILL")
+        procs.wait_for(
+            lambda: not self._namespace_members(state) or None,
+            15,
+            f"processes of {self.name!r} (mount namespace {state['mount_ns']}) to exit after SIGKILL",
+        )
 
     def _namespace_members(self, state: dict) -> set[int]:
         """Live processes in the machine's mount namespace that name its state or run dir on their command line.
@@ -548,8 +684,7 @@ class Machine:
             for d in filter(None, (self.dir, run_dir)):
                 _unmount_below(d)
                 shutil.rmtree(d, ignore_errors=False) if d.exists() else None
-            for f in (self.certs.client_crt, self.certs.client_key, self.certs.apiserver_crt,
-                      self.certs.apiserver_key):
+            for f in (self.certs.client_crt, self.certs.client_key, self.certs.apiserver_crt, self.certs.apiserver_key):
                 f.unlink(missing_ok=True)
             try:
                 self.certs.client_crt.parent.rmdir()
@@ -589,15 +724,25 @@ class Machine:
         count = state.get("fake_nodes", 0)
         net = self._network(state)
         return MachineInfo(
-            name=self.name, apiserver_url=cp.server_url, apiserver_port=state["ports"]["apiserver"],
-            ca_cert=self.certs.ca_crt, client_cert=self.certs.client_crt, client_key=self.certs.client_key,
-            docker_host=engine.docker_host, docker_cert_path=self.certs.docker_dir, docker_socket=engine.socket,
-            node_name=NODE_NAME, kubernetes_version=state["kubernetes_version"],
-            kubeconfig=cp.kubeconfig("admin"), state_dir=self.dir, run_dir=Path(state["run_dir"]),
+            name=self.name,
+            apiserver_url=cp.server_url,
+            apiserver_port=state["ports"]["apiserver"],
+            ca_cert=self.certs.ca_crt,
+            client_cert=self.certs.client_crt,
+            client_key=self.certs.client_key,
+            docker_host=engine.docker_host,
+            docker_cert_path=self.certs.docker_dir,
+            docker_socket=engine.socket,
+            node_name=NODE_NAME,
+            kubernetes_version=state["kubernetes_version"],
+            kubeconfig=cp.kubeconfig("admin"),
+            state_dir=self.dir,
+            run_dir=Path(state["run_dir"]),
             fake_nodes=[kwoknodes.node_name(i) for i in range(count)],
             node_ip=net.node_ip if net else "127.0.0.1",
             node_port=cp.ports["apiserver"] if net else state["ports"]["apiserver"],
-            network=LOOPBACK if net is None else NETNS, netns=net.path if net else None,
+            network=LOOPBACK if net is None else NETNS,
+            netns=net.path if net else None,
         )
 
     def processes(self) -> list[int]:
@@ -638,6 +783,7 @@ def _kubelet_healthz(port: int, net: netns.NodeNetwork | None = None) -> bool:
 
 class _NodeHTTPS(http.client.HTTPSConnection):
     """HTTPS to a port of the node's own namespace (its loopback), from the host."""
+
     netns_path: Path | None = None
 
     def connect(self):

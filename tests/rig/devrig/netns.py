@@ -9,6 +9,7 @@ There is no default route and no link to the host: a packet for any address outs
 at once with "network unreachable".  The host reaches the node only through forwarders (devrig/forward.py)
 listening on 127.0.0.1, as the docker driver publishes the node's ports on macOS.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from . import RigError
 
-NETNS_DIR = Path("/run/netns")   # where `ip netns add` keeps the namespace (a bind mount of its nsfs file)
+NETNS_DIR = Path("/run/netns")  # where `ip netns add` keeps the namespace (a bind mount of its nsfs file)
 CLONE_NEWNET = 0x40000000
 # minikube's docker driver gives its networks 192.168.49.0/24, then 192.168.58.0/24, ... (step 9)
 FIRST_NODE_NET, NODE_NET_STEP = 49, 9
@@ -30,8 +31,8 @@ APISERVER_PORT, DOCKER_PORT = 8443, 2376
 
 @dataclass(frozen=True)
 class NodeNetwork:
-    name: str            # the namespace's name under /run/netns
-    index: int           # the profile's network index (node subnet and pod subnet derive from it)
+    name: str  # the namespace's name under /run/netns
+    index: int  # the profile's network index (node subnet and pod subnet derive from it)
 
     @property
     def path(self) -> Path:
@@ -113,7 +114,7 @@ def ns_inode(path: str | Path) -> int:
         return os.stat(path).st_ino
     except PermissionError:
         link = os.readlink(path)  # e.g. "net:[4026531833]"
-        return int(link[link.index("[") + 1:-1])
+        return int(link[link.index("[") + 1 : -1])
 
 
 def host_namespaces() -> set[int]:

@@ -6,6 +6,7 @@ are private to the profile (see engine.PRIVATE_HOST_DIRS).  Every other path it 
 With a node network (netns.py) it also joins the engine's network namespace, reports the node address as
 its InternalIP and gives pods routed veth pairs (cni/devrig-cni, mode "routed"); kube-proxy runs there too.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,25 @@ NODE_NAME = "localhost"
 
 
 class Node:
-    def __init__(self, *, machine_dir: Path, run_dir: Path, version: str, kubelet_port: int,
-                 kubeconfig: Path, docker_socket: Path, pod_cidr: str, client_ca: Path, profile: str,
-                 node_ip: str | None = None, pod_gateway: str | None = None, netns_path: Path | None = None,
-                 feature_gates: str = ""):
+    def __init__(
+        self,
+        *,
+        machine_dir: Path,
+        run_dir: Path,
+        version: str,
+        kubelet_port: int,
+        kubeconfig: Path,
+        docker_socket: Path,
+        pod_cidr: str,
+        client_ca: Path,
+        profile: str,
+        node_ip: str | None = None,
+        pod_gateway: str | None = None,
+        netns_path: Path | None = None,
+        feature_gates: str = "",
+    ):
         self.feature_gates = feature_gates  # as minikube's kubelet unit gets them (bsutil/kubelet.go extraOpts)
-        self.node_ip = node_ip            # None: the loopback rig (pods get an address that routes nowhere)
+        self.node_ip = node_ip  # None: the loopback rig (pods get an address that routes nowhere)
         self.pod_gateway = pod_gateway
         self.netns_path = netns_path
         self.dir = machine_dir / "node"
@@ -46,22 +60,42 @@ class Node:
         self.pidfile = run_dir / "kubelet.launch.pid"
 
     def write_config(self) -> None:
-        for d in (self.root_dir, self.cni_conf_dir, self.cni_cache_dir, self.cni_state_dir,
-                  self.dir / "volume-plugins", self.dir / "dockershim"):
+        for d in (
+            self.root_dir,
+            self.cni_conf_dir,
+            self.cni_cache_dir,
+            self.cni_state_dir,
+            self.dir / "volume-plugins",
+            self.dir / "dockershim",
+        ):
             d.mkdir(parents=True, exist_ok=True)
         config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": "0.0.0.0" if self.node_ip else "127.0.0.1", "port": self.port, "readOnlyPort": 0, "healthzPort": 0,
-            "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False},
-                               "x509": {"clientCAFile": str(self.client_ca)}},
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": "0.0.0.0" if self.node_ip else "127.0.0.1",
+            "port": self.port,
+            "readOnlyPort": 0,
+            "healthzPort": 0,
+            "authentication": {
+                "anonymous": {"enabled": True},
+                "webhook": {"enabled": False},
+                "x509": {"clientCAFile": str(self.client_ca)},
+            },
             "authorization": {"mode": "AlwaysAllow"},
-            "cgroupDriver": "cgroupfs", "cgroupsPerQOS": False, "enforceNodeAllocatable": [],
-            "failSwapOn": False, "evictionHard": {},
+            "cgroupDriver": "cgroupfs",
+            "cgroupsPerQOS": False,
+            "enforceNodeAllocatable": [],
+            "failSwapOn": False,
+            "evictionHard": {},
             # nobody can pull images again: never garbage-collect them (100 = only when the disk is full)
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-            "nodeStatusUpdateFrequency": "1s", "nodeStatusReportFrequency": "10s",
-            "syncFrequency": "10s", "fileCheckFrequency": "20s",
-            "serializeImagePulls": False, "resolvConf": "/etc/resolv.conf",
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "nodeStatusUpdateFrequency": "1s",
+            "nodeStatusReportFrequency": "10s",
+            "syncFrequency": "10s",
+            "fileCheckFrequency": "20s",
+            "serializeImagePulls": False,
+            "resolvConf": "/etc/resolv.conf",
             "clusterDomain": "cluster.local",
             # the host's iptables are not the node's to change (and two kubelets would fight over them);
             # a node network's are its own (KUBE-MARK-DROP & co, as on minikube)
@@ -76,24 +110,37 @@ class Node:
 
     def labels(self) -> dict[str, str]:
         """What minikube labels its node with (the kubelet may not set *.k8s.io labels on itself)."""
-        return {"minikube.k8s.io/name": self.profile, "minikube.k8s.io/primary": "true",
-                "node-role.kubernetes.io/control-plane": "", "node-role.kubernetes.io/master": ""}
+        return {
+            "minikube.k8s.io/name": self.profile,
+            "minikube.k8s.io/primary": "true",
+            "node-role.kubernetes.io/control-plane": "",
+            "node-role.kubernetes.io/master": "",
+        }
 
     def argv(self, mount_ns_pid: int) -> list[str]:
         joins = ["--mount", "--net"] if self.node_ip else ["--mount"]
         node_ip = [f"--node-ip={self.node_ip}"] if self.node_ip else []
         return [
-            "nsenter", f"--target={mount_ns_pid}", *joins, "--",
-            str(paths.k8s_bin(self.version, "kubelet")), *node_ip,
-            f"--config={self.config_file}", f"--kubeconfig={self.kubeconfig}",
-            f"--root-dir={self.root_dir}", f"--cert-dir={self.dir / 'pki'}",
+            "nsenter",
+            f"--target={mount_ns_pid}",
+            *joins,
+            "--",
+            str(paths.k8s_bin(self.version, "kubelet")),
+            *node_ip,
+            f"--config={self.config_file}",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--root-dir={self.root_dir}",
+            f"--cert-dir={self.dir / 'pki'}",
             f"--hostname-override={NODE_NAME}",
-            "--container-runtime=docker", f"--docker-endpoint=unix://{self.docker_socket}",
+            "--container-runtime=docker",
+            f"--docker-endpoint=unix://{self.docker_socket}",
             # defaults are host-global (/var/run/dockershim.sock, /var/lib/dockershim): one per profile
             f"--container-runtime-endpoint=unix://{self.run_dir / 'dockershim.sock'}",
             f"--experimental-dockershim-root-directory={self.dir / 'dockershim'}",
             f"--pod-infra-container-image={PAUSE_IMAGE}",
-            "--network-plugin=cni", f"--cni-bin-dir={paths.CNI_DIR}", f"--cni-conf-dir={self.cni_conf_dir}",
+            "--network-plugin=cni",
+            f"--cni-bin-dir={paths.CNI_DIR}",
+            f"--cni-conf-dir={self.cni_conf_dir}",
             f"--cni-cache-dir={self.cni_cache_dir}",
             f"--volume-plugin-dir={self.dir / 'volume-plugins'}",
             *([f"--feature-gates={self.feature_gates}"] if self.feature_gates else []),
@@ -115,10 +162,14 @@ class KubeProxy:
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         config = {
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
             "clientConnection": {"kubeconfig": str(self.kubeconfig)},
-            "mode": "iptables", "hostnameOverride": NODE_NAME, "clusterCIDR": self.cluster_cidr,
-            "bindAddress": "0.0.0.0", "healthzBindAddress": "127.0.0.1:10256",
+            "mode": "iptables",
+            "hostnameOverride": NODE_NAME,
+            "clusterCIDR": self.cluster_cidr,
+            "bindAddress": "0.0.0.0",
+            "healthzBindAddress": "127.0.0.1:10256",
             "metricsBindAddress": "127.0.0.1:10249",
             # 0 = leave the kernel's conntrack limits and timeouts alone: nf_conntrack's hashsize is a
             # module parameter, i.e. the host's, not the node namespace's

@@ -1,4 +1,5 @@
 """Where the rig's binaries live (shared layout, see TEAM.md)."""
+
 from __future__ import annotations
 
 import os
@@ -72,20 +73,21 @@ def built_kubernetes_versions() -> list[str]:
     root = cache_dir() / "k8s"
     if not root.is_dir():
         return []
-    return sorted(
-        d.name for d in root.iterdir()
-        if all(os.access(d / "bin" / b, os.X_OK) for b in K8S_BINARIES)
-    )
+    return sorted(d.name for d in root.iterdir() if all(os.access(d / "bin" / b, os.X_OK) for b in K8S_BINARIES))
 
 
-def missing_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False,
-                  network: bool = False) -> list[str]:
+def missing_parts(version: str = DEFAULT_KUBERNETES_VERSION, *, kwok: bool = False, network: bool = False) -> list[str]:
     """Human-readable list of rig parts that are not there (empty = all present)."""
     wanted: list[tuple[str, Path]] = [(b, k8s_bin(version, b)) for b in K8S_BINARIES]
     if network:
         wanted += [(b, k8s_bin(version, b)) for b in NETWORK_BINARIES]
-    wanted += [("pause", pause_bin()), ("etcd", etcd_bin()), ("dockerd", dockerd_bin()),
-               ("runc", runc_bin()), ("docker CLI", docker_cli())]
+    wanted += [
+        ("pause", pause_bin()),
+        ("etcd", etcd_bin()),
+        ("dockerd", dockerd_bin()),
+        ("runc", runc_bin()),
+        ("docker CLI", docker_cli()),
+    ]
     if kwok:
         wanted.append(("kwok", kwok_bin()))
     return [f"{what} ({path})" for what, path in wanted if not os.access(path, os.X_OK)]

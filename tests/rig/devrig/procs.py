@@ -4,6 +4,7 @@ Every daemon runs in a session of its own (so it survives the caller and its gro
 whole), its output goes to a log file, and it is identified by (pid, start time) so a recycled PID is never
 mistaken for it.  Nothing here looks processes up by name.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,9 +12,10 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, asdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from . import RigError, RigTimeout
 
@@ -29,7 +31,7 @@ class Proc:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Proc | None":
+    def from_json(cls, data: dict | None) -> Proc | None:
         return cls(int(data["pid"]), int(data["start"])) if data else None
 
 
@@ -39,7 +41,7 @@ def _stat(pid: int) -> list[str] | None:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
     # comm (field 2) may contain spaces and parentheses: split after the last ')'
-    rest = raw[raw.rindex(")") + 2:].split()
+    rest = raw[raw.rindex(")") + 2 :].split()
     return rest  # rest[0] = state (field 3), rest[1] = ppid, rest[2] = pgrp, rest[19] = starttime
 
 
@@ -114,8 +116,9 @@ def descendants(roots: Iterable[int]) -> set[int]:
     return seen
 
 
-def spawn(argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-          pidfile: Path) -> Proc:
+def spawn(
+    argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None, pidfile: Path
+) -> Proc:
     """Start `argv` fully detached: new session (pgid == pid), reparented away from the caller.
 
     `setsid --fork` makes the daemon independent of the caller (no zombie left in a long-lived pytest
@@ -128,12 +131,26 @@ def spawn(argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd:
     with open(log, "ab", buffering=0) as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         launcher = subprocess.Popen(
-            ["setsid", "--fork", "sh", "-c", 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"',
-             str(pidfile), *argv],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, cwd=cwd, close_fds=True)
+            [
+                "setsid",
+                "--fork",
+                "sh",
+                "-c",
+                'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"',
+                str(pidfile),
+                *argv,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            cwd=cwd,
+            close_fds=True,
+        )
         launcher.wait(timeout=10)
-    pid = wait_for(lambda: int(pidfile.read_text()) if pidfile.exists() else None, 10,
-                   f"{argv[0]} to record its PID in {pidfile}")
+    pid = wait_for(
+        lambda: int(pidfile.read_text()) if pidfile.exists() else None, 10, f"{argv[0]} to record its PID in {pidfile}"
+    )
     st = start_time(pid)
     if st is None:
         raise RigError(f"{argv[0]} exited right after starting; see {log}:\n{tail(log)}")
@@ -179,8 +196,14 @@ def kill_pid(pid: int) -> None:
         pass
 
 
-def wait_for(probe: Callable[[], T | None], timeout: float, what: str, *, interval: float = 0.2,
-             detail: Callable[[], str] | None = None) -> T:
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.2,
+    detail: Callable[[], str] | None = None,
+) -> T:
     """Poll `probe` until it returns something truthy; raise RigTimeout naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None

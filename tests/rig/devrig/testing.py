@@ -2,6 +2,7 @@
 
 Whether a test may run at all (rig built, root, busybox; skip or, under CI=true, fail) is decided in
 one place: tests/support/rig.py."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ def busybox() -> Path | None:
 
 
 def kubectl(info: MachineInfo, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [str(paths.k8s_bin(info.kubernetes_version, "kubectl")), f"--kubeconfig={info.kubeconfig}",
-            "--request-timeout=30s", *args]
+    argv = [
+        str(paths.k8s_bin(info.kubernetes_version, "kubectl")),
+        f"--kubeconfig={info.kubeconfig}",
+        "--request-timeout=30s",
+        *args,
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
@@ -38,14 +43,19 @@ def kubectl_json(info: MachineInfo, *args: str) -> dict:
 def docker_env(info: MachineInfo) -> dict[str, str]:
     """What `minikube docker-env` exports; REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE stay as the machine sets them."""
     env = dict(os.environ)
-    env.update(DOCKER_HOST=info.docker_host, DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(info.docker_cert_path),
-               DOCKER_BUILDKIT="0")
+    env.update(
+        DOCKER_HOST=info.docker_host,
+        DOCKER_TLS_VERIFY="1",
+        DOCKER_CERT_PATH=str(info.docker_cert_path),
+        DOCKER_BUILDKIT="0",
+    )
     return env
 
 
 def docker(info: MachineInfo, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(paths.docker_cli()), *args], env=docker_env(info), capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [str(paths.docker_cli()), *args], env=docker_env(info), capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
     return result
@@ -58,18 +68,26 @@ def build_hello_image(info: MachineInfo, tag: str, build_id: str, workdir: Path)
     shutil.copy(busybox(), ctx / "busybox")
     (ctx / "Dockerfile").write_text(
         "FROM scratch\nCOPY busybox /bin/busybox\n"
-        f'ENTRYPOINT ["/bin/busybox", "sh", "-c", "echo build-id={build_id}; exec /bin/busybox sleep 100000"]\n')
+        f'ENTRYPOINT ["/bin/busybox", "sh", "-c", "echo build-id={build_id}; exec /bin/busybox sleep 100000"]\n'
+    )
     docker(info, "build", "-q", "-t", tag, str(ctx))
     return tag
 
 
-def wait_pod_phase(info: MachineInfo, name: str, phase: str = "Running", timeout: float = 60,
-                   namespace: str = "default") -> dict:
+def wait_pod_phase(
+    info: MachineInfo, name: str, phase: str = "Running", timeout: float = 60, namespace: str = "default"
+) -> dict:
     def probe():
         pod = kubectl_json(info, "-n", namespace, "get", "pod", name)
         return pod if pod.get("status", {}).get("phase") == phase else None
-    return procs.wait_for(probe, timeout, f"pod {namespace}/{name} to be {phase}", interval=0.5,
-                          detail=lambda: kubectl(info, "-n", namespace, "describe", "pod", name, check=False).stdout)
+
+    return procs.wait_for(
+        probe,
+        timeout,
+        f"pod {namespace}/{name} to be {phase}",
+        interval=0.5,
+        detail=lambda: kubectl(info, "-n", namespace, "describe", "pod", name, check=False).stdout,
+    )
 
 
 def pod_manifest(name: str, image: str, *, pull_policy: str | None = "Never", extra_spec: dict | None = None) -> str:
@@ -81,8 +99,13 @@ def pod_manifest(name: str, image: str, *, pull_policy: str | None = "Never", ex
 
 
 def apply(info: MachineInfo, manifest: str) -> None:
-    result = subprocess.run([str(paths.k8s_bin(info.kubernetes_version, "kubectl")), f"--kubeconfig={info.kubeconfig}",
-                             "apply", "-f", "-"], input=manifest, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(paths.k8s_bin(info.kubernetes_version, "kubectl")), f"--kubeconfig={info.kubeconfig}", "apply", "-f", "-"],
+        input=manifest,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if result.returncode != 0:
         raise AssertionError(f"kubectl apply failed: {result.stderr}")
 
@@ -114,5 +137,6 @@ def node_ready(node: dict) -> bool:
 def in_machine_namespace(machine: Machine, *argv: str) -> subprocess.CompletedProcess:
     """Run a command in the machine's mount namespace (what its dockerd and kubelet see)."""
     pid = machine._load()["procs"]["dockerd"]["pid"]
-    return subprocess.run(["nsenter", f"--target={pid}", "--mount", "--", *argv], capture_output=True, text=True,
-                          timeout=30, check=True)
+    return subprocess.run(
+        ["nsenter", f"--target={pid}", "--mount", "--", *argv], capture_output=True, text=True, timeout=30, check=True
+    )

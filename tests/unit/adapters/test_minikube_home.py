@@ -19,11 +19,29 @@ from devloop.base.errors import ClusterError
 # The shape `minikube start` saves (Go field names, no json tags), trimmed to what devloop reads plus
 # a few neighbours, for a docker-driver profile with the ingress addon.
 CONFIG = {
-    "Name": "demo", "KeepContext": False, "EmbedCerts": False, "Driver": "docker", "APIServerPort": 8443,
-    "KubernetesConfig": {"KubernetesVersion": "v1.21.14", "ClusterName": "demo", "APIServerName": "minikubeCA",
-                         "ContainerRuntime": "docker", "Namespace": "default"},
-    "Nodes": [{"Name": "", "IP": "192.168.49.2", "Port": 8443, "KubernetesVersion": "v1.21.14",
-               "ContainerRuntime": "docker", "ControlPlane": True, "Worker": True}],
+    "Name": "demo",
+    "KeepContext": False,
+    "EmbedCerts": False,
+    "Driver": "docker",
+    "APIServerPort": 8443,
+    "KubernetesConfig": {
+        "KubernetesVersion": "v1.21.14",
+        "ClusterName": "demo",
+        "APIServerName": "minikubeCA",
+        "ContainerRuntime": "docker",
+        "Namespace": "default",
+    },
+    "Nodes": [
+        {
+            "Name": "",
+            "IP": "192.168.49.2",
+            "Port": 8443,
+            "KubernetesVersion": "v1.21.14",
+            "ContainerRuntime": "docker",
+            "ControlPlane": True,
+            "Worker": True,
+        }
+    ],
     "Addons": {"ingress": True, "dashboard": False},
 }
 
@@ -35,10 +53,13 @@ def write_config(home: Path, profile: str, data) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ("/x/.minikube", "/x/.minikube"),      # used as is when it already ends in .minikube
-    ("/x/home", "/x/home/.minikube"),      # otherwise minikube appends .minikube (localpath.MiniPath)
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("/x/.minikube", "/x/.minikube"),  # used as is when it already ends in .minikube
+        ("/x/home", "/x/home/.minikube"),  # otherwise minikube appends .minikube (localpath.MiniPath)
+    ],
+)
 def test_home_follows_minikubes_rule(env, expected):
     assert minikube_home({"MINIKUBE_HOME": env}) == Path(expected)
 

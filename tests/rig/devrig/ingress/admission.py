@@ -5,6 +5,7 @@ rig models: snippet annotations are refused, because ingress-nginx (from v1.9 on
 `allow-snippet-annotations: false` and its webhook then rejects any Ingress that carries one, with the
 message below.  Everything else is admitted.  Each decision is logged (one line) for test diagnostics.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,12 @@ def review(request: dict) -> dict:
         if key in SNIPPET_ANNOTATIONS or key.endswith("-snippet"):
             response["allowed"] = False
             response["status"] = {
-                "status": "Failure", "code": 400, "reason": "BadRequest",
+                "status": "Failure",
+                "code": 400,
+                "reason": "BadRequest",
                 # the API server prefixes: admission webhook "validate.nginx..." denied the request:
                 "message": f"{key} annotation cannot be used. Snippet directives are disabled by the Ingress "
-                           "administrator",
+                "administrator",
             }
             break
     return response
@@ -63,12 +66,16 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self.send_error(400, f"bad AdmissionReview: {exc}")
             return
-        out = json.dumps({"apiVersion": doc.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview",
-                          "response": resp}).encode()
+        out = json.dumps(
+            {"apiVersion": doc.get("apiVersion", "admission.k8s.io/v1"), "kind": "AdmissionReview", "response": resp}
+        ).encode()
         req = doc.get("request") or {}
         meta = (req.get("object") or {}).get("metadata") or {}
-        print(f"{req.get('operation')} ingress {meta.get('namespace', req.get('namespace'))}/"
-              f"{meta.get('name', req.get('name'))}: allowed={resp['allowed']}", flush=True)
+        print(
+            f"{req.get('operation')} ingress {meta.get('namespace', req.get('namespace'))}/"
+            f"{meta.get('name', req.get('name'))}: allowed={resp['allowed']}",
+            flush=True,
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))

@@ -3,6 +3,7 @@
 They carry the real images' names and tags (without the registry digest, which only a registry can give),
 so the Deployment and Jobs reference them as minikube's addon does, with `imagePullPolicy: IfNotPresent`.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -37,12 +38,12 @@ _DOCKERFILES = {
     "controller": (
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY controller /nginx-ingress-controller\n"
         "COPY wait-shutdown /wait-shutdown\nCOPY healthz /www/healthz\n"
-        "USER 101\nCMD [\"/nginx-ingress-controller\"]\n",
+        'USER 101\nCMD ["/nginx-ingress-controller"]\n',
         {"controller": _CONTROLLER, "wait-shutdown": _WAIT_SHUTDOWN, "healthz": "ok"},
     ),
     "certgen": (
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY certgen /kube-webhook-certgen\n"
-        "USER 65532\nENTRYPOINT [\"/kube-webhook-certgen\"]\n",
+        'USER 65532\nENTRYPOINT ["/kube-webhook-certgen"]\n',
         {"certgen": _CERTGEN},
     ),
 }
@@ -71,10 +72,16 @@ def ensure_images(socket: Path, controller: str = CONTROLLER_IMAGE, certgen: str
                 Path(ctx, name).write_text(text)
                 Path(ctx, name).chmod(0o755)
             env = {"DOCKER_HOST": f"unix://{socket}", "DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"}
-            result = subprocess.run([str(paths.docker_cli()), "build", "-q", "-t", ref, ctx], env=env,
-                                    capture_output=True, text=True, timeout=120)
+            result = subprocess.run(
+                [str(paths.docker_cli()), "build", "-q", "-t", ref, ctx],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         if result.returncode != 0:
-            raise RigError(f"building {ref} in the profile's engine ({socket}) failed: "
-                           f"{(result.stderr or result.stdout).strip()}")
+            raise RigError(
+                f"building {ref} in the profile's engine ({socket}) failed: {(result.stderr or result.stdout).strip()}"
+            )
         built.append(ref)
     return built

@@ -13,6 +13,7 @@ Run: python -m devrig.standin.apigate LISTEN_SOCKET UPSTREAM_SOCKET|machine:MACH
 The kubelet dials the gate when <home>/machines/P/kubelet-docker-endpoint names its socket
 (devrig/machine.py reads it); the stand-in's `start` writes it when the release's engine has a floor.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,15 +24,17 @@ import sys
 import threading
 from pathlib import Path
 
-SERVER_API = "1.52"          # Docker 29.1's API version, what /_ping advertises
+SERVER_API = "1.52"  # Docker 29.1's API version, what /_ping advertises
 SERVER_HEADER = "Docker/29.1.3 (linux)"
-UPSTREAM_MAX_API = (1, 41)   # Debian's dockerd 20.10
+UPSTREAM_MAX_API = (1, 41)  # Debian's dockerd 20.10
 _VERSIONED = re.compile(rb"^/v(\d+)\.(\d+)(?=/|$)")
 
 
 def too_old_message(client: str, minimum: str) -> str:
-    return (f"client version {client} is too old. Minimum supported API version is {minimum}, "
-            "please upgrade your client to a newer version")
+    return (
+        f"client version {client} is too old. Minimum supported API version is {minimum}, "
+        "please upgrade your client to a newer version"
+    )
 
 
 def _api(v: str) -> tuple[int, int]:
@@ -77,7 +80,9 @@ class _Reader:
 
 
 def _respond(client: socket.socket, status: str, body: bytes, headers: dict[str, str], head_only: bool = False):
-    lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers.items()] + [f"Content-Length: {len(body)}", "", ""]
+    lines = (
+        [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers.items()] + [f"Content-Length: {len(body)}", "", ""]
+    )
     client.sendall("\r\n".join(lines).encode() + (b"" if head_only else body))
 
 
@@ -109,23 +114,41 @@ def handle(client: socket.socket, upstream_path: str, minimum: str) -> None:
                 return
             line, _, rest = head[:-4].partition(b"\r\n")
             method, path, proto = line.split(b" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, _, v in
-                       (h.partition(b":") for h in rest.split(b"\r\n") if h)}
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(b":") for h in rest.split(b"\r\n") if h)
+            }
             m = _VERSIONED.match(path)
-            bare = path[m.end():] if m else path
+            bare = path[m.end() :] if m else path
             if bare.split(b"?")[0] == b"/_ping":
-                _respond(client, "200 OK", b"OK", {"Api-Version": SERVER_API, "Docker-Experimental": "false",
-                                                     "Ostype": "linux", "Server": SERVER_HEADER,
-                                                     "Content-Type": "text/plain; charset=utf-8"},
-                         head_only=method == b"HEAD")
+                _respond(
+                    client,
+                    "200 OK",
+                    b"OK",
+                    {
+                        "Api-Version": SERVER_API,
+                        "Docker-Experimental": "false",
+                        "Ostype": "linux",
+                        "Server": SERVER_HEADER,
+                        "Content-Type": "text/plain; charset=utf-8",
+                    },
+                    head_only=method == b"HEAD",
+                )
                 continue
             if m:
                 asked = (int(m.group(1)), int(m.group(2)))
                 if asked < _api(minimum):
                     body = json.dumps({"message": too_old_message(f"{asked[0]}.{asked[1]}", minimum)}).encode() + b"\n"
-                    _respond(client, "400 Bad Request", body, {"Api-Version": SERVER_API, "Content-Type":
-                                                               "application/json", "Server": SERVER_HEADER,
-                                                               "Connection": "close"})
+                    _respond(
+                        client,
+                        "400 Bad Request",
+                        body,
+                        {
+                            "Api-Version": SERVER_API,
+                            "Content-Type": "application/json",
+                            "Server": SERVER_HEADER,
+                            "Connection": "close",
+                        },
+                    )
                     return
                 if asked > UPSTREAM_MAX_API:
                     path = b"/v%d.%d" % UPSTREAM_MAX_API + bare
@@ -172,12 +195,14 @@ REFUSED = "is too old. Minimum supported API version is"
 
 def _machine_dir(profile: str) -> Path:
     from . import home
+
     return home.minikube_home() / "machines" / profile
 
 
 def _socket_path(profile: str) -> Path:
     # unix socket paths are limited to 108 bytes: a short fixed directory, a hashed name
     import hashlib
+
     digest = hashlib.sha256(str(_machine_dir(profile)).encode()).hexdigest()[:12]
     return Path(os.environ.get("DEVRIG_RUN_DIR", "/run/devrig")) / "gates" / f"{digest}.sock"
 
@@ -187,6 +212,7 @@ def ensure(profile: str, minimum: str) -> Path:
     from devrig import procs
 
     from . import home
+
     rig = home.load_rig_state(profile)
     rec = rig.get("apigate") or {}
     proc = procs.Proc.from_json(rec.get("proc"))
@@ -197,12 +223,18 @@ def ensure(profile: str, minimum: str) -> Path:
         log_dir = _machine_dir(profile) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         rig_root = str(Path(__file__).resolve().parents[2])
-        proc = procs.spawn([sys.executable, "-m", "devrig.standin.apigate", str(sock),
-                            f"machine:{_machine_dir(profile)}", minimum],
-                           log=log_dir / "apigate.log", pidfile=sock.with_suffix(".pid"),
-                           env=dict(os.environ, PYTHONPATH=rig_root))
-        procs.wait_for(lambda: sock.exists() or None, 15, f"the Docker API gate of {profile!r} to listen on {sock}",
-                       detail=lambda: procs.tail(log_dir / "apigate.log"))
+        proc = procs.spawn(
+            [sys.executable, "-m", "devrig.standin.apigate", str(sock), f"machine:{_machine_dir(profile)}", minimum],
+            log=log_dir / "apigate.log",
+            pidfile=sock.with_suffix(".pid"),
+            env=dict(os.environ, PYTHONPATH=rig_root),
+        )
+        procs.wait_for(
+            lambda: sock.exists() or None,
+            15,
+            f"the Docker API gate of {profile!r} to listen on {sock}",
+            detail=lambda: procs.tail(log_dir / "apigate.log"),
+        )
         rig["apigate"] = {"proc": proc.to_json(), "min_api": minimum, "socket": str(sock)}
         home.save_rig_state(profile, rig)
     (_machine_dir(profile) / ENDPOINT_FILE).write_text(f"{sock}\n")
@@ -214,6 +246,7 @@ def stop(profile: str, *, forget: bool = False) -> None:
     from devrig import procs
 
     from . import home
+
     rig = home.load_rig_state(profile)
     rec = rig.get("apigate") or {}
     procs.terminate(procs.Proc.from_json(rec.get("proc")), what="Docker API gate")
@@ -240,7 +273,7 @@ def _resolve_upstream(spec: str) -> str:
     """`machine:DIR`: the engine socket of that machine (its run dir is chosen at boot, after the gate)."""
     if not spec.startswith("machine:"):
         return spec
-    state = json.loads((Path(spec[len("machine:"):]) / "rig.json").read_text())
+    state = json.loads((Path(spec[len("machine:") :]) / "rig.json").read_text())
     return str(Path(state["run_dir"]) / "docker.sock")
 
 

@@ -1,9 +1,10 @@
 """Command dispatch: minikube's command tree, cobra's usage errors (exit 14), --help."""
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .flags import Flag, Parsed, UsageError, parse, usage
 from .out import Console, Exit
@@ -52,6 +53,7 @@ class Command:
 
 def _commands() -> dict[str, Command]:
     from . import cmd_addons, cmd_delete, cmd_env, cmd_image, cmd_info, cmd_start, cmd_status
+
     table = [
         Command("start", "minikube start [flags]", cmd_start.FLAGS, cmd_start.run),
         Command("stop", "minikube stop [flags]", cmd_start.STOP_FLAGS, cmd_start.run_stop),
@@ -60,15 +62,22 @@ def _commands() -> dict[str, Command]:
         Command("docker-env", "minikube docker-env [flags]", cmd_env.FLAGS, cmd_env.run),
         Command("ip", "minikube ip [flags]", cmd_info.IP_FLAGS, cmd_info.run_ip),
         Command("version", "minikube version [flags]", cmd_info.VERSION_FLAGS, cmd_info.run_version),
-        Command("profile list", "minikube profile list [flags]", cmd_info.PROFILE_LIST_FLAGS,
-                cmd_info.run_profile_list),
-        Command("addons enable", "minikube addons enable ADDON_NAME [flags]", cmd_addons.ENABLE_FLAGS,
-                cmd_addons.run_enable),
-        Command("addons disable", "minikube addons disable ADDON_NAME [flags]", cmd_addons.DISABLE_FLAGS,
-                cmd_addons.run_disable),
+        Command(
+            "profile list", "minikube profile list [flags]", cmd_info.PROFILE_LIST_FLAGS, cmd_info.run_profile_list
+        ),
+        Command(
+            "addons enable", "minikube addons enable ADDON_NAME [flags]", cmd_addons.ENABLE_FLAGS, cmd_addons.run_enable
+        ),
+        Command(
+            "addons disable",
+            "minikube addons disable ADDON_NAME [flags]",
+            cmd_addons.DISABLE_FLAGS,
+            cmd_addons.run_disable,
+        ),
         Command("addons list", "minikube addons list [flags]", cmd_addons.LIST_FLAGS, cmd_addons.run_list),
-        Command("image load", "minikube image load IMAGE | ARCHIVE | - [flags]", cmd_image.LOAD_FLAGS,
-                cmd_image.run_load),
+        Command(
+            "image load", "minikube image load IMAGE | ARCHIVE | - [flags]", cmd_image.LOAD_FLAGS, cmd_image.run_load
+        ),
         Command("image ls", "minikube image ls [flags]", cmd_image.LS_FLAGS, cmd_image.run_ls),
         Command("image list", "minikube image ls [flags]", cmd_image.LS_FLAGS, cmd_image.run_ls),
     ]
@@ -78,14 +87,24 @@ def _commands() -> dict[str, Command]:
 GROUPS = {"addons": ("enable", "disable", "list"), "profile": ("list",), "image": ("load", "ls", "list")}
 
 
-VALUE_FLAGS = {"-p", "--profile", "-b", "--bootstrapper", "--user", "--log_dir", "--log_file", "-v", "--v",
-               "-o", "--output"}
+VALUE_FLAGS = {
+    "-p",
+    "--profile",
+    "-b",
+    "--bootstrapper",
+    "--user",
+    "--log_dir",
+    "--log_file",
+    "-v",
+    "--v",
+    "-o",
+    "--output",
+}
 
 
 def _find(argv: list[str], commands: dict[str, Command]) -> tuple[Command | None, list[str], str]:
     """Cobra-style lookup: the first non-flag words name the command; flags may come anywhere."""
-    words = [(i, a) for i, a in enumerate(argv)
-             if not a.startswith("-") and not (i > 0 and argv[i - 1] in VALUE_FLAGS)]
+    words = [(i, a) for i, a in enumerate(argv) if not a.startswith("-") and not (i > 0 and argv[i - 1] in VALUE_FLAGS)]
     if not words:
         return None, argv, ""
     i0, first = words[0]
@@ -111,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         if problem.startswith("group:"):
             group = problem[6:]
-            sys.stdout.write(f"Usage:\n  minikube {group} SUBCOMMAND [flags]\n\nAvailable Commands:\n" +
-                             "".join(f"  {s}\n" for s in GROUPS[group]))
+            sys.stdout.write(
+                f"Usage:\n  minikube {group} SUBCOMMAND [flags]\n\nAvailable Commands:\n"
+                + "".join(f"  {s}\n" for s in GROUPS[group])
+            )
             return 0
         if problem:
             sys.stderr.write(f"Error: {problem}\nRun 'minikube --help' for usage.\n")

@@ -1,4 +1,5 @@
 """The stand-in's view of one profile's machine: host state and the component states `status` reports."""
+
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ RUNNING, STOPPED, NONEXISTENT, ERROR = "Running", "Stopped", "Nonexistent", "Err
 
 def machine(profile: str):
     from devrig.machine import Machine  # heavy-ish import, only for commands that touch the machine
+
     return Machine(profile, home.minikube_home())
 
 
@@ -20,6 +22,7 @@ _STATE_NAMES = {"running": RUNNING, "stopped": STOPPED, "error": ERROR, "missing
 def machine_state(profile: str):
     """The Machine's per-part state, or None when there is no machine on record."""
     from devrig import RigError
+
     try:
         st = machine(profile).state()
     except RigError:
@@ -49,8 +52,14 @@ class NodeStatus:
     Worker: bool = False
 
     def to_json(self) -> dict:
-        data = {"Name": self.Name, "Host": self.Host, "Kubelet": self.Kubelet, "APIServer": self.APIServer,
-                "Kubeconfig": self.Kubeconfig, "Worker": self.Worker}
+        data = {
+            "Name": self.Name,
+            "Host": self.Host,
+            "Kubelet": self.Kubelet,
+            "APIServer": self.APIServer,
+            "Kubeconfig": self.Kubeconfig,
+            "Worker": self.Worker,
+        }
         if os.environ.get("MINIKUBE_ACTIVE_DOCKERD"):
             data["DockerEnv"] = "in-use"
         if os.environ.get("MINIKUBE_ACTIVE_PODMAN"):
@@ -69,8 +78,7 @@ def node_status(profile: str, cfg: dict) -> NodeStatus | None:
         return NodeStatus(profile, STOPPED, STOPPED, STOPPED, STOPPED)
     info = machine(profile).info()
     kc = "Configured" if kubeconfig.server_of(profile) == info.apiserver_url else "Misconfigured"
-    return NodeStatus(profile, RUNNING, _STATE_NAMES.get(st.kubelet, ERROR), _STATE_NAMES.get(st.apiserver, ERROR),
-                      kc)
+    return NodeStatus(profile, RUNNING, _STATE_NAMES.get(st.kubelet, ERROR), _STATE_NAMES.get(st.apiserver, ERROR), kc)
 
 
 def exit_code(st: NodeStatus) -> int:

@@ -1,4 +1,5 @@
 """`minikube addons enable|disable|list`; the stand-in implements the `ingress` addon for real."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,7 @@ ENABLE_FLAGS = (
     Flag("images", "string", "", "", "Images used by this addon. Separated by commas.", env=False),
     Flag("registries", "string", "", "", "Registries used by this addon. Separated by commas.", env=False),
     Flag("force", "bool", False, "", "If true, will perform potentially dangerous operations.", env=False),
-    Flag("refresh", "bool", False, "", "If true, pods might get deleted and restarted on addon enable",
-         env=False),
+    Flag("refresh", "bool", False, "", "If true, pods might get deleted and restarted on addon enable", env=False),
 )
 DISABLE_FLAGS = ()
 LIST_FLAGS = (
@@ -23,15 +23,49 @@ LIST_FLAGS = (
 )
 
 # the addon names minikube v1.36 knows (pkg/minikube/assets/addons.go)
-ADDONS = sorted((
-    "auto-pause", "dashboard", "default-storageclass", "pod-security-policy", "storage-provisioner",
-    "storage-provisioner-gluster", "storage-provisioner-rancher", "efk", "ingress", "istio-provisioner", "istio",
-    "inspektor-gadget", "kong", "kubevirt", "metrics-server", "olm", "registry", "registry-creds",
-    "registry-aliases", "freshpod", "nvidia-driver-installer", "nvidia-gpu-device-plugin", "amd-gpu-device-plugin",
-    "logviewer", "gvisor", "ingress-dns", "metallb", "ambassador", "gcp-auth", "volcano", "volumesnapshots",
-    "csi-hostpath-driver", "portainer", "inaccel", "headlamp", "cloud-spanner", "kubeflow", "nvidia-device-plugin",
-    "yakd",
-))
+ADDONS = sorted(
+    (
+        "auto-pause",
+        "dashboard",
+        "default-storageclass",
+        "pod-security-policy",
+        "storage-provisioner",
+        "storage-provisioner-gluster",
+        "storage-provisioner-rancher",
+        "efk",
+        "ingress",
+        "istio-provisioner",
+        "istio",
+        "inspektor-gadget",
+        "kong",
+        "kubevirt",
+        "metrics-server",
+        "olm",
+        "registry",
+        "registry-creds",
+        "registry-aliases",
+        "freshpod",
+        "nvidia-driver-installer",
+        "nvidia-gpu-device-plugin",
+        "amd-gpu-device-plugin",
+        "logviewer",
+        "gvisor",
+        "ingress-dns",
+        "metallb",
+        "ambassador",
+        "gcp-auth",
+        "volcano",
+        "volumesnapshots",
+        "csi-hostpath-driver",
+        "portainer",
+        "inaccel",
+        "headlamp",
+        "cloud-spanner",
+        "kubeflow",
+        "nvidia-device-plugin",
+        "yakd",
+    )
+)
 IMPLEMENTED = ("ingress",)
 WAIT_SECONDS = 6 * 60  # kapi.WaitForPods timeout in verifyAddonStatus
 WAIT_ENV = "DEVRIG_ADDON_WAIT_TIMEOUT"  # seconds; lets tests see the timeout path without waiting 6 minutes
@@ -63,8 +97,14 @@ def run_list(console, opts) -> int:
         rows.append((name, cfg["Name"], "enabled ✅" if on else "disabled", "Kubernetes" if name == "ingress" else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|\n"
-    text = sep + "".join("|" + "|".join(f" {v.ljust(w)} " for v, w in zip(r, widths)) + "|\n" +
-                         (sep if i == 0 else "") for i, r in enumerate(rows)) + sep
+    text = (
+        sep
+        + "".join(
+            "|" + "|".join(f" {v.ljust(w)} " for v, w in zip(r, widths)) + "|\n" + (sep if i == 0 else "")
+            for i, r in enumerate(rows)
+        )
+        + sep
+    )
     console.raw(text)
     return 0
 
@@ -80,14 +120,21 @@ def run_enable(console, opts) -> int:
     profile = opts.get("profile")
     cfg = mustload.partial(console, profile)
     if addon not in ADDONS:
-        raise console.fatal(ADDON_ENABLE, f"enable failed: run callbacks: {addon} is not a valid addon",
-                            new_issue_link=True)
+        raise console.fatal(
+            ADDON_ENABLE, f"enable failed: run callbacks: {addon} is not a valid addon", new_issue_link=True
+        )
     if addon not in IMPLEMENTED:
-        raise console.fatal(ADDON_ENABLE, f"enable failed: run callbacks: running callbacks: [the minikube "
-                            f"stand-in implements only the {', '.join(IMPLEMENTED)} addon, not {addon}]")
-    console.styled("tip", f"{addon} is an addon maintained by Kubernetes. For any concerns contact minikube on "
-                   "GitHub.\nYou can view the list of minikube maintainers at: "
-                   "https://github.com/kubernetes/minikube/blob/master/OWNERS")
+        raise console.fatal(
+            ADDON_ENABLE,
+            f"enable failed: run callbacks: running callbacks: [the minikube "
+            f"stand-in implements only the {', '.join(IMPLEMENTED)} addon, not {addon}]",
+        )
+    console.styled(
+        "tip",
+        f"{addon} is an addon maintained by Kubernetes. For any concerns contact minikube on "
+        "GitHub.\nYou can view the list of minikube maintainers at: "
+        "https://github.com/kubernetes/minikube/blob/master/OWNERS",
+    )
     faults.fail_addon(console, addon)
     _enable_ingress(console, profile, cfg)
     cfg.setdefault("Addons", {})[addon] = True
@@ -104,10 +151,13 @@ def run_disable(console, opts) -> int:
         raise console.fatal(Kind("SVC_ADDON_UNSUPPORTED", 116), f"\"'{addon}' is not a valid minikube addon")
     if addon == "ingress" and cluster.host_state(profile) == cluster.RUNNING:
         from devrig.ingress import manifests
+
         info = cluster.machine(profile).info()
-        _kubectl(info, ["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
-                 stdin=_render(manifests.objects(webhook_url="https://127.0.0.1:1/", ca_pem=b"", cert_pem=b"",
-                                                 key_pem=b"")))
+        _kubectl(
+            info,
+            ["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+            stdin=_render(manifests.objects(webhook_url="https://127.0.0.1:1/", ca_pem=b"", cert_pem=b"", key_pem=b"")),
+        )
         admission_proc.stop(profile)
     cfg.setdefault("Addons", {})[addon] = False
     home.save_config(profile, cfg)
@@ -127,16 +177,25 @@ def _render(objs: list[dict]) -> str:
 
 def _kubectl(info, args: list[str], stdin: str | None = None, timeout: float = 60):
     import subprocess
+
     from devrig import paths
+
     kubectl = paths.k8s_bin(info.kubernetes_version, "kubectl")
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    return subprocess.run([str(kubectl), f"--kubeconfig={info.kubeconfig}", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(kubectl), f"--kubeconfig={info.kubeconfig}", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) -> None:
     from devrig import RigError
     from devrig.ingress import images, manifests
+
     controller, certgen = versions.current().ingress_images
     if not quiet:
         for ref in (controller, certgen, certgen):
@@ -156,11 +215,19 @@ def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) ->
         ca, cert, key = admission_proc.certs(profile)
         images.ensure_images(info.docker_socket, controller, certgen)
     except (RigError, OSError) as exc:
-        raise console.fatal(ADDON_ENABLE, f"enable failed: run callbacks: running callbacks: [{exc}]",
-                            new_issue_link=True)
-    doc = _render(manifests.objects(webhook_url=url, ca_pem=ca.read_bytes(), cert_pem=cert.read_bytes(),
-                                    key_pem=key.read_bytes(), controller_image=controller,
-                                    certgen_image=certgen))
+        raise console.fatal(
+            ADDON_ENABLE, f"enable failed: run callbacks: running callbacks: [{exc}]", new_issue_link=True
+        )
+    doc = _render(
+        manifests.objects(
+            webhook_url=url,
+            ca_pem=ca.read_bytes(),
+            cert_pem=cert.read_bytes(),
+            key_pem=key.read_bytes(),
+            controller_image=controller,
+            certgen_image=certgen,
+        )
+    )
     _apply_with_retries(console, info, doc)
     if not quiet:
         console.step("health_check", "Verifying ingress addon...")
@@ -176,10 +243,14 @@ def _apply_with_retries(console, info, doc: str) -> None:
             return
         last = (result.stderr or result.stdout).strip()
         if time.monotonic() + delay > deadline:
-            raise console.fatal(ADDON_ENABLE, "enable failed: run callbacks: running callbacks: [sudo "
-                                "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
-                                f"/etc/kubernetes/addons/ingress-deploy.yaml: Process exited with status "
-                                f"{result.returncode}\nstdout:\n\nstderr:\n{last}\n]", new_issue_link=True)
+            raise console.fatal(
+                ADDON_ENABLE,
+                "enable failed: run callbacks: running callbacks: [sudo "
+                "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
+                f"/etc/kubernetes/addons/ingress-deploy.yaml: Process exited with status "
+                f"{result.returncode}\nstdout:\n\nstderr:\n{last}\n]",
+                new_issue_link=True,
+            )
         time.sleep(delay)
         delay = min(delay * 2, 10)
 
@@ -187,9 +258,11 @@ def _apply_with_retries(console, info, doc: str) -> None:
 def _wait_pods(console, info, deadline: float) -> None:
     """kapi.WaitForPods: every pod labelled app.kubernetes.io/name=ingress-nginx Running or Succeeded."""
     from devrig.ingress.manifests import NAMESPACE, POD_LABEL
+
     api = None
     if info is not None:
         from devrig.kapi import Api
+
         api = Api(info.apiserver_port, info.ca_cert, info.client_cert, info.client_key)
     path = f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={POD_LABEL}"
     while True:
@@ -200,6 +273,10 @@ def _wait_pods(console, info, deadline: float) -> None:
         if pods and all(p.get("status", {}).get("phase") in ("Running", "Succeeded") for p in pods):
             return
         if time.monotonic() >= deadline:
-            raise console.fatal(ADDON_ENABLE, "enable failed: run callbacks: running callbacks: [waiting for "
-                                f"{POD_LABEL} pods: context deadline exceeded]", new_issue_link=True)
+            raise console.fatal(
+                ADDON_ENABLE,
+                "enable failed: run callbacks: running callbacks: [waiting for "
+                f"{POD_LABEL} pods: context deadline exceeded]",
+                new_issue_link=True,
+            )
         time.sleep(0.5)

@@ -1,4 +1,5 @@
 """`minikube delete`: idempotent; tears the machine down, removes the profile and its kubeconfig entries."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,14 @@ from .reasons import GUEST_DELETION, USAGE
 
 FLAGS = (
     Flag("all", "bool", False, "", "Set flag to delete all profiles", env=False),
-    Flag("purge", "bool", False, "", "Set this flag to delete the '.minikube' folder from your user directory.",
-         env=False),
+    Flag(
+        "purge",
+        "bool",
+        False,
+        "",
+        "Set this flag to delete the '.minikube' folder from your user directory.",
+        env=False,
+    ),
     Flag("output", "string", "text", "o", "Format to print stdout in. Options include: [text,json]", env=False),
 )
 
@@ -47,11 +54,13 @@ def run(console, opts) -> int:
 
 def _delete_one(console, profile: str, cfg: dict | None) -> None:
     from devrig import RigError
+
     if cfg is not None:
         console.styled("deleting_host", f'Deleting "{profile}" in {cfg.get("Driver", "docker")} ...')
     faults.disarm(profile)
     admission_proc.stop(profile)
     from . import apigate
+
     apigate.stop(profile, forget=True)
     machine = cluster.machine(profile)
     if machine.exists():

@@ -3,6 +3,7 @@
 When stdout is not a TTY (eval/capture), minikube silences its stdout chatter and prints
 `false exit code N` before any failing exit, so `eval $(minikube docker-env)` fails visibly.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,15 @@ from .flags import Flag
 from .reasons import ENV_MULTINODE_CONFLICT, OUTPUT_USAGE, USAGE, Kind
 
 FLAGS = (
-    Flag("shell", "string", "", "", "Force environment to be configured for a specified shell: [fish, cmd, "
-         "powershell, tcsh, bash, zsh], default is auto-detect", env=False),
+    Flag(
+        "shell",
+        "string",
+        "",
+        "",
+        "Force environment to be configured for a specified shell: [fish, cmd, "
+        "powershell, tcsh, bash, zsh], default is auto-detect",
+        env=False,
+    ),
     Flag("output", "string", "", "o", "One of 'text', 'yaml' or 'json'.", env=False),
     Flag("unset", "bool", False, "u", "Unset variables instead of setting them", env=False),
     Flag("no-proxy", "bool", False, "", "Add machine IP to NO_PROXY environment variable", env=False),
@@ -29,15 +37,40 @@ SHELLS = {
     "bash": ("export ", '="', '"\n', "unset ", ";\n", "\n# {plz}\n# eval $({cmd})\n"),
     "fish": ("set -gx ", ' "', '";\n', "set -e ", ";\n", "\n# {plz}\n# {cmd} | source\n"),
     "tcsh": ("setenv ", ' "', '";\n', "unsetenv ", ";\n", '\n: "{plz}"\n: eval `{cmd}`\n'),
-    "powershell": ("$Env:", ' = "', '"\n', "Remove-Item Env:\\\\", "\n",
-                   "# {plz}\n# & {cmd} --shell powershell | Invoke-Expression\n"),
-    "cmd": ("SET ", "=", "\n", "SET ", "\n", "REM {plz}\nREM @FOR /f \"tokens=*\" %i IN ('{cmd} --shell cmd') DO @%i\n"),
-    "emacs": ('(setenv "', '" "', '")\n', '(setenv "', ")\n",
-              ';; {plz}\n;; (with-temp-buffer (shell-command "{cmd}" (current-buffer)) (eval-buffer))\n'),
+    "powershell": (
+        "$Env:",
+        ' = "',
+        '"\n',
+        "Remove-Item Env:\\\\",
+        "\n",
+        "# {plz}\n# & {cmd} --shell powershell | Invoke-Expression\n",
+    ),
+    "cmd": (
+        "SET ",
+        "=",
+        "\n",
+        "SET ",
+        "\n",
+        "REM {plz}\nREM @FOR /f \"tokens=*\" %i IN ('{cmd} --shell cmd') DO @%i\n",
+    ),
+    "emacs": (
+        '(setenv "',
+        '" "',
+        '")\n',
+        '(setenv "',
+        ")\n",
+        ';; {plz}\n;; (with-temp-buffer (shell-command "{cmd}" (current-buffer)) (eval-buffer))\n',
+    ),
     "none": ("", "=", "\n", "", "\n", ""),
 }
-UNSET_NAMES = ("DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH", "MINIKUBE_ACTIVE_DOCKERD",
-               "SSH_AUTH_SOCK", "SSH_AGENT_PID")
+UNSET_NAMES = (
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_HOST",
+    "DOCKER_CERT_PATH",
+    "MINIKUBE_ACTIVE_DOCKERD",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+)
 PLZ = "To point your shell to minikube's docker-daemon, run:"
 
 
@@ -66,8 +99,11 @@ def run(console, opts) -> int:
     profile = opts.get("profile")
     cfg = mustload.running(console, profile)
     if len(cfg.get("Nodes") or []) > 1:
-        raise console.fatal(ENV_MULTINODE_CONFLICT, "The docker-env command is incompatible with multi-node "
-                            "clusters. Use the 'registry' add-on: https://minikube.sigs.k8s.io/docs/handbook/registry/")
+        raise console.fatal(
+            ENV_MULTINODE_CONFLICT,
+            "The docker-env command is incompatible with multi-node "
+            "clusters. Use the 'registry' add-on: https://minikube.sigs.k8s.io/docs/handbook/registry/",
+        )
     runtime = (cfg.get("KubernetesConfig") or {}).get("ContainerRuntime") or "docker"
     driver = cfg.get("Driver") or "docker"
     # dockerEnvSupported (docker-env.go:672-682), refused with exit.Message(reason.Usage) (:313-315)
@@ -77,8 +113,10 @@ def run(console, opts) -> int:
         raise console.fatal(USAGE, "the docker-env command only supports the containerd runtime with the docker driver")
     if runtime == "containerd":
         # minikube starts nerdctld and an ssh-agent in the node and forces --ssh-host (docker-env.go:317-340)
-        console.warning("Using the docker-env command with the containerd runtime is a highly experimental feature, "
-                        "please provide feedback or contribute to make it better")
+        console.warning(
+            "Using the docker-env command with the containerd runtime is a highly experimental feature, "
+            "please provide feedback or contribute to make it better"
+        )
         env = {
             "DOCKER_HOST": f"ssh://docker@127.0.0.1:{_ssh_port(profile)}",
             "MINIKUBE_ACTIVE_DOCKERD": profile,
@@ -86,8 +124,10 @@ def run(console, opts) -> int:
             "SSH_AGENT_PID": "",
         }
     elif opts.get("ssh-host"):
-        raise console.fatal(Kind("MK_USAGE", 14), "the minikube stand-in's node has no SSH server; use the TCP+TLS "
-                            "docker-env (without --ssh-host)")
+        raise console.fatal(
+            Kind("MK_USAGE", 14),
+            "the minikube stand-in's node has no SSH server; use the TCP+TLS docker-env (without --ssh-host)",
+        )
     else:
         _ensure_dockerd(profile, cfg)
         faults.during("docker-env", profile)
@@ -115,10 +155,19 @@ def run(console, opts) -> int:
     if shell == "none" and output:
         return _structured(console, env, output)
     prefix, delim, suffix, _, _, hint = SHELLS[shell]
-    order = ["DOCKER_TLS_VERIFY", "DOCKER_HOST", "DOCKER_CERT_PATH",
-             "MINIKUBE_EXISTING_DOCKER_TLS_VERIFY", "MINIKUBE_EXISTING_DOCKER_HOST",
-             "MINIKUBE_EXISTING_DOCKER_CERT_PATH", "MINIKUBE_ACTIVE_DOCKERD", "NO_PROXY", "no_proxy",
-             "SSH_AUTH_SOCK", "SSH_AGENT_PID"]
+    order = [
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_HOST",
+        "DOCKER_CERT_PATH",
+        "MINIKUBE_EXISTING_DOCKER_TLS_VERIFY",
+        "MINIKUBE_EXISTING_DOCKER_HOST",
+        "MINIKUBE_EXISTING_DOCKER_CERT_PATH",
+        "MINIKUBE_ACTIVE_DOCKERD",
+        "NO_PROXY",
+        "no_proxy",
+        "SSH_AUTH_SOCK",
+        "SSH_AGENT_PID",
+    ]
     text = "".join(f"{prefix}{k}{delim}{env[k]}{suffix}" for k in order if env.get(k))
     cmd = f"minikube -p {profile} docker-env"
     text += hint.format(plz=PLZ, cmd=cmd)
@@ -130,6 +179,7 @@ def _ensure_dockerd(profile: str, cfg: dict) -> None:
     """minikube's docker-env restarts a dead dockerd in the node (ensureDockerd -> mustRestartDockerd) and
     prints the environment whatever the outcome (failures go to its log only); so does the stand-in."""
     from devrig import RigError
+
     st = cluster.machine_state(profile)
     if st is None or st == "error" or st.processes.get("dockerd", True):
         return
@@ -138,8 +188,7 @@ def _ensure_dockerd(profile: str, cfg: dict) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            cluster.machine(profile).boot(kubernetes_version=cfg["KubernetesConfig"]["KubernetesVersion"],
-                                          timeout=120)
+            cluster.machine(profile).boot(kubernetes_version=cfg["KubernetesConfig"]["KubernetesVersion"], timeout=120)
             return
         except RigError as exc:
             log = home.profile_dir(profile) / "logs" / "docker-env.log"
@@ -191,6 +240,7 @@ def _ssh_port(profile: str) -> int:
     rig = home.load_rig_state(profile)
     if not rig.get("ssh_port"):
         import socket
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             rig["ssh_port"] = s.getsockname()[1]

@@ -6,6 +6,7 @@ the local daemon (the docker client's environment: DOCKER_HOST, DOCKER_TLS_VERIF
 failing that, from its registry (which the rig never reaches). The image lands in the profile's engine:
 the store the node's runtime (dockershim under the hood, whatever runtime the profile names) runs pods from.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ LS_FLAGS = (Flag("format", "string", "short", "", "Format output. One of: short|
 
 def _engine_api(profile: str):
     import docker
+
     info = cluster.machine(profile).info()
     # the engine's own socket (the API gate, if any, sits only in front of the kubelet): negotiate
     return docker.APIClient(base_url=f"unix://{info.docker_socket}", version="auto", timeout=300)
@@ -44,13 +46,16 @@ def _is_archive(arg: str) -> bool:
 def run_load(console, opts) -> int:
     args = opts.args
     if not args:
-        raise console.fatal(USAGE, "Please provide an image in your local daemon to load into minikube via "
-                            "<minikube image load IMAGE_NAME>")
+        raise console.fatal(
+            USAGE,
+            "Please provide an image in your local daemon to load into minikube via <minikube image load IMAGE_NAME>",
+        )
     profile = opts.get("profile")
     mustload.running(console, profile)
     if opts.get("pull"):
-        raise console.fatal(GUEST_IMAGE_LOAD, "Failed to pull image: the test rig has no registry to pull from",
-                            new_issue_link=True)
+        raise console.fatal(
+            GUEST_IMAGE_LOAD, "Failed to pull image: the test rig has no registry to pull from", new_issue_link=True
+        )
     engine = _engine_api(profile)
     for arg in args:
         if _is_archive(arg) and not (opts.get("daemon") or opts.get("remote")):
@@ -79,6 +84,7 @@ def _load_archive(console, engine, arg: str) -> None:
 
 def _load_from_daemon(console, engine, name: str, *, overwrite: bool) -> None:
     import docker
+
     if not overwrite:
         try:
             engine.inspect_image(name)
@@ -90,13 +96,20 @@ def _load_from_daemon(console, engine, name: str, *, overwrite: bool) -> None:
         image = local.images.get(name)
         stream = image.save(named=True)
     except docker.errors.ImageNotFound:
-        raise console.fatal(GUEST_IMAGE_LOAD, f'Failed to load image: save to dir: caching images: caching image '
-                            f'"{name}": the image is not in the local daemon, and the test rig reaches no '
-                            "registry", new_issue_link=True)
+        raise console.fatal(
+            GUEST_IMAGE_LOAD,
+            f"Failed to load image: save to dir: caching images: caching image "
+            f'"{name}": the image is not in the local daemon, and the test rig reaches no '
+            "registry",
+            new_issue_link=True,
+        )
     except docker.errors.DockerException as exc:
-        raise console.fatal(GUEST_IMAGE_LOAD, f'Failed to load image: save to dir: caching images: caching image '
-                            f'"{name}": no local daemon ({exc}), and the test rig reaches no registry',
-                            new_issue_link=True)
+        raise console.fatal(
+            GUEST_IMAGE_LOAD,
+            f"Failed to load image: save to dir: caching images: caching image "
+            f'"{name}": no local daemon ({exc}), and the test rig reaches no registry',
+            new_issue_link=True,
+        )
     with tempfile.TemporaryFile() as tmp:
         for chunk in stream:
             tmp.write(chunk)
@@ -113,14 +126,18 @@ def _local_daemon():
     DOCKER_CERT_PATH only (requests would let REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE replace the CA)."""
     import docker
     import docker.tls
+
     host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     tls = False
     cert_dir = os.environ.get("DOCKER_CERT_PATH")
     if cert_dir:
         verify = os.environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
         d = Path(cert_dir).expanduser()
-        tls = docker.tls.TLSConfig(client_cert=(str(d / "cert.pem"), str(d / "key.pem")),
-                                   ca_cert=str(d / "ca.pem") if verify else None, verify=verify)
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(d / "cert.pem"), str(d / "key.pem")),
+            ca_cert=str(d / "ca.pem") if verify else None,
+            verify=verify,
+        )
     client = docker.DockerClient(base_url=host, tls=tls, version="1.41", timeout=300)
     client.api.trust_env = False
     return client
@@ -142,13 +159,20 @@ def run_ls(console, opts) -> int:
     except Exception as exc:  # docker.errors.DockerException
         raise console.fatal(GUEST_IMAGE_LIST, f"Failed to list images: {exc}", new_issue_link=True)
     fmt = opts.get("format")
-    items = [{"id": img["Id"].removeprefix("sha256:"), "repoDigests": [],
-              "repoTags": [add_docker_io(t) for t in img.get("RepoTags") or [] if t != "<none>:<none>"],
-              "size": str(img.get("Size", 0))} for img in images]
+    items = [
+        {
+            "id": img["Id"].removeprefix("sha256:"),
+            "repoDigests": [],
+            "repoTags": [add_docker_io(t) for t in img.get("RepoTags") or [] if t != "<none>:<none>"],
+            "size": str(img.get("Size", 0)),
+        }
+        for img in images
+    ]
     if fmt == "json":
         console.raw(json.dumps(items, separators=(",", ":")) + "\n")
     elif fmt == "yaml":
         import yaml
+
         console.raw(yaml.safe_dump(items, sort_keys=False) + "\n")
     else:
         tags = sorted((t for item in items for t in item["repoTags"]), reverse=True)

@@ -1,4 +1,5 @@
 """`minikube ip`, `minikube version`, `minikube profile list`."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,14 @@ VERSION_FLAGS = (
 )
 PROFILE_LIST_FLAGS = (
     Flag("output", "string", "table", "o", "The output format. One of 'json', 'table'", env=False),
-    Flag("light", "bool", False, "l", "If true, returns list of profiles faster by skipping validating the "
-         "status of the cluster.", env=False),
+    Flag(
+        "light",
+        "bool",
+        False,
+        "l",
+        "If true, returns list of profiles faster by skipping validating the status of the cluster.",
+        env=False,
+    ),
 )
 
 
@@ -29,8 +36,11 @@ def run_ip(console, opts) -> int:
         wanted = "" if node_name == profile else node_name
         match = [n for n in nodes if n.get("Name") == wanted]
         if not match:
-            raise console.fatal(Kind("GUEST_NODE_RETRIEVE", 85),
-                                f"retrieving node: Could not find node {node_name}", new_issue_link=True)
+            raise console.fatal(
+                Kind("GUEST_NODE_RETRIEVE", 85),
+                f"retrieving node: Could not find node {node_name}",
+                new_issue_link=True,
+            )
         nodes = match
     console.raw((nodes[0].get("IP") if nodes else "127.0.0.1") + "\n")
     return 0
@@ -58,8 +68,13 @@ def run_version(console, opts) -> int:
 
 
 def _profile_json(name: str, cfg: dict | None, status: str, active_ctx: str, active: str) -> dict:
-    return {"Name": name, "Status": status, "Config": cfg,
-            "Active": cfg is not None and name == active, "ActiveKubeContext": cfg is not None and name == active_ctx}
+    return {
+        "Name": name,
+        "Status": status,
+        "Config": cfg,
+        "Active": cfg is not None and name == active,
+        "ActiveKubeContext": cfg is not None and name == active_ctx,
+    }
 
 
 class KubeconfigUnreadable(Exception):
@@ -69,6 +84,7 @@ class KubeconfigUnreadable(Exception):
 def _current_context() -> str:
     """kubeconfig.GetCurrentContext: a missing file is an empty config; an unreadable one is an error."""
     import yaml
+
     path = home.kubeconfig_path()
     try:
         text = path.read_text()
@@ -113,6 +129,7 @@ def run_profile_list(console, opts) -> int:
         status = "Skipped" if light else cluster.profile_status_name(name, cfg)
         if not light and cluster.node_status(name, cfg) is None:
             from .out import klog_error
+
             lines = versions.current().klog_lines
             klog_error(lines["host gone"], f'the "{name}" host does not exist')
             klog_error(lines["profile list"], f'error getting statuses: the "{name}" host does not exist')
@@ -123,15 +140,37 @@ def run_profile_list(console, opts) -> int:
         return 0
     if not valid:
         raise console.fatal(Kind("MK_USAGE_NO_PROFILE", 14), "No minikube profile was found.")
-    rows = [("Profile", "Driver", "Runtime", "IP", "Port", "Version", "Status", "Nodes", "Active Profile",
-             "Active Kubecontext")]
+    rows = [
+        (
+            "Profile",
+            "Driver",
+            "Runtime",
+            "IP",
+            "Port",
+            "Version",
+            "Status",
+            "Nodes",
+            "Active Profile",
+            "Active Kubecontext",
+        )
+    ]
     for p in valid:
         c = p["Config"]
         node = (c.get("Nodes") or [{}])[0]
-        rows.append((p["Name"], c.get("Driver", ""), c["KubernetesConfig"].get("ContainerRuntime", ""),
-                     node.get("IP", ""), str(node.get("Port", "")), c["KubernetesConfig"].get("KubernetesVersion", ""),
-                     p["Status"], str(len(c.get("Nodes") or [])), "*" if p["Active"] else "",
-                     "*" if p["ActiveKubeContext"] else ""))
+        rows.append(
+            (
+                p["Name"],
+                c.get("Driver", ""),
+                c["KubernetesConfig"].get("ContainerRuntime", ""),
+                node.get("IP", ""),
+                str(node.get("Port", "")),
+                c["KubernetesConfig"].get("KubernetesVersion", ""),
+                p["Status"],
+                str(len(c.get("Nodes") or [])),
+                "*" if p["Active"] else "",
+                "*" if p["ActiveKubeContext"] else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     line = "|" + "|".join("-" * (w + 2) for w in widths) + "|\n"
     text = line

@@ -1,4 +1,5 @@
 """`minikube start` (and `stop`): validate like minikube, boot the profile's machine, write config + kubeconfig."""
+
 from __future__ import annotations
 
 import json
@@ -9,46 +10,104 @@ import time
 
 from . import cluster, faults, home, kubeconfig, mustload, versions
 from .flags import Flag, parse_duration
-from .reasons import (DRV_UNSUPPORTED_OS, GUEST_DRIVER_MISMATCH, GUEST_PROVISION, GUEST_START,
-                      K8S_DOWNGRADE_UNSUPPORTED, K8S_INSTALL_FAILED, K8S_NEW_UNSUPPORTED, K8S_OLD_UNSUPPORTED,
-                      RSRC_INSUFFICIENT_CORES, RSRC_INSUFFICIENT_REQ_MEMORY, USAGE, Kind)
+from .reasons import (
+    DRV_UNSUPPORTED_OS,
+    GUEST_DRIVER_MISMATCH,
+    GUEST_PROVISION,
+    GUEST_START,
+    K8S_DOWNGRADE_UNSUPPORTED,
+    K8S_INSTALL_FAILED,
+    K8S_NEW_UNSUPPORTED,
+    K8S_OLD_UNSUPPORTED,
+    RSRC_INSUFFICIENT_CORES,
+    RSRC_INSUFFICIENT_REQ_MEMORY,
+    USAGE,
+    Kind,
+)
 from .versions import semver
 
 FLAGS = (
     Flag("driver", "string", "", "d", "Driver is one of: docker (the only one the stand-in has)"),
     Flag("vm-driver", "string", "", "", "DEPRECATED, use `driver` instead."),
-    Flag("kubernetes-version", "string", "", "", "The Kubernetes version that the minikube VM will use "
-         "(ex: v1.2.3, 'stable' for the default, 'latest' for the newest)."),
-    Flag("cpus", "string", "2", "", "Number of CPUs allocated to Kubernetes. Use \"max\" to use the maximum "
-         "number of CPUs. Use \"no-limit\" to not specify a limit (Docker/Podman only)"),
-    Flag("memory", "string", "", "m", "Amount of RAM to allocate to Kubernetes (format: <number>[<unit>], "
-         "where unit = b, k, m or g). Use \"max\" to use the maximum amount of memory."),
+    Flag(
+        "kubernetes-version",
+        "string",
+        "",
+        "",
+        "The Kubernetes version that the minikube VM will use "
+        "(ex: v1.2.3, 'stable' for the default, 'latest' for the newest).",
+    ),
+    Flag(
+        "cpus",
+        "string",
+        "2",
+        "",
+        'Number of CPUs allocated to Kubernetes. Use "max" to use the maximum '
+        'number of CPUs. Use "no-limit" to not specify a limit (Docker/Podman only)',
+    ),
+    Flag(
+        "memory",
+        "string",
+        "",
+        "m",
+        "Amount of RAM to allocate to Kubernetes (format: <number>[<unit>], "
+        'where unit = b, k, m or g). Use "max" to use the maximum amount of memory.',
+    ),
     Flag("disk-size", "string", "20000mb", "", "Disk size allocated to the minikube VM"),
-    Flag("container-runtime", "string", "", "c", "The container runtime to be used. Valid options: docker, "
-         "containerd (the stand-in has no cri-o)"),
+    Flag(
+        "container-runtime",
+        "string",
+        "",
+        "c",
+        "The container runtime to be used. Valid options: docker, containerd (the stand-in has no cri-o)",
+    ),
     Flag("force", "bool", False, "", "Force minikube to perform possibly dangerous operations"),
-    Flag("keep-context", "bool", False, "", "This will keep the existing kubectl context and will create a "
-         "minikube context."),
+    Flag(
+        "keep-context",
+        "bool",
+        False,
+        "",
+        "This will keep the existing kubectl context and will create a minikube context.",
+    ),
     Flag("embed-certs", "bool", False, "", "if true, will embed the certs in kubeconfig."),
-    Flag("wait", "slice", ("apiserver", "system_pods"), "", "comma separated list of Kubernetes components to "
-         "verify and wait for after starting a cluster."),
+    Flag(
+        "wait",
+        "slice",
+        ("apiserver", "system_pods"),
+        "",
+        "comma separated list of Kubernetes components to verify and wait for after starting a cluster.",
+    ),
     Flag("wait-timeout", "duration", "6m0s", "", "max time to wait per Kubernetes or host to be healthy."),
-    Flag("delete-on-failure", "bool", False, "", "If set, delete the current cluster if start fails and try "
-         "again."),
+    Flag("delete-on-failure", "bool", False, "", "If set, delete the current cluster if start fails and try again."),
     Flag("output", "string", "text", "o", "Format to print stdout in. Options include: [text,json]"),
     Flag("addons", "slice", (), "", "Enable addons. see `minikube addons list` for a list of valid addon names."),
     Flag("install-addons", "bool", True, "", "If set, install addons."),
     Flag("interactive", "bool", True, "", "Allow user prompts for more information"),
     Flag("download-only", "bool", False, "", "If true, only download and cache files for later use."),
     Flag("nodes", "int", 1, "n", "The total number of nodes to spin up. Defaults to 1."),
-    Flag("extra-config", "slice", (), "", "A set of key=value pairs that describe configuration that may be "
-         "passed to different components."),
-    Flag("feature-gates", "string", "", "", "A set of key=value pairs that describe feature gates for "
-         "alpha/experimental features."),
+    Flag(
+        "extra-config",
+        "slice",
+        (),
+        "",
+        "A set of key=value pairs that describe configuration that may be passed to different components.",
+    ),
+    Flag(
+        "feature-gates",
+        "string",
+        "",
+        "",
+        "A set of key=value pairs that describe feature gates for alpha/experimental features.",
+    ),
     Flag("cni", "string", "", "", "CNI plug-in to use."),
     Flag("insecure-registry", "slice", (), "", "Insecure Docker registries to pass to the Docker daemon."),
-    Flag("no-kubernetes", "bool", False, "", "If set, minikube VM/container will start without starting or "
-         "configuring Kubernetes."),
+    Flag(
+        "no-kubernetes",
+        "bool",
+        False,
+        "",
+        "If set, minikube VM/container will start without starting or configuring Kubernetes.",
+    ),
     Flag("preload", "bool", True, "", "If set, download tarball of preloaded images if available."),
     Flag("base-image", "string", "", "", "The base image to use for docker/podman drivers."),
     Flag("docker-env", "slice", (), "", "Environment variables to pass to the Docker daemon. (format: key=value)"),
@@ -106,32 +165,48 @@ def _resolve_version(console, raw: str, existing: dict | None, rel: versions.Rel
         raise console.fatal(USAGE, f'Unable to parse "{raw.lstrip("v")}": No Major.Minor.Patch elements found')
     plain = ".".join(map(str, nvs))
     if nvs > semver(rel.newest_k8s):
-        console.warning(f"Specified Kubernetes version {plain} is newer than the newest supported version: "
-                        f"{rel.newest_k8s}. Use `minikube config defaults kubernetes-version` for details.")
+        console.warning(
+            f"Specified Kubernetes version {plain} is newer than the newest supported version: "
+            f"{rel.newest_k8s}. Use `minikube config defaults kubernetes-version` for details."
+        )
         console.warning(f"Specified Kubernetes version {plain} not found in Kubernetes version list")
         if not force:
-            console.warning("Kubernetes version not found in GitHub version list. You can force a Kubernetes "
-                            "version via the --force flag")
-            _exit_if_not_forced(console, K8S_NEW_UNSUPPORTED,
-                                f"Kubernetes version {plain} is not supported by this release of minikube", force)
+            console.warning(
+                "Kubernetes version not found in GitHub version list. You can force a Kubernetes "
+                "version via the --force flag"
+            )
+            _exit_if_not_forced(
+                console,
+                K8S_NEW_UNSUPPORTED,
+                f"Kubernetes version {plain} is not supported by this release of minikube",
+                force,
+            )
     if nvs < semver(rel.oldest_k8s):
-        console.warning(f"Specified Kubernetes version {plain} is less than the oldest supported version: "
-                        f"{rel.oldest_k8s}. Use `minikube config defaults kubernetes-version` for details.")
+        console.warning(
+            f"Specified Kubernetes version {plain} is less than the oldest supported version: "
+            f"{rel.oldest_k8s}. Use `minikube config defaults kubernetes-version` for details."
+        )
         if not force:
             console.warning("You can force an unsupported Kubernetes version via the --force flag")
-        _exit_if_not_forced(console, K8S_OLD_UNSUPPORTED,
-                            f"Kubernetes {plain} is not supported by this release of minikube", force)
+        _exit_if_not_forced(
+            console, K8S_OLD_UNSUPPORTED, f"Kubernetes {plain} is not supported by this release of minikube", force
+        )
     old = (existing or {}).get("KubernetesConfig", {}).get("KubernetesVersion")
     if old and nvs < semver(old):
         name = existing["Name"]
         prof = "" if name == home.DEFAULT_PROFILE else f" -p {name}"
-        kind = Kind(K8S_DOWNGRADE_UNSUPPORTED.id, K8S_DOWNGRADE_UNSUPPORTED.code, advice=(
-            f"\n\n    1) Recreate the cluster with Kubernetes {plain}, by running:\n    \n"
-            f"    minikube delete{prof}\n    minikube start{prof} --kubernetes-version=v{plain}\n    \n"
-            f"    2) Create a second cluster with Kubernetes {plain}, by running:\n    \n"
-            f"    minikube start -p {name}2 --kubernetes-version=v{plain}\n    \n"
-            f"    3) Use the existing cluster at version Kubernetes {old.lstrip('v')}, by running:\n    \n"
-            f"    minikube start{prof} --kubernetes-version={old}\n    "))
+        kind = Kind(
+            K8S_DOWNGRADE_UNSUPPORTED.id,
+            K8S_DOWNGRADE_UNSUPPORTED.code,
+            advice=(
+                f"\n\n    1) Recreate the cluster with Kubernetes {plain}, by running:\n    \n"
+                f"    minikube delete{prof}\n    minikube start{prof} --kubernetes-version=v{plain}\n    \n"
+                f"    2) Create a second cluster with Kubernetes {plain}, by running:\n    \n"
+                f"    minikube start -p {name}2 --kubernetes-version=v{plain}\n    \n"
+                f"    3) Use the existing cluster at version Kubernetes {old.lstrip('v')}, by running:\n    \n"
+                f"    minikube start{prof} --kubernetes-version={old}\n    "
+            ),
+        )
         raise console.fatal(kind, f"Unable to safely downgrade existing Kubernetes {old} cluster to v{plain}")
     return "v" + plain
 
@@ -152,8 +227,7 @@ def _runtime(console, opts, existing: dict | None, rel: versions.Release) -> str
     else the release's default. cri-o is a real runtime the stand-in does not have."""
     asked = (opts.get("container-runtime") or "").strip()
     if asked and asked not in RUNTIMES + ("cri-o", "crio"):
-        raise console.fatal(USAGE, f"Invalid Container Runtime: {asked}. Valid runtimes are: "
-                            "[docker cri-o containerd]")
+        raise console.fatal(USAGE, f"Invalid Container Runtime: {asked}. Valid runtimes are: [docker cri-o containerd]")
     if asked in ("cri-o", "crio"):
         raise console.fatal(USAGE, "the minikube stand-in has no cri-o runtime (it has: docker, containerd)")
     if asked:
@@ -166,34 +240,71 @@ def _runtime(console, opts, existing: dict | None, rel: versions.Release) -> str
 def _check_rig_has(console, version: str) -> None:
     """Refuse a version the rig has not built, as minikube fails when it cannot fetch the binaries."""
     from devrig import paths
+
     missing = paths.missing_parts(version)
     if not missing:
         return
     built = paths.built_kubernetes_versions()
-    reason = (f"the test rig has no Kubernetes {version} binaries (missing: {', '.join(missing)}); "
-              f"built versions: {', '.join(built) or 'none'}; {paths.BUILD_HINT}")
-    raise console.fatal(K8S_INSTALL_FAILED, "Failed to update cluster: update primary control-plane node: "
-                        f"downloading binaries: downloading kubelet: download failed: {reason}",
-                        new_issue_link=True)
+    reason = (
+        f"the test rig has no Kubernetes {version} binaries (missing: {', '.join(missing)}); "
+        f"built versions: {', '.join(built) or 'none'}; {paths.BUILD_HINT}"
+    )
+    raise console.fatal(
+        K8S_INSTALL_FAILED,
+        "Failed to update cluster: update primary control-plane node: "
+        f"downloading binaries: downloading kubelet: download failed: {reason}",
+        new_issue_link=True,
+    )
 
 
 def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtime: str = "docker") -> dict:
     return {
-        "Name": profile, "KeepContext": bool(opts.get("keep-context")), "EmbedCerts": bool(opts.get("embed-certs")),
-        "MinikubeISO": "", "KicBaseImage": "", "Memory": memory, "CPUs": cpus, "DiskSize": 20000,
-        "Driver": "docker", "APIServerPort": 8443,
+        "Name": profile,
+        "KeepContext": bool(opts.get("keep-context")),
+        "EmbedCerts": bool(opts.get("embed-certs")),
+        "MinikubeISO": "",
+        "KicBaseImage": "",
+        "Memory": memory,
+        "CPUs": cpus,
+        "DiskSize": 20000,
+        "Driver": "docker",
+        "APIServerPort": 8443,
         "KubernetesConfig": {
-            "KubernetesVersion": version, "ClusterName": profile, "Namespace": "default",
-            "APIServerHAVIP": "", "APIServerName": "minikubeCA", "APIServerNames": None, "APIServerIPs": None,
-            "DNSDomain": "cluster.local", "ContainerRuntime": runtime, "CRISocket": "", "NetworkPlugin": "cni",
-            "FeatureGates": opts.get("feature-gates") or "", "ServiceCIDR": "10.96.0.0/12", "ImageRepository": "", "ExtraOptions": None,
-            "ShouldLoadCachedImages": True, "EnableDefaultCNI": False, "CNI": "",
+            "KubernetesVersion": version,
+            "ClusterName": profile,
+            "Namespace": "default",
+            "APIServerHAVIP": "",
+            "APIServerName": "minikubeCA",
+            "APIServerNames": None,
+            "APIServerIPs": None,
+            "DNSDomain": "cluster.local",
+            "ContainerRuntime": runtime,
+            "CRISocket": "",
+            "NetworkPlugin": "cni",
+            "FeatureGates": opts.get("feature-gates") or "",
+            "ServiceCIDR": "10.96.0.0/12",
+            "ImageRepository": "",
+            "ExtraOptions": None,
+            "ShouldLoadCachedImages": True,
+            "EnableDefaultCNI": False,
+            "CNI": "",
         },
-        "Nodes": [{"Name": "", "IP": "127.0.0.1", "Port": 0, "KubernetesVersion": version,
-                   "ContainerRuntime": runtime, "ControlPlane": True, "Worker": True}],
+        "Nodes": [
+            {
+                "Name": "",
+                "IP": "127.0.0.1",
+                "Port": 0,
+                "KubernetesVersion": version,
+                "ContainerRuntime": runtime,
+                "ControlPlane": True,
+                "Worker": True,
+            }
+        ],
         "DockerEnv": list(opts.get("docker-env") or []) or None,
-        "Addons": {}, "VerifyComponents": {c: True for c in ("apiserver", "system_pods")},
-        "StartHostTimeout": 360000000000, "MultiNodeRequested": False,
+        "Addons": {},
+        "VerifyComponents": {c: True for c in ("apiserver", "system_pods")},
+        "StartHostTimeout": 360000000000,
+        "MultiNodeRequested": False,
     }
 
 
@@ -218,23 +329,33 @@ def run(console, opts) -> int:
         if key.startswith("MINIKUBE_") or key == "KUBECONFIG":
             console.info(f"{key}={value}")
     if force:
-        console.warning("minikube skips various validations when --force is supplied; this may lead to unexpected "
-                        "behavior")
+        console.warning(
+            "minikube skips various validations when --force is supplied; this may lead to unexpected behavior"
+        )
     if not home.PROFILE_NAME_RE.match(profile) or len(profile) < 2 or profile.endswith("-") or ".." in profile:
         console.warning(f"Profile name '{profile}' is not valid")
-        raise console.fatal(USAGE, "Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, "
-                            "starting with alphanumeric.")
+        raise console.fatal(
+            USAGE, "Only alphanumeric and dashes '-' are permitted. Minimum 2 characters, starting with alphanumeric."
+        )
     existing = home.load_config(profile)
 
     driver = opts.get("driver") or opts.get("vm-driver")
     if existing is not None and driver and driver != existing.get("Driver"):
-        kind = Kind(GUEST_DRIVER_MISMATCH.id, GUEST_DRIVER_MISMATCH.code, advice=(
-            f"Delete the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'delete')}', or "
-            f"start the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'start')} "
-            f"--driver={existing.get('Driver')}'"))
-        raise console.fatal(kind, f'The existing "{profile}" cluster was created using the '
-                            f'"{existing.get("Driver")}" driver, which is incompatible with requested '
-                            f'"{driver}" driver.')
+        kind = Kind(
+            GUEST_DRIVER_MISMATCH.id,
+            GUEST_DRIVER_MISMATCH.code,
+            advice=(
+                f"Delete the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'delete')}', or "
+                f"start the existing '{profile}' cluster using: '{mustload.example_cmd(profile, 'start')} "
+                f"--driver={existing.get('Driver')}'"
+            ),
+        )
+        raise console.fatal(
+            kind,
+            f'The existing "{profile}" cluster was created using the '
+            f'"{existing.get("Driver")}" driver, which is incompatible with requested '
+            f'"{driver}" driver.',
+        )
     version = _resolve_version(console, opts.get("kubernetes-version"), existing, rel, force)
 
     if existing is not None:
@@ -247,12 +368,16 @@ def run(console, opts) -> int:
         console.step("sparkle", "Automatically selected the docker driver", name="Selecting Driver")
 
     if opts.get("nodes") != 1:
-        raise console.fatal(USAGE, "the minikube stand-in runs one real node; for more nodes use "
-                            f"{FAKE_NODES_ENV}=N (kwok fake nodes)")
+        raise console.fatal(
+            USAGE, f"the minikube stand-in runs one real node; for more nodes use {FAKE_NODES_ENV}=N (kwok fake nodes)"
+        )
     cpus, memory = _resources(console, opts, existing, force)  # validateFlags: CPUs, memory, then the runtime
     runtime = _runtime(console, opts, existing, rel)
-    if rel.warns_runtime_change and runtime == "docker" and (
-            existing is None or "container-runtime" in opts.changed or os.environ.get("MINIKUBE_CONTAINER_RUNTIME")):
+    if (
+        rel.warns_runtime_change
+        and runtime == "docker"
+        and (existing is None or "container-runtime" in opts.changed or os.environ.get("MINIKUBE_CONTAINER_RUNTIME"))
+    ):
         console.warning(versions.RUNTIME_CHANGE_WARNING)
     _check_rig_has(console, version)
 
@@ -272,35 +397,55 @@ def run(console, opts) -> int:
     fake_env = os.environ.get(FAKE_NODES_ENV)
     fake_nodes = int(fake_env) if fake_env and fake_env.isdigit() else int(rig.get("fake_nodes", 0))
 
-    console.step("thumbs_up", f'Starting "{profile}" primary control-plane node in "{profile}" cluster',
-                 name="Starting Node")
+    console.step(
+        "thumbs_up", f'Starting "{profile}" primary control-plane node in "{profile}" cluster', name="Starting Node"
+    )
     state = cluster.host_state(profile)
     if existing is None or state == cluster.NONEXISTENT:
-        console.step("starting_vm", f"Creating docker container (CPUs={cpus or 'no-limit'}, "
-                     f"Memory={str(memory) + 'MB' if memory else 'no-limit'}) ...", name="Creating Container")
+        console.step(
+            "starting_vm",
+            f"Creating docker container (CPUs={cpus or 'no-limit'}, "
+            f"Memory={str(memory) + 'MB' if memory else 'no-limit'}) ...",
+            name="Creating Container",
+        )
     elif state == cluster.RUNNING:
         console.step("running", f'Updating the running docker "{profile}" container ...', name="Running on Localhost")
     else:
-        console.step("restarting", f'Restarting existing docker container for "{profile}" ...',
-                     name="Creating Container")
+        console.step(
+            "restarting", f'Restarting existing docker container for "{profile}" ...', name="Creating Container"
+        )
 
     if os.environ.get("DEVRIG_FAIL_START") not in (None, "", "0"):
-        err = (f"creating host: create: creating: setting up container node: preparing volume for {profile} "
-               f"container: docker run --rm --name {profile}-preload-sidecar: exit status 125 "
-               "(fault injected by DEVRIG_FAIL_START)")
-        console.err("sad", f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" '
-                    f"may fix it: {err}")
-        raise console.fatal(GUEST_PROVISION, f"error provisioning guest: Failed to start host: {err}",
-                            new_issue_link=True)
+        err = (
+            f"creating host: create: creating: setting up container node: preparing volume for {profile} "
+            f"container: docker run --rm --name {profile}-preload-sidecar: exit status 125 "
+            "(fault injected by DEVRIG_FAIL_START)"
+        )
+        console.err(
+            "sad",
+            f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" may fix it: {err}',
+        )
+        raise console.fatal(
+            GUEST_PROVISION, f"error provisioning guest: Failed to start host: {err}", new_issue_link=True
+        )
 
     timeout = parse_duration(opts.get("wait-timeout")) or 360.0
     gated = _engine_gate(profile, rel, cfg, runtime)
     # changed gates reach a running control plane too (minikube: kubeadm config drift -> reconfigure)
-    info = _boot(console, profile, version, fake_nodes, timeout, delete_on_failure=bool(opts.get("delete-on-failure")),
-                 gated=gated, feature_gates=cfg["KubernetesConfig"].get("FeatureGates") or "")
+    info = _boot(
+        console,
+        profile,
+        version,
+        fake_nodes,
+        timeout,
+        delete_on_failure=bool(opts.get("delete-on-failure")),
+        gated=gated,
+        feature_gates=cfg["KubernetesConfig"].get("FeatureGates") or "",
+    )
 
-    console.step("docker", f"Preparing Kubernetes {version} on Docker {_docker_version(info)} ...",
-                 name="Preparing Kubernetes")
+    console.step(
+        "docker", f"Preparing Kubernetes {version} on Docker {_docker_version(info)} ...", name="Preparing Kubernetes"
+    )
     console.step("sub_step", "Generating certificates and keys ...", name="Generating certificates")
     console.step("sub_step", "Booting up control plane ...", name="Booting control plane")
     console.step("sub_step", "Configuring RBAC rules ...", name="Configuring RBAC rules")
@@ -310,19 +455,27 @@ def run(console, opts) -> int:
     cfg["Nodes"][0].update(IP=info.node_ip, Port=info.node_port)
     cfg["APIServerPort"] = info.node_port
     home.save_config(profile, cfg)
-    rig.update(fake_nodes=fake_nodes, apiserver_url=info.apiserver_url, docker_host=info.docker_host,
-               started_at=time.time())
+    rig.update(
+        fake_nodes=fake_nodes, apiserver_url=info.apiserver_url, docker_host=info.docker_host, started_at=time.time()
+    )
     home.save_rig_state(profile, rig)
-    kubeconfig.write_profile(profile, server=info.apiserver_url, ca=info.ca_cert, client_cert=info.client_cert,
-                             client_key=info.client_key, minikube_version=rel.version,
-                             keep_context=bool(opts.get("keep-context")),
-                             embed_certs=bool(opts.get("embed-certs") or cfg.get("EmbedCerts")))
+    kubeconfig.write_profile(
+        profile,
+        server=info.apiserver_url,
+        ca=info.ca_cert,
+        client_cert=info.client_cert,
+        client_key=info.client_key,
+        minikube_version=rel.version,
+        keep_context=bool(opts.get("keep-context")),
+        embed_certs=bool(opts.get("embed-certs") or cfg.get("EmbedCerts")),
+    )
 
     _label_node(info, rel)
     console.step("health_check", "Verifying Kubernetes components...", name="Verifying Kubernetes")
     enabled = [a for a, on in (cfg.get("Addons") or {}).items() if on]
     if enabled:
         from . import cmd_addons
+
         for addon in enabled:
             cmd_addons.reenable_on_start(console, profile, addon)
         console.step("addon_enable", f"Enabled addons: {', '.join(enabled)}", name="Enabling Addons")
@@ -330,8 +483,11 @@ def run(console, opts) -> int:
     if opts.get("keep-context"):
         console.step("kubectl", f"To connect to this cluster, use:  --context={profile}", name="Done")
     else:
-        console.step("ready", f'Done! kubectl is now configured to use "{profile}" cluster and "default" '
-                     "namespace by default", name="Done")
+        console.step(
+            "ready",
+            f'Done! kubectl is now configured to use "{profile}" cluster and "default" namespace by default',
+            name="Done",
+        )
     return 0
 
 
@@ -359,38 +515,61 @@ def _resources(console, opts, existing: dict | None, force: bool) -> tuple[int, 
         memory = parsed
     if existing is not None:
         if "memory" in opts.changed and memory != existing.get("Memory"):
-            console.warning("You cannot change the memory size for an existing minikube cluster. "
-                            "Please first delete the cluster.")
+            console.warning(
+                "You cannot change the memory size for an existing minikube cluster. Please first delete the cluster."
+            )
         if "cpus" in opts.changed and cpus != existing.get("CPUs"):
-            console.warning("You cannot change the CPUs for an existing minikube cluster. "
-                            "Please first delete the cluster.")
+            console.warning(
+                "You cannot change the CPUs for an existing minikube cluster. Please first delete the cluster."
+            )
         return existing.get("CPUs", cpus), existing.get("Memory", memory)
     # validateCPUCount (start.go:1226): the docker driver compares with `docker info` NCPU, i.e. the host's
     available = _host_cpus()
     if cpus and cpus < MIN_CPUS:
-        _exit_if_not_forced(console, RSRC_INSUFFICIENT_CORES,
-                            f"Requested cpu count {cpus} is less than the minimum allowed of {MIN_CPUS}", force)
+        _exit_if_not_forced(
+            console,
+            RSRC_INSUFFICIENT_CORES,
+            f"Requested cpu count {cpus} is less than the minimum allowed of {MIN_CPUS}",
+            force,
+        )
     if cpus and available < cpus:
-        _exit_if_not_forced(console, RSRC_INSUFFICIENT_CORES, f"Requested cpu count {cpus} is greater than the "
-                            f"available cpus of {available}", force)
+        _exit_if_not_forced(
+            console,
+            RSRC_INSUFFICIENT_CORES,
+            f"Requested cpu count {cpus} is greater than the available cpus of {available}",
+            force,
+        )
     # validateRequestedMemorySize (start.go:1162)
     system = _host_memory_mb()
     if memory and memory < MIN_MEMORY_MB:
-        _exit_if_not_forced(console, RSRC_INSUFFICIENT_REQ_MEMORY,
-                            f"Requested memory allocation {memory}MiB is less than the usable minimum of "
-                            f"{MIN_MEMORY_MB}MB", force)
+        _exit_if_not_forced(
+            console,
+            RSRC_INSUFFICIENT_REQ_MEMORY,
+            f"Requested memory allocation {memory}MiB is less than the usable minimum of {MIN_MEMORY_MB}MB",
+            force,
+        )
     if memory and memory > system:
         advised = _suggest_memory(system, memory)
-        kind = Kind("RSRC_OVER_ALLOC_MEM", 10,
-                    advice=f"Start minikube with less memory allocated: 'minikube start --memory={advised}mb'")
-        _exit_if_not_forced(console, kind, f"Requested memory allocation {memory}MB is more than your system "
-                            f"limit {system}MB.", force)
+        kind = Kind(
+            "RSRC_OVER_ALLOC_MEM",
+            10,
+            advice=f"Start minikube with less memory allocated: 'minikube start --memory={advised}mb'",
+        )
+        _exit_if_not_forced(
+            console, kind, f"Requested memory allocation {memory}MB is more than your system limit {system}MB.", force
+        )
     if memory and memory > system - 1024:
         # out.WarnReason: a warning event in JSON, else the reason block in KnownIssue style
-        text = (f"The requested memory allocation of {memory}MiB does not leave room for system overhead "
-                f"(total system memory: {system}MiB). You may face stability issues.")
-        kind = Kind("RSRC_OVER_ALLOC_MEM", 10, advice="Start minikube with less memory allocated: "
-                    f"'minikube start --memory={_suggest_memory(system, memory)}mb'")
+        text = (
+            f"The requested memory allocation of {memory}MiB does not leave room for system overhead "
+            f"(total system memory: {system}MiB). You may face stability issues."
+        )
+        kind = Kind(
+            "RSRC_OVER_ALLOC_MEM",
+            10,
+            advice="Start minikube with less memory allocated: "
+            f"'minikube start --memory={_suggest_memory(system, memory)}mb'",
+        )
         console.warning(text) if console.json else console.reason_error(kind, text)
     return cpus, memory
 
@@ -426,6 +605,7 @@ def _engine_gate(profile: str, rel: versions.Release, cfg: dict, runtime: str) -
     dockershim's API 1.41 (the kubelet talks to Docker only with the docker runtime); else make sure none is
     left from an earlier start. Returns the gate's minimum API version, or None."""
     from . import apigate
+
     floor = versions.engine_min_api(rel, cfg.get("Driver") or "docker", cfg.get("DockerEnv"))
     if runtime != "docker" or floor is None or versions.api_tuple(floor) <= DOCKERSHIM_API:
         apigate.stop(profile, forget=True)
@@ -437,32 +617,36 @@ def _engine_gate(profile: str, rel: versions.Release, cfg: dict, runtime: str) -
 DOCKERSHIM_API = (1, 41)  # the kubelet's dockershim client (docker v20.10 client, negotiates only downwards)
 KUBEADM_TIMEOUT_ENV = "DEVRIG_KUBEADM_INIT_TIMEOUT"
 KUBELET_NOT_RUNNING = Kind(
-    "K8S_KUBELET_NOT_RUNNING", 109,
+    "K8S_KUBELET_NOT_RUNNING",
+    109,
     advice="Check output of 'journalctl -xeu kubelet', try passing --extra-config=kubelet.cgroup-driver=systemd "
-           "to minikube start",
-    issues=("https://github.com/kubernetes/minikube/issues/4172",))
+    "to minikube start",
+    issues=("https://github.com/kubernetes/minikube/issues/4172",),
+)
 
 
 def _kubeadm_init_error(version: str) -> str:
     """The error minikube's bootstrapper returns when kubeadm init (v1.21) waited 4m0s for a kubelet that never
     served the control plane (kubeadm's waitcontrolplane.go template)."""
-    return (f'wait: /bin/bash -c "sudo env PATH="/var/lib/minikube/binaries/{version}:$PATH" kubeadm init --config '
-            '/var/tmp/minikube/kubeadm.yaml  --ignore-preflight-errors=DirAvailable--etc-kubernetes-manifests,'
-            'DirAvailable--var-lib-minikube,DirAvailable--var-lib-minikube-etcd,FileAvailable--etc-kubernetes-'
-            'manifests-kube-scheduler.yaml,FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml,'
-            'FileAvailable--etc-kubernetes-manifests-kube-controller-manager.yaml,FileAvailable--etc-kubernetes-'
-            'manifests-etcd.yaml,Port-10250,Swap,NumCPU,Mem,SystemVerification,FileContent--proc-sys-net-bridge-'
-            'bridge-nf-call-iptables": Process exited with status 1\nstdout:\n'
-            f"[init] Using Kubernetes version: {version}\n"
-            "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory "
-            '"/etc/kubernetes/manifests". This can take up to 4m0s\n'
-            "[kubelet-check] Initial timeout of 40s passed.\n\n"
-            "\tUnfortunately, an error has occurred:\n\t\ttimed out waiting for the condition\n\n"
-            "\tThis error is likely caused by:\n\t\t- The kubelet is not running\n"
-            "\t\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups "
-            "disabled)\n\nstderr:\n"
-            "error execution phase wait-control-plane: couldn't initialize a Kubernetes cluster\n"
-            "To see the stack trace of this error execute with --v=5 or higher")
+    return (
+        f'wait: /bin/bash -c "sudo env PATH="/var/lib/minikube/binaries/{version}:$PATH" kubeadm init --config '
+        "/var/tmp/minikube/kubeadm.yaml  --ignore-preflight-errors=DirAvailable--etc-kubernetes-manifests,"
+        "DirAvailable--var-lib-minikube,DirAvailable--var-lib-minikube-etcd,FileAvailable--etc-kubernetes-"
+        "manifests-kube-scheduler.yaml,FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml,"
+        "FileAvailable--etc-kubernetes-manifests-kube-controller-manager.yaml,FileAvailable--etc-kubernetes-"
+        "manifests-etcd.yaml,Port-10250,Swap,NumCPU,Mem,SystemVerification,FileContent--proc-sys-net-bridge-"
+        'bridge-nf-call-iptables": Process exited with status 1\nstdout:\n'
+        f"[init] Using Kubernetes version: {version}\n"
+        "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory "
+        '"/etc/kubernetes/manifests". This can take up to 4m0s\n'
+        "[kubelet-check] Initial timeout of 40s passed.\n\n"
+        "\tUnfortunately, an error has occurred:\n\t\ttimed out waiting for the condition\n\n"
+        "\tThis error is likely caused by:\n\t\t- The kubelet is not running\n"
+        "\t\t- The kubelet is unhealthy due to a misconfiguration of the node in some way (required cgroups "
+        "disabled)\n\nstderr:\n"
+        "error execution phase wait-control-plane: couldn't initialize a Kubernetes cluster\n"
+        "To see the stack trace of this error execute with --v=5 or higher"
+    )
 
 
 def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine) -> None:
@@ -471,7 +655,9 @@ def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine
     the known issue K8S_KUBELET_NOT_RUNNING (exit 109). The real kubelet is restarted meanwhile, as systemd
     does, and is refused each time. DEVRIG_KUBEADM_INIT_TIMEOUT shortens each wait (seconds)."""
     import time as _time
+
     from devrig import RigError
+
     per_attempt = float(os.environ.get(KUBEADM_TIMEOUT_ENV) or 240)
     err = _kubeadm_init_error(version)
     console.step("docker", f"Preparing Kubernetes {version} on Docker 29.1.3 ...", name="Preparing Kubernetes")
@@ -500,15 +686,27 @@ def _kubeadm_gives_up(console, profile: str, version: str, refusal: str, machine
     raise console.fatal(KUBELET_NOT_RUNNING, err)
 
 
-def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, *, delete_on_failure: bool,
-          gated: str | None = None, feature_gates: str = ""):
-    from devrig import RigError, RigMissing, RigTimeout
+def _boot(
+    console,
+    profile: str,
+    version: str,
+    fake_nodes: int,
+    timeout: float,
+    *,
+    delete_on_failure: bool,
+    gated: str | None = None,
+    feature_gates: str = "",
+):
+    from devrig import RigError
+
     machine = cluster.machine(profile)
     try:
-        return machine.boot(kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout,
-                            feature_gates=feature_gates)
+        return machine.boot(
+            kubernetes_version=version, fake_nodes=fake_nodes, timeout=timeout, feature_gates=feature_gates
+        )
     except RigError as exc:
         from . import apigate
+
         refusal = apigate.kubelet_refused(profile) if gated else ""
         if not refusal:
             return _boot_failed(console, profile, machine, exc, timeout, delete_on_failure)
@@ -518,35 +716,51 @@ def _boot(console, profile: str, version: str, fake_nodes: int, timeout: float, 
 
 def _boot_failed(console, profile: str, machine, exc, timeout: float, delete_on_failure: bool):
     from devrig import RigError, RigMissing, RigTimeout
+
     try:
         raise exc
     except RigMissing as exc:
         raise console.fatal(K8S_INSTALL_FAILED, f"Failed to update cluster: {exc}", new_issue_link=True)
     except RigTimeout as exc:
-        raise console.fatal(GUEST_START, f"failed to start node: wait {timeout:.0f}s for node: {exc}",
-                            new_issue_link=True)
+        raise console.fatal(
+            GUEST_START, f"failed to start node: wait {timeout:.0f}s for node: {exc}", new_issue_link=True
+        )
     except RigError as exc:
         if delete_on_failure:
             machine.destroy()
-        console.err("sad", f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" '
-                    f"may fix it: {exc}")
-        raise console.fatal(GUEST_PROVISION, f"error provisioning guest: Failed to start host: {exc}",
-                            new_issue_link=True)
+        console.err(
+            "sad",
+            f'Failed to start docker container. Running "{mustload.example_cmd(profile, "delete")}" may fix it: {exc}',
+        )
+        raise console.fatal(
+            GUEST_PROVISION, f"error provisioning guest: Failed to start host: {exc}", new_issue_link=True
+        )
 
 
 def _label_node(info, rel: versions.Release) -> None:
     """The labels minikube puts on its primary node (addons select `minikube.k8s.io/primary: "true"`)."""
     from devrig.kapi import Api
+
     api = Api(info.apiserver_port, info.ca_cert, info.client_cert, info.client_key)
-    api.patch(f"/api/v1/nodes/{info.node_name}", {"metadata": {"labels": {
-        "minikube.k8s.io/commit": rel.commit, "minikube.k8s.io/name": info.name,
-        "minikube.k8s.io/primary": "true", "minikube.k8s.io/version": rel.version,
-        "minikube.k8s.io/updated_at": time.strftime("%Y_%m_%dT%H_%M_%S_0000", time.gmtime()),
-    }}})
+    api.patch(
+        f"/api/v1/nodes/{info.node_name}",
+        {
+            "metadata": {
+                "labels": {
+                    "minikube.k8s.io/commit": rel.commit,
+                    "minikube.k8s.io/name": info.name,
+                    "minikube.k8s.io/primary": "true",
+                    "minikube.k8s.io/version": rel.version,
+                    "minikube.k8s.io/updated_at": time.strftime("%Y_%m_%dT%H_%M_%S_0000", time.gmtime()),
+                }
+            }
+        },
+    )
 
 
 def _docker_version(info) -> str:
     from devrig.engine import unix_http
+
     try:
         status, body = unix_http(info.docker_socket, "GET", "/version", timeout=3)
         return json.loads(body).get("Version", "") if status == 200 else ""
@@ -566,10 +780,13 @@ def run_stop(console, opts) -> int:
         console.step("stopped", "0 nodes stopped.")
         return 0
     console.step("stopping", f'Stopping node "{profile}"  ...', name="Stopping")
-    from . import admission_proc, faults as _faults
+    from . import admission_proc
+    from . import faults as _faults
+
     _faults.disarm(profile)
     admission_proc.stop(profile)
     from . import apigate
+
     apigate.stop(profile)
     cluster.machine(profile).stop()
     console.step("stopped", "1 node stopped.", name="Done")

@@ -1,4 +1,5 @@
 """`minikube status`: text or JSON, bit-mask exit code (1 host, 2 cluster, 4 kubeconfig)."""
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,24 @@ from .reasons import USAGE
 FLAGS = (
     Flag("output", "string", "text", "o", "minikube status --output OUTPUT. json, text", env=False),
     Flag("format", "string", "", "f", "Go template format string for the status output.", env=False),
-    Flag("layout", "string", "nodes", "l", "output layout (EXPERIMENTAL, JSON only): 'nodes' or 'cluster'",
-         env=False),
+    Flag("layout", "string", "nodes", "l", "output layout (EXPERIMENTAL, JSON only): 'nodes' or 'cluster'", env=False),
     Flag("node", "string", "", "n", "The node to check status for. Defaults to control plane.", env=False),
-    Flag("watch", "duration", "1s", "w", "Continuously listing/getting the status with optional interval "
-         "duration.", env=False, no_opt="1s"),
+    Flag(
+        "watch",
+        "duration",
+        "1s",
+        "w",
+        "Continuously listing/getting the status with optional interval duration.",
+        env=False,
+        no_opt="1s",
+    ),
 )
 
 TEXT = "{Name}\ntype: Control Plane\nhost: {Host}\nkubelet: {Kubelet}\napiserver: {APIServer}\nkubeconfig: {Kubeconfig}\n\n"
-MISCONFIGURED = ("\nWARNING: Your kubectl is pointing to stale minikube-vm.\n"
-                 "To fix the kubectl context, run `minikube update-context`\n")
+MISCONFIGURED = (
+    "\nWARNING: Your kubectl is pointing to stale minikube-vm.\n"
+    "To fix the kubectl context, run `minikube update-context`\n"
+)
 
 
 def run(console, opts) -> int:
@@ -40,8 +49,11 @@ def run(console, opts) -> int:
         if st is not None:
             data = st.to_json()
             fmt = opts.get("format")
-            console.raw(re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: str(data.get(m.group(1), "")), fmt)
-                        if fmt else TEXT.format(**data))
+            console.raw(
+                re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: str(data.get(m.group(1), "")), fmt)
+                if fmt
+                else TEXT.format(**data)
+            )
             if st.Kubeconfig == "Misconfigured":
                 console.raw(MISCONFIGURED)
     elif output == "json":

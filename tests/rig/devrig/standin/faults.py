@@ -18,6 +18,7 @@ data root untouched). A build whose context or layer is larger fails with the en
 left on device". `python -m devrig.standin.faults disk PROFILE MB` gives the running engine's tmpfs MB of
 room again (the developer freed space); the engine keeps running.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ WHEN_DEADLINE = 3600.0
 
 def arm(profile: str, info) -> None:
     from devrig import procs
+
     from . import home
+
     rig = home.load_rig_state(profile)
     helpers = rig.setdefault("fault_helpers", {})
     for part in SWITCHES:
@@ -47,18 +50,21 @@ def arm(profile: str, info) -> None:
         trigger = str(float(after)) if after else f"when:{when}"
         old = procs.Proc.from_json(helpers.get(part))
         procs.terminate(old, what=f"previous {part} fault helper")
-        proc = procs.spawn([sys.executable, "-m", "devrig.standin.faults", part, str(info.state_dir / "rig.json"),
-                            trigger],
-                           log=home.profile_dir(profile) / "logs" / f"fault-{part}.log",
-                           pidfile=home.profile_dir(profile) / f"fault-{part}.pid",
-                           env=dict(os.environ, PYTHONPATH=_rig_path()))
+        proc = procs.spawn(
+            [sys.executable, "-m", "devrig.standin.faults", part, str(info.state_dir / "rig.json"), trigger],
+            log=home.profile_dir(profile) / "logs" / f"fault-{part}.log",
+            pidfile=home.profile_dir(profile) / f"fault-{part}.pid",
+            env=dict(os.environ, PYTHONPATH=_rig_path()),
+        )
         helpers[part] = proc.to_json()
     home.save_rig_state(profile, rig)
 
 
 def disarm(profile: str) -> None:
     from devrig import procs
+
     from . import home
+
     rig = home.load_rig_state(profile)
     for part, data in (rig.get("fault_helpers") or {}).items():
         procs.terminate(procs.Proc.from_json(data), what=f"{part} fault helper of {profile!r}", timeout=5)
@@ -82,15 +88,21 @@ def fail_addon(console, addon: str) -> None:
     if which in (None, "", "0") or which not in ("1", addon):
         return
     from .reasons import ADDON_ENABLE
-    raise console.fatal(ADDON_ENABLE, "enable failed: run callbacks: running callbacks: [sudo "
-                        "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
-                        f"/etc/kubernetes/addons/{addon}-deploy.yaml: Process exited with status 1\nstdout:\n\n"
-                        "stderr:\nerror: the server could not find the requested resource "
-                        f"(fault injected by {FAIL_ADDONS})\n]", new_issue_link=True)
+
+    raise console.fatal(
+        ADDON_ENABLE,
+        "enable failed: run callbacks: running callbacks: [sudo "
+        "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
+        f"/etc/kubernetes/addons/{addon}-deploy.yaml: Process exited with status 1\nstdout:\n\n"
+        "stderr:\nerror: the server could not find the requested resource "
+        f"(fault injected by {FAIL_ADDONS})\n]",
+        new_issue_link=True,
+    )
 
 
 def kill_now(part: str, profile: str) -> str:
     from . import cluster
+
     info = cluster.machine(profile).info()
     if info is None:
         return f"profile {profile!r} has no machine, nothing to kill"
@@ -99,6 +111,7 @@ def kill_now(part: str, profile: str) -> str:
 
 def _kill(part: str, machine_state_file: str) -> str:
     from devrig import procs
+
     try:
         state = json.loads(Path(machine_state_file).read_text())
     except (OSError, ValueError) as exc:
@@ -112,7 +125,7 @@ def _kill(part: str, machine_state_file: str) -> str:
 
 def _helper(part: str, machine_state_file: str, trigger: str) -> int:
     if trigger.startswith("when:"):
-        marker = Path(trigger[len("when:"):])
+        marker = Path(trigger[len("when:") :])
         deadline = time.monotonic() + WHEN_DEADLINE
         while not marker.exists():
             if time.monotonic() > deadline:
@@ -132,10 +145,12 @@ def disk_room(profile: str, free_mb: int) -> str:
     import subprocess
 
     from . import cluster
+
     info = cluster.machine(profile).info()
     if info is None:
         raise SystemExit(f"profile {profile!r} has no machine")
     from devrig import procs
+
     state = json.loads(Path(info.state_dir / "rig.json").read_text())
     proc = procs.Proc.from_json(state.get("procs", {}).get("dockerd"))
     if not procs.alive(proc):
@@ -145,12 +160,18 @@ def disk_room(profile: str, free_mb: int) -> str:
     if root is None:
         raise SystemExit(f"pid {proc.pid} has no --data-root: not the engine of {profile!r}?")
     # In the engine's mount namespace, and only for its data root (a tmpfs there, or this refuses).
-    script = ('[ "$(findmnt -n -o FSTYPE --mountpoint "$1")" = tmpfs ] || '
-              '{ echo "$1 is not on a tmpfs (start the engine with DEVRIG_ENGINE_DISK_FREE_MB)" >&2; exit 3; }; '
-              'used=$(df -k --output=used "$1" | tail -n 1); '
-              'mount -o remount,size=$((used + $2 * 1024))k "$1" && df -h --output=size,used,avail "$1" | tail -n 1')
-    done = subprocess.run(["nsenter", "-t", str(proc.pid), "-m", "sh", "-c", script, "disk", root, str(free_mb)],
-                          capture_output=True, text=True, timeout=30)
+    script = (
+        '[ "$(findmnt -n -o FSTYPE --mountpoint "$1")" = tmpfs ] || '
+        '{ echo "$1 is not on a tmpfs (start the engine with DEVRIG_ENGINE_DISK_FREE_MB)" >&2; exit 3; }; '
+        'used=$(df -k --output=used "$1" | tail -n 1); '
+        'mount -o remount,size=$((used + $2 * 1024))k "$1" && df -h --output=size,used,avail "$1" | tail -n 1'
+    )
+    done = subprocess.run(
+        ["nsenter", "-t", str(proc.pid), "-m", "sh", "-c", script, "disk", root, str(free_mb)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if done.returncode != 0:
         raise SystemExit(f"resizing {root} failed: {done.stderr.strip()}")
     return f"{root}: {free_mb} MB free now (size used avail: {done.stdout.strip()})"

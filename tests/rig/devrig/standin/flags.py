@@ -4,6 +4,7 @@ pflag rules: `--name=value`, `--name value`, `-x value`, `-xvalue`, `-x=value`; 
 argument (`--force`, `--force=false`); `--` ends flags; flags may come before or after positional args.
 Viper-bound flags also read `MINIKUBE_<FLAG>` (dashes -> underscores) when not given on the command line.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,9 +27,14 @@ class Flag:
 
 
 GLOBAL_FLAGS = (
-    Flag("profile", "string", "minikube", "p",
-         "The name of the minikube VM being used. This can be set to allow having multiple instances of "
-         "minikube independently."),
+    Flag(
+        "profile",
+        "string",
+        "minikube",
+        "p",
+        "The name of the minikube VM being used. This can be set to allow having multiple instances of "
+        "minikube independently.",
+    ),
     Flag("bootstrapper", "string", "kubeadm", "b", "The name of the cluster bootstrapper."),
     Flag("user", "string", "", "", "Specifies the user executing the operation."),
     Flag("skip-audit", "bool", False, "", "Skip recording the current command in the audit logs."),
@@ -60,12 +66,16 @@ def _convert(flag: Flag, raw: str, shown: str):
             return True
         if v in ("0", "f", "false", "n", "no"):
             return False
-        raise UsageError(f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax')
+        raise UsageError(
+            f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax'
+        )
     if flag.kind == "int":
         try:
             return int(raw)
         except ValueError:
-            raise UsageError(f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+            raise UsageError(
+                f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax'
+            ) from None
     if flag.kind == "duration":
         if parse_duration(raw) is None:
             raise UsageError(f'invalid argument "{raw}" for "{shown}" flag: time: invalid duration "{raw}"')

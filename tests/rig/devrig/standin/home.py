@@ -3,6 +3,7 @@
 Home = `$MINIKUBE_HOME` if its basename is `.minikube`, else `$MINIKUBE_HOME/.minikube`, default
 `~/.minikube` (localpath.go:44).  Kubeconfig = first non-empty `$KUBECONFIG` entry, else `~/.kube/config`.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,11 @@ def list_profiles() -> tuple[list[str], list[str]]:
 
 def is_valid(cfg) -> bool:
     """config.Profile.IsValid: a driver, and a Kubernetes version on every node."""
-    return (isinstance(cfg, dict) and bool(cfg.get("Driver"))
-            and all(n.get("KubernetesVersion") for n in (cfg.get("Nodes") or [])))
+    return (
+        isinstance(cfg, dict)
+        and bool(cfg.get("Driver"))
+        and all(n.get("KubernetesVersion") for n in (cfg.get("Nodes") or []))
+    )
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

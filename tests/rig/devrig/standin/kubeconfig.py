@@ -4,6 +4,7 @@ Cluster, user and context are all named after the profile; cluster and context c
 `cluster_info`/`context_info` extension (provider, version, RFC1123 last-update).  Writes are serialised
 with an flock on the kubeconfig's directory, so parallel starts of two profiles cannot lose an entry.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,15 +48,20 @@ def _load(path: Path) -> dict:
 
 
 def _save(path: Path, data: dict) -> None:
-    ordered = {k: data[k] for k in ("apiVersion", "clusters", "contexts", "current-context", "kind",
-                                    "preferences", "users")}
+    ordered = {
+        k: data[k] for k in ("apiVersion", "clusters", "contexts", "current-context", "kind", "preferences", "users")
+    }
     ordered.update({k: v for k, v in data.items() if k not in ordered})
     write_atomic(path, yaml.safe_dump(ordered, default_flow_style=False, sort_keys=False), mode=0o600)
 
 
 def _extension(name: str, minikube_version: str) -> list[dict]:
-    return [{"extension": {"last-update": formatdate(usegmt=True), "provider": PROVIDER,
-                           "version": minikube_version}, "name": name}]
+    return [
+        {
+            "extension": {"last-update": formatdate(usegmt=True), "provider": PROVIDER, "version": minikube_version},
+            "name": name,
+        }
+    ]
 
 
 def _upsert(items: list[dict], name: str, entry: dict) -> None:
@@ -66,27 +72,53 @@ def _upsert(items: list[dict], name: str, entry: dict) -> None:
     items.append(entry)
 
 
-def write_profile(profile: str, *, server: str, ca: Path, client_cert: Path, client_key: Path,
-                  minikube_version: str, keep_context: bool, embed_certs: bool = False,
-                  path: Path | None = None) -> Path:
+def write_profile(
+    profile: str,
+    *,
+    server: str,
+    ca: Path,
+    client_cert: Path,
+    client_key: Path,
+    minikube_version: str,
+    keep_context: bool,
+    embed_certs: bool = False,
+    path: Path | None = None,
+) -> Path:
     path = path or kubeconfig_path()
     b64 = lambda p: base64.b64encode(Path(p).read_bytes()).decode()  # noqa: E731
     with _locked(path):
         data = _load(path)
         cluster = {"certificate-authority-data": b64(ca)} if embed_certs else {"certificate-authority": str(ca)}
-        _upsert(data["clusters"], profile, {"cluster": {
-            **cluster,
-            "extensions": _extension("cluster_info", minikube_version),
-            "server": server,
-        }, "name": profile})
-        _upsert(data["contexts"], profile, {"context": {
-            "cluster": profile,
-            "extensions": _extension("context_info", minikube_version),
-            "namespace": "default",
-            "user": profile,
-        }, "name": profile})
-        user = ({"client-certificate-data": b64(client_cert), "client-key-data": b64(client_key)} if embed_certs
-                else {"client-certificate": str(client_cert), "client-key": str(client_key)})
+        _upsert(
+            data["clusters"],
+            profile,
+            {
+                "cluster": {
+                    **cluster,
+                    "extensions": _extension("cluster_info", minikube_version),
+                    "server": server,
+                },
+                "name": profile,
+            },
+        )
+        _upsert(
+            data["contexts"],
+            profile,
+            {
+                "context": {
+                    "cluster": profile,
+                    "extensions": _extension("context_info", minikube_version),
+                    "namespace": "default",
+                    "user": profile,
+                },
+                "name": profile,
+            },
+        )
+        user = (
+            {"client-certificate-data": b64(client_cert), "client-key-data": b64(client_key)}
+            if embed_certs
+            else {"client-certificate": str(client_cert), "client-key": str(client_key)}
+        )
         _upsert(data["users"], profile, {"name": profile, "user": user})
         if not keep_context:
             data["current-context"] = profile

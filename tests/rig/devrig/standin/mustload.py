@@ -1,4 +1,5 @@
 """pkg/minikube/mustload: load a profile or exit the way minikube does (85 missing, 83 not running)."""
+
 from __future__ import annotations
 
 from . import cluster, home

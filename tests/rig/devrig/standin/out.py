@@ -5,6 +5,7 @@ Steps and info go to stdout, warnings and errors to stderr.  Emoji prefixes only
 With `-o json` every message becomes one CloudEvents line on stdout, its message without a prefix.  In shell-eval mode (docker-env on a
 non-TTY stdout) stdout chatter is silenced and every exit prints `false exit code N` first.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,11 +60,28 @@ _STYLES: dict[str, tuple[str, str]] = {
 # out/register/register.go: the step order of `start` (and of `delete`/`stop`); JSON step events carry the
 # index of their step in its order as `currentstep` and the order's length - 1 as `totalsteps`
 REGISTER_ORDERS = (
-    ("Initial Minikube Setup", "Selecting Driver", "Downloading Artifacts", "Starting Node", "Updating Driver",
-     "Pulling Base Image", "Running on Localhost", "Local OS Release", "Creating Container", "Creating VM",
-     "Running Remotely", "Preparing Kubernetes", "Generating certificates", "Booting control plane",
-     "Configuring RBAC rules", "Configuring CNI", "Configuring Localhost Environment", "Verifying Kubernetes",
-     "Enabling Addons", "Done"),
+    (
+        "Initial Minikube Setup",
+        "Selecting Driver",
+        "Downloading Artifacts",
+        "Starting Node",
+        "Updating Driver",
+        "Pulling Base Image",
+        "Running on Localhost",
+        "Local OS Release",
+        "Creating Container",
+        "Creating VM",
+        "Running Remotely",
+        "Preparing Kubernetes",
+        "Generating certificates",
+        "Booting control plane",
+        "Configuring RBAC rules",
+        "Configuring CNI",
+        "Configuring Localhost Environment",
+        "Verifying Kubernetes",
+        "Enabling Addons",
+        "Done",
+    ),
     ("Deleting", "Stopping", "Done", "Puring home dir"),
     ("Stopping", "PowerOff", "Done"),
 )
@@ -95,6 +113,7 @@ def klog_error(where: str, message: str) -> None:
     """A klog error line as minikube's binary writes it to stderr (klog's stderrthreshold is ERROR):
     `E1128 21:46:45.830132   18205 status.go:183] message`."""
     import time as _time
+
     now = _time.time()
     stamp = _time.strftime("%m%d %H:%M:%S", _time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
     sys.stderr.write(f"E{stamp} {os.getpid():7d} {where}] {message}\n")
@@ -157,16 +176,21 @@ class Console:
         if self.json:
             if name:
                 if not self._order or name not in self._order:
-                    self._order = next((o for o in REGISTER_ORDERS if o[0] == name),
-                                       next((o for o in REGISTER_ORDERS if name in o), ()))
+                    self._order = next(
+                        (o for o in REGISTER_ORDERS if o[0] == name),
+                        next((o for o in REGISTER_ORDERS if name in o), ()),
+                    )
                 self._current = name
             order = self._order
-            self.event("step", {
-                "currentstep": str(order.index(self._current)) if self._current in order else "0",
-                "message": message.strip(),
-                "name": self._current,
-                "totalsteps": str(max(len(order) - 1, 0)),
-            })
+            self.event(
+                "step",
+                {
+                    "currentstep": str(order.index(self._current)) if self._current in order else "0",
+                    "message": message.strip(),
+                    "name": self._current,
+                    "totalsteps": str(max(len(order) - 1, 0)),
+                },
+            )
             return
         self._stdout(self._prefix(style) + message + "\n")
 
@@ -214,10 +238,17 @@ class Console:
         """out.Error (out_reason.go): the reason block without exiting -- what exitIfNotForced prints under
         --force: the bare message (no `Exiting due to`), in the reason's style (KnownIssue when it has none)."""
         if self.json:
-            self.event("error", {
-                "advice": kind.advice, "exitcode": str(kind.code), "issues": ",".join(kind.issues),
-                "message": message.strip(), "name": kind.id, "url": kind.url,
-            })
+            self.event(
+                "error",
+                {
+                    "advice": kind.advice,
+                    "exitcode": str(kind.code),
+                    "issues": ",".join(kind.issues),
+                    "message": message.strip(),
+                    "name": kind.id,
+                    "url": kind.url,
+                },
+            )
             return
         self.ln("")
         text = f"Exiting due to {kind.id}: {message}" if exiting else message
@@ -241,8 +272,10 @@ class Console:
             "Please run `minikube logs --file=logs.txt` and attach logs.txt to the GitHub issue.",
         ]
         if self.command != "start":
-            lines += ["Please also attach the following file to the GitHub issue:",
-                      "- " + os.path.join(os.environ.get("TMPDIR", "/tmp"), f"minikube_{self.command}_0.log")]
+            lines += [
+                "Please also attach the following file to the GitHub issue:",
+                "- " + os.path.join(os.environ.get("TMPDIR", "/tmp"), f"minikube_{self.command}_0.log"),
+            ]
         width = max(_width(line) for line in lines) + 8
         out = ["╭" + "─" * width + "╮", "│" + " " * width + "│"]
         for line in lines:

@@ -1,4 +1,5 @@
 """minikube's exit reasons (pkg/minikube/reason): the IDs and exit codes the stand-in can emit."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ pkg/drivers/kic/types.go (the kicbase image, whose Docker decides the engine's A
 v1.39.0 has no tag yet (master at 2026-08-23 still defaults to docker); it is modelled as announced
 by v1.38.1's warning: v1.38.1 with containerd as the default runtime.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,9 @@ VERSION_ENV = "DEVRIG_MINIKUBE_VERSION"
 ENGINE_MIN_API_ENV = "DEVRIG_ENGINE_MIN_API"
 
 # The warning v1.38.1 prints on `start` when the runtime is docker (constants.go:71, start.go:349-353).
-RUNTIME_CHANGE_WARNING = ('Starting v1.39.0, minikube will default to "containerd" container runtime. '
-                          "See #21973 for more info.")
+RUNTIME_CHANGE_WARNING = (
+    'Starting v1.39.0, minikube will default to "containerd" container runtime. See #21973 for more info.'
+)
 
 
 @dataclass(frozen=True)
@@ -41,18 +43,21 @@ class Release:
 
     @property
     def ingress_images(self) -> tuple[str, str]:
-        return (f"registry.k8s.io/ingress-nginx/controller:{self.ingress_controller_tag}",
-                f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{self.ingress_certgen_tag}")
+        return (
+            f"registry.k8s.io/ingress-nginx/controller:{self.ingress_controller_tag}",
+            f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{self.ingress_certgen_tag}",
+        )
 
     @property
     def klog_lines(self) -> dict[str, str]:
         """file:line of the klog errors a vanished host makes minikube print (the calls' lines at the tag)."""
         minor = semver(self.version)[:2]
         return {
-            "host gone": "status.go:183" if minor >= (1, 38) else "status.go:184",     # pkg/minikube/cluster
+            "host gone": "status.go:183" if minor >= (1, 38) else "status.go:184",  # pkg/minikube/cluster
             "status error": "status.go:127" if minor >= (1, 38) else "status.go:126",  # cmd/minikube/cmd
             "profile list": {(1, 36): "profile_list.go:118", (1, 37): "profile_list.go:122"}.get(
-                minor, "profile_list.go:125"),
+                minor, "profile_list.go:125"
+            ),
         }
 
     @property
@@ -63,23 +68,69 @@ class Release:
 
 
 _RELEASES = {
-    r.version: r for r in (
+    r.version: r
+    for r in (
         # kicbase v0.0.47 (May 2025): Docker 28 (API floor 1.24)
-        Release("v1.36.0", "f8f52f5de11fc6ad8244afac475e1d0f96841df1", "v1.20.0", "v1.33.1", "v1.33.1",
-                "v1.12.2", "v1.5.3", kicbase="v0.0.47"),
+        Release(
+            "v1.36.0",
+            "f8f52f5de11fc6ad8244afac475e1d0f96841df1",
+            "v1.20.0",
+            "v1.33.1",
+            "v1.33.1",
+            "v1.12.2",
+            "v1.5.3",
+            kicbase="v0.0.47",
+        ),
         # kicbase v0.0.48 (Sep 2025), before Docker 29.0 (2025-11-11)
-        Release("v1.37.0", "65318f4cfff9c12cc87ec9eb8f4cdd57b25047f3", "v1.28.0", "v1.34.0", "v1.34.0",
-                "v1.13.2", "v1.6.2", kicbase="v0.0.48"),
+        Release(
+            "v1.37.0",
+            "65318f4cfff9c12cc87ec9eb8f4cdd57b25047f3",
+            "v1.28.0",
+            "v1.34.0",
+            "v1.34.0",
+            "v1.13.2",
+            "v1.6.2",
+            kicbase="v0.0.48",
+        ),
         # kicbase v0.0.49 (2026-01-27) installs the newest docker-ce unpinned (deploy/kicbase/Dockerfile:161):
         # Docker 29.0-29.2, whose daemon refuses API versions below 1.44 (moby#51186)
-        Release("v1.38.0", "de81223c61ab1bd97dcfcfa6d9d5c59e5da4a0cf", "v1.28.0", "v1.35.0", "v1.35.0",
-                "v1.14.1", "v1.6.5", kicbase="v0.0.49", engine_min_api="1.44"),
-        Release("v1.38.1", "c93a4cb9311efc66b90d33ea03f75f2c4120e9b0", "v1.28.0", "v1.35.1", "v1.35.1",
-                "v1.14.3", "v1.6.7", warns_runtime_change=True, kicbase="v0.0.50", engine_min_api="1.44"),
+        Release(
+            "v1.38.0",
+            "de81223c61ab1bd97dcfcfa6d9d5c59e5da4a0cf",
+            "v1.28.0",
+            "v1.35.0",
+            "v1.35.0",
+            "v1.14.1",
+            "v1.6.5",
+            kicbase="v0.0.49",
+            engine_min_api="1.44",
+        ),
+        Release(
+            "v1.38.1",
+            "c93a4cb9311efc66b90d33ea03f75f2c4120e9b0",
+            "v1.28.0",
+            "v1.35.1",
+            "v1.35.1",
+            "v1.14.3",
+            "v1.6.7",
+            warns_runtime_change=True,
+            kicbase="v0.0.50",
+            engine_min_api="1.44",
+        ),
         # not released: v1.38.1 plus the announced default. Its kicbase would carry Docker >= 29.3, whose
         # floor went back to 1.40 (still above dockershim's fallbacks, below its 1.41 default).
-        Release("v1.39.0", "0" * 40, "v1.28.0", "v1.35.1", "v1.35.1", "v1.14.3", "v1.6.7",
-                default_runtime="containerd", kicbase="(unreleased)", engine_min_api="1.40"),
+        Release(
+            "v1.39.0",
+            "0" * 40,
+            "v1.28.0",
+            "v1.35.1",
+            "v1.35.1",
+            "v1.14.3",
+            "v1.6.7",
+            default_runtime="containerd",
+            kicbase="(unreleased)",
+            engine_min_api="1.40",
+        ),
     )
 }
 # `DEVRIG_MINIKUBE_VERSION=v1.38` means the newest patch of that minor
@@ -111,9 +162,24 @@ def current() -> Release:
         raise SystemExit(f"{VERSION_ENV}={wanted!r}: not a minikube version; known: {', '.join(_RELEASES)}")
     below = [r for r in _RELEASES.values() if semver(r.version) <= asked] or [_RELEASES[DEFAULT_MINIKUBE_VERSION]]
     base = max(below, key=lambda r: semver(r.version))
-    return Release(wanted, "0" * 40, *[getattr(base, f) for f in (
-        "oldest_k8s", "default_k8s", "newest_k8s", "ingress_controller_tag", "ingress_certgen_tag",
-        "default_runtime", "warns_runtime_change", "kicbase", "engine_min_api")])
+    return Release(
+        wanted,
+        "0" * 40,
+        *[
+            getattr(base, f)
+            for f in (
+                "oldest_k8s",
+                "default_k8s",
+                "newest_k8s",
+                "ingress_controller_tag",
+                "ingress_certgen_tag",
+                "default_runtime",
+                "warns_runtime_change",
+                "kicbase",
+                "engine_min_api",
+            )
+        ],
+    )
 
 
 def api_tuple(v: str) -> tuple[int, int]:
@@ -126,8 +192,11 @@ def engine_min_api(release: Release, driver: str, docker_env: list[str] | None) 
     `DEVRIG_ENGINE_MIN_API` overrides it or `--docker-env DOCKER_MIN_API_VERSION=X` lowers it in the
     daemon's environment (dockerd reads it at start, moby#46887; valid from 1.24 up to its own version)."""
     forced = os.environ.get(ENGINE_MIN_API_ENV, "").strip()
-    floor = None if forced.lower() in ("off", "none", "0") else (forced or
-                                                                   (release.engine_min_api if driver == "docker" else None))
+    floor = (
+        None
+        if forced.lower() in ("off", "none", "0")
+        else (forced or (release.engine_min_api if driver == "docker" else None))
+    )
     for entry in docker_env or []:
         key, _, value = entry.partition("=")
         if key == "DOCKER_MIN_API_VERSION" and value:

@@ -15,13 +15,17 @@ from devloop.adapters.kube.kubeconfig import Kubeconfig
 
 
 def config(cluster: dict, user: dict) -> Kubeconfig:
-    return Kubeconfig(paths=(Path("/x"),), contexts={"p": {"cluster": "c", "user": "u"}},
-                      clusters={"c": cluster}, users={"u": user})
+    return Kubeconfig(
+        paths=(Path("/x"),), contexts={"p": {"cluster": "c", "user": "u"}}, clusters={"c": cluster}, users={"u": user}
+    )
 
 
 FILES = {"client-certificate": "/h/client.crt", "client-key": "/h/client.key"}
-CLUSTER = {"server": "https://127.0.0.1:8443", "certificate-authority": "/h/ca.crt",
-           "extensions": [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}]}
+CLUSTER = {
+    "server": "https://127.0.0.1:8443",
+    "certificate-authority": "/h/ca.crt",
+    "extensions": [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}],
+}
 
 
 def test_minikubes_client_certificate_context_gets_a_direct_pool():
@@ -45,16 +49,19 @@ def test_embedded_certificates_go_to_private_files_removed_on_close():
     assert not Path(kw["key_file"]).exists()
 
 
-@pytest.mark.parametrize(("cluster", "user"), [
-    (CLUSTER, {"token": "abc"}),
-    (CLUSTER, {"exec": {"command": "aws"}}),
-    (CLUSTER, {**FILES, "auth-provider": {"name": "oidc"}}),
-    ({**CLUSTER, "insecure-skip-tls-verify": True}, FILES),
-    ({**CLUSTER, "proxy-url": "http://proxy:3128"}, FILES),
-    ({"server": "http://127.0.0.1:8080"}, FILES),
-    ({"server": "https://127.0.0.1:8443"}, FILES),  # no CA
-    (CLUSTER, {"client-certificate": "/h/client.crt"}),  # no key
-])
+@pytest.mark.parametrize(
+    ("cluster", "user"),
+    [
+        (CLUSTER, {"token": "abc"}),
+        (CLUSTER, {"exec": {"command": "aws"}}),
+        (CLUSTER, {**FILES, "auth-provider": {"name": "oidc"}}),
+        ({**CLUSTER, "insecure-skip-tls-verify": True}, FILES),
+        ({**CLUSTER, "proxy-url": "http://proxy:3128"}, FILES),
+        ({"server": "http://127.0.0.1:8080"}, FILES),
+        ({"server": "https://127.0.0.1:8443"}, FILES),  # no CA
+        (CLUSTER, {"client-certificate": "/h/client.crt"}),  # no key
+    ],
+)
 def test_anything_else_goes_through_the_official_client(cluster, user):
     assert client_cert_pool(config(cluster, user), "p", maxsize=4) is None
 
@@ -71,11 +78,15 @@ class FakeTransport:
 
 
 def test_group_versions_answer_from_one_request_each():
-    t = FakeTransport({
-        "/apis/apps/v1": [{"name": "deployments", "kind": "Deployment", "namespaced": True},
-                          {"name": "deployments/status", "kind": "Deployment", "namespaced": True}],
-        "/api/v1": [{"name": "namespaces", "kind": "Namespace", "namespaced": False}],
-    })
+    t = FakeTransport(
+        {
+            "/apis/apps/v1": [
+                {"name": "deployments", "kind": "Deployment", "namespaced": True},
+                {"name": "deployments/status", "kind": "Deployment", "namespaced": True},
+            ],
+            "/api/v1": [{"name": "namespaces", "kind": "Namespace", "namespaced": False}],
+        }
+    )
     gv = GroupVersions(t)
     assert gv.lookup("apps/v1", "Deployment") == ("deployments", True)
     assert gv.lookup("apps/v1", "Deployment") == ("deployments", True)

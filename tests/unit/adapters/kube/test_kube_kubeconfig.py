@@ -8,18 +8,21 @@ import yaml
 from devloop.adapters.kube import Kube, Kubeconfig, context_info, context_server
 from devloop.base.errors import ConfigError
 
-
 _USER = {"client-certificate": "certs/client.crt", "client-key": "/abs/client.key"}
 
 
 def _write(path, name, server, user=_USER, **cluster):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({
-        "clusters": [{"name": name, "cluster": {"server": server, **cluster}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "kubeless"}}],
-        "users": [{"name": name, "user": user}],
-        "current-context": name,
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": name, "cluster": {"server": server, **cluster}}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": "kubeless"}}],
+                "users": [{"name": name, "user": user}],
+                "current-context": name,
+            }
+        )
+    )
     return path
 
 
@@ -48,12 +51,18 @@ def test_merge_first_file_wins_and_relative_files_follow_their_kubeconfig(tmp_pa
 
 
 def test_exec_plugin_path_follows_its_kubeconfig_but_a_bare_name_uses_path(tmp_path):
-    relative = _write(tmp_path / "a" / "config", "p", "https://a:8443",
-                      user={"exec": {"command": "./bin/auth", "apiVersion": "client.authentication.k8s.io/v1beta1"}})
+    relative = _write(
+        tmp_path / "a" / "config",
+        "p",
+        "https://a:8443",
+        user={"exec": {"command": "./bin/auth", "apiVersion": "client.authentication.k8s.io/v1beta1"}},
+    )
     bare = _write(tmp_path / "b" / "config", "q", "https://b:8443", user={"exec": {"command": "gke-auth"}})
     config = Kubeconfig.load(f"{relative}:{bare}")
-    assert config.users["p"]["exec"] == {"command": str(tmp_path / "a" / "bin" / "auth"),
-                                         "apiVersion": "client.authentication.k8s.io/v1beta1"}
+    assert config.users["p"]["exec"] == {
+        "command": str(tmp_path / "a" / "bin" / "auth"),
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+    }
     assert config.users["q"]["exec"] == {"command": "gke-auth"}
 
 
@@ -93,15 +102,21 @@ def test_context_without_a_server(tmp_path):
 def test_a_session_reads_the_kubeconfig_once_for_guard_and_client(tmp_path):
     from types import SimpleNamespace
 
-    from devloop.profile.lookup import load_profile
     from devloop.output.report import Reporter
+    from devloop.profile.lookup import load_profile
     from devloop.session import Session
 
     profile = load_profile("kubeless", cwd=tmp_path)
     path = _write(tmp_path / "config", profile.cluster.profile, "https://192.168.49.2:8443", user={"token": "t"})
     minikube = SimpleNamespace(api_endpoint=lambda: ("192.168.49.2", 8443))
-    session = Session(profile=profile, workspace=tmp_path, reporter=Reporter(json_mode=True), kubeconfig=str(path),
-                      cache_dir=tmp_path / "cache", make_minikube=lambda name, binary: minikube)
+    session = Session(
+        profile=profile,
+        workspace=tmp_path,
+        reporter=Reporter(json_mode=True),
+        kubeconfig=str(path),
+        cache_dir=tmp_path / "cache",
+        make_minikube=lambda name, binary: minikube,
+    )
     session.guard_context()
     path.unlink()  # the client must not need the files again
     kube = session.kube()

@@ -23,8 +23,9 @@ class _Api(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
         self.seen.append((self.command, self.path, body))
-        queue = self.answers.get(self.path.split("?")[0]) or [(404, {"kind": "Status", "reason": "NotFound",
-                                                                      "message": "nothing here"})]
+        queue = self.answers.get(self.path.split("?")[0]) or [
+            (404, {"kind": "Status", "reason": "NotFound", "message": "nothing here"})
+        ]
         status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
         data = json.dumps(payload).encode() if payload is not None else b""
         self.send_response(status)
@@ -46,11 +47,15 @@ def api(tmp_path):
     thread.start()
     _Api.answers, _Api.seen = {}, []
     path = tmp_path / "config"
-    path.write_text(yaml.safe_dump({
-        "clusters": [{"name": "p", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
-        "contexts": [{"name": "p", "context": {"cluster": "p", "user": "p"}}],
-        "users": [{"name": "p", "user": {}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [{"name": "p", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+                "contexts": [{"name": "p", "context": {"cluster": "p", "user": "p"}}],
+                "users": [{"name": "p", "user": {}}],
+            }
+        )
+    )
     transport = Transport(Kubeconfig.load(str(path)), "p", request_timeout=5)
     try:
         yield transport
@@ -64,10 +69,15 @@ def _status(code: int, reason: str, message: str) -> dict:
     return {"kind": "Status", "code": code, "reason": reason, "message": message}
 
 
-@pytest.mark.parametrize(("code", "reason", "error"), [
-    (404, "NotFound", NotFound), (409, "AlreadyExists", Conflict), (422, "Invalid", Unprocessable),
-    (400, "BadRequest", ApiError),
-])
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        (404, "NotFound", NotFound),
+        (409, "AlreadyExists", Conflict),
+        (422, "Invalid", Unprocessable),
+        (400, "BadRequest", ApiError),
+    ],
+)
 def test_error_statuses_raise_typed_errors(api, code, reason, error):
     _Api.answers["/api/v1/namespaces/x"] = [(code, _status(code, reason, "said the server"))]
     with pytest.raises(error) as info:
@@ -92,8 +102,9 @@ def test_get_is_none_for_not_found_and_the_body_otherwise(api):
 
 def test_json_body_and_query_reach_the_server(api):
     _Api.answers["/api/v1/namespaces"] = [(201, {"metadata": {"name": "n"}})]
-    got = api.request("POST", "/api/v1/namespaces", query={"dryRun": "All", "skip": None},
-                      body={"metadata": {"name": "n"}})
+    got = api.request(
+        "POST", "/api/v1/namespaces", query={"dryRun": "All", "skip": None}, body={"metadata": {"name": "n"}}
+    )
     assert got == {"metadata": {"name": "n"}}
     assert _Api.seen[-1] == ("POST", "/api/v1/namespaces?dryRun=All", {"metadata": {"name": "n"}})
 
