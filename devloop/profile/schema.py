@@ -11,192 +11,35 @@ import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
-    StrictBool,
     field_validator,
     model_validator,
 )
 
 from devloop.base.errors import ConfigError
 from devloop.liveupdate.schema import LiveUpdate
+from devloop.profile.checks import (
+    DNS_LABEL_RE,
+    ENV_NAME_RE,
+    RESOURCE_RE,
+    IgnorePattern,
+    ImageRefText,
+    InputPath,
+    JpathDir,
+    ResourceName,
+    StrictModel,
+    _relative_path,
+)
+from devloop.profile.cluster import Cluster
 from devloop.profile.errors import type_name
 from devloop.profile.imageref import REPO_RE, ImageRef, parse_image_ref
 
-_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
-DNS_LABEL_RE = re.compile(rf"^{_DNS_LABEL}$")
-# A cleanup entry is `plural.group`, as kubectl accepts it: the group has at least one dot-free
-# label, e.g. functions.kubeless.io -> plural "functions", group "kubeless.io".
-RESOURCE_RE = re.compile(rf"^(?P<plural>{_DNS_LABEL})\.(?P<group>{_DNS_LABEL}(?:\.{_DNS_LABEL})*)$")
-# minikube's own rule (config.ProfileNameValid): dot-separated labels of letters, digits and
-# inner hyphens, at least two characters; anything else makes `minikube start` exit 14.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-MINIKUBE_PROFILE_RE = re.compile(rf"^(?:{_LABEL}\.)*{_LABEL}$")
-K8S_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
-MEMORY_RE = re.compile(r"^\d+(?:\.\d+)?\s*(?:b|k|kb|m|mb|g|gb|t|tb)?$", re.IGNORECASE)
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Kubernetes feature gate names (k8s.io/component-base/featuregate): CamelCase, e.g. ServerSideApply.
-FEATURE_GATE_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
-
-def _relative_path(value: str, what: str) -> str:
-    """A path inside the workspace: relative, no `..` climbing out of it."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty relative path for {what}, found {value!r}")
-    if value.startswith("/") or value.startswith("~") or re.match(r"^[A-Za-z]:[\\/]", value):
-        raise ValueError(f"expected a path relative to the workspace for {what}, found absolute path {value!r}")
-    depth = 0
-    for part in PurePosixPath(value).parts:
-        if part == "..":
-            depth -= 1
-        elif part not in (".", ""):
-            depth += 1
-        if depth < 0:
-            raise ValueError(f"expected {what} to stay inside the workspace, found {value!r} (climbs out with '..')")
-    return value
-
-
-def _check_ignore_patterns(patterns: list[str]) -> list[str]:
-    import pathspec  # imported here: profile loading for `--help` paths should stay light
-
-    for pattern in patterns:
-        try:
-            pathspec.GitIgnoreSpec.from_lines([pattern])
-        except Exception as exc:  # noqa: BLE001 -- pathspec raises several types for bad patterns
-            raise ValueError(f"expected a gitignore pattern, found {pattern!r} ({exc})") from None
-    return patterns
-
-
-def _check_resource(v: str) -> str:
-    if not RESOURCE_RE.match(v):
-        raise ValueError(f"expected a resource as plural.group like 'functions.kubeless.io', found {v!r}")
-    return v
-
-
-def _check_image_ref(v: str) -> str:
-    if parse_image_ref(v) is None:
-        raise ValueError(f"expected an image reference like 'kubeless/function-controller' or 'repo:tag', found {v!r}")
-    return v
-
-
-def _check_addon(v: str) -> str:
-    if not re.match(r"^[a-z0-9][a-z0-9-]*$", v):
-        raise ValueError(f"expected a minikube addon name such as 'ingress', found {v!r}")
-    return v
-
-
-def _check_pattern(v: str) -> str:
-    _check_ignore_patterns([v])
-    return v
-
-
-ResourceName = Annotated[str, AfterValidator(_check_resource)]
-ImageRefText = Annotated[str, AfterValidator(_check_image_ref)]
-AddonName = Annotated[str, AfterValidator(_check_addon)]
-IgnorePattern = Annotated[str, AfterValidator(_check_pattern)]
-InputPath = Annotated[str, AfterValidator(lambda v: _relative_path(v, "an input"))]
-JpathDir = Annotated[str, AfterValidator(lambda v: _relative_path(v, "a jpath directory"))]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, validate_default=True)
-
-
-class Cluster(_Strict):
-    """How minikube is started; the minikube profile name is also the kube context name."""
-
-    profile: str
-    driver: str = "docker"
-    kubernetes_version: str | None = None
-    cpus: int | Literal["max", "no-limit"] | None = None
-    memory: str | None = None
-    addons: list[AddonName] = Field(default_factory=list)
-    # minikube >= 1.37 refuses Kubernetes older than v1.28 (exit 106, K8S_OLD_UNSUPPORTED) unless
-    # `--force`; a profile pinning an old version must say it accepts that.
-    allow_unsupported_kubernetes: bool = False
-    # Always passed as --container-runtime: left out, minikube's default moves to containerd in v1.39.
-    container_runtime: Literal["docker", "containerd", "cri-o"] = "docker"
-    # How built images reach the cluster: docker-env builds straight into the node's dockerd (docker runtime,
-    # one node); load builds with your own Docker, then `minikube image load`s each image. auto picks
-    # docker-env where it works, else load.
-    image_transfer: Literal["auto", "docker-env", "load"] = "auto"
-    # Kubernetes < 1.24 talks to the node's Docker through dockershim at API 1.41; Docker >= 29 (kicbase
-    # of minikube >= 1.38) refuses below 1.44 unless its DOCKER_MIN_API_VERSION is lowered, which devloop
-    # does with `--docker-env DOCKER_MIN_API_VERSION=1.24` on a new cluster. false: never.
-    lower_docker_min_api: bool = True
-    extra_start_args: list[str] = Field(default_factory=list)
-    # Passed as one `--feature-gates=A=false,B=true` to `minikube start`, which gives it to the API server,
-    # controller-manager, scheduler and kubelet; a changed map is applied to a running cluster by the next
-    # `devloop up` (minikube sees kubeadm config drift and reconfigures the control plane).
-    feature_gates: dict[str, StrictBool] = Field(default_factory=dict)
-
-    @field_validator("feature_gates", mode="before")
-    @classmethod
-    def _feature_gates(cls, v: Any) -> Any:
-        if v is None:
-            return {}
-        if isinstance(v, dict):
-            for name in v:
-                if not isinstance(name, str) or not FEATURE_GATE_RE.match(name):
-                    raise ValueError(f"expected feature gate names in CamelCase like 'ServerSideApply', found {name!r}")
-        return v  # values: StrictBool, so `"false"` or `0` is refused with the line of the value
-
-    @field_validator("profile")
-    @classmethod
-    def _profile_name(cls, v: str) -> str:
-        if not MINIKUBE_PROFILE_RE.match(v) or len(v) < 2:
-            raise ValueError(
-                "expected a minikube profile name (at least 2 characters: letters, digits, '-' and '.', "
-                f"not starting or ending with '-' or '.'), found {v!r}"
-            )
-        return v
-
-    @field_validator("driver")
-    @classmethod
-    def _driver(cls, v: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9-]*$", v):
-            raise ValueError(f"expected a minikube driver name such as 'docker', found {v!r}")
-        return v
-
-    @field_validator("kubernetes_version", mode="before")
-    @classmethod
-    def _k8s_version(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, (int, float)):
-            raise ValueError(f"expected a version string like 'v1.21.14' (quote it in YAML), found number {v!r}")
-        if not isinstance(v, str) or not K8S_VERSION_RE.match(v):
-            raise ValueError(f"expected a Kubernetes version like 'v1.21.14', found {v!r}")
-        return v if v.startswith("v") else f"v{v}"
-
-    @field_validator("cpus")
-    @classmethod
-    def _cpus(cls, v: Any) -> Any:
-        if isinstance(v, int) and v < 1:
-            raise ValueError(f"expected at least 1 CPU, found {v}")
-        return v
-
-    @field_validator("memory", mode="before")
-    @classmethod
-    def _memory(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool):
-            raise ValueError(f"expected a memory size like '8g' or '8192mb', found {v!r}")
-        if isinstance(v, int):
-            return f"{v}mb"  # minikube reads a bare number as megabytes
-        if not isinstance(v, str) or not (MEMORY_RE.match(v) or v in ("max", "no-limit")):
-            raise ValueError(f"expected a memory size like '8g', '8192mb', 'max' or 'no-limit', found {v!r}")
-        return v
-
-
-class Component(_Strict):
+class Component(StrictModel):
     """One image: how it is built, from which files, and which manifest references it replaces."""
 
     name: str
@@ -291,7 +134,7 @@ class Component(_Strict):
         return Path(workspace) / self.dir
 
 
-class Manifest(_Strict):
+class Manifest(StrictModel):
     """A manifest source: a YAML file, or a jsonnet file rendered with gojsonnet.
 
     In the profile a plain string is a YAML path; `{jsonnet: ..., jpath: [...], ext_vars: {...}}`
@@ -333,7 +176,7 @@ class Manifest(_Strict):
         return "yaml" if self.yaml is not None else "jsonnet"
 
 
-class Timeouts(_Strict):
+class Timeouts(StrictModel):
     """Deadlines in seconds for every wait devloop does."""
 
     # Never below minikube's own give-up times (adapters/minikube.py), so minikube always says why first.
@@ -359,7 +202,7 @@ class Timeouts(_Strict):
         return v
 
 
-class Profile(_Strict):
+class Profile(StrictModel):
     name: str
     cluster: Cluster
     namespace: str
