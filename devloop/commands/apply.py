@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from devloop.base.errors import ClusterError
 from devloop.base.results import ApplyResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.session import Session
 
 
 def apply(session: Session, *, strategy: str = "recreate") -> ApplyResult:
-    tags = loop.component_tags(session)
+    tags = steps.component_tags(session)
     missing = session.builder().missing(tags.values())
     if missing:
         # Applying a tag nobody built would only end in ImagePullBackOff.
@@ -17,8 +17,8 @@ def apply(session: Session, *, strategy: str = "recreate") -> ApplyResult:
             "these images are not built for the current sources: " + ", ".join(missing),
             hint="run `devloop build` (or `devloop up`) first",
         )
-    rendered = loop.render(session, tags)
-    cycle = loop.apply_objects(session, rendered, strategy=strategy)
-    loop.wait_rollout(session, rendered)
+    rendered = steps.render(session, tags)
+    cycle = steps.apply_objects(session, rendered, strategy=strategy)
+    steps.wait_rollout(session, rendered)
     cycle.tags = tags
     return ApplyResult(strategy=strategy, cycle=cycle)

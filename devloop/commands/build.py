@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from devloop.base.results import BuildResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.session import Session
 
 
 def build(session: Session, components: Sequence[str] = (), *, force: bool = False) -> BuildResult:
-    return BuildResult(components=loop.build_components(session, list(components) or None, force=force))
+    return BuildResult(components=steps.build_components(session, list(components) or None, force=force))

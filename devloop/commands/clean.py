@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from devloop.base.results import CleanResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.session import Session
 
 
 def clean(session: Session, *, strip_finalizers: bool = True) -> CleanResult:
-    report = loop.cleanup(session, strip_finalizers=strip_finalizers)
+    report = steps.cleanup(session, strip_finalizers=strip_finalizers)
     if report is None:
         return CleanResult()
     return CleanResult(

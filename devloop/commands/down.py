@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from devloop.base.results import DownResult
-from devloop.loop import steps as loop
-from devloop.manifests import render as manifests
+from devloop.loop import steps
+from devloop.manifests import render
 from devloop.session import Session
 
 
 def down(session: Session, *, delete_namespace: bool = False) -> DownResult:
-    report = loop.cleanup(session)
-    objects = manifests.load_manifests(session.profile, session.workspace)
-    deleted = loop.delete_manifest_objects(session, objects)
+    report = steps.cleanup(session)
+    objects = render.load_manifests(session.profile, session.workspace)
+    deleted = steps.delete_manifest_objects(session, objects)
     ns = session.profile.namespace
     if delete_namespace and ns:
         with session.reporter.step("namespace", f"delete namespace {ns}") as step:

@@ -79,7 +79,7 @@ def _component_names(session: Session, component: str | None) -> list[str]:
 def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
     """Containers of the manifests' Deployments that run one of these components' images."""
     from devloop.adapters.kube import is_deleting, meta_of, spec_of, workload_selector
-    from devloop.manifests import render as manifests
+    from devloop.manifests import render
     from devloop.profile.lookup import normalize_repo, parse_image_ref
 
     repos: dict[str, str] = {}
@@ -90,7 +90,7 @@ def find_targets(session: Session, kube: Any, names: list[str]) -> list[Target]:
             parsed = parse_image_ref(ref)
             repos[parsed.repo if parsed else normalize_repo(ref)] = c.name
     targets: list[Target] = []
-    for obj in manifests.load_manifests(session.profile, session.workspace):
+    for obj in render.load_manifests(session.profile, session.workspace):
         if obj.get("kind") != "Deployment":
             continue
         meta = meta_of(obj)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from devloop.base.results import RenderResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.manifests import render as manifests
 from devloop.session import Session
 
 
 def render(session: Session) -> RenderResult:
-    tags = loop.component_tags(session)
+    tags = steps.component_tags(session)
     objects = manifests.load_manifests(session.profile, session.workspace)
     rendered = manifests.render(objects, tags, session.profile)
     ordered = manifests.order_for_apply(list(rendered.objects))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from devloop.base.results import ResetResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.session import Session
 
 
 def reset(session: Session) -> ResetResult:
     # minikube delete only ever removes a minikube profile by name, so this is the one
     # destructive step that needs no context guard: it cannot reach another cluster.
-    loop.prepare_cluster(session, fresh=True, needs_workspace=False)
+    steps.prepare_cluster(session, fresh=True, needs_workspace=False)
     return ResetResult(profile=session.profile.name, cluster=session.context)

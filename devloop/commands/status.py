@@ -78,10 +78,10 @@ def _unavailable(cluster: dict) -> dict:
 
 
 def _cluster(session: Session) -> dict:
-    from devloop.adapters.minikube import probe as cluster_probe
+    from devloop.adapters.minikube import probe
 
     try:
-        st = cluster_probe.running(session) or session.minikube.status()
+        st = probe.running(session) or session.minikube.status()
     except DevloopError as exc:
         return _err(exc)
     out = {"state": st.state, "host": st.host, "kubelet": st.kubelet, "apiserver": st.apiserver}
@@ -138,10 +138,10 @@ def _fingerprints(session: Session) -> dict[str, dict]:
 
 
 def _manifest_objects(session: Session) -> tuple[list[dict] | None, dict | None]:
-    from devloop.manifests import render as manifests
+    from devloop.manifests import render
 
     try:
-        return manifests.load_manifests(session.profile, session.workspace), None
+        return render.load_manifests(session.profile, session.workspace), None
     except DevloopError as exc:
         return None, _err(exc)
 
@@ -191,16 +191,16 @@ def _image_refs(value: Any) -> list[str]:
 
 def _running_images(live: list[dict]) -> list[tuple[str, str]]:
     """(image, where) for every container of live workloads and image-like ConfigMap value."""
-    from devloop.manifests import render as manifests
+    from devloop.manifests import render
 
     out = []
     for obj in live:
-        ref = manifests.object_ref(obj)
+        ref = render.object_ref(obj)
         if obj.get("kind") == "ConfigMap":
             for key, value in (obj.get("data") or {}).items():
                 out += [(img, f"{ref} data.{key}") for img in _image_refs(value)]
             continue
-        for c in manifests.containers(obj):
+        for c in render.containers(obj):
             if c.get("image"):
                 out.append((c["image"], f"{ref} container {c.get('name')}"))
     return out

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from devloop.base.results import UpResult
-from devloop.loop import steps as loop
+from devloop.loop import steps
 from devloop.session import Session
 
 
 def up(session: Session, *, fresh: bool = False, strategy: str = "apply", force_build: bool = False) -> UpResult:
     if not fresh:
         session.prefetch_engine()
-    loop.prepare_cluster(session, fresh=fresh)
-    cycle = loop.run_cycle(session, strategy=strategy, force_build=force_build)
+    steps.prepare_cluster(session, fresh=fresh)
+    cycle = steps.run_cycle(session, strategy=strategy, force_build=force_build)
     return UpResult(profile=session.profile.name, strategy=strategy, cycle=cycle)
