@@ -1,9 +1,11 @@
-"""How many inotify watches this machine allows and this process holds, and what to tell the user when
-they run out (the watcher then polls)."""
+"""How many inotify watches this machine allows and this process holds, whether starting a watch got all
+it needs, and what to tell the user when they run out (the watcher then polls)."""
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 MAX_USER_WATCHES_FILE = "/proc/sys/fs/inotify/max_user_watches"
@@ -54,3 +56,49 @@ def limit_notice(
         f"slower and costs CPU. To fix: sudo sysctl {key}={value} (to keep it after a reboot: "
         f"echo {key}={value} | sudo tee /etc/sysctl.d/90-devloop.conf)"
     )
+
+
+def start_inotify(
+    start: Callable[[], None],
+    undo: Callable[[], None],
+    dirs: int,
+    *,
+    limit_file: str = MAX_USER_WATCHES_FILE,
+    poll_interval: float = 1.0,
+) -> None:
+    """Run `start` (it schedules inotify watches for `dirs` directories) and check that inotify covered them;
+    if not, `undo` it and raise InotifyExhausted with what to tell the user."""
+    limit = inotify_limit(limit_file)
+    if limit is not None and dirs > limit:
+        raise InotifyExhausted(
+            limit_notice(limit, dirs, "the plan alone exceeds the limit", poll_interval=poll_interval)
+        )
+    before = inotify_watch_count()
+    try:
+        start()
+    except OSError as exc:
+        undo()
+        if exc.errno in (errno.ENOSPC, errno.EMFILE):
+            raise InotifyExhausted(
+                limit_notice(
+                    limit,
+                    dirs,
+                    exc.strerror or str(exc),
+                    instances=exc.errno == errno.EMFILE,
+                    poll_interval=poll_interval,
+                )
+            ) from exc
+        raise
+    # watchdog swallows ENOSPC for subdirectories of a recursive watch: count what we got.
+    added = inotify_watch_count() - before
+    # A little slack: directories removed while we were scheduling are not a shortage.
+    if added < dirs - max(5, dirs // 100):
+        undo()
+        raise InotifyExhausted(
+            limit_notice(
+                limit,
+                dirs,
+                f"only {added} of {dirs} directory watches were granted",
+                poll_interval=poll_interval,
+            )
+        )

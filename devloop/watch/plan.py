@@ -9,7 +9,7 @@ questions a plan (and the watcher) asks with the rules of devloop.sources.inputs
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,6 +120,38 @@ def plan_tree(top: Path, is_ignored_dir: Callable[[Path], bool]) -> WatchPlan:
             plan.flat.add(d)
             emit.extend(children[d])
     return plan
+
+
+class RootsOf:
+    """A router narrowed to some of its roots (to plan the watches of one directory again)."""
+
+    def __init__(self, router: Router, roots: list[Path]) -> None:
+        self._router = router
+        self._roots = roots
+
+    def roots(self) -> list[Path]:
+        return list(self._roots)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._router, name)
+
+
+def entries(path: Path) -> list[Path]:
+    """The entries of `path` that are not directories (none when it cannot be read)."""
+    try:
+        with os.scandir(path) as it:
+            return [Path(e.path) for e in it if not e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def files_under(top: Path, plan: WatchPlan) -> Iterator[Path]:
+    """Every file below `top`, outside the directories `plan` pruned."""
+    pruned = set(plan.pruned)
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if Path(root, d) not in pruned]
+        for name in files:
+            yield Path(root, name)
 
 
 def plan_watches(router: Router, workspace: Path) -> WatchPlan:

@@ -3,7 +3,8 @@
 `Watcher` runs a watchdog observer over a watch plan (devloop.watch.plan): inotify, or polling
 on request or when the inotify limits run out. Every event is filtered through a `Router`
 (path -> components, or a manifest file) and fed to a `Debouncer` (devloop.watch.debounce), which
-hands out the batches.
+hands out the batches. The watchdog side (observers, handler, event filter, overflow spy, and the
+fenced uses of watchdog's private parts) is devloop.watch.backend.
 
 Event filtering keeps noise out of batches, but it is not what stops build-output loops:
 the commands compare fingerprints before building, so a batch whose inputs did not really
@@ -19,27 +20,36 @@ offered as one batch.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devloop.watch.backend import POLL_INTERVAL_S, Handler, OverflowSpy, default_observer, event_filter, observer_lock
 from devloop.watch.debounce import Batch, Debouncer
 from devloop.watch.limits import (
     MAX_USER_WATCHES_FILE,
     InotifyExhausted,
     inotify_limit,
     inotify_watch_count,
-    limit_notice,
+    start_inotify,
 )
-from devloop.watch.plan import ProfileRouter, Router, WatchPlan, plan_tree, plan_watches, subdirs
+from devloop.watch.plan import (
+    ProfileRouter,
+    RootsOf,
+    Router,
+    WatchPlan,
+    entries,
+    files_under,
+    plan_tree,
+    plan_watches,
+    subdirs,
+)
 
 __all__ = [
     "Batch",
@@ -58,10 +68,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 1.0
 # How often the component directories are stat'ed (a moved-away checkout sends no inotify event).
 ROOT_CHECK_S = 1.0
-_WATCHDOG_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
 
 
 @dataclass
@@ -101,7 +109,7 @@ class Watcher:
         self.workspace = Path(workspace).resolve()
         self.debouncer = debouncer or Debouncer()
         self.poll = poll
-        self._make_observer = make_observer or _default_observer
+        self._make_observer = make_observer or default_observer
         self._limit_file = limit_file
         self._on_notice = on_notice or (lambda msg: log.warning("%s", msg))
         self._observer: Any = None
@@ -110,7 +118,7 @@ class Watcher:
         self.info: WatchInfo | None = None
         self.events_seen = 0
         self.events_kept = 0
-        self._spy: _OverflowSpy | None = None
+        self._spy: OverflowSpy | None = None
         self._last_overflow_notice = -1e9
         self._on_root = on_root or (lambda change, path, comps: None)
         self._root_check_s = root_check_s
@@ -130,15 +138,20 @@ class Watcher:
 
     def start(self) -> WatchInfo:
         t0 = time.monotonic()
-        self._spy = _OverflowSpy(self._on_overflow)
-        for name in _WATCHDOG_LOGGERS:
-            logging.getLogger(name).addFilter(self._spy)
+        self._spy = OverflowSpy(self._on_overflow)
+        self._spy.attach()
         plan = plan_watches(self.router, self.workspace)
         notice = None
         mode = "polling" if self.poll else "inotify"
         if not self.poll:
             try:
-                self._start_inotify(plan)
+                start_inotify(
+                    lambda: self._start_observer(plan, polling=False),
+                    self._teardown,
+                    plan.dirs,
+                    limit_file=self._limit_file,
+                    poll_interval=POLL_INTERVAL_S,
+                )
             except InotifyExhausted as exc:
                 notice = str(exc)
                 mode = "polling"
@@ -149,42 +162,6 @@ class Watcher:
         self.info = WatchInfo(mode, len(self._scheduled), plan.dirs, len(plan.pruned), time.monotonic() - t0, notice)
         self._arm_guard()
         return self.info
-
-    def _start_inotify(self, plan: WatchPlan) -> None:
-        limit = inotify_limit(self._limit_file)
-        if limit is not None and plan.dirs > limit:
-            raise InotifyExhausted(
-                limit_notice(limit, plan.dirs, "the plan alone exceeds the limit", poll_interval=POLL_INTERVAL_S)
-            )
-        before = inotify_watch_count()
-        try:
-            self._start_observer(plan, polling=False)
-        except OSError as exc:
-            self._teardown()
-            if exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise InotifyExhausted(
-                    limit_notice(
-                        limit,
-                        plan.dirs,
-                        exc.strerror or str(exc),
-                        instances=exc.errno == errno.EMFILE,
-                        poll_interval=POLL_INTERVAL_S,
-                    )
-                ) from exc
-            raise
-        # watchdog swallows ENOSPC for subdirectories of a recursive watch: count what we got.
-        added = inotify_watch_count() - before
-        # A little slack: directories removed while we were scheduling are not a shortage.
-        if added < plan.dirs - max(5, plan.dirs // 100):
-            self._teardown()
-            raise InotifyExhausted(
-                limit_notice(
-                    limit,
-                    plan.dirs,
-                    f"only {added} of {plan.dirs} directory watches were granted",
-                    poll_interval=POLL_INTERVAL_S,
-                )
-            )
 
     def _start_observer(self, plan: WatchPlan, *, polling: bool) -> None:
         self._observer = self._make_observer(polling)
@@ -200,8 +177,7 @@ class Watcher:
         self.debouncer.close()
         self._teardown()
         if self._spy is not None:
-            for name in _WATCHDOG_LOGGERS:
-                logging.getLogger(name).removeFilter(self._spy)
+            self._spy.detach()
             self._spy = None
 
     def _on_overflow(self) -> None:
@@ -274,7 +250,7 @@ class Watcher:
         changes: list[tuple[str, Path, frozenset[str]]] = []
         # The observer's lock first, as its dispatch thread takes them (it holds its own while our
         # handler waits for ours); the other order deadlocks on the first schedule().
-        with getattr(self._observer, "_lock", None) or contextlib.nullcontext(), self._lock:
+        with observer_lock(self._observer), self._lock:
             if self._observer is None:
                 return []
             for base, comps in self._bases.items():
@@ -304,7 +280,7 @@ class Watcher:
         self._unschedule_under(base)
         roots = [r for r in self.router.roots() if r == base or base in r.parents]
         try:
-            for p, rec in plan_watches(_RootsOf(self.router, roots), self.workspace).watches():
+            for p, rec in plan_watches(RootsOf(self.router, roots), self.workspace).watches():
                 if not self._covered(p):
                     self._schedule(p, rec)
         except OSError as exc:
@@ -317,7 +293,7 @@ class Watcher:
         if key in self._scheduled or self._observer is None:
             return
         self._scheduled[key] = self._observer.schedule(
-            _Handler(self), str(path), recursive=recursive, event_filter=_event_filter()
+            Handler(self._on_event), str(path), recursive=recursive, event_filter=event_filter()
         )
 
     def _unschedule_under(self, path: Path) -> None:
@@ -393,7 +369,7 @@ class Watcher:
                 self._on_notice(f"could not watch new directory {path}: {exc}; changes below it may be missed")
                 return
             # Files may have landed before the watch existed.
-            for f in _files_under(path, plan):
+            for f in files_under(path, plan):
                 self._offer(f)
         elif toward:
             try:
@@ -403,7 +379,7 @@ class Watcher:
                 return
             for sub in subdirs(path):
                 self._on_new_dir(sub)
-            for entry in _entries(path):
+            for entry in entries(path):
                 self._offer(entry)
 
 
@@ -414,88 +390,3 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
-
-
-class _RootsOf:
-    """A router narrowed to some of its roots (to plan the watches of one directory again)."""
-
-    def __init__(self, router: Router, roots: list[Path]) -> None:
-        self._router = router
-        self._roots = roots
-
-    def roots(self) -> list[Path]:
-        return list(self._roots)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._router, name)
-
-
-def _entries(path: Path) -> list[Path]:
-    try:
-        with os.scandir(path) as it:
-            return [Path(e.path) for e in it if not e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
-
-
-def _files_under(top: Path, plan: WatchPlan) -> Iterator[Path]:
-    pruned = set(plan.pruned)
-    for root, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if Path(root, d) not in pruned]
-        for name in files:
-            yield Path(root, name)
-
-
-class _Handler:
-    """Duck-typed watchdog handler: the observer only calls `dispatch`."""
-
-    def __init__(self, watcher: Watcher) -> None:
-        self._watcher = watcher
-
-    def dispatch(self, event: Any) -> None:
-        try:
-            self._watcher._on_event(event)
-        except Exception:  # an observer thread that dies silently would stop all watching
-            log.exception("devloop watcher: failed to handle %r", event)
-
-
-def _event_filter() -> list[type]:
-    """Changes only. Without a filter inotify also reports every open/close of a watched
-    directory, so walking the tree (ours, or watchdog's own re-scan after a queue overflow)
-    floods the queue with events about itself, overflows it, re-scans, and never idles."""
-    from watchdog import events as ev
-
-    return [
-        ev.FileCreatedEvent,
-        ev.DirCreatedEvent,
-        ev.FileDeletedEvent,
-        ev.DirDeletedEvent,
-        ev.FileMovedEvent,
-        ev.DirMovedEvent,
-        ev.FileModifiedEvent,
-        ev.FileClosedEvent,
-    ]
-
-
-class _OverflowSpy(logging.Filter):
-    """watchdog only logs a kernel queue overflow; turn that log record into a rescan."""
-
-    def __init__(self, on_overflow: Callable[[], None]) -> None:
-        super().__init__()
-        self._on_overflow = on_overflow
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "overflow" in record.getMessage().lower():
-            self._on_overflow()
-            return False  # we say it once, in our own words
-        return True
-
-
-def _default_observer(polling: bool) -> Any:
-    if polling:
-        from watchdog.observers.polling import PollingObserver
-
-        return PollingObserver(timeout=POLL_INTERVAL_S)
-    from watchdog.observers.inotify import InotifyObserver
-
-    return InotifyObserver()

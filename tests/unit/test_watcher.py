@@ -236,7 +236,7 @@ class ExhaustedObserver:
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EMFILE])
 def test_falls_back_to_polling_when_inotify_runs_out(ws: Path, code: int) -> None:
-    from devloop.watch.watcher import _default_observer
+    from devloop.watch.backend import default_observer as _default_observer
 
     notices: list[str] = []
 
