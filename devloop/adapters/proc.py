@@ -2,21 +2,24 @@
 
 Every child gets its own session (so its process group is ours to kill: builds spawn docker, go,
 make sub-shells…), output is read line by line as it comes, and a deadline is always given.
+
+The caller's thread does the reading (a selector over both pipes), so `on_line` runs there and a
+Ctrl-C (or signals.py's Interrupted) reaches us while we wait, which then kills the child's group.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import selectors
+import shutil
 import signal
+import subprocess
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sh
 
 from devloop.base.errors import CommandFailed, ToolMissing, WaitTimeout
 from devloop.base.waits import wait_for
@@ -24,6 +27,11 @@ from devloop.base.waits import wait_for
 TAIL_LINES = 40
 # After SIGTERM, how long a process group gets to exit before SIGKILL.
 KILL_GRACE = 3.0
+# Once the child has exited, how long its pipes may stay open (a background grandchild holding them)
+# before we stop reading: the run is over when the child is, not when everything it spawned is.
+DRAIN_AFTER_EXIT = 2.0
+# How often the reader looks whether the child has exited while its pipes are still open.
+_POLL = 0.05
 
 _INSTALL_HINTS = {
     "minikube": "install minikube: https://minikube.sigs.k8s.io/docs/start/",
@@ -33,9 +41,6 @@ _INSTALL_HINTS = {
     "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/",
     "go": "install Go: https://go.dev/dl/",
 }
-
-# sh raises for signals unless their negative codes are "ok"; we judge exit codes ourselves.
-_ALL_CODES = tuple(range(-64, 256))
 
 
 @dataclass
@@ -55,9 +60,9 @@ def _merged_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def _resolve(program: str, env: dict[str, str], cwd: Path | None, hint: str | None) -> sh.Command:
-    import sh  # sh pulls in asyncio: too slow for `devloop --help`
-
+def _resolve(program: str, env: dict[str, str], cwd: Path | None, hint: str | None) -> str:
+    """The executable to run: a path is taken as given (relative to `cwd`), a name is looked up on the
+    PATH of the child's environment, not ours."""
     name = os.path.basename(program)
     hint = hint or _INSTALL_HINTS.get(name)
     if "/" in program:
@@ -66,12 +71,12 @@ def _resolve(program: str, env: dict[str, str], cwd: Path | None, hint: str | No
             path = Path(cwd) / path
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise ToolMissing(f"`{program}` does not exist or is not executable", hint=hint)
-        return sh.Command(str(path))
-    search = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p]
-    try:
-        return sh.Command(program, search_paths=search)
-    except sh.CommandNotFound:
-        raise ToolMissing(f"`{program}` is not on PATH", hint=hint) from None
+        return str(path)
+    search = os.pathsep.join(p for p in env.get("PATH", os.defpath).split(os.pathsep) if p)
+    found = shutil.which(program, path=search) if search else None
+    if found is None:
+        raise ToolMissing(f"`{program}` is not on PATH", hint=hint)
+    return found
 
 
 def _group_alive(pgid: int) -> bool:
@@ -117,6 +122,100 @@ def _display(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+class _Output:
+    """Both pipes of one child, read as lines in the order they arrive."""
+
+    def __init__(self, child: subprocess.Popen, on_line: Callable[[str], None] | None) -> None:
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.callback_errors: list[Exception] = []
+        self._on_line = on_line
+        self._selector = selectors.DefaultSelector()
+        self._partial: dict[int, bytes] = {}
+        for pipe, target in ((child.stdout, self.out), (child.stderr, self.err)):
+            assert pipe is not None
+            os.set_blocking(pipe.fileno(), False)
+            self._selector.register(pipe.fileno(), selectors.EVENT_READ, target)
+            self._partial[pipe.fileno()] = b""
+
+    @property
+    def open(self) -> bool:
+        return bool(self._selector.get_map())
+
+    def read(self, timeout: float) -> None:
+        """Take whatever arrives within `timeout` seconds (0: only what is there already)."""
+        for key, _ in self._selector.select(max(timeout, 0)):
+            try:
+                data = os.read(key.fd, 65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                rest = self._partial.pop(key.fd)
+                self._selector.unregister(key.fd)
+                if rest:
+                    self._take(key.data, rest)
+                continue
+            lines = (self._partial[key.fd] + data).split(b"\n")
+            self._partial[key.fd] = lines.pop()
+            for line in lines:
+                self._take(key.data, line + b"\n")
+
+    def drain(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while self.open:
+            self.read(until - time.monotonic())  # at least once: drain(0) takes what is there already
+            if time.monotonic() >= until:
+                break
+        # What is still buffered of a line without its newline is output too.
+        for fd, rest in list(self._partial.items()):
+            if rest:
+                self._take(self._selector.get_key(fd).data, rest)
+                self._partial[fd] = b""
+
+    def close(self) -> None:
+        self._selector.close()
+
+    def _take(self, target: list[str], raw: bytes) -> None:
+        chunk = raw.decode("utf-8", errors="replace")
+        target.append(chunk)
+        line = chunk.rstrip("\n")
+        self.tail.append(line)
+        if self._on_line is not None and not self.callback_errors:
+            try:
+                self._on_line(line)
+            except Exception as exc:  # noqa: BLE001 - raised once the child is done, like sh's callbacks
+                self.callback_errors.append(exc)
+
+
+def _feed(pipe, data: str) -> None:
+    try:
+        pipe.write(data.encode())
+    except (BrokenPipeError, ValueError):
+        pass  # the child stopped reading: what it did not take is its business
+    finally:
+        try:
+            pipe.close()
+        except BrokenPipeError:
+            pass
+
+
+def _wait_for_exit(child: subprocess.Popen, output: _Output, deadline: float) -> bool:
+    """Read until the child exits (True) or the deadline passes (False)."""
+    while child.poll() is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if output.open:
+            output.read(min(left, _POLL))
+        else:
+            try:
+                child.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                return False
+    return True
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -140,81 +239,65 @@ def run(
         raise ValueError("run() needs a program to run")
     merged = _merged_env(env)
     cwd_path = Path(cwd) if cwd is not None else None
-    command = _resolve(argv[0], merged, cwd_path, missing_hint)
+    executable = _resolve(argv[0], merged, cwd_path, missing_hint)
 
-    out_lines: list[str] = []
-    err_lines: list[str] = []
-    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    lock = threading.Lock()
-    callback_errors: list[BaseException] = []
-
-    def collector(target: list[str]) -> Callable[[str], None]:
-        def take(chunk: str) -> None:
-            with lock:
-                target.append(chunk)
-                line = chunk.rstrip("\n")
-                tail.append(line)
-            if on_line is not None and not callback_errors:
-                try:
-                    on_line(line)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    callback_errors.append(exc)
-
-        return take
-
-    import sh
-
-    finished = threading.Event()
+    deadline = time.monotonic() + timeout
     try:
-        proc = command(
-            *argv[1:],
-            _env=merged,
-            _cwd=str(cwd_path) if cwd_path is not None else None,
-            # Always a closed stdin: a child must never wait on ours (and sh joins faster).
-            _in=stdin if stdin is not None else "",
-            _out=collector(out_lines),
-            _err=collector(err_lines),
-            _tty_out=False,
-            _out_bufsize=1,
-            _err_bufsize=1,
-            _new_session=True,
-            _bg=True,
-            _bg_exc=False,
-            _ok_code=_ALL_CODES,
-            _decode_errors="replace",
-            _done=lambda *_: finished.set(),
+        child = subprocess.Popen(
+            [executable, *argv[1:]],
+            env=merged,
+            cwd=cwd_path,
+            # Always a closed stdin when none is given: a child must never wait on ours.
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-    except sh.ForkException as exc:
+    except OSError as exc:
         raise ToolMissing(f"could not start `{argv[0]}`: {exc}", hint=missing_hint) from None
 
-    pgid = proc.pid  # a new session: the leader's pid is the group id, even after it exits
+    pgid = child.pid  # a new session: the leader's pid is the group id, even after it exits
+    output = _Output(child, on_line)
     try:
-        if not finished.wait(timeout):
+        if stdin is not None:
+            # A thread: a child that writes much before it reads all of its input must not deadlock us.
+            threading.Thread(target=_feed, args=(child.stdin, stdin), daemon=True).start()
+        if not _wait_for_exit(child, output, deadline):
             _kill_group(pgid)
-            _reap(proc)
-            with lock:
-                last = "\n".join(list(tail)[-10:])
+            child.wait()
+            output.drain(0)
+            last = "\n".join(list(output.tail)[-10:])
             seen = f"; last output:\n{last}" if last.strip() else "; it printed nothing"
             raise WaitTimeout(
                 f"`{_display(argv)}` did not finish within {timeout:g}s and was stopped{seen}",
                 hint="raise the timeout for this step if the command is just slow",
             )
-        exit_code = _reap(proc)
+        output.drain(DRAIN_AFTER_EXIT)
+        exit_code = child.returncode
     except BaseException:
         # KeyboardInterrupt or anything else: no orphans left behind.
         _kill_group(pgid, grace=1.0)
         raise
-    if callback_errors:
-        raise callback_errors[0]
+    finally:
+        output.close()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
+        if child.poll() is None:
+            try:
+                child.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass  # the group was SIGKILLed: the kernel finishes it, Popen reaps it later
+    if output.callback_errors:
+        raise output.callback_errors[0]
 
-    with lock:
-        completed = Completed(
-            argv=argv,
-            exit_code=exit_code,
-            stdout="".join(out_lines),
-            stderr="".join(err_lines),
-            output_tail="\n".join(tail),
-        )
+    completed = Completed(
+        argv=argv,
+        exit_code=exit_code,
+        stdout="".join(output.out),
+        stderr="".join(output.err),
+        output_tail="\n".join(output.tail),
+    )
     if check and exit_code not in ok_codes:
         message = None
         if exit_code < 0:
@@ -225,17 +308,6 @@ def run(
             message = f"`{_display(argv)}` was killed by {name}"
         raise CommandFailed(argv, exit_code, completed.output_tail, message=message)
     return completed
-
-
-def _reap(proc: sh.RunningCommand) -> int:
-    import sh
-
-    try:
-        proc.wait()
-    except sh.ErrorReturnCode:
-        pass
-    code = proc.exit_code
-    return code if code is not None else -1
 
 
 def run_shell(command: str, **kwargs) -> Completed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,32 @@ def test_killed_by_signal_is_named():
         proc.run_shell("echo dying; kill -KILL $$", timeout=10)
     assert "was killed by SIGKILL" in str(info.value) and "dying" in str(info.value)
     assert info.value.exit_code_of_command == -9
+
+
+def test_a_grandchild_holding_the_pipes_does_not_outlast_the_child(monkeypatch, tmp_path):
+    # The run ends with the child: a daemon it left behind (still holding stdout) gets DRAIN_AFTER_EXIT.
+    monkeypatch.setattr(proc, "DRAIN_AFTER_EXIT", 0.3)
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    try:
+        done = proc.run_shell(f"sleep 30 & echo $! > {pidfile}; echo left it running", timeout=20)
+        assert done.stdout == "left it running\n" and time.monotonic() - started < 10
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_large_stdin_and_output_do_not_deadlock():
+    data = "x" * 99 + "\n"
+    done = proc.run(["cat"], stdin=data * 5000, timeout=20)  # ~500 KB each way, far beyond a pipe's buffer
+    assert done.stdout == data * 5000 and len(done.output_tail.splitlines()) == proc.TAIL_LINES
+
+
+def test_undecodable_bytes_are_replaced_not_fatal():
+    done = proc.run_shell(r"printf 'caf\xc3\xa9 \xff\n'", timeout=10)
+    assert done.stdout == "café \ufffd\n"
+
+
+def test_a_missing_working_directory_cannot_start(tmp_path):
+    with pytest.raises(ToolMissing, match="could not start `bash`"):
+        proc.run_shell("true", cwd=tmp_path / "gone", timeout=5)
