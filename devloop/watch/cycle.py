@@ -99,7 +99,7 @@ def run(
             # before the cycle: an edit landing during it then takes the image build next time (never a stale base)
             snapshot = live.snapshot() if live is not None and live.active else None
             keep = {name: stats.tags[name] for name in stats.gone if name in stats.tags}
-            extra = {"keep_tags": keep} if keep else {}
+            extra: dict[str, Any] = {"keep_tags": keep} if keep else {}  # stand-ins for run_cycle may not take it
             result = steps.run_cycle(session, triggered_by=components, strategy=strategy, **extra)
             if snapshot is not None:
                 live.note_deployed(result.tags, snapshot)
