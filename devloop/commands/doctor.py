@@ -157,7 +157,7 @@ def _context_detail(session: Session) -> str:
 
 
 def _engine_checks(session: Session) -> list[Check]:
-    from devloop.adapters.minikube.output import parse_semver
+    from devloop.adapters.minikube.versions import parse_semver
 
     try:
         engine = session.docker()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devloop.adapters.host import HostResources
-from devloop.adapters.minikube.output import MinikubeVersion, needs_force, parse_semver
+from devloop.adapters.minikube.versions import MinikubeVersion, needs_force, parse_semver
 from devloop.base.errors import ConfigError
 
 MIN_CPUS = 2  # RSRC_INSUFFICIENT_CORES (start_flags.go:115)

@@ -1,7 +1,7 @@
 """minikube through its CLI and JSON outputs (see shared/research/minikube-cli.md).
 
 The Minikube class only runs commands and maps exit codes to errors a user can act on; reading
-what minikube prints is minikube_output.py's (its names are re-exported here).
+what minikube prints is output.py's, judging versions versions.py's (their names are re-exported here).
 """
 
 from __future__ import annotations
@@ -15,19 +15,23 @@ from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are r
     ClusterStatus,
     LastStep,
     MinikubeError,
-    MinikubeVersion,
     _json_values,
     error_event,
     find_exit_reason,
-    needs_force,
     parse_addons,
     parse_docker_env,
     parse_profile_list,
-    parse_semver,
     parse_status,
     parse_version,
     primary_endpoint,
     reason_for_exit_code,
+)
+from devloop.adapters.minikube.versions import (  # noqa: F401 - re-exported with the parsers
+    MINIMUM_MINIKUBE,
+    MinikubeVersion,
+    needs_force,
+    parse_semver,
+    require_supported,
 )
 from devloop.base.errors import ClusterError, WaitTimeout
 
@@ -116,10 +120,11 @@ class Minikube:
     # -- commands
 
     def version(self) -> MinikubeVersion:
+        """minikube's version; ClusterError for one older than MINIMUM_MINIKUBE (every run reads this first)."""
         done = self._call("version", "-o", "json", timeout=30)
         if done.exit_code != 0:
             raise self._fail("could not read the minikube version", done)
-        return parse_version(done.stdout)
+        return require_supported(parse_version(done.stdout))
 
     def status(self) -> ClusterStatus:
         done = self._call("status", "-p", self.profile_name, "-o", "json", timeout=60)
@@ -294,8 +299,10 @@ class Minikube:
                 detail = f": {error}" if error else ' (it printed {"error":{}}: the reason is only in its log)'
                 raise ClusterError(
                     f"minikube could not list profiles (exit {done.exit_code}){detail}",
-                    hint="`minikube profile list --alsologtostderr` shows why; a kubeconfig "
-                    "minikube cannot read is a common cause",
+                    # -l reads only the profiles' config files, never the kubeconfig (profile.go:237-254).
+                    hint="`minikube profile list --alsologtostderr` shows why; a profile config minikube cannot "
+                    "read ($MINIKUBE_HOME/profiles/*/config.json, MINIKUBE_HOME defaults to ~/.minikube) is a "
+                    "common cause",
                 )
             raise self._fail("minikube could not list profiles", done)
         return parse_profile_list(done.stdout)
@@ -319,6 +326,7 @@ __all__ = [
     "ClusterStatus",
     "Minikube",
     "MinikubeError",
+    "MINIMUM_MINIKUBE",
     "MinikubeVersion",
     "feature_gates_arg",
     "find_exit_reason",

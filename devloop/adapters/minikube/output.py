@@ -1,8 +1,7 @@
-"""What minikube prints, read: versions, status, docker-env, addons, profiles, exit reasons
-(see shared/research/minikube-cli.md), and the --force rule for old Kubernetes versions.
+"""What minikube prints, read: its version, status, docker-env, addons, profiles, exit reasons
+(see shared/research/minikube-cli.md); versions.py judges versions.
 
-Pure functions, tested against the outputs minikube is known to print; adapters/minikube.py
-runs the commands.
+Pure functions, tested against the outputs minikube is known to print; cli.py runs the commands.
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from devloop.base.errors import ClusterError, ConfigError
+from devloop.adapters.minikube.versions import MinikubeVersion, parse_semver
+from devloop.base.errors import ClusterError
 
 # minikube prints emoji only when it thinks it talks to a colour terminal; we parse its output.
 _ENV = {"MINIKUBE_IN_STYLE": "false"}
@@ -75,31 +75,10 @@ _DEFAULT_HINT = (
 )
 
 _EXITING_RE = re.compile(r"^(?:X\s+|[^\w\s]+\s*)?Exiting due to (?P<reason>[A-Z][A-Z0-9_]*): (?P<message>.*)$")
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
-
-# The oldest Kubernetes each minikube line accepts without --force (constants.go
-# OldestKubernetesVersion; raised to v1.28.0 by v1.37.0).
-_OLDEST_K8S_BEFORE_1_37 = (1, 20, 0)
-_OLDEST_K8S_FROM_1_37 = (1, 28, 0)
 
 
 # --------------------------------------------------------------------------------------------
 # Values
-
-
-@dataclass(frozen=True)
-class MinikubeVersion:
-    version: str  # "v1.36.0"
-    commit: str = ""
-
-    @property
-    def as_tuple(self) -> tuple[int, int, int]:
-        """(0, 0, 0) for builds without a version ("v0.0.0-unset") or anything unparsable."""
-        return parse_semver(self.version) or (0, 0, 0)
-
-    @property
-    def known(self) -> bool:
-        return self.as_tuple != (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -177,13 +156,6 @@ class LastStep:
 
 # --------------------------------------------------------------------------------------------
 # Pure parsing
-
-
-def parse_semver(text: str) -> tuple[int, int, int] | None:
-    match = _VERSION_RE.match(text.strip())
-    if not match:
-        return None
-    return (int(match[1]), int(match[2]), int(match[3]))
 
 
 def _json_values(text: str) -> tuple[list[dict], list[Any]]:
@@ -385,32 +357,3 @@ def primary_endpoint(profile: dict) -> tuple[str, int] | None:
     if not ip or not port:
         return None
     return str(ip), int(port)
-
-
-def needs_force(minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool) -> bool:
-    """Whether `minikube start` needs --force for this Kubernetes version.
-
-    minikube ≥ 1.37 refuses Kubernetes older than v1.28.0 (exit 106, K8S_OLD_UNSUPPORTED)
-    unless --force; up to 1.36 the oldest was v1.20.0. Raises ConfigError when --force would be
-    needed but the profile does not allow it.
-    """
-    if isinstance(minikube_version, str):
-        minikube_version = MinikubeVersion(version=minikube_version)
-    wanted = parse_semver(kubernetes_version)
-    if wanted is None:
-        raise ConfigError(f"cluster.kubernetes_version {kubernetes_version!r} is not a version like v1.21.14")
-    if not minikube_version.known:
-        # A development build: we can't tell its limits; minikube itself will say (exit 106).
-        return False
-    oldest = _OLDEST_K8S_FROM_1_37 if minikube_version.as_tuple >= (1, 37, 0) else _OLDEST_K8S_BEFORE_1_37
-    if wanted >= oldest:
-        return False
-    if allow_force:
-        return True
-    oldest_text = "v" + ".".join(map(str, oldest))
-    raise ConfigError(
-        f"minikube {minikube_version.version} refuses Kubernetes {kubernetes_version}: its oldest supported "
-        f"version is {oldest_text} (it would exit 106, K8S_OLD_UNSUPPORTED)",
-        hint="set `cluster.allow_unsupported_kubernetes: true` in the profile to start it with --force, "
-        "or install minikube v1.36 or older",
-    )
