@@ -128,7 +128,7 @@ class LoadBuilder:
         self.timeout = timeout
         self._env: dict[str, str] | None = None
         self._docker: Any = None
-        self._listed: set[str] | None = None
+        self._listed: dict[str, set[str]] | None = None
 
     def prepare(self) -> None:
         with self.reporter.step("images", f"image transfer to {self.context}: build, then minikube image load") as step:
@@ -149,13 +149,37 @@ class LoadBuilder:
         self._env = dict(env)
         self._docker = self._make_docker(self._env)
 
-    def _cluster_images(self) -> set[str]:
+    def _nodes(self) -> tuple[list[str], str]:
+        """(config.json's node names, the runtime) when the cluster has several nodes; ([], "") otherwise."""
+        read = getattr(self.minikube, "profile_config", None)
+        try:
+            config = read() if read is not None and hasattr(self.minikube, "node_images") else None
+        except DevloopError:
+            config = None
+        if config is None or len(config.nodes) < 2:
+            return [], ""
+        return [node.name for node in config.nodes], config.container_runtime or "docker"
+
+    def _node_lists(self) -> dict[str, set[str]]:
+        """Each node's images. `minikube image ls` merges the nodes (ListImages), so with one node lacking
+        the image it still lists it; with several nodes each node is asked (Minikube.node_images)."""
         if self._listed is None:
-            self._listed = {normalize_ref(ref) for ref in self.minikube.images()}
+            nodes, runtime = self._nodes()
+            if not nodes:
+                self._listed = {"": {normalize_ref(ref) for ref in self.minikube.images()}}
+            else:
+                self._listed = {
+                    node: {normalize_ref(ref) for ref in self.minikube.node_images(node, runtime)} for node in nodes
+                }
         return self._listed
 
+    def nodes_without(self, tag: str) -> list[str]:
+        """The nodes whose runtime lacks `tag` ("" is the primary, or the whole cluster when it has one node)."""
+        want = normalize_ref(tag)
+        return [node for node, images in self._node_lists().items() if want not in images]
+
     def image_exists(self, tag: str) -> bool:
-        return normalize_ref(tag) in self._cluster_images()
+        return not self.nodes_without(tag)
 
     def missing(self, tags: Iterable[str]) -> list[str]:
         return [tag for tag in tags if not self.image_exists(tag)]
@@ -181,10 +205,20 @@ class LoadBuilder:
             )
         self.minikube.image_load(tag, env=self._env, timeout=self.timeout, on_line=on_line)
         self._listed = None
-        if not self.image_exists(tag):
+        lacking = self.nodes_without(tag)
+        if lacking == [""]:
             raise ClusterError(
                 f"`minikube image load -p {self.context} {tag}` exited 0 but `minikube image ls` does not list it",
-                hint=f"`minikube image load -p {self.context} {tag} --alsologtostderr` shows why",
+                hint=f"`minikube image load -p {self.context} --daemon {tag} --alsologtostderr` shows why",
+            )
+        if lacking:
+            # minikube loads only into running nodes and exits 0 when a node fails (DoLoadImages)
+            names = ", ".join(repr(node or "the primary node") for node in lacking)
+            raise ClusterError(
+                f"`minikube image load -p {self.context} {tag}` exited 0 but node(s) {names} do not have it: "
+                "pods scheduled there would not find the image",
+                hint=f"`minikube status -p {self.context}` shows whether every node runs; "
+                f"`minikube image load -p {self.context} --daemon {tag} --alsologtostderr` shows why a node failed",
             )
 
 

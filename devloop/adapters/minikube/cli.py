@@ -6,7 +6,9 @@ what minikube prints is output.py's, judging versions versions.py's (their names
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from devloop.adapters import proc
 from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are re-exported
@@ -39,6 +41,16 @@ from devloop.base.errors import ClusterError, WaitTimeout
 # first: a first start downloads, then runs up to two kubeadm inits of 4m0s each (bootstrapper/kubeadm/
 # kubeadm.go:441); `addons enable ingress` retries the apply for up to 2 min, then waits 6 min for the pods
 # (pkg/addons/addons.go:484, 511).
+# Go's runtime.GOARCH for platform.machine(): the arch directory of minikube's image cache.
+_GOARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
 MINIKUBE_START_GIVES_UP = 900.0
 MINIKUBE_ADDON_GIVES_UP = 540.0
 
@@ -47,6 +59,58 @@ def feature_gates_arg(gates: Mapping[str, bool]) -> str:
     """`A=false,B=true`, sorted: the same map always gives the same text (minikube compares its kubeadm
     config as text to decide whether a running cluster must be reconfigured)."""
     return ",".join(f"{name}={'true' if on else 'false'}" for name, on in sorted(gates.items()))
+
+
+def image_cache_paths(ref: str, home: Path | None = None) -> list[Path]:
+    """Where `minikube image load REF` caches REF's tarball: <home>/cache/images/<GOARCH>/REF with every `:` made
+    `_` (detect.ImageCacheDir, localpath.SanitizeCacheDir on the whole path), for this machine's arch and any
+    other arch directory already there."""
+    from devloop.adapters.minikube.home import minikube_home
+
+    images = (home or minikube_home()) / "cache" / "images"
+    arches = {_GOARCH.get(platform.machine().lower(), platform.machine().lower())}
+    try:
+        arches |= {entry.name for entry in images.iterdir() if entry.is_dir()}
+    except OSError:
+        pass
+    return [Path(str(images / arch / ref).replace(":", "_")) for arch in sorted(arches)]
+
+
+def _missing_parts(path: Path) -> list[Path]:
+    """`path` and its directories below cache/images that do not exist yet, deepest first."""
+    missing = []
+    part = path
+    while part.name != "images" and not part.exists():
+        missing.append(part)
+        part = part.parent
+    return missing
+
+
+def _remove_created(parts: list[Path]) -> None:
+    """Remove what a load created: its tarball, then the directories it made, while they are empty."""
+    for part in parts:
+        try:
+            part.rmdir() if part.is_dir() else part.unlink()
+        except FileNotFoundError:
+            continue  # never made (minikube makes the directories before it finds the image)
+        except OSError:
+            return  # a directory someone else filled meanwhile
+
+
+def parse_node_images(stdout: str, runtime: str) -> list[str]:
+    """`docker images --format '{{.Repository}}:{{.Tag}}'` lines (docker.io added as cruntime.AddDockerIO
+    does) or `crictl images --output json` ({"images": [{"repoTags": [...]}]})."""
+    if runtime == "docker":
+        names = [line.strip() for line in stdout.splitlines() if line.strip()]
+        return [name for name in names if "<none>" not in name]
+    _, values = _json_values(stdout)
+    table = next((v for v in reversed(values) if isinstance(v, dict) and "images" in v), {})
+    return [
+        str(tag)
+        for image in table.get("images") or []
+        if isinstance(image, dict)
+        for tag in image.get("repoTags") or []
+    ]
 
 
 class Minikube:
@@ -268,17 +332,48 @@ class Minikube:
         return [line.strip() for line in done.stdout.splitlines() if line.strip()]
 
     def image_load(self, ref: str, *, env: dict[str, str] | None = None, timeout: float, on_line=None) -> None:
-        """`minikube image load -p P REF`: minikube takes REF from the Docker engine the DOCKER_* variables in
-        `env` name (image.go:79-153). Exit 0 is no proof (a missing image only warns): check images()."""
-        done = self._run(
-            self._argv("image", "load", "-p", self.profile_name, ref),
-            env={**self.env, **(env or {})},
-            timeout=timeout,
-            check=False,
-            on_line=on_line,
-        )
+        """`minikube image load -p P --daemon REF`: minikube takes REF from the Docker engine the DOCKER_*
+        variables in `env` name (image.go:79-153). Exit 0 is no proof (a missing image only warns): check
+        images() (or node_images() per node).
+
+        --daemon: without it (and without --remote) minikube turns on both, HEADs the registry for a short name
+        and, when the local engine lacks the image, silently pulls the registry's instead (image/image.go
+        retrieveImage). minikube also saves every loaded image as a tarball in MINIKUBE_HOME/cache/images/<arch>
+        (machine/cache_images.go CacheAndLoadImages -> image.SaveToDir), kept forever; devloop's tags are new on
+        every build, so the tarball this load created (and only that one) is removed afterwards."""
+        created = [_missing_parts(path) for path in image_cache_paths(ref)]
+        try:
+            done = self._run(
+                self._argv("image", "load", "-p", self.profile_name, "--daemon", ref),
+                env={**self.env, **(env or {})},
+                timeout=timeout,
+                check=False,
+                on_line=on_line,
+            )
+        finally:
+            for parts in created:
+                _remove_created(parts)
         if done.exit_code != 0:
             raise self._fail(f"minikube could not load {ref} into profile {self.profile_name!r}", done)
+
+    def node_images(self, node: str, runtime: str) -> list[str]:
+        """The images one node's runtime holds, fully qualified: what `image ls` would list for that node alone.
+
+        `image ls` merges the lists of all running nodes (machine/cache_images.go ListImages) and `image load`
+        logs a node's failure and exits 0 (DoLoadImages), so a multi-node proof asks each node. minikube has no
+        per-node `image ls`; `minikube ssh -n NODE` (node.Retrieve takes config.json's node name; "" is the
+        primary) runs the very command minikube's own listing runs (cruntime ListImages), over the local SSH
+        port: offline, like `image ls`."""
+        if runtime == "docker":
+            command = "docker images --no-trunc --format '{{.Repository}}:{{.Tag}}'"
+        else:  # containerd, cri-o: cruntime/cri.go listCRIImages
+            command = "sudo crictl images --output json"
+        where = ["-n", node] if node else []
+        done = self._call("ssh", "-p", self.profile_name, *where, "--", command, timeout=120)
+        if done.exit_code != 0:
+            label = node or "the primary node"
+            raise self._fail(f"minikube could not list the images of {label} in profile {self.profile_name!r}", done)
+        return parse_node_images(done.stdout, runtime)
 
     def profile_config(self):
         """The profile's config.json as minikube saved it (read from disk, minikube is not run), or None."""

@@ -1,0 +1,169 @@
+"""Issue 18's fragile assumptions about the real minikube (F1-F11 of shared/research/minikube-audit-2026-12-07.md),
+each against minikube's output or files as the real binary leaves them."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from devloop.adapters import builder as builder_mod
+from devloop.adapters.minikube import cli as mk
+from devloop.adapters.minikube.home import Node
+from devloop.adapters.proc import Completed
+from devloop.base.errors import ClusterError
+
+P = "devloop-kubeless"
+
+
+class FakeRun:
+    """minikube's runs: each call pops (exit code, stdout, stderr); `effect` runs first (a file minikube writes)."""
+
+    def __init__(self, *results: tuple[int, str, str], effect=None):
+        self.results = list(results)
+        self.calls: list[dict] = []
+        self.effect = effect
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append({"argv": list(argv), **kwargs})
+        if self.effect is not None:
+            self.effect(list(argv))
+        code, out, err = self.results.pop(0)
+        return Completed(list(argv), code, out, err, (out + err).strip())
+
+
+# -- F1: image load --daemon, and the cache tarballs it leaves -------------------------------------------------
+
+
+def test_f1_image_load_takes_the_image_from_the_daemon_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
+    run = FakeRun((0, "", ""))
+    mk.Minikube(P, run=run).image_load("devloop/fn:abc", env={"DOCKER_HOST": "unix:///x.sock"}, timeout=60)
+    argv = run.calls[0]["argv"]
+    # without --daemon (or --remote) minikube turns on both and may pull a registry's image instead
+    assert argv == ["minikube", "image", "load", "-p", P, "--daemon", "devloop/fn:abc"]
+    assert run.calls[0]["env"]["DOCKER_HOST"] == "unix:///x.sock"
+
+
+def test_f1_image_load_removes_only_the_tarball_it_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
+    images = tmp_path / ".minikube" / "cache" / "images" / "amd64"
+    seeded = images / "registry.k8s.io" / "pause_3.9"  # a start's cache: not devloop's
+    earlier = images / "docker.io" / "me" / "tool_1"  # the user's own earlier load of another image
+    for path in (seeded, earlier):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"tar")
+    made = images / "localhost_5000" / "devloop" / "fn_abc"  # image.SaveToDir: every ':' made '_'
+
+    def minikube_caches(_argv):
+        made.parent.mkdir(parents=True)
+        made.write_bytes(b"tar")
+
+    monkeypatch.setattr(mk.platform, "machine", lambda: "x86_64")
+    run = FakeRun((0, "", ""), effect=minikube_caches)
+    mk.Minikube(P, run=run).image_load("localhost:5000/devloop/fn:abc", timeout=60)
+    assert not made.exists() and not (images / "localhost_5000").exists()
+    assert seeded.read_bytes() == b"tar" and earlier.read_bytes() == b"tar"
+    assert images.is_dir()
+
+
+def test_f1_a_tarball_that_was_there_before_the_load_stays(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
+    there = tmp_path / ".minikube" / "cache" / "images" / "arm64" / "devloop" / "fn_abc"
+    there.parent.mkdir(parents=True)
+    there.write_bytes(b"the user's")
+    run = FakeRun((0, "", ""))
+    mk.Minikube(P, run=run).image_load("devloop/fn:abc", timeout=60)
+    assert there.read_bytes() == b"the user's"
+
+
+def test_f1_a_failed_load_leaves_no_tarball_either(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
+    monkeypatch.setattr(mk.platform, "machine", lambda: "aarch64")
+    made = tmp_path / ".minikube" / "cache" / "images" / "arm64" / "devloop" / "fn_abc"
+
+    def minikube_caches(_argv):
+        made.parent.mkdir(parents=True)
+        made.write_bytes(b"half")
+
+    run = FakeRun((80, "", "X Exiting due to GUEST_IMAGE_LOAD: Failed to load image\n"), effect=minikube_caches)
+    with pytest.raises(mk.MinikubeError):
+        mk.Minikube(P, run=run).image_load("devloop/fn:abc", timeout=60)
+    assert not made.exists() and not made.parent.exists()
+
+
+# -- F2: the proof after a load is per node -------------------------------------------------------------------
+
+
+def test_f2_node_images_asks_one_node_with_minikubes_own_list_command():
+    run = FakeRun((0, "devloop/fn:abc\nregistry.k8s.io/pause:3.9\n<none>:<none>\n", ""))
+    assert mk.Minikube(P, run=run).node_images("m02", "docker") == ["devloop/fn:abc", "registry.k8s.io/pause:3.9"]
+    assert run.calls[0]["argv"] == [
+        "minikube",
+        "ssh",
+        "-p",
+        P,
+        "-n",
+        "m02",
+        "--",
+        "docker images --no-trunc --format '{{.Repository}}:{{.Tag}}'",
+    ]
+
+
+def test_f2_node_images_on_containerd_reads_crictl_json_and_primary_has_no_node_flag():
+    listing = {"images": [{"id": "sha256:1", "repoTags": ["docker.io/devloop/fn:abc"], "repoDigests": []}]}
+    run = FakeRun((0, json.dumps(listing), ""))
+    assert mk.Minikube(P, run=run).node_images("", "containerd") == ["docker.io/devloop/fn:abc"]
+    assert run.calls[0]["argv"] == ["minikube", "ssh", "-p", P, "--", "sudo crictl images --output json"]
+
+
+class TwoNodes:
+    """`image ls` merges the nodes: the merged list has the image although node m02 lacks it."""
+
+    def __init__(self, m02_has_it: bool):
+        self.m02_has_it = m02_has_it
+        self.loaded: list[str] = []
+
+    def profile_config(self):
+        nodes = (Node("", "192.168.49.2", 8443, True, True), Node("m02", "192.168.49.3", 8443, False, True))
+        return SimpleNamespace(nodes=nodes, container_runtime="containerd")
+
+    def images(self):
+        return ["docker.io/devloop/fn:abc"] if self.loaded else []
+
+    def node_images(self, node, runtime):
+        assert runtime == "containerd"
+        has = self.loaded and (node == "" or self.m02_has_it)
+        return ["docker.io/devloop/fn:abc"] if has else []
+
+    def image_load(self, tag, **_):
+        self.loaded.append(tag)
+
+
+def _load_builder(minikube, monkeypatch):
+    monkeypatch.setattr(builder_mod, "run_build", lambda *a, **k: None)
+    engine = SimpleNamespace(image_exists=lambda tag: True)
+    return builder_mod.LoadBuilder(
+        context=P,
+        minikube=minikube,
+        engine_env=lambda: {"DOCKER_HOST": "unix:///var/run/docker.sock"},
+        make_docker=lambda env: engine,
+        reporter=None,
+        timeout=60,
+    )
+
+
+def test_f2_multi_node_load_fails_when_one_node_lacks_the_image(monkeypatch, tmp_path):
+    minikube = TwoNodes(m02_has_it=False)
+    b = _load_builder(minikube, monkeypatch)
+    with pytest.raises(ClusterError, match="'m02'"):
+        b.build(SimpleNamespace(name="fn"), "devloop/fn:abc", cwd=tmp_path)
+    assert not b.image_exists("devloop/fn:abc")
+
+
+def test_f2_multi_node_load_passes_when_every_node_has_it(monkeypatch, tmp_path):
+    minikube = TwoNodes(m02_has_it=True)
+    b = _load_builder(minikube, monkeypatch)
+    b.build(SimpleNamespace(name="fn"), "devloop/fn:abc", cwd=tmp_path)
+    assert b.image_exists("devloop/fn:abc") and minikube.loaded == ["devloop/fn:abc"]
