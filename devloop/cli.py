@@ -55,6 +55,25 @@ profiles_app = typer.Typer(help="List the profiles devloop can find, or show one
 app.add_typer(profiles_app, name="profiles")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        import devloop
+
+        typer.echo(f"devloop {devloop.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print devloop's version and exit."),
+    ] = False,
+) -> None:
+    # eager: --version answers before typer looks for a command
+    pass
+
+
 class Strategy(StrEnum):
     """How manifests reach the cluster (typer validates the value and lists both in --help)."""
 

@@ -20,10 +20,11 @@ from devloop.base.paths import default_cache_dir
 from devloop.output.report import Reporter
 
 if TYPE_CHECKING:
-    from devloop.adapters.builder import Builder
-    from devloop.adapters.docker_engine import DockerEngine
-    from devloop.adapters.kube import Kube, Kubeconfig
-    from devloop.adapters.minikube.cli import Minikube
+    import threading
+
+    from devloop.adapters.host import HostResources
+    from devloop.adapters.kube import Kubeconfig
+    from devloop.adapters.protocols import BuilderAdapter, EngineAdapter, KubeAdapter, MinikubeAdapter
     from devloop.profile.lookup import Profile
     from devloop.sources.fingerprint import Fingerprinter
 
@@ -43,21 +44,23 @@ class Session:
     minikube_binary: str = "minikube"
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Factories: tests replace these to swap an adapter for another implementation.
-    make_minikube: Callable[[str, str], Any] | None = None
-    make_kube: Callable[..., Any] | None = None
-    make_docker: Callable[[dict[str, str]], Any] | None = None
+    make_minikube: Callable[[str, str], MinikubeAdapter] | None = None
+    # called with context= and kubeconfig= (a path list or None)
+    make_kube: Callable[..., KubeAdapter] | None = None
+    make_docker: Callable[[dict[str, str]], EngineAdapter] | None = None
     # driver -> HostResources: what minikube's driver has to give (adapters/host.py), checked under --force
-    make_host: Callable[[str], Any] | None = None
+    make_host: Callable[[str], HostResources | None] | None = None
 
-    _minikube: Any = None
-    _kube: Any = None
-    _docker: Any = None
+    _minikube: MinikubeAdapter | None = None
+    _kube: KubeAdapter | None = None
+    _docker: EngineAdapter | None = None
     _docker_env: dict[str, str] | None = None
-    _fingerprinter: Any = None
-    _kubeconfig_data: Any = None
+    _fingerprinter: Fingerprinter | None = None
+    _kubeconfig_data: Kubeconfig | None = None
 
-    _builder: Any = None
-    _engine_prefetch: Any = None
+    _builder: BuilderAdapter | None = None
+    # the background connect and what it found ("env", and "engine" when it is this profile's)
+    _engine_prefetch: tuple[threading.Thread, dict[str, Any]] | None = None
     _docker_env_recorded: bool = False
     _recorded_failed: bool = False
 
@@ -70,7 +73,7 @@ class Session:
         return self.profile.cluster.profile
 
     @property
-    def minikube(self) -> Minikube:
+    def minikube(self) -> MinikubeAdapter:
         if self._minikube is None:
             if self.make_minikube is not None:
                 self._minikube = self.make_minikube(self.context, self.minikube_binary)
@@ -84,7 +87,7 @@ class Session:
                 self._minikube = DryMinikube(self._minikube, self.reporter)
         return self._minikube
 
-    def builder(self) -> Builder:
+    def builder(self) -> BuilderAdapter:
         if self._builder is None:
             from devloop.adapters.builder import Builder, LoadBuilder
 
@@ -118,17 +121,14 @@ class Session:
         from devloop.adapters.builder import transfer_mode
 
         cluster = self.profile.cluster
-        config = None
-        read = getattr(self.minikube, "profile_config", None)
-        if read is not None:
-            try:
-                config = read()
-            except DevloopError:
-                config = None
+        try:
+            config = self.minikube.profile_config()
+        except DevloopError:
+            config = None
         nodes = len(config.nodes) if config is not None and config.nodes else 1
         return transfer_mode(cluster.image_transfer, cluster.container_runtime, nodes=nodes)
 
-    def _make_engine(self, env: dict[str, str]) -> Any:
+    def _make_engine(self, env: dict[str, str]) -> EngineAdapter:
         if self.make_docker is not None:
             return self.make_docker(env)
         from devloop.adapters.docker_engine import DockerEngine
@@ -144,7 +144,7 @@ class Session:
         return self._fingerprinter
 
     # -- Kubernetes, behind the context guard --------------------------------------------
-    def kube(self) -> Kube:
+    def kube(self) -> KubeAdapter:
         if self._kube is None and self.dry_run:
             from devloop.adapters.dry import DryKube
             from devloop.manifests.render import object_ref
@@ -232,9 +232,8 @@ class Session:
         decides then. The client is kept for the command when it is the profile's."""
         if self.make_kube is not None:
             return None
-        read = getattr(self.minikube, "profile_config", None)
         try:
-            config = read() if read is not None else None
+            config = self.minikube.profile_config()
         except DevloopError:
             return None
         if config is None:
@@ -318,7 +317,7 @@ class Session:
         thread.start()
         self._engine_prefetch = (thread, box)
 
-    def _prefetched_engine(self, env: dict[str, str]) -> Any:
+    def _prefetched_engine(self, env: dict[str, str]) -> EngineAdapter | None:
         if self._engine_prefetch is None:
             return None
         thread, box = self._engine_prefetch
@@ -330,7 +329,7 @@ class Session:
             return None
         return engine
 
-    def docker(self) -> DockerEngine:
+    def docker(self) -> EngineAdapter:
         if self._docker is None:
             env = self.docker_env()
             if self._docker_env_recorded and (engine := self._prefetched_engine(env)) is not None:

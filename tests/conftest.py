@@ -1,4 +1,4 @@
-"""Session-wide test setup: the rig on sys.path and PATH, an isolated minikube home and kubeconfig, and the
+"""Session-wide test setup: the rig's stand-in on PATH, an isolated minikube home and kubeconfig, and the
 fixtures that give tests a cluster.
 
 Fixtures (see tests/rig/README.md):
@@ -34,16 +34,15 @@ from pathlib import Path
 
 import pytest
 
+# devrig is the installed rig package (tests/rig, `pip install -e tests/rig`); support is tests/support,
+# importable through pytest's `pythonpath` setting in pyproject.toml.
+from devrig import paths as rig_paths
+from support import copy_workspace, require_rig, wait_until
+from support.rig import real_minikube
+
 REPO = Path(__file__).resolve().parent.parent
 RIG_DIR = REPO / "tests" / "rig"
 RIG_BIN = RIG_DIR / "bin"
-for _path in (REPO / "tests", RIG_DIR):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from devrig import paths as rig_paths  # noqa: E402
-from support import copy_workspace, require_rig, wait_until  # noqa: E402
-from support.rig import real_minikube  # noqa: E402
 
 KUBERNETES_VERSION = rig_paths.DEFAULT_KUBERNETES_VERSION
 SESSION_PROFILE = "devloop-rig-session"

@@ -4,6 +4,8 @@ The one place devloop writes to stdout and stderr. People see one line per step 
 on stderr (stdout stays clean for `render` and for results); a long wait shows a spinner
 naming what it waits for. With --json every event is one JSON object on stdout with `event`,
 `step`, `status`, `seconds`; a command ends with one `result`, `error` or `interrupted` event.
+Every event also carries `schema` (SCHEMA: raised when an event's fields change incompatibly)
+and `devloop` (the version that wrote it).
 How results read to people is views.py's business.
 """
 
@@ -20,9 +22,15 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+import devloop
+
 if TYPE_CHECKING:
     from devloop.base.errors import DevloopError
     from devloop.base.results import Result
+
+# The --json events' format version: raise it when a field is renamed, removed or changes meaning (new
+# fields and events do not change it). Tools check it before reading the events.
+SCHEMA = 1
 
 _MARKS = {"ok": "[green]✓[/green]", "skipped": "[dim]–[/dim]", "failed": "[red]✗[/red]"}
 
@@ -86,7 +94,10 @@ class Reporter:
     # -- events -------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
         if self.json_mode:
-            sys.stdout.write(json.dumps({"event": event, **fields}, default=str) + "\n")
+            # `event` first (tools match lines on their start); the schema last, so no field can hide it.
+            # devloop.__version__ is read here, not imported: reading it loads importlib.metadata (~20 ms).
+            line = {"event": event, **fields, "schema": SCHEMA, "devloop": devloop.__version__}
+            sys.stdout.write(json.dumps(line, default=str) + "\n")
             sys.stdout.flush()
 
     def info(self, message: str) -> None:

@@ -54,8 +54,6 @@ def cluster_env(minikube_profile: str) -> dict[str, str]:
     env = dict(os.environ)
     if shutil.which("minikube") is not None and os.environ.get("DEVLOOP_BENCH_STANDIN", "1") != "1":
         return env
-    if str(RIG_DIR) not in sys.path:
-        sys.path.insert(0, str(RIG_DIR))
     from devrig import paths as rig_paths
 
     missing = rig_paths.missing_parts(rig_paths.DEFAULT_KUBERNETES_VERSION)

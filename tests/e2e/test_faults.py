@@ -390,10 +390,9 @@ def test_a_finalizer_nobody_removes_in_a_namespace_being_deleted(env, workspace,
 
 def rig_fault(cluster, *args: str) -> str:
     """`python -m devrig.standin.faults ARGS` (kill a part now, give the engine room again)."""
-    rig = Path(__file__).resolve().parents[1] / "rig"
     done = subprocess.run(
         [sys.executable, "-m", "devrig.standin.faults", *args],
-        env={**cluster.env, "PYTHONPATH": str(rig)},
+        env=cluster.env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devrig.machine import Machine  # tests/conftest.py put the rig on sys.path
+from devrig.machine import Machine
 from support import require_rig
 
 

@@ -16,13 +16,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # also done by tests/conftest.py
-
 from devrig import RigError, netns, paths, procs
 from support import require_rig, wait_until
 
 CNI = paths.CNI_DIR
-RIG_ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
@@ -211,7 +208,6 @@ def test_forwarder_joins_host_loopback_and_the_node_both_ways(node, tmp_path):
         ],
         log=log,
         pidfile=tmp_path / "forward.pid",
-        env=dict(os.environ, PYTHONPATH=str(RIG_ROOT)),
     )
     try:
         assert inside.stdout.readline().strip() == "up"
@@ -245,7 +241,6 @@ def test_forwarder_refuses_non_loopback_host_addresses(node):
         capture_output=True,
         text=True,
         timeout=30,
-        env=dict(os.environ, PYTHONPATH=str(RIG_ROOT)),
     )
     assert result.returncode == 2 and "127.0.0.1" in result.stderr
     result = subprocess.run(
@@ -253,6 +248,5 @@ def test_forwarder_refuses_non_loopback_host_addresses(node):
         capture_output=True,
         text=True,
         timeout=30,
-        env=dict(os.environ, PYTHONPATH=str(RIG_ROOT)),
     )
     assert result.returncode == 2 and "127.0.0.1" in result.stderr

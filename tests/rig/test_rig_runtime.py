@@ -6,13 +6,10 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # also done by tests/conftest.py
 
 from devrig import certs, paths, procs
 from support import require_rig, wait_until

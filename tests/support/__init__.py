@@ -2,7 +2,7 @@
 
 Tests import from here (`from support import run_devloop`), never from a conftest.py: pytest loads
 tests/conftest.py and tests/e2e/conftest.py under the same module name, so such an import can get
-the wrong one. tests/conftest.py puts tests/ on sys.path.
+the wrong one. pytest's `pythonpath` setting (pyproject.toml) makes tests/ importable.
 """
 
 from support.cli import DevloopRun, devloop_argv, parse_events, run_devloop, spawn_devloop

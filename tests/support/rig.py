@@ -6,17 +6,11 @@ rig is an error that says how to build it."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-RIG_DIR = Path(__file__).resolve().parents[1] / "rig"
-if str(RIG_DIR) not in sys.path:
-    sys.path.insert(0, str(RIG_DIR))
-
-from devrig import paths as rig_paths  # noqa: E402
-from devrig.testing import busybox as find_busybox  # noqa: E402
+from devrig import paths as rig_paths
+from devrig.testing import busybox as find_busybox
 
 
 def in_ci() -> bool:

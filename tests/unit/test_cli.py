@@ -148,4 +148,4 @@ def test_profiles_show_prints_the_yaml_on_stdout_and_its_path_on_stderr(tmp_path
     assert done.stdout.startswith("#") and "name: kubeless" in done.stdout
     assert done.stderr.strip().startswith("# ") and done.stderr.strip().endswith("kubeless.yaml")
     event = json.loads(devloop("profiles", "show", "kubeless", "--json", cwd=tmp_path).stdout)
-    assert set(event) == {"event", "command", "name", "path", "text"}
+    assert set(event) == {"event", "command", "name", "path", "text", "schema", "devloop"}

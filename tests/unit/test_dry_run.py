@@ -6,6 +6,9 @@ doubles (issue 9); the test proves the refactor left every line as it was. minik
 tests/fixtures/dry-run: a machine with no profile, whose mutating commands fail loudly.
 
 To re-record after an intended change: DEVLOOP_RECORD_DRY_RUN=1 pytest tests/unit/test_dry_run.py
+
+Every JSON line must end with the event schema and devloop's version (added later, issue 17); the
+recording holds the lines without them, so a version bump needs no re-recording.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import devloop
+from devloop.output.report import SCHEMA
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RECORDED = FIXTURES / "dry-run" / "recorded.json"
@@ -38,6 +44,18 @@ def _normalize(text: str, ws: Path) -> str:
     text = re.sub(r"dev-[0-9a-f]{6,}", "dev-<digest>", text)  # fingerprints: not this test's subject
     text = re.sub(r"\d+\.\d+s\b", "<s>", text)
     return re.sub(r'"seconds": [0-9.]+', '"seconds": 0', text)
+
+
+def _without_schema(stdout: str) -> str:
+    """stdout with each JSON line's schema and version suffix removed, after checking it is there."""
+    suffix = f', "schema": {SCHEMA}, "devloop": {json.dumps(devloop.__version__)}}}'
+    lines = []
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            assert line.endswith(suffix), line
+            line = line[: -len(suffix)] + "}"
+        lines.append(line)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _run_all(tmp_path: Path) -> dict[str, dict]:
@@ -64,7 +82,7 @@ def _run_all(tmp_path: Path) -> dict[str, dict]:
             )
             seen[" ".join(args)] = {
                 "exit_code": done.returncode,
-                "stdout": _normalize(done.stdout, ws).splitlines(),
+                "stdout": _normalize(_without_schema(done.stdout), ws).splitlines(),
                 "stderr": _normalize(done.stderr, ws).splitlines(),
             }
     return seen

@@ -15,8 +15,14 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(cwd)})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(cwd)},
+    )
 
 
 def test_the_import_contracts_hold():
@@ -28,8 +34,11 @@ def test_the_import_contracts_hold():
 def test_every_package_of_devloop_is_in_a_layer():
     text = (REPO / "pyproject.toml").read_text()
     packages = sorted(p.name for p in (REPO / "devloop").iterdir() if (p / "__init__.py").exists())
-    missing = [p for p in packages if f'"devloop.{p}"' not in text and f"devloop.{p} " not in text
-               and f" devloop.{p}\"" not in text]
+    missing = [
+        p
+        for p in packages
+        if f'"devloop.{p}"' not in text and f"devloop.{p} " not in text and f' devloop.{p}"' not in text
+    ]
     assert not missing, f"packages with no layer in pyproject.toml's import-linter contracts: {missing}"
 
 

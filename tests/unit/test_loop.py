@@ -54,6 +54,9 @@ class FakeMinikube:
     def docker_env(self):
         return {"DOCKER_HOST": "tcp://127.0.0.1:2376"}
 
+    def profile_config(self):
+        return None  # no MINIKUBE_HOME behind the fake: nothing saved, as before the first start
+
 
 class FakeDocker:
     def __init__(self, name="devloop-kubeless", images=()):

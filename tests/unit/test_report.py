@@ -7,9 +7,12 @@ import json
 
 import pytest
 
+import devloop
 from devloop.base.errors import ConfigError
 from devloop.base.results import CleanResult, RenderResult
-from devloop.output.report import Reporter
+from devloop.output.report import SCHEMA, Reporter
+
+STAMP = {"schema": SCHEMA, "devloop": devloop.__version__}  # on every event, last
 
 
 def json_lines(text: str) -> list[dict]:
@@ -26,7 +29,7 @@ def test_json_step_is_a_start_and_an_end_event_with_step_status_seconds(capsys):
         step.detail(tag="app:dev-1")
     out, err = capsys.readouterr()
     start, end = json_lines(out)
-    assert start == {"event": "step", "step": "build app", "status": "start", "seconds": 0.0}
+    assert start == {"event": "step", "step": "build app", "status": "start", "seconds": 0.0, **STAMP}
     assert (end["event"], end["step"], end["status"]) == ("step", "build app", "ok")
     assert isinstance(end["seconds"], float) and end["seconds"] >= 0
     assert end["details"] == {"tag": "app:dev-1"}
@@ -59,14 +62,15 @@ def test_json_info_warning_and_error_events(capsys):
     reporter.error(ConfigError("profile.yaml: components[a].image: missing", hint="add image: NAME"))
     out, err = capsys.readouterr()
     info, warning, error = json_lines(out)
-    assert info == {"event": "info", "message": "removed finalizers from 3 Functions"}
-    assert warning == {"event": "warning", "message": "ingress addon is slow"}
+    assert info == {"event": "info", "message": "removed finalizers from 3 Functions", **STAMP}
+    assert warning == {"event": "warning", "message": "ingress addon is slow", **STAMP}
     assert error == {
         "event": "error",
         "message": "profile.yaml: components[a].image: missing",
         "hint": "add image: NAME",
         "exit_code": 2,
         "kind": "ConfigError",
+        **STAMP,
     }
     assert err == ""
 
@@ -88,7 +92,7 @@ def test_child_output_is_shown_only_when_verbose(capsys):
     assert capsys.readouterr().out == ""
     Reporter(json_mode=True, verbose=True).output_line("build app", "Step 1/3 : FROM scratch")
     assert json_lines(capsys.readouterr().out) == [
-        {"event": "output", "step": "build app", "line": "Step 1/3 : FROM scratch"}
+        {"event": "output", "step": "build app", "line": "Step 1/3 : FROM scratch", **STAMP}
     ]
 
 

@@ -448,7 +448,6 @@ class Machine:
     def _ensure_forwarder(self, state: dict, net: netns.NodeNetwork) -> None:
         """The host's only way in: 127.0.0.1:<port> -> the node's API server and engine TLS port (and back out
         to host loopback ports the node must reach, see reach_host_port)."""
-        rig_root = str(Path(__file__).resolve().parents[1])
         specs = (("forward", "--into", {"apiserver": NODE_PORTS["apiserver"], "docker": NODE_PORTS["docker"]}),)
         for part, flag, mapping in specs:
             if procs.alive(self._proc(state, part)):
@@ -456,7 +455,7 @@ class Machine:
             argv = [sys.executable, "-m", "devrig.forward", f"--netns={net.path}"]
             for key, node_port in mapping.items():
                 argv.append(f"{flag}=127.0.0.1:{state['ports'][key]}={net.node_ip}:{node_port}")
-            self._spawn_forwarder(state, part, argv, rig_root)
+            self._spawn_forwarder(state, part, argv)
         out_ports = state.get("out_ports") or []
         if out_ports and not procs.alive(self._proc(state, "forward-out")):
             argv = [
@@ -466,13 +465,11 @@ class Machine:
                 f"--netns={net.path}",
                 *(f"--out=127.0.0.1:{p}=127.0.0.1:{p}" for p in out_ports),
             ]
-            self._spawn_forwarder(state, "forward-out", argv, rig_root)
+            self._spawn_forwarder(state, "forward-out", argv)
 
-    def _spawn_forwarder(self, state: dict, part: str, argv: list[str], rig_root: str) -> Proc:
+    def _spawn_forwarder(self, state: dict, part: str, argv: list[str]) -> Proc:
         log = self.logs / f"{part}.log"
-        proc = procs.spawn(
-            argv, log=log, pidfile=Path(state["run_dir"]) / f"{part}.pid", env=dict(_daemon_env(), PYTHONPATH=rig_root)
-        )
+        proc = procs.spawn(argv, log=log, pidfile=Path(state["run_dir"]) / f"{part}.pid", env=_daemon_env())
         state["procs"][part] = proc.to_json()
         self._save(state)
         self._wait(

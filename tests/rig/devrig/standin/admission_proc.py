@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import os
 import ssl
 import sys
 from pathlib import Path
@@ -64,12 +63,10 @@ def ensure(profile: str) -> str:
         procs.terminate(proc, what="stale ingress admission server")
         if not port or not procs.port_free(port):
             port = procs.free_port()
-        rig_root = str(Path(__file__).resolve().parents[2])
         proc = procs.spawn(
             [sys.executable, "-m", "devrig.ingress.admission", f"--port={port}", f"--cert={cert}", f"--key={key}"],
             log=_dir(profile) / "server.log",
             pidfile=_dir(profile) / "server.pid",
-            env=dict(os.environ, PYTHONPATH=rig_root),
         )
         rig["admission"] = {"proc": proc.to_json(), "port": port}
         home.save_rig_state(profile, rig)

@@ -222,12 +222,10 @@ def ensure(profile: str, minimum: str) -> Path:
         sock.parent.mkdir(parents=True, exist_ok=True)
         log_dir = _machine_dir(profile) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        rig_root = str(Path(__file__).resolve().parents[2])
         proc = procs.spawn(
             [sys.executable, "-m", "devrig.standin.apigate", str(sock), f"machine:{_machine_dir(profile)}", minimum],
             log=log_dir / "apigate.log",
             pidfile=sock.with_suffix(".pid"),
-            env=dict(os.environ, PYTHONPATH=rig_root),
         )
         procs.wait_for(
             lambda: sock.exists() or None,

@@ -54,7 +54,6 @@ def arm(profile: str, info) -> None:
             [sys.executable, "-m", "devrig.standin.faults", part, str(info.state_dir / "rig.json"), trigger],
             log=home.profile_dir(profile) / "logs" / f"fault-{part}.log",
             pidfile=home.profile_dir(profile) / f"fault-{part}.pid",
-            env=dict(os.environ, PYTHONPATH=_rig_path()),
         )
         helpers[part] = proc.to_json()
     home.save_rig_state(profile, rig)
@@ -70,10 +69,6 @@ def disarm(profile: str) -> None:
         procs.terminate(procs.Proc.from_json(data), what=f"{part} fault helper of {profile!r}", timeout=5)
     if rig.pop("fault_helpers", None) is not None and home.profile_dir(profile).exists():
         home.save_rig_state(profile, rig)
-
-
-def _rig_path() -> str:
-    return str(Path(__file__).resolve().parents[2])
 
 
 def during(point: str, profile: str) -> None:
