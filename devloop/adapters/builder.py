@@ -6,7 +6,9 @@ Session hands one out (a dry run gets the double in adapters/dry.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +188,12 @@ class LoadBuilder:
 
     def build(self, component: Any, tag: str, *, cwd: Path, on_line: Callable[[str], None] | None = None) -> None:
         self.connect()
+        check_build_disk(
+            engine_disk_space(self._env),
+            name=component.name,
+            hint="free space there: `docker system prune` (stopped containers, unused networks, dangling images, "
+            "build cache), then retry",
+        )
         run_build(
             component,
             tag,
@@ -235,6 +243,70 @@ def normalize_ref(ref: str) -> str:
 
 # What an engine (or the build's own tools) says when a filesystem is full: ENOSPC's strerror.
 DISK_FULL = "no space left on device"
+
+# minikube's own check of the node's /var (machine/start.go, skipped under --force): refused at 99% used,
+# warned about at 85%, in both cases only with less than 20 GiB left.
+DISK_REFUSE_PERCENT = 99
+DISK_WARN_PERCENT = 85
+DISK_ENOUGH_GIB = 20
+_GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    path: str  # the engine's data root (docker info DockerRootDir)
+    free_bytes: int
+    total_bytes: int
+    source: str  # the engine, for messages
+
+    @property
+    def used_percent(self) -> int:
+        return 100 - (self.free_bytes * 100 // self.total_bytes) if self.total_bytes else 0
+
+
+def engine_disk_space(env: Mapping[str, str] | None) -> DiskSpace | None:
+    """Free space of the data root of the Docker engine `env` names (the user's: what the docker driver's node
+    and a `load` build write to), by `docker info` and statvfs. None when that cannot be told from here: no
+    engine, a remote or VM-backed one (Docker Desktop: the root is inside its VM), a root this user cannot stat."""
+    from devloop.adapters.docker_engine import DockerEngine
+
+    host = (env or {}).get("DOCKER_HOST", "")
+    if not host.startswith("unix://") or not Path(host[len("unix://") :]).exists():
+        return None
+    try:
+        with DockerEngine(dict(env or {}), timeout=5) as engine:
+            info = engine.info()
+    except DevloopError:
+        return None
+    root = info.get("DockerRootDir")
+    if not isinstance(root, str) or not root:
+        return None
+    try:
+        st = os.statvfs(root)
+    except OSError:
+        return None
+    return DiskSpace(root, st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, f"the Docker engine at {host}")
+
+
+def disk_verdict(space: DiskSpace | None) -> tuple[str, str] | None:
+    """("refuse" | "warn", what is wrong) by minikube's thresholds, or None when there is room (or no answer)."""
+    if space is None or space.free_bytes >= DISK_ENOUGH_GIB * _GIB:
+        return None
+    used = space.used_percent
+    if used < DISK_WARN_PERCENT:
+        return None
+    said = (
+        f"{space.path} of {space.source} is {used}% full ({space.free_bytes / _GIB:.1f} GiB free of "
+        f"{space.total_bytes / _GIB:.1f} GiB)"
+    )
+    return ("refuse" if used >= DISK_REFUSE_PERCENT else "warn"), said
+
+
+def check_build_disk(space: DiskSpace | None, *, name: str, hint: str) -> None:
+    """Before a build: a data root as full as minikube refuses to start on fails now, not mid-build."""
+    verdict = disk_verdict(space)
+    if verdict is not None and verdict[0] == "refuse":
+        raise ClusterError(f"build of {name} not started: {verdict[1]}, out of disk space", hint=hint)
 
 
 def minikube_disk_hint(profile: str) -> str:

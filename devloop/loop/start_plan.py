@@ -20,15 +20,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from devloop.adapters.builder import DiskSpace, disk_verdict
 from devloop.adapters.host import HostResources
 from devloop.adapters.minikube.versions import MinikubeVersion, needs_force, parse_semver
-from devloop.base.errors import ConfigError
+from devloop.base.errors import ClusterError, ConfigError
 
 MIN_CPUS = 2  # RSRC_INSUFFICIENT_CORES (start_flags.go:115)
 MIN_MEMORY_MB = 1800  # RSRC_INSUFFICIENT_REQ_MEMORY (start_flags.go:116)
 DOCKER_MIN_API = "DOCKER_MIN_API_VERSION=1.24"
 _DOCKERSHIM_UNTIL = (1, 24, 0)  # Kubernetes 1.24 removed dockershim
 _DOCKER29_FROM = (1, 38, 0)  # the first minikube whose kicbase carries Docker >= 29
+# Drivers whose node is minikube's kicbase container (and so its Docker): both KIC drivers (driver.IsKIC)
+_KICBASE_DRIVERS = frozenset({"docker", "podman"})
 _UNITS = {
     "": 1,
     "b": 1 / (1024 * 1024),
@@ -63,7 +66,7 @@ def old_dockershim_on_docker29(version: MinikubeVersion, *, driver: str, runtime
     wanted = parse_semver(kubernetes or "")
     return (
         version.as_tuple >= _DOCKER29_FROM
-        and driver == "docker"
+        and driver in _KICBASE_DRIVERS
         and runtime == "docker"
         and wanted is not None
         and wanted < _DOCKERSHIM_UNTIL
@@ -71,10 +74,15 @@ def old_dockershim_on_docker29(version: MinikubeVersion, *, driver: str, runtime
 
 
 def plan_start(
-    cluster, version: MinikubeVersion, read_host: Callable[[], HostResources] | None, *, source: str = "the profile"
+    cluster,
+    version: MinikubeVersion,
+    read_host: Callable[[], HostResources] | None,
+    *,
+    source: str = "the profile",
+    read_disk: Callable[[], DiskSpace | None] | None = None,
 ) -> StartPlan:
-    """`cluster` is the profile's Cluster; `read_host` says what the driver has (called only under --force;
-    None: no check, as in a dry run)."""
+    """`cluster` is the profile's Cluster; `read_host` says what the driver has and `read_disk` how full the
+    driver's engine is (both called only under --force; None: no check, as in a dry run)."""
     plan = StartPlan()
     if cluster.kubernetes_version:
         plan.force = needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
@@ -85,6 +93,8 @@ def plan_start(
         )
         if read_host is not None:
             _check_resources(cluster, read_host(), plan, source)
+        if read_disk is not None:
+            _check_disk(cluster, read_disk(), plan)
     if old_dockershim_on_docker29(
         version, driver=cluster.driver, runtime=cluster.container_runtime, kubernetes=cluster.kubernetes_version
     ):
@@ -102,6 +112,24 @@ def plan_start(
                 "remove that setting, minikube <= 1.37, or the kvm2/qemu driver (their ISO pins Docker 28)"
             )
     return plan
+
+
+def _check_disk(cluster, space: DiskSpace | None, plan: StartPlan) -> None:
+    """--force also skips minikube's check that the node's /var is not full (machine/start.go): with the
+    docker and podman drivers that /var is a volume on the engine's data root, so devloop checks that root
+    by minikube's own thresholds, and refuses where minikube would have."""
+    verdict = disk_verdict(space)
+    if verdict is None:
+        return
+    kind, said = verdict
+    why = f"{said}; minikube would {'refuse to start' if kind == 'refuse' else 'warn'}, but --force skips its check"
+    if kind == "refuse":
+        raise ClusterError(
+            f"not starting minikube profile {cluster.profile!r}: {why}, and the node's pods would fail to deploy",
+            hint=f"free space on {space.path if space else 'the engine'}: `docker system prune` (stopped containers, "
+            "unused networks, dangling images, build cache), then `devloop up` again",
+        )
+    plan.warnings.append(f"{why}: deployments may fail. `docker system prune` frees space")
 
 
 def _check_resources(cluster, host: HostResources, plan: StartPlan, source: str) -> None:
@@ -164,3 +192,22 @@ def feature_gate_drift(wanted: dict[str, bool], saved: str) -> str | None:
         return None
     show = lambda gates: ",".join(f"{k}={v}" for k, v in sorted(gates.items())) or "none"  # noqa: E731
     return f"the cluster runs with feature gates {show(have)}, the profile asks for {show(want)}"
+
+
+def start_feature_gates(wanted: dict[str, bool], saved: str, *, drift: bool) -> dict[str, bool] | None:
+    """The gates devloop passes to `minikube start` (None: leave the flag out, minikube keeps what it saved).
+
+    The flag replaces the saved FeatureGates outright on an existing profile (start_flags.go:888), while
+    minikube adds its own gates only when it creates the profile (start_flags.go:687-719): passing the
+    profile's gates alone would strip KubeletInUserNamespace from a rootless cluster (the kubelet then fails
+    and minikube falls back to kubeadm reset and a fresh init, kubeadm.go:418-446). So the gates minikube
+    added ride along, and the profile's win only on their own names. Any other saved gate counts as drift
+    (feature_gate_drift), so it is left out, which is what clears it."""
+    if not wanted and not drift:
+        return None
+    kept = {
+        name: value == "true"
+        for name, value in parse_feature_gates(saved).items()
+        if name in _MINIKUBE_OWN_GATES and name not in wanted and value in ("true", "false")
+    }
+    return {**kept, **wanted}

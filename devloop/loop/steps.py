@@ -66,8 +66,8 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
             container_runtime=cluster.container_runtime,
             force=plan.force,
             docker_env=plan.docker_env,
-            # `drift`: the profile's gates even when empty (the flag then clears minikube's)
-            feature_gates=dict(cluster.feature_gates) if (cluster.feature_gates or drift) else None,
+            # the profile's gates plus those minikube added itself (the flag replaces the saved text whole)
+            feature_gates=_start_gates(session, drift=bool(drift)),
             extra_args=list(cluster.extra_start_args),
             timeout=session.profile.timeouts.cluster_start,
             on_line=lambda line: session.reporter.output_line("cluster", line),
@@ -89,6 +89,15 @@ def _feature_gate_drift(session: Session) -> str | None:
     return feature_gate_drift(dict(session.profile.cluster.feature_gates), config.feature_gates)
 
 
+def _start_gates(session: Session, *, drift: bool) -> dict[str, bool] | None:
+    from devloop.loop.start_plan import start_feature_gates
+
+    read = getattr(session.minikube, "profile_config", None)
+    config = read() if read is not None else None
+    saved = config.feature_gates if config is not None else ""
+    return start_feature_gates(dict(session.profile.cluster.feature_gates), saved, drift=drift)
+
+
 def start_plan(session: Session) -> Any:
     """--force, the checks it skips, and --docker-env, decided before minikube's long wait (start_plan.py).
     A dry run reads no machine resources: its plan must not depend on the machine it runs on."""
@@ -99,7 +108,16 @@ def start_plan(session: Session) -> Any:
     version = session.minikube.version()
     read = session.make_host or driver_resources
     read_host = None if session.dry_run else (lambda: read(cluster.driver))
-    return plan_start(cluster, version, read_host, source=str(session.profile.source or "the profile"))
+    # the docker driver's node /var is a volume on the user's engine (a test's machine double has no disk)
+    read_disk = None
+    if read_host is not None and session.make_host is None and cluster.driver == "docker":
+        from devloop.adapters.builder import engine_disk_space
+        from devloop.adapters.host import user_docker_env
+
+        read_disk = lambda: engine_disk_space(user_docker_env())  # noqa: E731
+    return plan_start(
+        cluster, version, read_host, source=str(session.profile.source or "the profile"), read_disk=read_disk
+    )
 
 
 # -- 1. cluster: addons ---------------------------------------------------------------------

@@ -406,7 +406,7 @@ def test_image_names_as_minikube_lists_them():
 def test_image_load_hands_minikube_the_build_engine():
     run = Run((0, "", ""))
     mk.Minikube(P, run=run).image_load("app:1", env={"DOCKER_HOST": "tcp://127.0.0.1:1"}, timeout=5)
-    assert run.calls[0]["argv"] == ["minikube", "image", "load", "-p", P, "app:1"]
+    assert run.calls[0]["argv"] == ["minikube", "image", "load", "-p", P, "--daemon", "app:1"]
     assert run.calls[0]["env"]["DOCKER_HOST"] == "tcp://127.0.0.1:1"
 
 

@@ -4,6 +4,7 @@ each against minikube's output or files as the real binary leaves them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -147,7 +148,7 @@ def _load_builder(minikube, monkeypatch):
     return builder_mod.LoadBuilder(
         context=P,
         minikube=minikube,
-        engine_env=lambda: {"DOCKER_HOST": "unix:///var/run/docker.sock"},
+        engine_env=lambda: {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
         make_docker=lambda env: engine,
         reporter=None,
         timeout=60,
@@ -167,3 +168,99 @@ def test_f2_multi_node_load_passes_when_every_node_has_it(monkeypatch, tmp_path)
     b = _load_builder(minikube, monkeypatch)
     b.build(SimpleNamespace(name="fn"), "devloop/fn:abc", cwd=tmp_path)
     assert b.image_exists("devloop/fn:abc") and minikube.loaded == ["devloop/fn:abc"]
+
+
+# -- F3: under --force devloop checks the engine's disk itself --------------------------------------------------
+
+
+def _kubeless_cluster(**changes):
+    from devloop.profile.lookup import load_profile
+
+    return load_profile("kubeless", cwd=Path("/")).cluster.model_copy(update=changes)
+
+
+LAPTOP = SimpleNamespace(cpus=8, memory_mb=16384, source="a laptop")
+GIB = 1024**3
+
+
+def _space(free_gib: float, total_gib: float = 100):
+    return builder_mod.DiskSpace("/var/lib/docker", int(free_gib * GIB), int(total_gib * GIB), "the Docker engine")
+
+
+def test_f3_forced_start_on_a_full_data_root_is_refused():
+    from devloop.loop.start_plan import plan_start
+
+    cluster = _kubeless_cluster(kubernetes_version="v1.21.14", allow_unsupported_kubernetes=True)
+    with pytest.raises(ClusterError) as err:
+        plan_start(cluster, mk.MinikubeVersion("v1.37.0"), lambda: LAPTOP, read_disk=lambda: _space(1))
+    assert "/var/lib/docker" in err.value.message and "99% full" in err.value.message
+    assert "--force skips" in err.value.message and "docker system prune" in err.value.hint
+
+
+def test_f3_forced_start_on_a_nearly_full_root_warns_and_a_roomy_one_says_nothing():
+    from devloop.loop.start_plan import plan_start
+
+    cluster = _kubeless_cluster(kubernetes_version="v1.21.14", allow_unsupported_kubernetes=True)
+    version = mk.MinikubeVersion("v1.37.0")
+    plan = plan_start(cluster, version, lambda: LAPTOP, read_disk=lambda: _space(10))
+    assert plan.force and any("90% full" in w for w in plan.warnings)
+    # minikube's rule: 20 GiB left is enough however full the disk is
+    plan = plan_start(cluster, version, lambda: LAPTOP, read_disk=lambda: _space(25, 1000))
+    assert not any("full" in w for w in plan.warnings)
+
+
+def test_f3_the_disk_is_not_read_unless_forced():
+    from devloop.loop.start_plan import plan_start
+
+    def never():
+        raise AssertionError("disk read although minikube checks it itself")
+
+    cluster = _kubeless_cluster(kubernetes_version="v1.30.0")
+    assert not plan_start(cluster, mk.MinikubeVersion("v1.37.0"), lambda: LAPTOP, read_disk=never).force
+
+
+def test_f3_engine_disk_space_reads_the_data_root_docker_info_names(tmp_path, monkeypatch):
+    sock = tmp_path / "docker.sock"
+    sock.touch()
+
+    class Engine:
+        def __init__(self, env, timeout):
+            assert env["DOCKER_HOST"] == f"unix://{sock}"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def info(self):
+            return {"DockerRootDir": str(tmp_path)}
+
+    monkeypatch.setattr("devloop.adapters.docker_engine.DockerEngine", Engine)
+    space = builder_mod.engine_disk_space({"DOCKER_HOST": f"unix://{sock}"})
+    assert space is not None and space.path == str(tmp_path) and 0 < space.free_bytes <= space.total_bytes
+    # a remote engine's root is not on this machine: no answer rather than a wrong one
+    assert builder_mod.engine_disk_space({"DOCKER_HOST": "tcp://192.168.49.2:2376"}) is None
+
+
+def test_f3_a_load_build_on_a_full_engine_is_refused_before_it_runs(monkeypatch, tmp_path):
+    ran = []
+    b = _load_builder(TwoNodes(m02_has_it=True), monkeypatch)
+    monkeypatch.setattr(builder_mod, "run_build", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(builder_mod, "engine_disk_space", lambda env: _space(0.2))
+    with pytest.raises(ClusterError, match="out of disk space"):
+        b.build(SimpleNamespace(name="fn"), "devloop/fn:abc", cwd=tmp_path)
+    assert ran == []
+
+
+# -- F4: the podman driver runs the same kicbase, so the same Docker API floor -----------------------------------
+
+
+def test_f4_podman_driver_gets_docker_min_api_like_the_docker_driver():
+    from devloop.loop.start_plan import DOCKER_MIN_API, plan_start
+
+    cluster = _kubeless_cluster(driver="podman", kubernetes_version="v1.21.14", allow_unsupported_kubernetes=True)
+    plan = plan_start(cluster, mk.MinikubeVersion("v1.38.1"), lambda: LAPTOP)
+    assert plan.docker_env == [DOCKER_MIN_API]
+    vm = _kubeless_cluster(driver="kvm2", kubernetes_version="v1.21.14", allow_unsupported_kubernetes=True)
+    assert plan_start(vm, mk.MinikubeVersion("v1.38.1"), lambda: LAPTOP).docker_env == []
