@@ -22,12 +22,19 @@ are implied by it and print nothing; the Reporter shows no waits in a plan.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from devloop.adapters.protocols import Buildable, BuilderAdapter, KubeAdapter, MinikubeAdapter, OnLine
 from devloop.base.errors import DevloopError
 from devloop.output.report import Reporter
+
+if TYPE_CHECKING:
+    from devloop.adapters.kube.cleanup import CleanReport
+    from devloop.adapters.minikube.home import ProfileConfig
+    from devloop.adapters.minikube.output import ClusterStatus
+    from devloop.adapters.minikube.versions import MinikubeVersion
 
 
 def _would(reporter: Reporter, what: str) -> None:
@@ -35,18 +42,42 @@ def _would(reporter: Reporter, what: str) -> None:
 
 
 class DryMinikube:
-    def __init__(self, real: Any, reporter: Reporter) -> None:
+    def __init__(self, real: MinikubeAdapter, reporter: Reporter) -> None:
         self.real = real
         self.reporter = reporter
         self._deleted = False
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)  # profiles, profile, api_endpoint, docker_env: read-only
+        return getattr(self.real, name)  # profiles, profile: read-only
 
     def _run(self, *args: str) -> None:
         _would(self.reporter, "run: " + shlex.join([self.real.binary, *args]))
 
-    def version(self) -> Any:
+    # -- read-only: asked of the real minikube
+    @property
+    def binary(self) -> str:
+        return self.real.binary
+
+    @property
+    def profile_name(self) -> str:
+        return self.real.profile_name
+
+    def api_endpoint(self) -> tuple[str, int] | None:
+        return self.real.api_endpoint()
+
+    def docker_env(self) -> dict[str, str]:
+        return self.real.docker_env()
+
+    def images(self) -> list[str]:
+        return self.real.images()
+
+    def profile_config(self) -> ProfileConfig | None:
+        return self.real.profile_config()
+
+    def start_args(self, **settings: Any) -> list[str]:
+        return self.real.start_args(**settings)
+
+    def version(self) -> MinikubeVersion:
         from devloop.adapters.minikube.cli import MinikubeVersion
 
         try:
@@ -54,7 +85,7 @@ class DryMinikube:
         except DevloopError:
             return MinikubeVersion(version="unknown")  # needs_force: an unknown version needs none
 
-    def status(self) -> Any:
+    def status(self) -> ClusterStatus:
         from devloop.adapters.minikube.cli import ClusterStatus
 
         if self._deleted:
@@ -67,11 +98,12 @@ class DryMinikube:
     def addons(self) -> dict[str, bool]:
         return self.real.addons() if self.status().running else {}
 
+    # -- changes: printed
     def delete(self, **_: Any) -> None:
         self._run("delete", "-p", self.real.profile_name)
         self._deleted = True
 
-    def start(self, *, timeout: float = 0, on_line: Any = None, **settings: Any) -> bool:
+    def start(self, *, timeout: float = 0, on_line: OnLine | None = None, **settings: Any) -> bool:
         self._run(*self.real.start_args(**settings))
         return False
 
@@ -79,26 +111,39 @@ class DryMinikube:
         self._run("addons", "enable", name, "-p", self.real.profile_name)
         return False
 
-
-class _Planned:
-    """What a planned cleanup reports: nothing was deleted, stripped or left stuck."""
-
-    deleted = 0
-    stripped: list = []
-    stuck: list = []
+    def image_load(self, ref: str, **_: Any) -> None:
+        self._run("image", "load", "-p", self.real.profile_name, ref)
 
 
 class DryKube:
-    def __init__(self, reporter: Reporter, describe: Callable[[dict], str]) -> None:
+    def __init__(self, reporter: Reporter, describe: Callable[[dict[str, Any]], str]) -> None:
         self.reporter = reporter
         self.describe = describe  # an object as the plan names it: manifests.object_ref
 
+    def close(self) -> None:
+        pass
+
     # -- reads: the worst case
-    def exists(self, obj: dict) -> bool:
+    def exists(self, obj: dict[str, Any]) -> bool:
         return True
 
-    def deployment(self, namespace: str, name: str) -> dict:
+    def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        return obj
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any]:
         return {"metadata": {"namespace": namespace, "name": name}, "status": {"readyReplicas": 1}}
+
+    def pods(self, namespace: str, selector: str | None) -> list[dict[str, Any]]:
+        return []
+
+    def list_custom(self, resource: str) -> list[dict[str, Any]]:
+        return []
+
+    def minikube_primary_node(self, **_: Any) -> dict[str, Any] | None:
+        return None  # no server is asked: minikube's status decides
+
+    def pod_logs(self, namespace: str, pod: str, container: str, **_: Any) -> Iterator[str]:
+        return iter(())
 
     # -- writes and waits
     def ensure_namespace(self, name: str, **_: Any) -> bool:
@@ -108,20 +153,22 @@ class DryKube:
     def delete_namespace(self, name: str, **_: Any) -> None:
         _would(self.reporter, f"delete Namespace/{name} and wait until it is gone")
 
-    def clean_custom_resources(self, resources: Sequence[str], **_: Any) -> _Planned:
+    def clean_custom_resources(self, resources: Sequence[str], **_: Any) -> CleanReport:
+        from devloop.adapters.kube.cleanup import CleanReport
+
         for resource in resources:
             _would(self.reporter, f"delete all {resource} in all namespaces, then strip finalizers still holding them")
-        return _Planned()
+        return CleanReport()  # nothing was deleted, stripped or left stuck
 
-    def delete_objects(self, objs: Iterable[dict], **_: Any) -> None:
+    def delete_objects(self, objs: Iterable[dict[str, Any]], **_: Any) -> None:
         for obj in objs:
             _would(self.reporter, f"delete {self.describe(obj)}")
 
-    def create(self, obj: dict) -> bool:
+    def create(self, obj: dict[str, Any]) -> bool:
         _would(self.reporter, f"create {self.describe(obj)}")
         return False
 
-    def server_side_apply(self, obj: dict, **_: Any) -> bool:
+    def server_side_apply(self, obj: dict[str, Any], **_: Any) -> bool:
         _would(self.reporter, f"server-side apply {self.describe(obj)}")
         return False
 
@@ -134,12 +181,12 @@ class DryKube:
     def wait_crds_established(self, names: Sequence[str], **_: Any) -> None:
         pass
 
-    def wait_admission(self, obj: dict, **_: Any) -> None:
+    def wait_admission(self, obj: dict[str, Any], **_: Any) -> None:
         pass
 
 
 class DryBuilder:
-    def __init__(self, real: Any, reporter: Reporter) -> None:
+    def __init__(self, real: BuilderAdapter, reporter: Reporter) -> None:
         self.real = real
         self.reporter = reporter
         self._reachable = False
@@ -159,5 +206,14 @@ class DryBuilder:
     def missing(self, tags: Iterable[str]) -> list[str]:
         return []
 
-    def build(self, component: Any, tag: str, *, cwd: Path, **_: Any) -> None:
+    def connect(self) -> None:
+        self.prepare()
+
+    def build(self, component: Buildable, tag: str, *, cwd: Path, **_: Any) -> None:
         _would(self.reporter, f"run in {cwd}: {component.build_command(tag)}")
+
+
+# mypy checks that the doubles still stand in for the real adapters
+_minikube: type[MinikubeAdapter] = DryMinikube
+_kube: type[KubeAdapter] = DryKube
+_builder: type[BuilderAdapter] = DryBuilder

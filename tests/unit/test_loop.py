@@ -55,6 +55,9 @@ class FakeMinikube:
         return {"DOCKER_HOST": "tcp://127.0.0.1:2376"}
 
     def profile_config(self):
+        return None  # no minikube files behind a fake
+
+    def profile_config(self):
         return None  # no MINIKUBE_HOME behind the fake: nothing saved, as before the first start
 
 

@@ -164,6 +164,9 @@ class GuardMinikube:
     def api_endpoint(self):
         return self.endpoint
 
+    def profile_config(self):
+        return None
+
     def status(self):
         self.status_calls += 1
         return mk.ClusterStatus(

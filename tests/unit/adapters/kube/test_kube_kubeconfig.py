@@ -108,7 +108,7 @@ def test_a_session_reads_the_kubeconfig_once_for_guard_and_client(tmp_path):
 
     profile = load_profile("kubeless", cwd=tmp_path)
     path = _write(tmp_path / "config", profile.cluster.profile, "https://192.168.49.2:8443", user={"token": "t"})
-    minikube = SimpleNamespace(api_endpoint=lambda: ("192.168.49.2", 8443))
+    minikube = SimpleNamespace(api_endpoint=lambda: ("192.168.49.2", 8443), profile_config=lambda: None)
     session = Session(
         profile=profile,
         workspace=tmp_path,
