@@ -261,9 +261,18 @@ def parse_status(stdout: str, exit_code: int) -> ClusterStatus:
         return ClusterStatus("Missing", detail=message.strip(), exit_code=exit_code)
     payload = values[-1] if values else None
     if payload is None:
-        if not stdout.strip() or values:
-            # `null` (or nothing): the profile exists but its host/container does not.
+        if not stdout.strip():
             return ClusterStatus("Missing", detail="the profile exists but its host is gone", exit_code=exit_code)
+        if values:
+            # `null`: minikube's GetStatus gave up on some node, for a host that does not exist or
+            # for any failed check (driver state, IP, SSH, df of /var) alike (cluster/status.go:168-187): not
+            # "host gone", which only the per-node Host "Nonexistent" says (_node_state).
+            return ClusterStatus(
+                "Unknown",
+                detail="minikube could not read the status of every node (a host that is gone, or a check that "
+                f"failed): `minikube status -p <profile> --alsologtostderr` shows which (exit code {exit_code})",
+                exit_code=exit_code,
+            )
         reason, message = error_event(events)
         return ClusterStatus("Error", detail=message or reason or reason_for_exit_code(exit_code), exit_code=exit_code)
     nodes = payload if isinstance(payload, list) else [payload]
