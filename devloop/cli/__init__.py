@@ -1,45 +1,35 @@
-"""The typer app: options -> a command function -> its typed result or error -> the reporter,
-and the exit code. Nothing here writes output: report.py does, views.py says how it reads.
+"""The typer app: options -> a command function -> its typed result or error -> the reporter, and the exit code.
+Nothing here writes output: devloop.output.report does, devloop.output.views says how it reads.
 
-This is the only module that imports typer. Command modules are imported inside each
-command so that `devloop --help` loads none of kubernetes, docker or watchdog.
+The CLI is the only layer that imports typer (devloop.cli.options holds the shared option types). Command modules
+are imported inside each command so that `devloop --help` loads none of kubernetes, docker or watchdog.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperCommand, TyperGroup
 
-from devloop.base.errors import DevloopError
-
-if TYPE_CHECKING:
-    from devloop.base.results import Result
-
-
-def _untyped(params: list[Any]) -> list[Any]:
-    # A flag takes no value: typer would show `<bool>` beside it (--help and the completion
-    # options too), which reads as if it wanted one.
-    for param in params:
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
-    return params
-
-
-class _Command(TyperCommand):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _untyped(super().get_params(ctx))
-
-
-class _Group(TyperGroup):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _untyped(super().get_params(ctx))
-
+from devloop.cli.options import (
+    DryRunOpt,
+    FlagCommand,
+    FlagGroup,
+    JsonOpt,
+    KubeconfigOpt,
+    ProfileOpt,
+    Strategy,
+    StrategyOpt,
+    VerboseOpt,
+    WaitLockOpt,
+    WorkspaceOpt,
+    flag,
+)
+from devloop.cli.options import (
+    run_command as _run,
+)
 
 app = typer.Typer(
     name="devloop",
@@ -49,10 +39,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    cls=_Group,
+    cls=FlagGroup,
 )
-profiles_app = typer.Typer(help="List the profiles devloop can find, or show one.", no_args_is_help=True, cls=_Group)
-app.add_typer(profiles_app, name="profiles")
 
 
 def _print_version(asked: bool) -> None:
@@ -74,142 +62,14 @@ def _options(
     pass
 
 
-class Strategy(StrEnum):
-    """How manifests reach the cluster (typer validates the value and lists both in --help)."""
-
-    apply = "apply"
-    recreate = "recreate"
-
-
-ProfileOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        "-p",
-        envvar="DEVLOOP_PROFILE",
-        metavar="NAME|FILE",
-        help="Profile name or YAML file. Looked up as a path, ./profiles/NAME.yaml, "
-        "~/.config/devloop/profiles/NAME.yaml, then the bundled profiles. [default: kubeless]",
-    ),
-]
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="DEVLOOP_WORKSPACE",
-        metavar="DIR",
-        help="Where the checkouts named by the profile's component dirs live.",
-    ),
-]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Stream build and minikube output.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line: events, then the result.")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print each command and API call instead of running it.")]
-KubeconfigOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--kubeconfig",
-        envvar="KUBECONFIG",
-        metavar="FILE[:FILE...]",
-        help="Kubeconfig files, merged as kubectl does (the context is always the minikube profile's).",
-    ),
-]
-StrategyOpt = Annotated[
-    Strategy, typer.Option("--strategy", help="recreate: clean, delete and create; apply: server-side apply.")
-]
-# One devloop changes a minikube profile at a time (devloop.base.lock); 0 refuses at once.
-WAIT_LOCK_HELP = (
-    "When another devloop is changing this minikube profile, wait up to SECONDS for it "
-    "(a countdown names it), then fail; 0 fails at once."
-)
-WaitLockOpt = Annotated[float, typer.Option("--wait-lock", metavar="SECONDS", min=0, help=WAIT_LOCK_HELP)]
-
-
-def _flag(name: str, help: str) -> Any:
-    return typer.Option(name, help=help)
-
-
-def _run(
-    command: Callable[..., Result],
-    *,
-    profile: str | None,
-    workspace: Path,
-    verbose: bool,
-    json_mode: bool,
-    dry_run: bool = False,
-    kubeconfig: str | None = None,
-    lock: bool = False,
-    wait_lock: float = 0.0,
-    **kwargs: Any,
-) -> None:
-    """Load the profile, make the Session, run the command and hand its result to the reporter.
-
-    `lock`: the command changes the cluster, so it holds the minikube profile's lock (waiting up to
-    `wait_lock` seconds for another devloop); a dry run changes nothing and takes no lock."""
-    from devloop.base import signals
-    from devloop.output.report import Reporter
-
-    reporter = Reporter(json_mode=json_mode, verbose=verbose)
-    # SIGTERM and SIGHUP end a command as Ctrl-C does (130/143/129); a second one ends it at once.
-    signals.install(announce=_announce)
-
-    def run() -> Result:
-        from devloop.profile.lookup import load_profile
-        from devloop.session import Session
-
-        loaded = load_profile(profile, cwd=Path.cwd())
-        # The whole KUBECONFIG: the kube adapter merges its files as kubectl does.
-        session = Session(
-            profile=loaded,
-            workspace=workspace.resolve(),
-            reporter=reporter,
-            dry_run=dry_run,
-            kubeconfig=kubeconfig or None,
-        )
-        if lock and not dry_run:
-            from devloop.base.lock import hold_for
-
-            with hold_for(session, wait=wait_lock):
-                return command(session, **kwargs)
-        return command(session, **kwargs)
-
-    _finish(reporter, run)
-
-
-def _announce(text: str) -> None:
-    # Straight to fd 2: this runs in a signal handler, which must not re-enter a buffered stream.
-    import os
-
-    try:
-        os.write(2, f"{text}\n".encode())
-    except OSError:
-        pass  # the terminal is gone (SIGHUP)
-
-
-def _finish(reporter: Any, run: Callable[[], Result]) -> None:
-    try:
-        result = run()
-    except DevloopError as exc:
-        reporter.error(exc)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt as exc:
-        from devloop.base.signals import exit_code
-
-        reporter.interrupted(exit_code(exc))
-        raise typer.Exit(exit_code(exc)) from None
-    reporter.result(result)
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
-
-
 # -- commands ----------------------------------------------------------------------------------
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def up(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    fresh: Annotated[bool, _flag("--fresh", "Delete the minikube profile first.")] = False,
+    fresh: Annotated[bool, flag("--fresh", "Delete the minikube profile first.")] = False,
     strategy: StrategyOpt = Strategy.apply,
-    force_build: Annotated[bool, _flag("--force-build", "Rebuild images even if up to date.")] = False,
+    force_build: Annotated[bool, flag("--force-build", "Rebuild images even if up to date.")] = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -235,21 +95,21 @@ def up(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def watch(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    no_initial: Annotated[bool, _flag("--no-initial", "Skip the first `up`; only react to changes.")] = False,
+    no_initial: Annotated[bool, flag("--no-initial", "Skip the first `up`; only react to changes.")] = False,
     debounce: Annotated[
         int, typer.Option("--debounce", metavar="MS", help="Quiet window that closes a batch of changes.")
     ] = 300,
     max_wait: Annotated[
         int, typer.Option("--max-wait", metavar="MS", help="Longest a batch waits while changes keep coming.")
     ] = 5000,
-    poll: Annotated[bool, _flag("--poll", "Poll the file system instead of inotify (network mounts, VMs).")] = False,
+    poll: Annotated[bool, flag("--poll", "Poll the file system instead of inotify (network mounts, VMs).")] = False,
     no_live_update: Annotated[
         bool,
-        _flag("--no-live-update", "Always build and roll out images, even for components with a live_update block."),
+        flag("--no-live-update", "Always build and roll out images, even for components with a live_update block."),
     ] = False,
     strategy: StrategyOpt = Strategy.apply,
     verbose: VerboseOpt = False,
@@ -277,7 +137,7 @@ def watch(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def reset(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -303,14 +163,14 @@ def reset(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def build(
     components: Annotated[
         list[str] | None, typer.Argument(metavar="[COMPONENT]...", help="Components to build (default: all).")
     ] = None,
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    force: Annotated[bool, _flag("--force", "Rebuild even when the image for these sources exists.")] = False,
+    force: Annotated[bool, flag("--force", "Rebuild even when the image for these sources exists.")] = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -335,7 +195,7 @@ def build(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def apply(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -363,13 +223,13 @@ def apply(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def clean(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
     strip_finalizers: Annotated[
         bool,
-        _flag(
+        flag(
             "--strip-finalizers/--no-strip-finalizers",
             "Remove finalizers that still hold objects after the grace period.",
         ),
@@ -397,11 +257,11 @@ def clean(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def down(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
-    delete_namespace: Annotated[bool, _flag("--delete-namespace", "Also delete the profile's namespace.")] = False,
+    delete_namespace: Annotated[bool, flag("--delete-namespace", "Also delete the profile's namespace.")] = False,
     dry_run: DryRunOpt = False,
     verbose: VerboseOpt = False,
     json_mode: JsonOpt = False,
@@ -425,7 +285,7 @@ def down(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def render(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -438,7 +298,7 @@ def render(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode)
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def status(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -452,7 +312,7 @@ def status(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig)
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def logs(
     component: Annotated[
         str | None, typer.Argument(metavar="[COMPONENT]", help="Component whose containers to show (default: all).")
@@ -483,7 +343,7 @@ def logs(
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=FlagCommand)
 def doctor(
     profile: ProfileOpt = None,
     workspace: WorkspaceOpt = Path("."),
@@ -497,25 +357,9 @@ def doctor(
     _run(command, profile=profile, workspace=workspace, verbose=verbose, json_mode=json_mode, kubeconfig=kubeconfig)
 
 
-@profiles_app.command("list", cls=_Command)
-def profiles_list(json_mode: JsonOpt = False) -> None:
-    """List the profiles devloop can find and where each comes from."""
-    from devloop.commands.profiles import list_profiles
-    from devloop.output.report import Reporter
+from devloop.cli.profiles import profiles_app  # noqa: E402 -- after app: its commands need the shared options
 
-    _finish(Reporter(json_mode=json_mode), lambda: list_profiles(Path.cwd()))
-
-
-@profiles_app.command("show", cls=_Command)
-def profiles_show(
-    name: Annotated[str, typer.Argument(metavar="NAME|FILE", help="Profile name or file.")] = "kubeless",
-    json_mode: JsonOpt = False,
-) -> None:
-    """Print a profile's YAML and where it was found."""
-    from devloop.commands.profiles import show_profile
-    from devloop.output.report import Reporter
-
-    _finish(Reporter(json_mode=json_mode), lambda: show_profile(name, Path.cwd()))
+app.add_typer(profiles_app, name="profiles")
 
 
 def main() -> None:
