@@ -55,6 +55,19 @@ MINIKUBE_START_GIVES_UP = 900.0
 MINIKUBE_ADDON_GIVES_UP = 540.0
 
 
+# `addons enable OLD` enables and saves NEW instead (pkg/addons/addons.go Deprecations, v1.36-master), so OLD is
+# never in the Addons map: without this, a profile naming OLD would enable it again on every `up`.
+REPLACED_ADDONS = {"heapster": "metrics-server", "nvidia-gpu-device-plugin": "nvidia-device-plugin"}
+
+
+def with_replaced_addons(addons: Mapping[str, bool]) -> dict[str, bool]:
+    out = dict(addons)
+    for old, new in REPLACED_ADDONS.items():
+        if new in out and not out.get(old):
+            out[old] = out[new]
+    return out
+
+
 def feature_gates_arg(gates: Mapping[str, bool]) -> str:
     """`A=false,B=true`, sorted: the same map always gives the same text (minikube compares its kubeadm
     config as text to decide whether a running cluster must be reconfigured)."""
@@ -275,14 +288,15 @@ class Minikube:
             raise self._fail(f"minikube could not delete profile {self.profile_name!r}", done)
 
     def addons(self) -> dict[str, bool]:
+        """Addon name -> enabled; a replaced name (heapster) says whether its replacement is enabled."""
         config = self.profile_config()
         if config is not None:
             # `addons list` answers from this same map of config.json (addons_list.go:129, assets/addons.go:88)
-            return dict(config.addons)
+            return with_replaced_addons(config.addons)
         done = self._call("addons", "list", "-p", self.profile_name, "-o", "json", timeout=60)
         if done.exit_code != 0:
             raise self._fail("could not list minikube addons", done)
-        return parse_addons(done.stdout)
+        return with_replaced_addons(parse_addons(done.stdout))
 
     def enable_addon(self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line=None) -> bool:
         """Enable the addon; True once enabled (a dry-run double says False)."""
@@ -311,8 +325,11 @@ class Minikube:
             14: "minikube docker-env refuses this profile's runtime and driver: it supports the docker runtime, "
             "and containerd only with the docker driver; set `cluster.image_transfer: load` (build with your own "
             "Docker, then `minikube image load`) or `cluster.container_runtime: docker`",
-            83: "the minikube host is not running",
-            85: "the minikube profile does not exist",
+            83: "the minikube host is not running: `devloop up` starts it",
+            # mustload.go running(): the profile is missing, or it is there but its control-plane node's host
+            # (the container or VM) is gone (state None), both GUEST_NOT_FOUND
+            85: "the minikube profile does not exist, or its control-plane host (the node's container or VM) is "
+            "gone: `devloop up` creates it again (`devloop reset` recreates the whole profile)",
         }
         if code != 0:
             raise self._fail(f"minikube docker-env failed for profile {self.profile_name!r}", done, hint=why.get(code))

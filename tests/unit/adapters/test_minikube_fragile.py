@@ -264,3 +264,48 @@ def test_f4_podman_driver_gets_docker_min_api_like_the_docker_driver():
     assert plan.docker_env == [DOCKER_MIN_API]
     vm = _kubeless_cluster(driver="kvm2", kubernetes_version="v1.21.14", allow_unsupported_kubernetes=True)
     assert plan_start(vm, mk.MinikubeVersion("v1.38.1"), lambda: LAPTOP).docker_env == []
+
+
+# -- F5: `status -o json` printing null is no proof the host is gone -------------------------------------------
+
+
+def test_f5_null_status_is_unknown_not_missing():
+    run = FakeRun((7, "null", ""))
+    status = mk.Minikube(P, run=run).status()
+    assert status.state == "Unknown" and not status.missing and not status.running
+
+
+# -- F9: an addon minikube enables under another name -----------------------------------------------------------
+
+
+def test_f9_a_replaced_addon_counts_as_enabled_when_its_replacement_is(tmp_path, monkeypatch):
+    profile = tmp_path / ".minikube" / "profiles" / P
+    profile.mkdir(parents=True)
+    # `minikube addons enable heapster` saved metrics-server (addons.Deprecations), never heapster
+    config = {"Name": P, "Driver": "docker", "KubernetesConfig": {}, "Nodes": [], "Addons": {"metrics-server": True}}
+    (profile / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
+    addons = mk.Minikube(P, run=FakeRun()).addons()
+    assert addons["heapster"] is True and addons["metrics-server"] is True
+    assert "nvidia-gpu-device-plugin" not in addons
+
+
+def test_f9_the_listed_form_too():
+    listed = json.dumps({"metrics-server": {"Profile": P, "Status": "disabled"}, "ingress": {"Status": "enabled"}})
+    run = FakeRun((0, listed, ""))
+    minikube = mk.Minikube(P, run=run)
+    minikube.profile_config = lambda: None
+    addons = minikube.addons()
+    assert addons == {"heapster": False, "ingress": True, "metrics-server": False}
+
+
+# -- F11: docker-env exit 85 is also a control-plane host that is gone -----------------------------------------
+
+
+def test_f11_docker_env_85_names_the_gone_host_too():
+    err = "* The control-plane node devloop-kubeless host does not exist\n"
+    run = FakeRun((85, "false exit code 85\n", err))
+    with pytest.raises(mk.MinikubeError) as info:
+        mk.Minikube(P, run=run).docker_env()
+    hint = info.value.hint or ""
+    assert "does not exist" in hint and "control-plane host" in hint and "gone" in hint and "devloop up" in hint
