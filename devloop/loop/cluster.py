@@ -1,0 +1,170 @@
+"""The loop's first steps, which make the cluster ready: start (or restart) the minikube profile with the
+profile's resources and feature gates, enable its addons, create its namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devloop.session import Session
+
+
+# -- 1. cluster ----------------------------------------------------------------------------
+def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
+    """Start the minikube profile if absent or stopped; delete it first when `fresh`. True if started."""
+    mk = session.minikube
+    cluster = session.profile.cluster
+    if fresh:
+        with session.reporter.step("delete", f"delete minikube profile {cluster.profile}"):
+            mk.delete()
+            session.forget_cluster_state()
+    with session.reporter.step("cluster", f"cluster {cluster.profile}") as step:
+        from devloop.adapters.minikube import probe as cluster_probe
+
+        # minikube's files and the API server say it runs: no `minikube status` (seconds on a busy machine)
+        status = None if fresh else cluster_probe.running(session)
+        status = status or mk.status()
+        drift = _feature_gate_drift(session) if status.running else None
+        if status.running and drift is None:
+            step.skip("already running")
+            return False
+        if drift:
+            # minikube applies changed gates to a running cluster (it reconfigures the control plane)
+            session.reporter.info(f"{drift}: minikube start applies them (it restarts the control plane)")
+        plan = start_plan(session)
+        step.detail(
+            state=status.state,
+            kubernetes_version=cluster.kubernetes_version,
+            container_runtime=cluster.container_runtime,
+            force=plan.force,
+            docker_env=plan.docker_env,
+        )
+        for note in plan.notes:
+            session.reporter.info(note)
+        for warning in plan.warnings:
+            session.reporter.warn(warning)
+        added = "".join(
+            f", {flag}" for flag in (["--force"] if plan.force else []) + [f"--docker-env {v}" for v in plan.docker_env]
+        )
+        step.waiting(
+            f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version}, "
+            f"{cluster.container_runtime} runtime{added})"
+        )
+        started = mk.start(
+            driver=cluster.driver,
+            kubernetes_version=cluster.kubernetes_version,
+            cpus=cluster.cpus,
+            memory=cluster.memory,
+            container_runtime=cluster.container_runtime,
+            force=plan.force,
+            docker_env=plan.docker_env,
+            # the profile's gates plus those minikube added itself (the flag replaces the saved text whole)
+            feature_gates=_start_gates(session, drift=bool(drift)),
+            extra_args=list(cluster.extra_start_args),
+            timeout=session.profile.timeouts.cluster_start,
+            on_line=lambda line: session.reporter.output_line("cluster", line),
+        )
+        if started:
+            session.forget_cluster_state()
+            step.did("started")
+        return True
+
+
+def _feature_gate_drift(session: Session) -> str | None:
+    """How the running cluster's feature gates (minikube's config.json, a file read) differ from the profile's."""
+    from devloop.loop.start_plan import feature_gate_drift
+
+    read = getattr(session.minikube, "profile_config", None)
+    config = read() if read is not None else None
+    if config is None:
+        return None  # nothing saved to compare with (a dry run's double): minikube's own start decides
+    return feature_gate_drift(dict(session.profile.cluster.feature_gates), config.feature_gates)
+
+
+def _start_gates(session: Session, *, drift: bool) -> dict[str, bool] | None:
+    from devloop.loop.start_plan import start_feature_gates
+
+    read = getattr(session.minikube, "profile_config", None)
+    config = read() if read is not None else None
+    saved = config.feature_gates if config is not None else ""
+    return start_feature_gates(dict(session.profile.cluster.feature_gates), saved, drift=drift)
+
+
+def start_plan(session: Session) -> Any:
+    """--force, the checks it skips, and --docker-env, decided before minikube's long wait (start_plan.py).
+    A dry run reads no machine resources: its plan must not depend on the machine it runs on."""
+    from devloop.adapters.host import driver_resources
+    from devloop.loop.start_plan import plan_start
+
+    cluster = session.profile.cluster
+    version = session.minikube.version()
+    read = session.make_host or driver_resources
+    read_host = None if session.dry_run else (lambda: read(cluster.driver))
+    # the docker driver's node /var is a volume on the user's engine (a test's machine double has no disk)
+    read_disk = None
+    if read_host is not None and session.make_host is None and cluster.driver == "docker":
+        from devloop.adapters.builder import engine_disk_space
+        from devloop.adapters.host import user_docker_env
+
+        read_disk = lambda: engine_disk_space(user_docker_env())  # noqa: E731
+    return plan_start(
+        cluster, version, read_host, source=str(session.profile.source or "the profile"), read_disk=read_disk
+    )
+
+
+# -- 2. addons -----------------------------------------------------------------------------
+def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str]:
+    wanted = list(session.profile.cluster.addons)
+    enabled: list[str] = []
+    if not wanted:
+        return enabled
+    with session.reporter.step("addons", "addons " + ", ".join(wanted)) as step:
+        current = session.minikube.addons()
+        missing = [name for name in wanted if not current.get(name)]
+        if not missing:
+            step.skip("already enabled")
+        for name in missing:
+            step.waiting(f"minikube addons enable {name}")
+            if session.minikube.enable_addon(
+                name,
+                timeout=session.profile.timeouts.addons,
+                on_line=lambda line: session.reporter.output_line("addons", line),
+            ):
+                enabled.append(name)
+        # Its webhook is probed after it came up (enabled now, or the cluster just started): an `up` that
+        # found both running already had it probed by the `up` that started them.
+        if "ingress" in enabled or (cluster_started and current.get("ingress")):
+            step.waiting("the ingress admission webhook to answer")
+            _wait_ingress_webhook(session)
+        step.detail(enabled=enabled)
+    return enabled
+
+
+def _wait_ingress_webhook(session: Session) -> None:
+    # minikube returns once the addon's pods run, but the webhook can still refuse Ingresses
+    # for a while (minikube's own addons_test waits too): probe it with a server-side dry run.
+    kube = session.kube()
+    kube.wait_rollout([("ingress-nginx", "ingress-nginx-controller")], timeout=session.profile.timeouts.addons)
+    kube.wait_admission(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "devloop-webhook-probe", "namespace": "default"},
+            "spec": {
+                "ingressClassName": "nginx",
+                "defaultBackend": {"service": {"name": "devloop-probe", "port": {"number": 80}}},
+            },
+        },
+        timeout=session.profile.timeouts.addons,
+        what="the ingress-nginx admission webhook",
+    )
+
+
+# -- 3. namespace: made with the cluster, so it exists before any apply ---------------------
+def ensure_namespace(session: Session) -> None:
+    ns = session.profile.namespace
+    if not ns:
+        return
+    with session.reporter.step("namespace", f"namespace {ns}") as step:
+        created = session.kube().ensure_namespace(ns)
+        if not created:
+            step.skip("exists")
