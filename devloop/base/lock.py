@@ -79,7 +79,7 @@ def minikube_home() -> Path:
     raw = os.environ.get("MINIKUBE_HOME")
     if not raw:
         return (Path.home() / ".minikube").resolve()
-    path = Path(raw).expanduser()
+    path = Path(raw)  # literally, as minikube does: it expands no `~` (adapters/minikube/home.py home_notice)
     if path.name != ".minikube":
         path = path / ".minikube"
     return path.resolve()

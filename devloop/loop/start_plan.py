@@ -84,6 +84,10 @@ def plan_start(
     """`cluster` is the profile's Cluster; `read_host` says what the driver has and `read_disk` how full the
     driver's engine is (both called only under --force; None: no check, as in a dry run)."""
     plan = StartPlan()
+    from devloop.adapters.minikube.home import home_notice
+
+    if (notice := home_notice()) is not None:
+        plan.warnings.append(notice)  # a start creates the profile where minikube, not the user, expects it
     if cluster.kubernetes_version:
         plan.force = needs_force(version, cluster.kubernetes_version, allow_force=cluster.allow_unsupported_kubernetes)
     if plan.force:

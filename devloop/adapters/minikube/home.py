@@ -45,8 +45,22 @@ def minikube_home(environ: Mapping[str, str] | None = None) -> Path:
     env = (os.environ if environ is None else environ).get("MINIKUBE_HOME", "")
     if not env:
         return Path.home() / ".minikube"
-    path = Path(os.path.expanduser(env))
+    # taken literally, as minikube does (localpath.MiniPath expands nothing): a `~` the shell left unexpanded
+    # names a directory `~` under the working directory, which devloop shares with the minikube it runs
+    path = Path(env)
     return path if path.name == ".minikube" else path / ".minikube"
+
+
+def home_notice(environ: Mapping[str, str] | None = None) -> str | None:
+    """What to tell a user whose MINIKUBE_HOME starts with `~`, which minikube does not expand; else None."""
+    env = (os.environ if environ is None else environ).get("MINIKUBE_HOME", "")
+    if not env.startswith("~"):
+        return None
+    return (
+        f"MINIKUBE_HOME is {env!r}: minikube does not expand `~`, so it keeps its profiles in "
+        f"{(Path.cwd() / minikube_home(environ))}, under the current directory, and so does devloop; "
+        f"set MINIKUBE_HOME={os.path.expanduser(env)} (unquoted ~ in the shell) if you meant your home"
+    )
 
 
 def config_path(profile: str, home: Path | None = None) -> Path:

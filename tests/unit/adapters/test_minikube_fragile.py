@@ -309,3 +309,38 @@ def test_f11_docker_env_85_names_the_gone_host_too():
         mk.Minikube(P, run=run).docker_env()
     hint = info.value.hint or ""
     assert "does not exist" in hint and "control-plane host" in hint and "gone" in hint and "devloop up" in hint
+
+
+# -- F10: MINIKUBE_HOME with a `~` minikube does not expand ----------------------------------------------------
+
+
+def test_f10_a_tilde_home_is_read_where_minikube_keeps_it(tmp_path, monkeypatch):
+    from devloop.adapters.minikube.home import home_notice, minikube_home, read_profile_config
+    from devloop.base import lock
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MINIKUBE_HOME", "~/mk")
+    # localpath.MiniPath: filepath.Join("~/mk", ".minikube"), relative to minikube's working directory
+    assert minikube_home() == Path("~/mk/.minikube")
+    assert lock.minikube_home() == tmp_path / "~" / "mk" / ".minikube"
+    where = tmp_path / "~" / "mk" / ".minikube" / "profiles" / P
+    where.mkdir(parents=True)
+    (where / "config.json").write_text(json.dumps({"Name": P, "Driver": "docker", "Nodes": []}))
+    config = read_profile_config(P)
+    assert config is not None and config.driver == "docker"
+    notice = home_notice() or ""
+    assert "does not expand" in notice and str(tmp_path / "~" / "mk" / ".minikube") in notice
+    assert f"MINIKUBE_HOME={tmp_path / 'home' / 'mk'}" in notice
+
+
+def test_f10_the_start_plan_carries_the_notice(monkeypatch):
+    from devloop.loop.start_plan import plan_start
+
+    monkeypatch.setenv("MINIKUBE_HOME", "~/mk")
+    plan = plan_start(_kubeless_cluster(), mk.MinikubeVersion("v1.36.0"), None)
+    assert any("does not expand" in w for w in plan.warnings)
+    monkeypatch.setenv("MINIKUBE_HOME", "/abs/mk")
+    assert not any(
+        "does not expand" in w for w in plan_start(_kubeless_cluster(), mk.MinikubeVersion("v1.36.0"), None).warnings
+    )
