@@ -174,3 +174,64 @@ def test_a_new_cluster_gets_the_gates_and_a_profile_without_gates_passes_none(tm
     mk2.state = "Missing"
     loop.ensure_cluster(session2)
     assert [c for c in mk2.calls if c[0] == "start"][0][1]["feature_gates"] is None
+
+
+# -- issue 18 W3: minikube's own gates survive every start devloop drives ---------------------------------
+ROOTLESS = "KubeletInUserNamespace=true,ServerSideApply=false"  # what minikube saved on a rootless engine
+
+
+def _start_gates(mk) -> dict | None:
+    starts = [c[1] for c in mk.calls if c[0] == "start"]
+    assert len(starts) == 1
+    return starts[0]["feature_gates"]
+
+
+def test_a_restart_keeps_the_gate_minikube_added_for_rootless(tmp_path, workspace):  # noqa: F811
+    # a stopped cluster (a reboot): `--feature-gates` replaces the saved text, so minikube's gate must be in it
+    mk, session = _gated_session(tmp_path, workspace, ROOTLESS, "  feature_gates: {ServerSideApply: false}")
+    mk.state = "Stopped"
+    assert loop.ensure_cluster(session) is True
+    gates = _start_gates(mk)
+    assert gates == {"KubeletInUserNamespace": True, "ServerSideApply": False}
+    args = Minikube("p1").start_args(
+        driver="docker", kubernetes_version=None, cpus=None, memory=None, feature_gates=gates
+    )
+    assert "--feature-gates=KubeletInUserNamespace=true,ServerSideApply=false" in args
+
+
+def test_a_drift_restart_keeps_minikubes_gates_and_fixes_the_profiles(tmp_path, workspace):  # noqa: F811
+    saved = "ServerSideApply=true,KubeletInUserNamespace=true,LocalStorageCapacityIsolation=false"
+    mk, session = _gated_session(tmp_path, workspace, saved, "  feature_gates: {ServerSideApply: false}")
+    assert loop.ensure_cluster(session) is True  # running, with ServerSideApply=true: drift
+    assert _start_gates(mk) == {
+        "KubeletInUserNamespace": True,
+        "LocalStorageCapacityIsolation": False,
+        "ServerSideApply": False,
+    }
+
+
+def test_gates_dropped_from_the_profile_are_cleared_but_minikubes_stay(tmp_path, workspace):  # noqa: F811
+    mk, session = _gated_session(tmp_path, workspace, ROOTLESS, None)
+    assert loop.ensure_cluster(session) is True
+    assert _start_gates(mk) == {"KubeletInUserNamespace": True}
+
+
+def test_minikubes_own_gates_alone_are_no_drift_and_no_flag(tmp_path, workspace):  # noqa: F811
+    mk, session = _gated_session(tmp_path, workspace, "KubeletInUserNamespace=true", None)
+    assert loop.ensure_cluster(session) is False  # running as the profile wants: left alone
+    mk2, session2 = _gated_session(tmp_path, workspace, "KubeletInUserNamespace=true", None)
+    mk2.state = "Stopped"
+    loop.ensure_cluster(session2)
+    assert _start_gates(mk2) is None  # no flag: minikube keeps what it saved
+
+
+def test_the_profile_wins_on_a_gate_it_names_itself(tmp_path, workspace):  # noqa: F811
+    mk, session = _gated_session(
+        tmp_path,
+        workspace,
+        "LocalStorageCapacityIsolation=false",
+        "  feature_gates: {LocalStorageCapacityIsolation: true}",
+    )
+    mk.state = "Stopped"
+    loop.ensure_cluster(session)
+    assert _start_gates(mk) == {"LocalStorageCapacityIsolation": True}

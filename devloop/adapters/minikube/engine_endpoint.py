@@ -6,19 +6,35 @@ change the cluster, so they take the answer from disk:
 
 1. docker-env's last answer to devloop, kept while the profile's config.json is the one it was read with
    (minikube_home.DockerEnvCache: a start rewrites config.json, which drops it);
-2. else, where no port is forwarded (the docker driver on Linux, rootful), what docker-env computes:
-   `tcp://<node IP>:2376` with `<home>/certs` (docker-env.go:349, 369, 553-554; constants.go:51);
-3. else nothing, and the caller says so (a forwarded port is only known to `docker container inspect`).
+2. else, for a VM driver (kvm2, hyperkit, qemu on a socket network, ...), what docker-env computes:
+   `tcp://<node IP>:2376` with `<home>/certs` (docker-env.go:349, 369, 553-554; constants.go:51), used only
+   if that address accepts a TCP connection within GUESS_CONNECT_TIMEOUT (a VM that is gone leaves an
+   address with nothing behind it, and the engine client would wait a minute on it);
+3. else nothing, and the caller says so. For the docker and podman drivers config.json's node IP is always
+   the container's own address (kic.go:294-297, saved by machine.go:138-152), also where the host cannot
+   reach it and minikube forwards the ports to 127.0.0.1 instead (Docker Desktop, macOS, Windows, WSL,
+   rootless, a remote DOCKER_HOST: driver.go:243-263, NeedsPortForward, decided from `docker info`, not
+   on disk). docker-env then prints the forwarded port (docker-env.go:350-352), which only
+   `docker container inspect` knows; qemu's builtin network forwards its engine port the same way (:355-356).
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
-from devloop.adapters.minikube.home import DockerEnvCache, read_profile_config
+from devloop.adapters.minikube.home import DockerEnvCache, ProfileConfig, read_profile_config
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DOCKERD_PORT = 2376
+# A node's dockerd on a reachable address accepts in milliseconds; a guessed address gets this long, not the
+# engine client's minute, before the caller is told why there is no engine.
+GUESS_CONNECT_TIMEOUT = 1.5
+# minikube's kic drivers: the node IP on disk is the container's, whether or not the host can reach it
+_KIC_DRIVERS = frozenset({"docker", "podman"})
+_NO_DOCKERD_DRIVERS = frozenset({"none", "mock", ""})  # docker-env refuses the none driver
+_QEMU_DRIVERS = frozenset({"qemu", "qemu2"})
+_QEMU_FORWARDING_NETWORKS = frozenset({"builtin", "user"})  # pkg/network IsBuiltinQEMU
 
 
 def read_only_docker_env(profile: str, cache_dir: Path) -> tuple[dict[str, str] | None, str]:
@@ -34,27 +50,52 @@ def read_only_docker_env(profile: str, cache_dir: Path) -> tuple[dict[str, str] 
     cached = DockerEnvCache(cache_dir, profile).get(config.key)
     if cached:
         return cached, "docker-env's answer from devloop's last run (the profile's config.json is unchanged since)"
+    return _derived(profile, config)
+
+
+def _not_on_disk(config: ProfileConfig) -> str | None:
+    """Why config.json cannot say where docker-env points, or None when it can (a VM's own address)."""
+    run_it = (
+        "`minikube docker-env` knows, but it restarts dockerd (and with containerd starts helpers), so read-only "
+        "commands do not run it; `devloop up` asks it and records the answer"
+    )
+    if config.driver in _KIC_DRIVERS:
+        return (
+            f"the {config.driver} driver may forward the engine's port to 127.0.0.1 (Docker Desktop, macOS, WSL, "
+            "rootless, a remote DOCKER_HOST), and config.json keeps only the container's own address, so it does "
+            f"not tell where dockerd answers; {run_it}"
+        )
+    if config.driver in _QEMU_DRIVERS and config.network in _QEMU_FORWARDING_NETWORKS:
+        return f"qemu's {config.network} network forwards the engine's port (not on disk); {run_it}"
+    if config.driver in _NO_DOCKERD_DRIVERS:
+        return f"the {config.driver or 'unknown'} driver has no docker-env; {run_it}"
+    return None
+
+
+def _derived(profile: str, config: ProfileConfig) -> tuple[dict[str, str] | None, str]:
+    why = _not_on_disk(config)
+    if why is not None:
+        return None, why
     node = config.primary
     certs = config.docker_cert_dir
-    if (
-        config.driver == "docker"
-        and node is not None
-        and node.ip
-        and node.ip not in _LOOPBACK
-        and (certs / "cert.pem").is_file()
-    ):
-        env = {
-            "DOCKER_TLS_VERIFY": "1",
-            "DOCKER_HOST": f"tcp://{node.ip}:{DOCKERD_PORT}",
-            "DOCKER_CERT_PATH": str(certs),
-            "MINIKUBE_ACTIVE_DOCKERD": profile,
-        }
-        return env, f"derived from {config.path} (the node's address, port {DOCKERD_PORT}, {certs})"
-    return None, (
-        "not asked: `minikube docker-env` restarts dockerd (and with containerd starts helpers), so "
-        "read-only commands do not run it, and this profile's engine port is forwarded (not on disk); "
-        "`devloop up` records it"
-    )
+    if node is None or not node.ip or node.ip in _LOOPBACK:
+        return None, f"config.json names no address for the node (saved before the {config.driver} host got one)"
+    if not (certs / "cert.pem").is_file():
+        return None, f"minikube's Docker client certificates are not in {certs}"
+    try:
+        socket.create_connection((node.ip, DOCKERD_PORT), timeout=GUESS_CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        return None, (
+            f"the node's address from config.json, {node.ip}:{DOCKERD_PORT}, did not accept a connection within "
+            f"{GUESS_CONNECT_TIMEOUT:g} s ({exc}); the {config.driver} machine may be stopped or gone"
+        )
+    env = {
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_HOST": f"tcp://{node.ip}:{DOCKERD_PORT}",
+        "DOCKER_CERT_PATH": str(certs),
+        "MINIKUBE_ACTIVE_DOCKERD": profile,
+    }
+    return env, f"derived from {config.path} (the {config.driver} node's address, port {DOCKERD_PORT}, {certs})"
 
 
 def remember_docker_env(profile: str, cache_dir: Path, env: dict[str, str]) -> None:

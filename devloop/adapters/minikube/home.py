@@ -10,9 +10,14 @@ Every fact below holds in minikube v1.36.0, v1.37.0, v1.38.0, v1.38.1 and master
   116, 144): `Driver`, `KubernetesConfig.{KubernetesVersion,ContainerRuntime,APIServerName}`,
   `KubernetesConfig.FeatureGates` (the `--feature-gates` text),
   `Nodes[].{Name,IP,Port,ControlPlane,Worker}`, `Addons` (map name -> bool), `EmbedCerts`.
-- It is rewritten by a rename on every save (profile.go:137-171), and every `minikube start`
-  saves it (pkg/minikube/node/start.go:400), so its (mtime, size, inode) changes whenever a start
-  may have moved the cluster: a good key for answers cached from minikube.
+- Every `minikube start` saves it (pkg/minikube/node/start.go:400), so its (mtime, size, inode, content)
+  changes whenever a start may have moved the cluster: a good key for answers cached from minikube.
+- It is not always replaced whole: the first SaveProfile is a plain os.WriteFile (profile.go:148-151), later
+  ones remove the file and then rename a new one into place (167-171: a moment with no file), and config.Write
+  truncates and writes in place on every start and `addons enable` (config.go:234-241: a moment with an empty
+  or half-written file). devloop's readers take no lock (status, doctor and watch run beside minikube), so a
+  missing or unparsable file is read once more after REREAD_PAUSE before it counts, and what persists is
+  reported without destructive advice: a race looks the same as a broken file.
 - `minikube addons list` reads `Addons` from it (cmd/minikube/cmd/config/addons_list.go:129,
   pkg/minikube/assets/addons.go:89): reading the map here is the same answer.
 - The cluster CA is `<home>/ca.crt` (localpath.go:129) and the kubeconfig entry minikube writes
@@ -38,7 +43,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devloop.base.errors import ClusterError
+from devloop.base.errors import ClusterError, WaitTimeout
+from devloop.base.waits import wait_for
+
+# How long a reader waits before reading config.json again: minikube's writes of this small file take
+# microseconds to milliseconds, a start saves it a few times over seconds.
+REREAD_PAUSE = 0.15
 
 
 def minikube_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -92,6 +102,7 @@ class ProfileConfig:
     addons: dict[str, bool] = field(default_factory=dict)
     # KubernetesConfig.FeatureGates as `minikube start --feature-gates` saved it (start_flags.go:888)
     feature_gates: str = ""
+    network: str = ""  # `--network` (qemu's builtin/user network forwards ports: engine_endpoint.py)
 
     @property
     def primary(self) -> Node | None:
@@ -122,22 +133,64 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
     """The profile's config.json, or None when minikube has no such profile."""
     home = home or minikube_home()
     path = config_path(profile, home)
+    reads: list[_Read] = []
+
+    def settled() -> bool:
+        read = _read_once(path)
+        reads.append(read)
+        # the second answer stands whatever it is: one pause covers minikube's write windows (module doc)
+        return read.data is not None or len(reads) > 1 or not read.may_be_mid_write
+
+    try:
+        wait_for(settled, timeout=REREAD_PAUSE * 4, interval=REREAD_PAUSE, describe="minikube's profile config")
+    except WaitTimeout:
+        pass  # not reached (the second read always settles it); the last read is reported either way
+    read = reads[-1]
+    if read.missing:
+        return None
+    if read.data is None:
+        raise ClusterError(
+            f"minikube's profile config {path} {read.problem}, on two reads {REREAD_PAUSE:g} s apart",
+            hint=(
+                "minikube rewrites this file in place on every start and `addons enable`, so a read can catch it "
+                "half-written: run the command again. If it stays this way, look at the file (a minikube killed "
+                f"mid-write leaves it truncated); `minikube profile list` shows whether minikube can read {profile!r}"
+            ),
+        )
+    return _profile_config(profile, path, home, read)
+
+
+@dataclass(frozen=True)
+class _Read:
+    missing: bool = False
+    data: dict | None = None
+    problem: str = ""
+    key: str = ""
+    may_be_mid_write: bool = False
+
+
+def _read_once(path: Path) -> _Read:
     try:
         st = path.stat()
         raw = path.read_bytes()
     except FileNotFoundError:
-        return None
+        # Without its directory the profile does not exist (`minikube delete` removes it). With it, the file may
+        # be between SaveProfile's remove and rename, or not yet written by the first save.
+        return _Read(missing=True, may_be_mid_write=path.parent.is_dir())
     except OSError as exc:
         raise ClusterError(f"cannot read minikube's profile config {path}: {exc}") from None
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise ClusterError(
-            f"minikube's profile config {path} is not JSON ({exc})",
-            hint=f"`minikube delete -p {profile}` removes a broken profile",
-        ) from None
+        return _Read(problem=f"is not JSON ({exc}; {len(raw)} bytes)", may_be_mid_write=True)
     if not isinstance(data, dict):
-        raise ClusterError(f"minikube's profile config {path} is not a JSON object")
+        return _Read(problem="is not a JSON object", may_be_mid_write=True)
+    key = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{hashlib.sha256(raw).hexdigest()[:16]}"
+    return _Read(data=data, key=key)
+
+
+def _profile_config(profile: str, path: Path, home: Path, read: _Read) -> ProfileConfig:
+    data = read.data or {}
     k8s = data.get("KubernetesConfig") or {}
     nodes = tuple(
         Node(
@@ -151,12 +204,11 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
         if isinstance(n, dict)
     )
     addons = {str(k): bool(v) for k, v in (data.get("Addons") or {}).items()}
-    key = f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}-{hashlib.sha256(raw).hexdigest()[:16]}"
     return ProfileConfig(
         profile=profile,
         path=path,
         home=home,
-        key=key,
+        key=read.key,
         driver=str(data.get("Driver") or ""),
         container_runtime=str(k8s.get("ContainerRuntime") or ""),
         kubernetes_version=str(k8s.get("KubernetesVersion") or ""),
@@ -164,6 +216,7 @@ def read_profile_config(profile: str, home: Path | None = None) -> ProfileConfig
         nodes=nodes,
         addons=addons,
         feature_gates=str(k8s.get("FeatureGates") or ""),
+        network=str(data.get("Network") or ""),
     )
 
 

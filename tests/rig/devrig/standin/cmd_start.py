@@ -289,11 +289,13 @@ def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtim
             "EnableDefaultCNI": False,
             "CNI": "",
         },
+        # the first save, before the host exists: no address yet, the in-node API port (configureNodes,
+        # start.go:1724-1733); the boot fills in the node's own address (machine.go:138-152)
         "Nodes": [
             {
                 "Name": "",
-                "IP": "127.0.0.1",
-                "Port": 0,
+                "IP": "",
+                "Port": 8443,
                 "KubernetesVersion": version,
                 "ContainerRuntime": runtime,
                 "ControlPlane": True,
