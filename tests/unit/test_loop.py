@@ -57,9 +57,6 @@ class FakeMinikube:
     def profile_config(self):
         return None  # no minikube files behind a fake
 
-    def profile_config(self):
-        return None  # no MINIKUBE_HOME behind the fake: nothing saved, as before the first start
-
 
 class FakeDocker:
     def __init__(self, name="devloop-kubeless", images=()):
