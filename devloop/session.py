@@ -209,8 +209,23 @@ class Session:
         # `minikube start` rewrites that file), so a run that changed nothing asks minikube nothing.
         from devloop.adapters.minikube.engine_endpoint import confirmed_server, remember_confirmed_server
 
+        if info.get("unlike_minikubes_entry"):  # F7: minikube's word covers one kubeconfig entry only
+            raise UnsafeContext(
+                f"kube context {self.context!r} points at {server}, but {info['unlike_minikubes_entry']}: "
+                "`minikube status` vouches only for that entry; refusing to touch it",
+                hint=update,
+            )
         if self.make_minikube is None and confirmed_server(self.context, self.cache_dir) == server:
-            return
+            # F6: config.json outlives `minikube stop --keep-context-active`, and Docker may hand the stale port
+            # to another profile: a cluster of this minikube home (its CA) answering there names itself
+            named = self._node_says(info)
+            if named in (None, self.context):
+                return
+            raise UnsafeContext(
+                f"kube context {self.context!r} points at {server}, which is minikube profile {named!r} now "
+                "(its primary node's minikube.k8s.io/name label): the port is stale; refusing to touch it",
+                hint=update,
+            )
         status = self.minikube.status()
         if status.kubeconfig == "Configured" and status.name in ("", self.context):
             if self.make_minikube is None and not self.dry_run:

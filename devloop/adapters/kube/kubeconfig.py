@@ -32,6 +32,8 @@ class Kubeconfig:
     contexts: dict[str, dict] = field(default_factory=dict)
     clusters: dict[str, dict] = field(default_factory=dict)
     users: dict[str, dict] = field(default_factory=dict)
+    # the clusters of the first file alone: the one minikube writes and checks (kubeconfig.PathFromEnv)
+    first_file_clusters: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, kubeconfig: str | Kubeconfig | None = None) -> Kubeconfig:
@@ -42,7 +44,8 @@ class Kubeconfig:
 
         paths = kubeconfig_paths(kubeconfig)
         merged: dict[str, dict[str, dict]] = {"contexts": {}, "clusters": {}, "users": {}}
-        for path in paths:
+        first: dict[str, dict] = {}
+        for index, path in enumerate(paths):
             try:
                 data = yaml.safe_load(path.read_text()) or {}
             except FileNotFoundError:
@@ -55,7 +58,13 @@ class Kubeconfig:
                 for entry in data.get(section) or []:
                     if isinstance(entry, dict) and entry.get("name") and entry["name"] not in merged[section]:
                         merged[section][entry["name"]] = _absolute(section, entry.get(key) or {}, path.parent)
-        return cls(tuple(paths), merged["contexts"], merged["clusters"], merged["users"])
+            if index == 0:
+                first = {
+                    str(e["name"]): _absolute("clusters", e.get("cluster") or {}, path.parent)
+                    for e in data.get("clusters") or []
+                    if isinstance(e, dict) and e.get("name")
+                }
+        return cls(tuple(paths), merged["contexts"], merged["clusters"], merged["users"], first)
 
     @property
     def where(self) -> str:
@@ -100,7 +109,25 @@ class Kubeconfig:
             "user": ctx.get("user"),
             "namespace": self.default_namespace(context),
             "provider": provider,
+            "unlike_minikubes_entry": self.unlike_minikubes_entry(context),
         }
+
+    def unlike_minikubes_entry(self, profile: str) -> str | None:
+        """Why the context `profile` does not lead to the entry minikube vouches for, or None when it does.
+
+        `minikube status` says Kubeconfig: Configured when the cluster entry NAMED AFTER THE PROFILE in the FIRST
+        kubeconfig file (kubeconfig.PathFromEnv: the first non-empty $KUBECONFIG entry, else ~/.kube/config) has
+        the profile's endpoint (kubeconfig.VerifyEndpoint, Endpoint); the client goes through the merged context,
+        whose cluster may be another entry or come from another file. Only when both are the same is minikube's
+        word about one a word about the other."""
+        first = self.paths[0] if self.paths else None
+        ctx = self.context(profile)
+        if ctx.get("cluster") != profile:
+            return f"context {profile!r} uses cluster entry {ctx.get('cluster')!r}, not the {profile!r} minikube writes"
+        entry = self.first_file_clusters.get(profile)
+        if entry is None:
+            return f"the first kubeconfig file ({first}), the one minikube checks, has no cluster entry {profile!r}"
+        return None  # the merge takes the first file's entry of a name, so the client uses this very entry
 
     def client_dict(self, context: str) -> dict:
         """A one-context kubeconfig for the official client's loader (which then reads no file)."""

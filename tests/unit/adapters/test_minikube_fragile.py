@@ -13,7 +13,7 @@ from devloop.adapters import builder as builder_mod
 from devloop.adapters.minikube import cli as mk
 from devloop.adapters.minikube.home import Node
 from devloop.adapters.proc import Completed
-from devloop.base.errors import ClusterError
+from devloop.base.errors import ClusterError, UnsafeContext
 
 P = "devloop-kubeless"
 
@@ -344,3 +344,121 @@ def test_f10_the_start_plan_carries_the_notice(monkeypatch):
     assert not any(
         "does not expand" in w for w in plan_start(_kubeless_cluster(), mk.MinikubeVersion("v1.36.0"), None).warnings
     )
+
+
+# -- F6 / F7: the context guard on a forwarded (loopback) port --------------------------------------------------
+
+MINIKUBE_EXT = [{"name": "cluster_info", "extension": {"provider": "minikube.sigs.k8s.io"}}]
+
+
+def _kubeconfig_file(path: Path, *, clusters: dict[str, str], contexts: dict[str, str]) -> Path:
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": n, "cluster": {"server": s, "extensions": MINIKUBE_EXT, "certificate-authority": "ca.crt"}}
+                    for n, s in clusters.items()
+                ],
+                "users": [{"name": n, "user": {}} for n in contexts],
+                "contexts": [{"name": n, "context": {"cluster": c, "user": n}} for n, c in contexts.items()],
+            }
+        )
+    )
+    return path
+
+
+class GuardMinikube:
+    def __init__(self, endpoint=("192.168.49.2", 8443), kubeconfig="Configured", config=None):
+        self.endpoint, self.kubeconfig, self.config, self.status_calls = endpoint, kubeconfig, config, 0
+
+    def api_endpoint(self):
+        return self.endpoint
+
+    def profile_config(self):
+        return self.config
+
+    def status(self):
+        self.status_calls += 1
+        return mk.ClusterStatus(
+            "Running", name=P, host="Running", kubelet="Running", apiserver="Running", kubeconfig=self.kubeconfig
+        )
+
+
+def _session(tmp_path, kubeconfig: str, mini, *, cached: bool = False):
+    from devloop.output.report import Reporter
+    from devloop.profile.lookup import load_profile
+    from devloop.session import Session
+
+    session = Session(
+        profile=load_profile("kubeless", cwd=Path("/")),
+        workspace=tmp_path,
+        reporter=Reporter(json_mode=True),
+        kubeconfig=kubeconfig,
+        cache_dir=tmp_path / "cache",
+        **({} if cached else {"make_minikube": lambda *_: mini}),
+    )
+    if cached:
+        session._minikube = mini  # the real adapter's place: the remembered confirmation is used
+    return session
+
+
+def test_f7_minikube_checks_the_first_files_entry_named_after_the_profile(tmp_path):
+    from devloop.adapters.kube import Kubeconfig
+
+    first = _kubeconfig_file(tmp_path / "first", clusters={P: "https://127.0.0.1:50123"}, contexts={})
+    # a later file's context P leads to another cluster entry: minikube's Configured says nothing about it
+    later = _kubeconfig_file(tmp_path / "later", clusters={"other": "https://127.0.0.1:50999"}, contexts={P: "other"})
+    kc = Kubeconfig.load(f"{first}:{later}")
+    assert "'other'" in (kc.unlike_minikubes_entry(P) or "")
+    only_later = _kubeconfig_file(tmp_path / "l2", clusters={P: "https://127.0.0.1:50999"}, contexts={P: P})
+    empty = _kubeconfig_file(tmp_path / "empty", clusters={}, contexts={})
+    assert "first kubeconfig file" in (Kubeconfig.load(f"{empty}:{only_later}").unlike_minikubes_entry(P) or "")
+    assert Kubeconfig.load(f"{first}:{only_later}").unlike_minikubes_entry(P) is None  # the first file's P wins
+
+
+def test_f7_the_guard_refuses_a_context_minikubes_configured_does_not_cover(tmp_path):
+    first = _kubeconfig_file(tmp_path / "first", clusters={P: "https://127.0.0.1:50123"}, contexts={})
+    later = _kubeconfig_file(tmp_path / "later", clusters={"other": "https://127.0.0.1:50999"}, contexts={P: "other"})
+    mini = GuardMinikube(kubeconfig="Configured")  # minikube checked the first file's P: it is right
+    with pytest.raises(UnsafeContext) as err:
+        _session(tmp_path, f"{first}:{later}", mini).guard_context()
+    assert "vouches only for that entry" in err.value.message and "update-context" in err.value.hint
+    ok = _kubeconfig_file(tmp_path / "ok", clusters={P: "https://127.0.0.1:50123"}, contexts={P: P})
+    _session(tmp_path, str(ok), GuardMinikube()).guard_context()
+
+
+def test_f6_a_remembered_confirmation_is_refused_once_the_port_serves_another_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path / "mkhome"))
+    kc = _kubeconfig_file(tmp_path / "kc", clusters={P: "https://127.0.0.1:50123"}, contexts={P: P})
+    config = SimpleNamespace(key="k1", profile=P)
+    monkeypatch.setattr(
+        "devloop.adapters.minikube.engine_endpoint.confirmed_server", lambda *a: "https://127.0.0.1:50123"
+    )
+    monkeypatch.setattr("devloop.adapters.minikube.home.trusts_profile_ca", lambda cluster, cfg: True)
+    answers = {"profile": P}
+
+    class NodeAsker:
+        closed = False
+
+        def __init__(self, **_):
+            pass
+
+        def minikube_primary_node(self, *, timeout):
+            return {"profile": answers["profile"], "ready": True}
+
+        def close(self):
+            NodeAsker.closed = True
+
+    monkeypatch.setattr("devloop.adapters.kube.Kube", NodeAsker)
+    mini = GuardMinikube(config=config)
+    _session(tmp_path, str(kc), mini, cached=True).guard_context()  # the profile's own cluster answers
+    assert mini.status_calls == 0
+    # `minikube stop --keep-context-active`, then Docker gives port 50123 to another profile's API server
+    answers["profile"] = "someone-else"
+    with pytest.raises(UnsafeContext) as err:
+        _session(tmp_path, str(kc), mini, cached=True).guard_context()
+    assert "'someone-else'" in err.value.message and "stale" in err.value.message and NodeAsker.closed
