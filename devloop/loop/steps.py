@@ -42,7 +42,7 @@ def build_components(
     components = _select(session, names)
     tags = component_tags(session, [c.name for c in components])
     builder = session.builder()
-    builder.prepare()  # 3. docker-env: the daemon builds land in must be this profile's
+    builder.prepare()  # 4. build starts with docker-env: the daemon builds land in must be this profile's
     for component in components:
         tag = tags[component.name]
         with session.reporter.step(f"build {component.name}", f"build {component.name} → {tag}") as step:
@@ -251,7 +251,7 @@ def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: b
         check_workspace(session)
         check_manifests(session)
     started = ensure_cluster(session, fresh=fresh)
-    session.guard_context()  # 2. context guard: before the first API call (the ingress webhook probe)
+    session.guard_context()  # the context guard, between 1 and 2: before the first API call (the ingress webhook probe)
     enable_addons(session, cluster_started=started)
     ensure_namespace(session)
 
