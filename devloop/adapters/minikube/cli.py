@@ -1,4 +1,4 @@
-"""minikube through its CLI and JSON outputs (see shared/research/minikube-cli.md).
+"""minikube through its CLI and JSON outputs (minikube's cmd/minikube/cmd/*.go, pkg/minikube/reason/exitcodes.go).
 
 The Minikube class only runs commands and maps exit codes to errors a user can act on; reading
 what minikube prints is output.py's, judging versions versions.py's (their names are re-exported here).
