@@ -18,7 +18,7 @@ from devloop.base.waits import wait_for
 
 pytestmark = pytest.mark.rig
 
-FIXTURES = Path("/work/shared/fixtures/kubeless")
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kubeless"  # ../shared beside the checkout
 REPO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubeless"
 FUNCTION_FINALIZER = "kubeless.io/function"
 PAUSE_IMAGE = "k8s.gcr.io/pause:3.4.1"  # present in every rig engine (built from the local pause binary)
