@@ -1,4 +1,4 @@
-"""minikube through its CLI and JSON outputs (minikube's cmd/minikube/cmd/*.go, pkg/minikube/reason/exitcodes.go).
+"""minikube through its CLI and JSON outputs (minikube's cmd/minikube/cmd/*.go: flags, outputs, exit codes).
 
 The Minikube class only runs commands and maps exit codes to errors a user can act on; reading
 what minikube prints is output.py's, judging versions versions.py's (their names are re-exported here).
@@ -6,11 +6,11 @@ what minikube prints is output.py's, judging versions versions.py's (their names
 
 from __future__ import annotations
 
-import platform
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from devloop.adapters import proc
+from devloop.adapters.minikube.image_cache import image_cache_paths, missing_parts, parse_node_images, remove_created
 from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are re-exported
     _ENV,
     EXIT_REASONS,
@@ -27,6 +27,7 @@ from devloop.adapters.minikube.output import (  # noqa: F401 - the parsers are r
     parse_version,
     primary_endpoint,
     reason_for_exit_code,
+    with_replaced_addons,
 )
 from devloop.adapters.minikube.versions import (  # noqa: F401 - re-exported with the parsers
     MINIMUM_MINIKUBE,
@@ -37,93 +38,20 @@ from devloop.adapters.minikube.versions import (  # noqa: F401 - re-exported wit
 )
 from devloop.base.errors import ClusterError, WaitTimeout
 
-# minikube's own give-up times, which devloop's deadlines must exceed so minikube always prints its reason
-# first: a first start downloads, then runs up to two kubeadm inits of 4m0s each (bootstrapper/kubeadm/
-# kubeadm.go:441); `addons enable ingress` retries the apply for up to 2 min, then waits 6 min for the pods
-# (pkg/addons/addons.go:484, 511).
-# Go's runtime.GOARCH for platform.machine(): the arch directory of minikube's image cache.
-_GOARCH = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "arm",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-}
+if TYPE_CHECKING:
+    from devloop.adapters.minikube.home import ProfileConfig
+
+# minikube's own give-up times, which devloop's deadlines exceed so minikube prints its reason first: a start
+# downloads, then runs up to two kubeadm inits of 4m0s each (bootstrapper/kubeadm/kubeadm.go:441); `addons enable
+# ingress` retries the apply for 2 min, then waits 6 min for the pods (pkg/addons/addons.go:484, 511).
 MINIKUBE_START_GIVES_UP = 900.0
 MINIKUBE_ADDON_GIVES_UP = 540.0
-
-
-# `addons enable OLD` enables and saves NEW instead (pkg/addons/addons.go Deprecations, v1.36-master), so OLD is
-# never in the Addons map: without this, a profile naming OLD would enable it again on every `up`.
-REPLACED_ADDONS = {"heapster": "metrics-server", "nvidia-gpu-device-plugin": "nvidia-device-plugin"}
-
-
-def with_replaced_addons(addons: Mapping[str, bool]) -> dict[str, bool]:
-    out = dict(addons)
-    for old, new in REPLACED_ADDONS.items():
-        if new in out and not out.get(old):
-            out[old] = out[new]
-    return out
 
 
 def feature_gates_arg(gates: Mapping[str, bool]) -> str:
     """`A=false,B=true`, sorted: the same map always gives the same text (minikube compares its kubeadm
     config as text to decide whether a running cluster must be reconfigured)."""
     return ",".join(f"{name}={'true' if on else 'false'}" for name, on in sorted(gates.items()))
-
-
-def image_cache_paths(ref: str, home: Path | None = None) -> list[Path]:
-    """Where `minikube image load REF` caches REF's tarball: <home>/cache/images/<GOARCH>/REF with every `:` made
-    `_` (detect.ImageCacheDir, localpath.SanitizeCacheDir on the whole path), for this machine's arch and any
-    other arch directory already there."""
-    from devloop.adapters.minikube.home import minikube_home
-
-    images = (home or minikube_home()) / "cache" / "images"
-    arches = {_GOARCH.get(platform.machine().lower(), platform.machine().lower())}
-    try:
-        arches |= {entry.name for entry in images.iterdir() if entry.is_dir()}
-    except OSError:
-        pass
-    return [Path(str(images / arch / ref).replace(":", "_")) for arch in sorted(arches)]
-
-
-def _missing_parts(path: Path) -> list[Path]:
-    """`path` and its directories below cache/images that do not exist yet, deepest first."""
-    missing = []
-    part = path
-    while part.name != "images" and not part.exists():
-        missing.append(part)
-        part = part.parent
-    return missing
-
-
-def _remove_created(parts: list[Path]) -> None:
-    """Remove what a load created: its tarball, then the directories it made, while they are empty."""
-    for part in parts:
-        try:
-            part.rmdir() if part.is_dir() else part.unlink()
-        except FileNotFoundError:
-            continue  # never made (minikube makes the directories before it finds the image)
-        except OSError:
-            return  # a directory someone else filled meanwhile
-
-
-def parse_node_images(stdout: str, runtime: str) -> list[str]:
-    """`docker images --format '{{.Repository}}:{{.Tag}}'` lines (docker.io added as cruntime.AddDockerIO
-    does) or `crictl images --output json` ({"images": [{"repoTags": [...]}]})."""
-    if runtime == "docker":
-        names = [line.strip() for line in stdout.splitlines() if line.strip()]
-        return [name for name in names if "<none>" not in name]
-    _, values = _json_values(stdout)
-    table = next((v for v in reversed(values) if isinstance(v, dict) and "images" in v), {})
-    return [
-        str(tag)
-        for image in table.get("images") or []
-        if isinstance(image, dict)
-        for tag in image.get("repoTags") or []
-    ]
 
 
 class Minikube:
@@ -147,17 +75,27 @@ class Minikube:
     def _argv(self, *args: str) -> list[str]:
         return [self.binary, *args]
 
-    def _call(self, *args: str, timeout: float, on_line=None, ok_codes=None) -> proc.Completed:
+    def _call(
+        self,
+        *args: str,
+        timeout: float,
+        on_line: Callable[[str], None] | None = None,
+        ok_codes: Collection[int] | None = None,
+    ) -> proc.Completed:
+        # proc.run's own default unless the caller names the codes
+        codes: dict[str, Any] = {"ok_codes": ok_codes} if ok_codes is not None else {}
         return self._run(
             self._argv(*args),
             env=self.env,
             timeout=timeout,
             check=False,
             on_line=on_line,
-            **({"ok_codes": ok_codes} if ok_codes is not None else {}),
+            **codes,
         )
 
-    def _call_long(self, what: str, *args: str, timeout: float, on_line=None) -> proc.Completed:
+    def _call_long(
+        self, what: str, *args: str, timeout: float, on_line: Callable[[str], None] | None = None
+    ) -> proc.Completed:
         """A long minikube command; a deadline that passes names the step minikube was in."""
         seen = LastStep()
 
@@ -220,7 +158,7 @@ class Minikube:
         feature_gates: Mapping[str, bool] | None = None,
         extra_args: Sequence[str] = (),
         timeout: float = MINIKUBE_START_GIVES_UP,
-        on_line=None,
+        on_line: Callable[[str], None] | None = None,
     ) -> bool:
         """Start (or restart) the profile; True once it started (a dry-run double says False)."""
         args = self.start_args(
@@ -298,7 +236,9 @@ class Minikube:
             raise self._fail("could not list minikube addons", done)
         return with_replaced_addons(parse_addons(done.stdout))
 
-    def enable_addon(self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line=None) -> bool:
+    def enable_addon(
+        self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line: Callable[[str], None] | None = None
+    ) -> bool:
         """Enable the addon; True once enabled (a dry-run double says False)."""
         done = self._call_long(
             f"minikube addons enable {name} did not finish",
@@ -348,7 +288,14 @@ class Minikube:
             raise self._fail(f"minikube could not list the images of profile {self.profile_name!r}", done)
         return [line.strip() for line in done.stdout.splitlines() if line.strip()]
 
-    def image_load(self, ref: str, *, env: dict[str, str] | None = None, timeout: float, on_line=None) -> None:
+    def image_load(
+        self,
+        ref: str,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         """`minikube image load -p P --daemon REF`: minikube takes REF from the Docker engine the DOCKER_*
         variables in `env` name (image.go:79-153). Exit 0 is no proof (a missing image only warns): check
         images() (or node_images() per node).
@@ -358,7 +305,7 @@ class Minikube:
         retrieveImage). minikube also saves every loaded image as a tarball in MINIKUBE_HOME/cache/images/<arch>
         (machine/cache_images.go CacheAndLoadImages -> image.SaveToDir), kept forever; devloop's tags are new on
         every build, so the tarball this load created (and only that one) is removed afterwards."""
-        created = [_missing_parts(path) for path in image_cache_paths(ref)]
+        created = [missing_parts(path) for path in image_cache_paths(ref)]
         try:
             done = self._run(
                 self._argv("image", "load", "-p", self.profile_name, "--daemon", ref),
@@ -369,7 +316,7 @@ class Minikube:
             )
         finally:
             for parts in created:
-                _remove_created(parts)
+                remove_created(parts)
         if done.exit_code != 0:
             raise self._fail(f"minikube could not load {ref} into profile {self.profile_name!r}", done)
 
@@ -392,7 +339,7 @@ class Minikube:
             raise self._fail(f"minikube could not list the images of {label} in profile {self.profile_name!r}", done)
         return parse_node_images(done.stdout, runtime)
 
-    def profile_config(self):
+    def profile_config(self) -> ProfileConfig | None:
         """The profile's config.json as minikube saved it (read from disk, minikube is not run), or None."""
         from devloop.adapters.minikube.home import read_profile_config
 

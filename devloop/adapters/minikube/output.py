@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,8 +273,10 @@ def parse_status(stdout: str, exit_code: int) -> ClusterStatus:
                 f"failed): `minikube status -p <profile> --alsologtostderr` shows which (exit code {exit_code})",
                 exit_code=exit_code,
             )
-        reason, message = error_event(events)
-        return ClusterStatus("Error", detail=message or reason or reason_for_exit_code(exit_code), exit_code=exit_code)
+        reason, error_message = error_event(events)
+        return ClusterStatus(
+            "Error", detail=error_message or reason or reason_for_exit_code(exit_code), exit_code=exit_code
+        )
     nodes = payload if isinstance(payload, list) else [payload]
     nodes = [n for n in nodes if isinstance(n, dict)]
     if not nodes:
@@ -366,3 +368,16 @@ def primary_endpoint(profile: dict) -> tuple[str, int] | None:
     if not ip or not port:
         return None
     return str(ip), int(port)
+
+
+# `addons enable OLD` enables and saves NEW instead (pkg/addons/addons.go Deprecations, v1.36-master), so OLD is
+# never in the Addons map: without this, a profile naming OLD would enable it again on every `up`.
+REPLACED_ADDONS = {"heapster": "metrics-server", "nvidia-gpu-device-plugin": "nvidia-device-plugin"}
+
+
+def with_replaced_addons(addons: Mapping[str, bool]) -> dict[str, bool]:
+    out = dict(addons)
+    for old, new in REPLACED_ADDONS.items():
+        if new in out and not out.get(old):
+            out[old] = out[new]
+    return out

@@ -11,6 +11,7 @@ import pytest
 
 from devloop.adapters import builder as builder_mod
 from devloop.adapters.minikube import cli as mk
+from devloop.adapters.minikube import image_cache
 from devloop.adapters.minikube.home import Node
 from devloop.adapters.proc import Completed
 from devloop.base.errors import ClusterError, UnsafeContext
@@ -61,7 +62,7 @@ def test_f1_image_load_removes_only_the_tarball_it_created(tmp_path, monkeypatch
         made.parent.mkdir(parents=True)
         made.write_bytes(b"tar")
 
-    monkeypatch.setattr(mk.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(image_cache.platform, "machine", lambda: "x86_64")
     run = FakeRun((0, "", ""), effect=minikube_caches)
     mk.Minikube(P, run=run).image_load("localhost:5000/devloop/fn:abc", timeout=60)
     assert not made.exists() and not (images / "localhost_5000").exists()
@@ -81,7 +82,7 @@ def test_f1_a_tarball_that_was_there_before_the_load_stays(tmp_path, monkeypatch
 
 def test_f1_a_failed_load_leaves_no_tarball_either(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIKUBE_HOME", str(tmp_path))
-    monkeypatch.setattr(mk.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(image_cache.platform, "machine", lambda: "aarch64")
     made = tmp_path / ".minikube" / "cache" / "images" / "arm64" / "devloop" / "fn_abc"
 
     def minikube_caches(_argv):
