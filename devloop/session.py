@@ -49,7 +49,7 @@ class Session:
     make_kube: Callable[..., KubeAdapter] | None = None
     make_docker: Callable[[dict[str, str]], EngineAdapter] | None = None
     # driver -> HostResources: what minikube's driver has to give (adapters/host.py), checked under --force
-    make_host: Callable[[str], HostResources | None] | None = None
+    make_host: Callable[[str], HostResources] | None = None
 
     _minikube: MinikubeAdapter | None = None
     _kube: KubeAdapter | None = None

@@ -16,7 +16,7 @@ from devloop.adapters import proc
 from devloop.base.errors import BuildFailed, ClusterError, CommandFailed, DevloopError
 
 if TYPE_CHECKING:
-    from devloop.adapters.docker_engine import DockerEngine
+    from devloop.adapters.protocols import EngineAdapter
     from devloop.output.report import Reporter
 
 
@@ -39,7 +39,7 @@ class Builder:
         self,
         *,
         context: str,
-        docker: Callable[[], DockerEngine],
+        docker: Callable[[], EngineAdapter],
         docker_env: Callable[[], dict[str, str]],
         reporter: Reporter,
         timeout: float,

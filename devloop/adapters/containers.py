@@ -12,9 +12,12 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devloop.base.errors import ClusterError
+
+if TYPE_CHECKING:
+    from devloop.adapters.protocols import ContainerAPI
 
 
 class SyncFailed(ClusterError):
@@ -49,7 +52,7 @@ def archive(files: Mapping[Path, str]) -> bytes:
     return buf.getvalue()
 
 
-def _api(engine: Any):
+def _api(engine: Any) -> ContainerAPI:
     return engine.client.api
 
 
@@ -98,7 +101,7 @@ def restart(engine: Any, container: str, *, timeout: float = 30) -> ContainerSta
         return now if now is not None and now.running and now.started_at != before.started_at else None
 
     try:
-        return wait_for(
+        after = wait_for(
             running_again,
             timeout=timeout,
             interval=0.02,
@@ -106,6 +109,8 @@ def restart(engine: Any, container: str, *, timeout: float = 30) -> ContainerSta
         )
     except WaitTimeout as exc:
         raise SyncFailed(exc.message) from None
+    assert after is not None  # wait_for hands back only a truthy answer
+    return after
 
 
 def _short(exc: BaseException) -> str:

@@ -11,12 +11,15 @@ can switch the environment off) and `trust_env = False`; then the version is neg
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from devloop.base.errors import ClusterError
+
+if TYPE_CHECKING:
+    import urllib3
 
 # Used only for the first request (GET /version); the daemon's own version replaces it.
 _BOOTSTRAP_API_VERSION = "1.24"
@@ -24,7 +27,7 @@ _TIMEOUT = 60
 
 
 def _truthy(value: str | None) -> bool:
-    return bool(value) and value.strip().lower() not in ("0", "false", "no")
+    return value is not None and bool(value) and value.strip().lower() not in ("0", "false", "no")
 
 
 class DockerEngine:
@@ -48,10 +51,11 @@ class DockerEngine:
         self.timeout = timeout
         self._scheme = scheme
         self._tls = self._tls_files(scheme) if scheme in ("tcp", "https") else None
-        self._pool = None
+        self._pool: urllib3.HTTPConnectionPool | None = None
         self._name: str | None = None
-        self._client = None
-        self._api = None
+        # docker.DockerClient / docker.APIClient: the SDK publishes no types (Any either way).
+        self._client: Any = None
+        self._api: Any = None
         if scheme in ("tcp", "https"):
             self._pool = self._make_pool()
             server = self._get("/version", versioned=False, reaching=True)
@@ -80,17 +84,20 @@ class DockerEngine:
             )
         return (str(ca) if verify else None), str(cert), str(key), verify
 
-    def _make_pool(self):
+    def _make_pool(self) -> urllib3.HTTPConnectionPool:
         import urllib3
 
         parts = urlparse(self.host)
         port = parts.port or 2376
         if self._tls is None:
-            return urllib3.HTTPConnectionPool(parts.hostname, port, maxsize=4, timeout=self.timeout, retries=False)
+            return urllib3.HTTPConnectionPool(
+                parts.hostname or "", port, maxsize=4, timeout=self.timeout, retries=False
+            )
         ca, cert, key = self._tls[:3]
         try:
             return urllib3.HTTPSConnectionPool(
-                parts.hostname,
+                # "" fails exactly as None does (urllib3: "No host specified.")
+                parts.hostname or "",
                 port,
                 maxsize=4,
                 timeout=self.timeout,
@@ -110,6 +117,8 @@ class DockerEngine:
         import urllib3
 
         url = f"/v{self.api_version}{path}" if versioned else path
+        # only a tcp/https engine is asked through the pool (the constructor made it)
+        assert self._pool is not None
         try:
             response = self._pool.request("GET", url, preload_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -173,7 +182,7 @@ class DockerEngine:
         self._client = client
 
     @property
-    def client(self):
+    def client(self) -> Any:
         """The docker.DockerClient for the same engine (already safe from the environment), made on first use."""
         if self._client is None:
             self._connect_sdk()
@@ -227,7 +236,7 @@ class DockerEngine:
     def image_exists(self, ref: str) -> bool:
         return self.image_id(ref) is not None
 
-    def _call(self, what: str, fn, *args, **kwargs):
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         import docker.errors
         import requests
 
@@ -245,7 +254,7 @@ class DockerEngine:
     def __enter__(self) -> DockerEngine:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

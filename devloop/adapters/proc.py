@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from devloop.base.errors import CommandFailed, ToolMissing, WaitTimeout
 from devloop.base.waits import wait_for
@@ -188,7 +189,7 @@ class _Output:
                 self.callback_errors.append(exc)
 
 
-def _feed(pipe, data: str) -> None:
+def _feed(pipe: IO[bytes], data: str) -> None:
     try:
         pipe.write(data.encode())
     except (BrokenPipeError, ValueError):
@@ -310,6 +311,6 @@ def run(
     return completed
 
 
-def run_shell(command: str, **kwargs) -> Completed:
+def run_shell(command: str, **kwargs: Any) -> Completed:
     """Run a profile's build command with bash, as a developer would type it."""
     return run(["bash", "-c", command], **kwargs)

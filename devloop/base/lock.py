@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from devloop.base.errors import DevloopError, WaitTimeout
 from devloop.base.waits import wait_for
@@ -203,6 +204,8 @@ class ProfileLock:
                 on_wait(self.holder(), left)
             return False
 
+        # wait_for's own default sleep unless one is given
+        sleeping: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         try:
             wait_for(
                 taken,
@@ -210,7 +213,7 @@ class ProfileLock:
                 interval=POLL,
                 describe=f"the lock {self.path}",
                 clock=clock,
-                **({"sleep": sleep} if sleep is not None else {}),
+                **sleeping,
             )
         except WaitTimeout:
             raise self._busy(self.holder(), waited=wait) from None
@@ -266,7 +269,7 @@ class ProfileLock:
             os.close(fd)
 
     @contextlib.contextmanager
-    def hold(self, **kwargs) -> Iterator[ProfileLock]:
+    def hold(self, **kwargs: Any) -> Iterator[ProfileLock]:
         self.acquire(**kwargs)
         try:
             yield self
@@ -279,7 +282,7 @@ class ProfileLock:
 
 
 @contextlib.contextmanager
-def hold_for(session, *, wait: float, kind: str = "profile") -> Iterator[ProfileLock]:
+def hold_for(session: Any, *, wait: float, kind: str = "profile") -> Iterator[ProfileLock]:
     """Hold `session`'s profile lock around a command (or one watch cycle), through its Reporter:
     a busy lock is said once (who holds it, how long we wait), the wait shows a countdown (a `lock`
     step's wait events), and a takeover from a dead holder is a warning."""
@@ -292,7 +295,7 @@ def hold_for(session, *, wait: float, kind: str = "profile") -> Iterator[Profile
             raise
         rep.info(f"{busy.message}; waiting up to {wait:g}s for it (--wait-lock)")
         with rep.step("lock", "wait for the profile lock") as step:
-            shown = [None]
+            shown: list[int | None] = [None]
 
             def on_wait(holder: Holder | None, left: float) -> None:
                 whole = int(left + 0.999)

@@ -14,6 +14,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -50,7 +51,7 @@ def stopping() -> bool:
     return _stopping
 
 
-def _handle(signum: int, _frame) -> None:
+def _handle(signum: int, _frame: FrameType | None) -> None:
     global _stopping
     if _stopping:
         _kill_children()

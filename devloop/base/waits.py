@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from devloop.base.errors import WaitTimeout
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 T = TypeVar("T")
 
@@ -38,7 +41,7 @@ def wait_for(
 
     deadline = clock() + timeout
 
-    def pause(_state) -> float:
+    def pause(_state: RetryCallState) -> float:
         step = interval() if callable(interval) else interval
         return max(0.0, min(step, deadline - clock()))
 
@@ -48,7 +51,7 @@ def wait_for(
         retry=retry_if_result(lambda value: not value),
         sleep=sleep,
         # Out of time: hand back the last (falsy) answer instead of tenacity's RetryError.
-        retry_error_callback=lambda state: _OutOfTime(state.outcome.result()),
+        retry_error_callback=_out_of_time,
     )
     result = retrying(condition)
     if isinstance(result, _OutOfTime):
@@ -60,8 +63,15 @@ def wait_for(
 class _OutOfTime:
     __slots__ = ("last",)
 
-    def __init__(self, last) -> None:
+    def __init__(self, last: Any) -> None:
+        # the condition's last answer (a T; tenacity's callback does not carry the type)
         self.last = last
+
+
+def _out_of_time(state: RetryCallState) -> _OutOfTime:
+    # tenacity calls this only after an attempt, so there is an outcome
+    assert state.outcome is not None
+    return _OutOfTime(state.outcome.result())
 
 
 __all__ = ["wait_for"]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shlex
 import shutil
+from typing import TYPE_CHECKING
 
 from devloop.base.errors import DevloopError
 from devloop.base.results import Check, DoctorResult
 from devloop.session import Session
 from devloop.watch.watcher import inotify_limit
+
+if TYPE_CHECKING:
+    from devloop.adapters.minikube.versions import MinikubeVersion
 
 
 def _tool(name: str, why: str) -> Check:
@@ -101,7 +105,7 @@ def _cluster_checks(session: Session) -> list[Check]:
     return checks
 
 
-def _start_checks(session: Session, version) -> list[Check]:
+def _start_checks(session: Session, version: MinikubeVersion) -> list[Check]:
     """What devloop adds to `minikube start` (--force, --docker-env) and the checks --force skips."""
     from devloop.loop.steps import start_plan
 

@@ -18,4 +18,5 @@ def list_profiles(cwd: Path) -> ProfilesListResult:
 
 def show_profile(ref: str, cwd: Path) -> ProfileShowResult:
     loaded = lookup.load_profile(ref, cwd=cwd)
+    assert loaded.source is not None  # load_profile records the file it read
     return ProfileShowResult(name=loaded.name, path=str(loaded.source), text=Path(loaded.source).read_text())

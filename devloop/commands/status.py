@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from devloop.adapters.kube.diagnosis import (
@@ -47,6 +48,7 @@ def status(session: Session) -> StatusResult:
     live: list[dict] = []
     if kube is not None and objects is not None:
         live = _live_objects(kube, objects)
+    exists: Callable[[str], bool] | None
     if loads:
         exists = session.builder().image_exists if running else None  # `minikube image ls`: a query
     else:
@@ -214,7 +216,7 @@ def _components(session: Session, fps: dict[str, dict], live: list[dict], exists
     for c in session.profile.components:
         entry: dict[str, Any] = {"name": c.name, **fps.get(c.name, {})}
         tag = entry.get("tag")
-        own = normalize_repo(parse_image_ref(c.image).repo) if parse_image_ref(c.image) else c.image
+        own = normalize_repo(own_ref.repo) if (own_ref := parse_image_ref(c.image)) else c.image
         upstream = {r.repo for r in (parse_image_ref(x) for x in c.replaces) if r}
         running = sorted({img for img, _ in images if (r := parse_image_ref(img)) and r.repo in ({own} | upstream)})
         entry["running"] = running

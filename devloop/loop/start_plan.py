@@ -19,11 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from devloop.adapters.builder import DiskSpace, disk_verdict
 from devloop.adapters.host import HostResources
 from devloop.adapters.minikube.versions import MinikubeVersion, needs_force, parse_semver
 from devloop.base.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from devloop.profile.schema import Cluster
 
 MIN_CPUS = 2  # RSRC_INSUFFICIENT_CORES (start_flags.go:115)
 MIN_MEMORY_MB = 1800  # RSRC_INSUFFICIENT_REQ_MEMORY (start_flags.go:116)
@@ -74,7 +78,7 @@ def old_dockershim_on_docker29(version: MinikubeVersion, *, driver: str, runtime
 
 
 def plan_start(
-    cluster,
+    cluster: Cluster,
     version: MinikubeVersion,
     read_host: Callable[[], HostResources] | None,
     *,
@@ -118,7 +122,7 @@ def plan_start(
     return plan
 
 
-def _check_disk(cluster, space: DiskSpace | None, plan: StartPlan) -> None:
+def _check_disk(cluster: Cluster, space: DiskSpace | None, plan: StartPlan) -> None:
     """--force also skips minikube's check that the node's /var is not full (machine/start.go): with the
     docker and podman drivers that /var is a volume on the engine's data root, so devloop checks that root
     by minikube's own thresholds, and refuses where minikube would have."""
@@ -136,7 +140,7 @@ def _check_disk(cluster, space: DiskSpace | None, plan: StartPlan) -> None:
     plan.warnings.append(f"{why}: deployments may fail. `docker system prune` frees space")
 
 
-def _check_resources(cluster, host: HostResources, plan: StartPlan, source: str) -> None:
+def _check_resources(cluster: Cluster, host: HostResources, plan: StartPlan, source: str) -> None:
     cpus = cluster.cpus
     if isinstance(cpus, int):
         if cpus < MIN_CPUS:

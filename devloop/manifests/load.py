@@ -71,6 +71,7 @@ def parse_yaml_manifests(text: str, path: Path) -> list[Obj]:
         try:
             while loader.check_node():
                 node = loader.get_node()
+                assert node is not None  # check_node() said there is one
                 docs.append((node.start_mark.line + 1, loader.construct_document(node)))
         finally:
             loader.dispose()

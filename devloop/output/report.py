@@ -25,6 +25,8 @@ from rich.markup import escape
 import devloop
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from devloop.base.errors import DevloopError
     from devloop.base.results import Result
 
@@ -87,7 +89,7 @@ class Reporter:
         # soft_wrap: a step line stays one line in logs and pipes, whatever the width.
         self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
         self.timings: list[StepTiming] = []
-        self._status = None
+        self._status: Status | None = None
         # A plan (--dry-run; the Session sets this) waits for nothing and shows no outcomes.
         self.planning = False
 

@@ -138,6 +138,7 @@ def parse_profile(text: str, path: Path) -> Profile:
         raise ConfigError(
             f"{path}: profile is empty; expected a mapping with keys name, cluster, namespace, components, manifests"
         )
+    assert node is not None  # a document with data has its node
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:{node.start_mark.line + 1}: expected the profile to be a mapping of keys, found {type_name(data)}"

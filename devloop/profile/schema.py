@@ -180,14 +180,14 @@ class Timeouts(StrictModel):
     """Deadlines in seconds for every wait devloop does."""
 
     # Never below minikube's own give-up times (adapters/minikube.py), so minikube always says why first.
-    cluster_start: float = Field(900, gt=0)
-    addons: float = Field(540, gt=0)
-    build: float = Field(1800, gt=0)
-    cleanup_grace: float = Field(10, ge=0)  # time controllers get to remove their finalizers
-    cleanup: float = Field(60, gt=0)  # after finalizers are stripped, until the objects are gone
-    delete: float = Field(120, gt=0)
-    crd_established: float = Field(60, gt=0)
-    rollout: float = Field(180, gt=0)
+    cluster_start: float = Field(default=900, gt=0)
+    addons: float = Field(default=540, gt=0)
+    build: float = Field(default=1800, gt=0)
+    cleanup_grace: float = Field(default=10, ge=0)  # time controllers get to remove their finalizers
+    cleanup: float = Field(default=60, gt=0)  # after finalizers are stripped, until the objects are gone
+    delete: float = Field(default=120, gt=0)
+    crd_established: float = Field(default=60, gt=0)
+    rollout: float = Field(default=180, gt=0)
 
     @field_validator("cluster_start", "addons")
     @classmethod

@@ -98,8 +98,8 @@ class Fingerprinter:
         h = hashlib.sha256()
         # live_update is how devloop updates running containers, not what the image holds: turning it on or
         # off must not change the tag (nor rebuild every image of a profile that predates the field)
-        entry = component.model_dump_json(exclude={"live_update"})
-        h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{entry}\n".encode())
+        profile_entry = component.model_dump_json(exclude={"live_update"})
+        h.update(f"{FORMAT}\nbuild:{component.build}\nentry:{profile_entry}\n".encode())
         hashed = 0
         entries = cache.entries
         parts: list[str] = []

@@ -115,7 +115,7 @@ class IgnoreRules:
             self.ignored: Callable[[str], bool] = self.spec.match_file
         elif patterns:
             # No `!`: last-match-wins needs no ordering, so one alternation does it in one pass.
-            combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns)
+            combined = "|".join(f"(?:{re.sub(r'[(][?]P<[^>]+>', '(?:', p.regex.pattern)})" for p in patterns if p.regex)
             self.ignored = re.compile(combined).match  # type: ignore[assignment]  # a match is truthy
         else:
             self.ignored = lambda rel: False

@@ -137,7 +137,7 @@ class LiveUpdater:
             )
         return ""
 
-    def _update(self, component: Any, base: Baseline, tag: str, pods: list[dict]):
+    def _update(self, component: Any, base: Baseline, tag: str, pods: list[dict]) -> state.LiveRecord | str:
         """The live update of one component: its record, or why it needs the image build."""
         from devloop.adapters import containers, proc
 

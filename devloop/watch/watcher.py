@@ -342,7 +342,9 @@ class Watcher:
 
     def _reload_rules(self) -> None:
         """A .dockerignore changed: re-read the rules and watch what they no longer ignore."""
-        self.router.reload()
+        router = self.router
+        assert hasattr(router, "reload")  # optional on a Router; the caller checked
+        router.reload()
         if self._observer is None:
             return
         try:

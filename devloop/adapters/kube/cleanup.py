@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 from devloop.base.errors import ClusterError, WaitTimeout
 from devloop.base.waits import wait_for
@@ -95,7 +96,7 @@ class Cleaner:
         stripped_uids: set[str] = set()
         errors: dict[str, str] = {}
 
-        def strip(pool, res: Resource, meta: dict):
+        def strip(pool: ThreadPoolExecutor, res: Resource, meta: dict) -> Future[None]:
             return pool.submit(self._strip, res, meta, report, stripped_uids, errors, on_event)
 
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="devloop-clean") as pool:
@@ -218,7 +219,8 @@ class Cleaner:
         errors: dict[str, str],
         on_event: OnEvent | None,
     ) -> None:
-        namespace, name, uid = meta.get("namespace"), meta.get("name"), meta.get("uid", "")
+        namespace, uid = meta.get("namespace"), meta.get("uid", "")
+        name = cast(str, meta.get("name"))  # a listed object always has one
         finalizers = list(meta.get("finalizers") or [])
         try:
             self.transport.request(

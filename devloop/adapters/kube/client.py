@@ -37,7 +37,7 @@ class Kube:
     def __enter__(self) -> Kube:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- discovery ---------------------------------------------------------------------------
@@ -62,7 +62,7 @@ class Kube:
         *,
         field_manager: str = "devloop",
         force: bool = True,
-        on_fallback=None,
+        on_fallback: Callable[[str], None] | None = None,
         known_off: bool = False,
     ) -> bool:
         return self.objects.server_side_apply(

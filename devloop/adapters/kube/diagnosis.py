@@ -5,6 +5,7 @@ Nothing here talks to a cluster, so commands may use it on whatever objects they
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from devloop.base.errors import ClusterError
@@ -203,7 +204,7 @@ def is_fresh(pod: dict) -> bool:
     return pod_problem(pod) is not None and all(cs.get("restartCount", 0) == 0 for cs in statuses)
 
 
-def crashed_containers(pods: list[dict], settled: set[tuple[str, str]] = frozenset()) -> list[str]:
+def crashed_containers(pods: list[dict], settled: Collection[tuple[str, str]] = frozenset()) -> list[str]:
     """Containers of `pods` (minus the `settled` (namespace, pod): there, and not fresh, when the wait
     began) that are not running at the moment a rollout counts as done (it turned Ready and exited
     since, and the Deployment's status has not caught up), or that have restarted."""

@@ -139,7 +139,7 @@ class Kubeconfig:
             "kind": "Config",
             "current-context": context,
             "contexts": [{"name": context, "context": ctx}],
-            "clusters": [{"name": ctx.get("cluster"), "cluster": self.clusters[ctx.get("cluster")]}],
+            "clusters": [{"name": ctx.get("cluster"), "cluster": self.clusters[ctx.get("cluster", "")]}],
             "users": [{"name": user, "user": self.users.get(user) or {}}],
         }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import time
@@ -256,14 +257,15 @@ class Objects:
             if not token:
                 return items
 
-    def list_custom(self, resource: str) -> list[dict]:
+    def list_custom(self, resource: str) -> builtins.list[dict]:
         """All objects of a custom resource ("functions.kubeless.io") in all namespaces."""
         res = self.discovery.crd_resource(resource)
         return self.list(res) if res else []
 
     # -- CRDs --------------------------------------------------------------------------------
 
-    def wait_crds_established(self, names: list[str], *, timeout: float) -> None:
+    # builtins.list: in the class body below `list` is the method above
+    def wait_crds_established(self, names: builtins.list[str], *, timeout: float) -> None:
         seen: dict[str, str] = {}
         remaining = list(names)
 
@@ -351,6 +353,8 @@ class Objects:
                 items = self.list(res, namespace=name, metadata_only=True) if res and res.namespaced else []
             except ClusterError:
                 continue
+            if res is None:
+                continue  # nothing listed (items is empty)
             for item in items[:20]:
                 ref = ObjRef.of(item, api_version=res.api_version, kind=res.kind)
                 lines.append(f"  - {describe_remaining(item, ref)}")

@@ -62,13 +62,14 @@ class Transport:
         self.server = config.server(context)
         self.request_timeout = request_timeout
         self._config = config
-        self._api = None
+        # kubernetes.client.ApiClient: the official client publishes no types
+        self._api: Any = None
         # minikube's contexts (a client certificate) skip the official client and its import (~0.4 s)
         self.direct = client_cert_pool(config, context, maxsize=WORKERS * 2)
         if self.direct is None:
             self._api = self._official_client()
 
-    def _official_client(self):
+    def _official_client(self) -> Any:
         from kubernetes import client
         from kubernetes.config import load_kube_config_from_dict
 
@@ -86,7 +87,7 @@ class Transport:
         return client.ApiClient(configuration=configuration)
 
     @property
-    def api(self):
+    def api(self) -> Any:
         """The official ApiClient (log streaming uses it); made on first use for a direct context."""
         if self._api is None:
             self._api = self._official_client()
@@ -148,7 +149,7 @@ class Transport:
             raise Transient(status_text(method, path, status, payload))
         return status, payload
 
-    def request(self, method: str, path: str, **kwargs) -> Any:
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call with bounded retries for transient failures; returns the decoded body.
 
         A status outside 2xx raises ApiError (NotFound, Conflict, Unprocessable for 404, 409, 422).
@@ -184,7 +185,7 @@ class Transport:
         cls = _BY_STATUS.get(status, ApiError)
         return cls(status_text(method, path, status, payload), status=status, reason=reason, hint=hint)
 
-    def get(self, path: str, **kwargs) -> Any | None:
+    def get(self, path: str, **kwargs: Any) -> Any | None:
         """GET, with None for 404."""
         try:
             return self.request("GET", path, **kwargs)

@@ -105,7 +105,7 @@ class Workloads:
                 said = summary
             return False
 
-        def timed_out(_) -> str:
+        def timed_out(_: bool) -> str:
             lines = []
             for ns, name in pending:
                 lines.append(f"  {messages[(ns, name)]}")
@@ -162,7 +162,8 @@ class Workloads:
         if not follow:
             kwargs["_request_timeout"] = self.transport.request_timeout
         try:
-            resp = client.CoreV1Api(self.transport.api).read_namespaced_pod_log(pod, namespace, **kwargs)
+            # the client's stub says str, but _preload_content=False hands back the urllib3 response
+            resp: Any = client.CoreV1Api(self.transport.api).read_namespaced_pod_log(pod, namespace, **kwargs)
         except ApiException as exc:
             raise ClusterError(
                 f"cannot read logs of {namespace}/{pod}/{container}: {exc.status} {exc.reason}",
