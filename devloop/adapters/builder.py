@@ -153,9 +153,8 @@ class LoadBuilder:
 
     def _nodes(self) -> tuple[list[str], str]:
         """(config.json's node names, the runtime) when the cluster has several nodes; ([], "") otherwise."""
-        read = getattr(self.minikube, "profile_config", None)
         try:
-            config = read() if read is not None and hasattr(self.minikube, "node_images") else None
+            config = self.minikube.profile_config()
         except DevloopError:
             config = None
         if config is None or len(config.nodes) < 2:

@@ -128,9 +128,8 @@ def _start_checks(session: Session, version: MinikubeVersion) -> list[Check]:
 
 def _runtime_check(session: Session) -> Check:
     want = session.profile.cluster.container_runtime
-    read = getattr(session.minikube, "profile_config", None)
     try:
-        config = read() if read is not None else None
+        config = session.minikube.profile_config()
     except DevloopError:
         config = None
     have = config.container_runtime if config is not None else ""

@@ -73,8 +73,7 @@ def _feature_gate_drift(session: Session) -> str | None:
     """How the running cluster's feature gates (minikube's config.json, a file read) differ from the profile's."""
     from devloop.loop.start_plan import feature_gate_drift
 
-    read = getattr(session.minikube, "profile_config", None)
-    config = read() if read is not None else None
+    config = session.minikube.profile_config()
     if config is None:
         return None  # nothing saved to compare with (a dry run's double): minikube's own start decides
     return feature_gate_drift(dict(session.profile.cluster.feature_gates), config.feature_gates)
@@ -83,8 +82,7 @@ def _feature_gate_drift(session: Session) -> str | None:
 def _start_gates(session: Session, *, drift: bool) -> dict[str, bool] | None:
     from devloop.loop.start_plan import start_feature_gates
 
-    read = getattr(session.minikube, "profile_config", None)
-    config = read() if read is not None else None
+    config = session.minikube.profile_config()
     saved = config.feature_gates if config is not None else ""
     return start_feature_gates(dict(session.profile.cluster.feature_gates), saved, drift=drift)
 

@@ -173,4 +173,5 @@ def test_context_info_reads_minikube_provider(tmp_path):
         "user": "p",
         "namespace": "default",
         "provider": "minikube.sigs.k8s.io",
+        "unlike_minikubes_entry": None,  # the context leads to the first file's entry named after the profile
     }

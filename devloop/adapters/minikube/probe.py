@@ -23,11 +23,10 @@ def running(session: Any) -> Any | None:
     """A ClusterStatus saying Running, or None when only minikube can tell."""
     from devloop.adapters.minikube.cli import ClusterStatus
 
-    read_config = getattr(session.minikube, "profile_config", None)
-    if read_config is None or session.dry_run:
-        return None  # a double without minikube's files, or a plan: ask it
+    if session.dry_run:
+        return None  # a plan: ask the double
     try:
-        config = read_config()
+        config = session.minikube.profile_config()
         if config is None or config.endpoint is None:
             return None
         kube = session.kube()  # the context guard runs first
