@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from devloop.commands import logs, status
 from devloop.manifests import render as manifests
 from devloop.profile.lookup import load_profile
+from support.fakes import FakeKube
 
 SELECTOR = {
     "matchLabels": {"app": "fc"},
@@ -38,22 +39,6 @@ def _deployment(*, ready: bool) -> dict:
     }
 
 
-class FakeKube:
-    """Answers a pod query only when it carries the Deployment's whole selector."""
-
-    def __init__(self, deploy: dict, pods: list[dict]):
-        self.deploy = deploy
-        self._pods = pods
-        self.queries: list[tuple[str, str | None]] = []
-
-    def deployment(self, namespace, name):
-        return self.deploy
-
-    def pods(self, namespace, selector):
-        self.queries.append((namespace, selector))
-        return self._pods if selector == WANTED else []
-
-
 def _pod(image: str, *, deleting: bool = False) -> dict:
     meta = {"name": "fc-abc", "namespace": "kubeless"}
     if deleting:
@@ -73,7 +58,7 @@ def _pod(image: str, *, deleting: bool = False) -> dict:
 def test_status_asks_for_pods_with_match_expressions(tmp_path):
     session = SimpleNamespace(profile=SimpleNamespace(namespace="kubeless"))
     deploy = _deployment(ready=False)
-    kube = FakeKube(deploy, [_pod("kubeless-function-controller:dev-1")])
+    kube = FakeKube(deployment=deploy, selector=WANTED, pods=[_pod("kubeless-function-controller:dev-1")])
     [entry] = status._deployments(session, kube, [deploy], [deploy])
     assert kube.queries == [("kubeless", WANTED)]
     assert entry["state"] == "progressing"
@@ -88,7 +73,7 @@ def test_logs_finds_containers_through_match_expressions(tmp_path, monkeypatch):
     deploy = _deployment(ready=True)
     monkeypatch.setattr(manifests, "load_manifests", lambda prof, ws: [deploy])
     image = "kubeless-function-controller:dev-1"
-    kube = FakeKube(deploy, [_pod(image), _pod(image, deleting=True)])
+    kube = FakeKube(deployment=deploy, selector=WANTED, pods=[_pod(image), _pod(image, deleting=True)])
     targets = logs.find_targets(session, kube, ["function-controller"])
     assert kube.queries == [("kubeless", WANTED)]
     assert [(t.namespace, t.pod, t.container, t.image, t.component) for t in targets] == [

@@ -14,7 +14,8 @@ from devloop.base.errors import ConfigError
 from devloop.loop import steps as loop
 from devloop.loop.start_plan import feature_gate_drift, parse_feature_gates
 from devloop.profile.lookup import load_profile_file
-from tests.unit.test_loop import FakeMinikube, make_session, workspace  # noqa: F401 - fixture
+from support.fakes import FakeMinikube
+from tests.unit.test_loop import make_session, workspace  # noqa: F401 - fixture
 
 BASE = """\
 name: gates

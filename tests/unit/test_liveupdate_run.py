@@ -20,6 +20,7 @@ from devloop.liveupdate import state
 from devloop.output.report import Reporter
 from devloop.profile.lookup import load_profile
 from devloop.watch.live_update import LiveUpdater
+from support.fakes import FakeKube
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "workspace"
@@ -59,13 +60,15 @@ class FakeEngine:
         self.client = self
 
 
-class FakeKube:
+class ControllerPod:
+    """The controller's pod as the kubelet runs it; a test changes its container or state between two reads."""
+
     def __init__(self, image: str, container_id: str = CID_A) -> None:
         self.image, self.container_id = image, container_id
         self.state: dict = {"running": {}}
         self.pod_name = "ctrl-1"
 
-    def pods(self, namespace, selector):
+    def pods(self, namespace):
         return [
             {
                 "metadata": {"name": self.pod_name, "namespace": namespace},
@@ -89,7 +92,7 @@ class FakeSession:
         self.cache_dir = tmp_path / "cache"
         self.fingerprinter = Fingerprinter(self.cache_dir / "fingerprints")
         self.engine = FakeEngine()
-        self.fake_kube: FakeKube | None = None
+        self.controller: ControllerPod | None = None
         self.dry_run = False
 
     @property
@@ -97,7 +100,7 @@ class FakeSession:
         return self.profile.cluster.profile
 
     def kube(self):
-        return self.fake_kube
+        return FakeKube(self.controller.pods) if self.controller is not None else None
 
     def docker(self):
         return self.engine
@@ -124,7 +127,7 @@ def deployed(session: FakeSession) -> tuple[LiveUpdater, str]:
     snapshot = updater.snapshot()
     tags = loop.component_tags(session, None)
     updater.note_deployed(tags, snapshot)
-    session.fake_kube = FakeKube(tags[HTTP])
+    session.controller = ControllerPod(tags[HTTP])
     return updater, tags[HTTP]
 
 
@@ -175,7 +178,7 @@ def test_a_change_outside_the_live_inputs_takes_the_image_build(session, rel):
 def test_a_pod_recreated_since_the_last_live_update_takes_the_image_build(session):
     updater, _ = deployed(session)
     assert updater.try_update([HTTP], [edit(session, "pkg/utils/k8sutil.go")]).updated
-    session.fake_kube.container_id = CID_B  # the kubelet made a new container from the image
+    session.controller.container_id = CID_B  # the kubelet made a new container from the image
     calls = len(session.engine.api.calls)
     result = updater.try_update([HTTP], [edit(session, "pkg/utils/k8sutil.go")])
     assert "recreated since the last live update" in result.full[HTTP] and not result.updated
@@ -197,7 +200,7 @@ def test_a_container_back_from_its_image_is_lost(session):
     updater, _ = deployed(session)
     updater.try_update([HTTP], [edit(session, "cmd/http-trigger-controller/main.go")])
     assert updater.lost() == {}
-    session.fake_kube.container_id = CID_B
+    session.controller.container_id = CID_B
     lost = updater.lost()
     assert list(lost) == [HTTP] and "came back from image" in lost[HTTP]
     assert updater.pending_convergence() == [HTTP]
@@ -208,16 +211,16 @@ def test_the_live_updates_own_restart_is_not_a_loss(session):
     saw it die and start again): same container ID, so nothing came back from the image."""
     updater, _ = deployed(session)
     updater.try_update([HTTP], [edit(session, "cmd/http-trigger-controller/main.go")])
-    session.fake_kube.state = {"terminated": {"exitCode": 0}}
+    session.controller.state = {"terminated": {"exitCode": 0}}
     assert updater.lost() == {}
-    session.fake_kube.state = {"waiting": {"reason": "ContainerCreating"}}
+    session.controller.state = {"waiting": {"reason": "ContainerCreating"}}
     assert updater.lost() == {}
 
 
 def test_a_recreated_pod_is_lost(session):
     updater, _ = deployed(session)
     updater.try_update([HTTP], [edit(session, "cmd/http-trigger-controller/main.go")])
-    session.fake_kube.pod_name, session.fake_kube.container_id = "ctrl-2", CID_B
+    session.controller.pod_name, session.controller.container_id = "ctrl-2", CID_B
     lost = updater.lost()
     assert list(lost) == [HTTP] and "ctrl-1" in lost[HTTP]
 

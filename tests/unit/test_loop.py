@@ -10,70 +10,14 @@ import pytest
 import yaml
 
 from devloop.adapters.host import HostResources
-from devloop.adapters.minikube.cli import ClusterStatus, Minikube, MinikubeVersion
 from devloop.base.errors import ClusterError, CommandFailed, ConfigError, UnsafeContext
 from devloop.loop import steps as loop
 from devloop.output.report import Reporter
 from devloop.profile.lookup import load_profile
 from devloop.session import Session
+from support.fakes import FakeDocker, FakeMinikube
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
-
-
-class FakeMinikube:
-    # The real argv builder: the dry run prints what the real call would run.
-    binary = "minikube"
-    profile_name = "devloop-kubeless"
-    start_args = Minikube.start_args
-
-    def __init__(self, *, state="Running", version="v1.36.0", endpoint=("127.0.0.1", 8443)):
-        self.state = state
-        self._version = version
-        self.endpoint = endpoint
-        self.calls: list[tuple] = []
-
-    def status(self):
-        self.calls.append(("status",))
-        run = "Running" if self.state == "Running" else self.state
-        return ClusterStatus(state=self.state, host=run, kubelet=run, apiserver=run, kubeconfig="Configured")
-
-    def version(self):
-        return MinikubeVersion(version=self._version)
-
-    def start(self, **kwargs):
-        self.calls.append(("start", kwargs))
-        self.state = "Running"
-
-    def delete(self, **kwargs):
-        self.calls.append(("delete",))
-        self.state = "Missing"
-
-    def api_endpoint(self):
-        return self.endpoint
-
-    def docker_env(self):
-        return {"DOCKER_HOST": "tcp://127.0.0.1:2376"}
-
-    def profile_config(self):
-        return None  # no minikube files behind a fake
-
-
-class FakeDocker:
-    def __init__(self, name="devloop-kubeless", images=()):
-        self.name = name
-        self.images = set(images)
-
-    def daemon_name(self):
-        return self.name
-
-    def alive(self):
-        return True
-
-    def image_exists(self, ref):
-        return ref in self.images
-
-    def close(self):
-        pass
 
 
 def write_kubeconfig(path: Path, context: str, server: str, *, minikube_marked: bool = False) -> str:

@@ -60,7 +60,9 @@ def test_start_pins_the_profiles_runtime_default_docker():
 
 
 def test_ensure_cluster_passes_the_runtime_from_the_profile(tmp_path):
-    from test_loop import FakeMinikube, make_session  # the loop's own fakes
+    from test_loop import make_session  # the loop's own session maker
+
+    from support.fakes import FakeMinikube
 
     ws = tmp_path / "ws"
     ws.mkdir()
