@@ -45,9 +45,11 @@ def ensure_cluster(session: Session, *, fresh: bool = False) -> bool:
         added = "".join(
             f", {flag}" for flag in (["--force"] if plan.force else []) + [f"--docker-env {v}" for v in plan.docker_env]
         )
+        # the deadline counts from here, minikube's downloads included (it sets them no limit of its own)
         step.waiting(
             f"minikube start -p {cluster.profile} (Kubernetes {cluster.kubernetes_version}, "
-            f"{cluster.container_runtime} runtime{added})"
+            f"{cluster.container_runtime} runtime{added}; deadline {session.profile.timeouts.cluster_start:g}s "
+            "including first downloads)"
         )
         started = mk.start(
             driver=cluster.driver,

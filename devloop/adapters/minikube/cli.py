@@ -96,7 +96,13 @@ class Minikube:
     def _call_long(
         self, what: str, *args: str, timeout: float, on_line: Callable[[str], None] | None = None
     ) -> proc.Completed:
-        """A long minikube command; a deadline that passes names the step minikube was in."""
+        """A long minikube command; a deadline that passes says what minikube was waiting for (F8).
+
+        - minikube had already given up by itself (a host start or kubeadm init it retries, or its final
+          `Exiting due to`): minikube's error, its reason and hint, not a devloop timeout;
+        - minikube was still downloading: it sets no time limit on downloads, so devloop's deadline (counted
+          from the start, downloads included) was the only one; the hint downloads first with no deadline;
+        - otherwise the step minikube was in, which it had not given up on yet."""
         seen = LastStep()
 
         def take(line: str) -> None:
@@ -107,11 +113,36 @@ class Minikube:
         try:
             return self._call(*args, timeout=timeout, on_line=take)
         except WaitTimeout:
+            command = " ".join(self._argv(*args))
+            if seen.gave_up:
+                reason, line = find_exit_reason(seen.gave_up)
+                raise MinikubeError(
+                    what,
+                    argv=self._argv(*args),
+                    exit_code=-9,
+                    reason=reason,
+                    reason_line=line or seen.gave_up,
+                    output_tail="",
+                    message=f"{what}: minikube gave up by itself: {seen.gave_up!r}; devloop stopped `{command}` "
+                    f"{timeout:g}s after it began, while minikube was at: {seen.describe()}",
+                    hint=None
+                    if reason
+                    else f"`minikube logs -p {self.profile_name}` shows why minikube gave up; "
+                    "rerun `devloop up`, and if it fails the same way, `devloop reset` recreates the profile",
+                ) from None
+            if seen.downloading:
+                raise WaitTimeout(
+                    f"{what}: minikube was still downloading ({seen.step!r}) when devloop stopped `{command}` after "
+                    f"{timeout:g}s; minikube sets no time limit on its downloads, so the deadline (counted from the "
+                    "start, downloads included) was devloop's alone",
+                    hint=f"on a slow network, let minikube download first with no deadline: `{command} --download-only`"
+                    ", then `devloop up` again; or raise the profile's `timeouts.cluster_start`",
+                ) from None
             raise WaitTimeout(
-                f"{what}: `{' '.join(self._argv(*args))}` was stopped after {timeout:g}s; minikube was still at: "
-                f"{seen.describe()}",
+                f"{what}: `{command}` was stopped after {timeout:g}s; minikube was still at: {seen.describe()}, and "
+                "had not given up by itself",
                 hint=f"`minikube logs -p {self.profile_name}` shows what it waited for; if it is only slow, raise "
-                "the profile's `timeouts` (devloop's deadlines already exceed minikube's own give-up times)",
+                "the profile's `timeouts`",
             ) from None
 
     def _fail(self, what: str, done: proc.Completed, *, hint: str | None = None) -> MinikubeError:

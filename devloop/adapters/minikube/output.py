@@ -114,29 +114,49 @@ class MinikubeError(ClusterError):
         reason_line: str | None,
         output_tail: str,
         hint: str | None = None,
+        message: str | None = None,
     ) -> None:
+        """`message` replaces the one made from the exit code (minikube stopped by devloop after it gave up)."""
         self.argv = list(argv)
         self.minikube_exit_code = exit_code
         self.reason = reason
         self.reason_line = reason_line
         self.output_tail = output_tail
-        cause = reason_line or EXIT_REASONS.get(exit_code) or "no reason printed"
-        message = f"{what}: `{' '.join(self.argv)}` exited with code {exit_code}: {cause}"
-        if not reason_line and output_tail.strip():
-            tail = "\n".join("  | " + line for line in output_tail.rstrip().splitlines()[-15:])
-            message = f"{message}\n{tail}"
+        if message is None:
+            cause = reason_line or EXIT_REASONS.get(exit_code) or "no reason printed"
+            message = f"{what}: `{' '.join(self.argv)}` exited with code {exit_code}: {cause}"
+            if not reason_line and output_tail.strip():
+                tail = "\n".join("  | " + line for line in output_tail.rstrip().splitlines()[-15:])
+                message = f"{message}\n{tail}"
         if hint is None:
             hint = _REASON_HINTS.get(reason or "") or _DEFAULT_HINT
         super().__init__(message, hint=hint)
 
 
+# The steps of `minikube start` that download (the kicbase image, the preload tarball, the ISO, the Kubernetes
+# binaries; another minikube downloading the same files). minikube sets them no time limit (download/download.go:
+# go-getter without a deadline; node/cache.go's kicbase pull), unlike the steps after them, which give up by
+# themselves (host creation 6 min, machine/start.go:160; kubeadm init 2 x 4 min, kubeadm.go:441; --wait-timeout
+# 6 min, node/start.go:238): while they last, devloop's deadline is the only one running.
+_DOWNLOAD_STEPS = (
+    "Pulling base image",
+    "Downloading Kubernetes",
+    "Downloading VM boot image",
+    "Another minikube instance is downloading",
+)
+# minikube's own give-ups that it retries once (node/start.go:741, kubeadm.go:441), and its final one
+_GAVE_UP_RE = re.compile(r"(StartHost failed, but will try again|initialization failed, will try again|Exiting due to)")
+
+
 class LastStep:
     """What a running minikube command was doing, from its low-fi output: the last step line (`* `, or
-    a `  - `/`    ▪ ` sub-step) and the last line of any kind (out/out.go, style/style.go)."""
+    a `  - `/`    ▪ ` sub-step), the last line of any kind (out/out.go, style/style.go), and the last time
+    minikube gave up by itself (a retried host start or kubeadm init, or its final `Exiting due to`)."""
 
     def __init__(self) -> None:
         self.step = ""
         self.line = ""
+        self.gave_up = ""
 
     def take(self, raw: str) -> None:
         line = raw.rstrip()
@@ -145,6 +165,13 @@ class LastStep:
         self.line = line.strip()
         if line.startswith(("* ", "  - ", "    ▪ ")):
             self.step = line.strip()
+        if _GAVE_UP_RE.search(line):
+            self.gave_up = line.strip()
+
+    @property
+    def downloading(self) -> bool:
+        """minikube's last step is one of its downloads, which it never gives up on by itself."""
+        return any(marker in self.step for marker in _DOWNLOAD_STEPS)
 
     def describe(self) -> str:
         if not self.line:
