@@ -78,12 +78,15 @@ class DryMinikube:
         return self.real.start_args(**settings)
 
     def version(self) -> MinikubeVersion:
-        from devloop.adapters.minikube.cli import MinikubeVersion
+        from devloop.adapters.minikube.versions import MinikubeTooOld, MinikubeVersion, require_supported
 
         try:
-            return self.real.version()
+            # judged here too: a double (or a fake) may hand back a version it did not judge
+            return require_supported(self.real.version())
+        except MinikubeTooOld:
+            raise  # a minikube devloop cannot run on: the plan refuses as the real run would
         except DevloopError:
-            return MinikubeVersion(version="unknown")  # needs_force: an unknown version needs none
+            return MinikubeVersion(version="unknown")  # unreadable: needs_force, an unknown version needs none
 
     def status(self) -> ClusterStatus:
         from devloop.adapters.minikube.cli import ClusterStatus
@@ -183,6 +186,16 @@ class DryKube:
 
     def wait_admission(self, obj: dict[str, Any], **_: Any) -> None:
         pass
+
+    # -- verify: a plan calls nothing (devloop.verify says what each check would do)
+    def service_proxy_get(
+        self, namespace: str, service: str, port: str | int | None, path: str, **_: Any
+    ) -> tuple[int, str]:
+        _would(self.reporter, f"GET services/{service}:{port or ''}/proxy{path} in {namespace}")
+        return 200, ""
+
+    def node_internal_ip(self, **_: Any) -> str | None:
+        return None
 
 
 class DryBuilder:

@@ -75,13 +75,18 @@ def missing_features(version: MinikubeVersion) -> list[tuple[str, str]]:
     return [(feature, since) for feature, since in MINIKUBE_FEATURES if found < Version(since)]
 
 
+class MinikubeTooOld(ClusterError):
+    """The minikube found is older than MINIMUM_MINIKUBE: a verdict on a version that was read, which a dry run
+    reports as the real run would (a version that could not be read is not one)."""
+
+
 def require_supported(version: MinikubeVersion) -> MinikubeVersion:
-    """`version` when devloop can run on it; else ClusterError naming the minimum, what was found, and the fix."""
+    """`version` when devloop can run on it; else MinikubeTooOld naming the minimum, what was found, and the fix."""
     missing = missing_features(version)
     if not missing:
         return version
     lacks = "; ".join(f"{feature} needs {since}" for feature, since in missing)
-    raise ClusterError(
+    raise MinikubeTooOld(
         f"minikube {version.version} is too old: devloop needs minikube {MINIMUM_MINIKUBE} or newer ({lacks})",
         hint=f"upgrade minikube to {MINIMUM_MINIKUBE} or newer: https://minikube.sigs.k8s.io/docs/start/ "
         "(`minikube version` shows the one on PATH)",
