@@ -1,7 +1,7 @@
 """What `minikube start` gets beyond the profile's settings, decided before the long wait.
 
-- `--force`: minikube >= 1.37 refuses Kubernetes older than v1.28 without it (needs_force). It also skips
-  the checks of CPUs and memory against the machine (start.go:2051-2057), so devloop makes them itself:
+- `--force`: minikube refuses Kubernetes older than its release's oldest (versions.OLDEST_KUBERNETES; v1.28 from
+  1.37) without it (needs_force). It also skips the checks of CPUs and memory against the machine (start.go:2051-2057), so devloop makes them itself:
   more CPUs than the driver's engine has is refused here (Docker refuses such a container later, after
   minikube's retries), more memory than it has is explained as a warning (the node may be OOM-killed).
 - `--docker-env DOCKER_MIN_API_VERSION=1.24`: Kubernetes < 1.24 on the docker runtime talks to the node's

@@ -17,10 +17,14 @@ from devloop.base.errors import ClusterError, ConfigError
 # build (`+abc`) or anything a development build appends (`-unset`, `-12-gabcdef`).
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
-# The oldest Kubernetes each minikube line accepts without --force (constants.go
-# OldestKubernetesVersion; raised to v1.28.0 by v1.37.0).
-_OLDEST_K8S_BEFORE_1_37 = (1, 20, 0)
-_OLDEST_K8S_FROM_1_37 = (1, 28, 0)
+# The oldest Kubernetes minikube accepts without --force, per release: (first minikube, its
+# constants.OldestKubernetesVersion), read at every tag from v1.28.0 (MINIMUM_MINIKUBE) to v1.38.1 and master
+# eb25dbc. validateKubernetesVersion exits K8S_OLD_UNSUPPORTED below it unless forced (start.go).
+OLDEST_KUBERNETES: tuple[tuple[str, str], ...] = (
+    ("v1.27.0", "v1.16.0"),  # v1.27.0-v1.32.0 (v1.23-v1.26: v1.14.0, below devloop's minimum)
+    ("v1.33.0-beta.0", "v1.20.0"),  # to v1.36.0
+    ("v1.37.0", "v1.28.0"),  # v1.37.0-v1.38.1, master
+)
 
 # What devloop needs of minikube, each with the first release that has it (shared/research/minikube-audit
 # W5). Older, a run would end mid-loop in cobra's "unknown flag" or find no node; refused up front instead.
@@ -93,12 +97,38 @@ def require_supported(version: MinikubeVersion) -> MinikubeVersion:
     )
 
 
+def oldest_kubernetes(version: MinikubeVersion) -> str | None:
+    """The oldest Kubernetes this minikube starts without --force (OLDEST_KUBERNETES); None when unknown (a
+    development build, or one older than the table)."""
+    found = release(version.version)
+    if not version.known or found is None:
+        return None
+    floors = [oldest for since, oldest in OLDEST_KUBERNETES if found >= (release(since) or found)]
+    return floors[-1] if floors else None
+
+
+def minikubes_accepting(kubernetes: tuple[int, int, int]) -> str | None:
+    """The supported minikube releases that start this Kubernetes without --force (`v1.28-v1.36`), or None.
+    The floors only rise, so they are one span from MINIMUM_MINIKUBE."""
+    minimum = release(MINIMUM_MINIKUBE)
+    assert minimum is not None
+    for since, oldest in OLDEST_KUBERNETES:
+        first = release(since)
+        floor = parse_semver(oldest)
+        if first is None or floor is None or kubernetes >= floor:
+            continue
+        if first <= minimum:
+            return None  # even the oldest minikube devloop runs on refuses it
+        return f"v{minimum.major}.{minimum.minor}-v{first.major}.{first.minor - 1}"
+    return f"v{minimum.major}.{minimum.minor} or newer"
+
+
 def needs_force(minikube_version: MinikubeVersion | str, kubernetes_version: str, *, allow_force: bool) -> bool:
     """Whether `minikube start` needs --force for this Kubernetes version.
 
-    minikube ≥ 1.37 refuses Kubernetes older than v1.28.0 (exit 106, K8S_OLD_UNSUPPORTED)
-    unless --force; up to 1.36 the oldest was v1.20.0. Raises ConfigError when --force would be
-    needed but the profile does not allow it.
+    minikube refuses Kubernetes older than its oldest supported one (OLDEST_KUBERNETES: v1.16.0 for 1.28-1.32,
+    v1.20.0 for 1.33-1.36, v1.28.0 from 1.37) with exit 106, K8S_OLD_UNSUPPORTED, unless --force. Raises
+    ConfigError when --force would be needed but the profile does not allow it.
     """
     if isinstance(minikube_version, str):
         minikube_version = MinikubeVersion(version=minikube_version)
@@ -108,15 +138,14 @@ def needs_force(minikube_version: MinikubeVersion | str, kubernetes_version: str
     if not minikube_version.known:
         # A development build: we can't tell its limits; minikube itself will say (exit 106).
         return False
-    oldest = _OLDEST_K8S_FROM_1_37 if minikube_version.as_tuple >= (1, 37, 0) else _OLDEST_K8S_BEFORE_1_37
-    if wanted >= oldest:
+    oldest_text = oldest_kubernetes(minikube_version)
+    if oldest_text is None or wanted >= (parse_semver(oldest_text) or (0, 0, 0)):
         return False
     if allow_force:
         return True
-    oldest_text = "v" + ".".join(map(str, oldest))
     raise ConfigError(
         f"minikube {minikube_version.version} refuses Kubernetes {kubernetes_version}: its oldest supported "
         f"version is {oldest_text} (it would exit 106, K8S_OLD_UNSUPPORTED)",
-        hint="set `cluster.allow_unsupported_kubernetes: true` in the profile to start it with --force, "
-        "or install minikube v1.36 or older",
+        hint="set `cluster.allow_unsupported_kubernetes: true` in the profile to start it with --force"
+        + (f", or use a minikube that supports it: {accepting}" if (accepting := minikubes_accepting(wanted)) else ""),
     )
