@@ -119,6 +119,11 @@ class KubeAdapter(Protocol):
         timeout: float,
         on_event: OnEvent | None = ...,
     ) -> CleanReport: ...
+    # verify (devloop/verify/): a GET through the API server's service proxy, and the node's address
+    def service_proxy_get(
+        self, namespace: str, service: str, port: str | int | None, path: str, *, timeout: float
+    ) -> tuple[int, str]: ...
+    def node_internal_ip(self, *, timeout: float) -> str | None: ...
 
 
 class Buildable(Protocol):

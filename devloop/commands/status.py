@@ -55,6 +55,7 @@ def status(session: Session) -> StatusResult:
         exists = session.docker().image_exists if result["docker_env"].get("matches") is True else None
     result["components"] = _components(session, components, live, exists)
     result["live_updates"] = _live_updates(session, result["components"])
+    result["verify"] = _verify(session)
     if kube is None:
         why = kube_error or _unavailable(result["cluster"])
         result["deployments"] = why
@@ -264,6 +265,24 @@ def _live_updates(session: Session, components: list[dict]) -> list[dict]:
     return out
 
 
+def _verify(session: Session) -> dict:
+    """The last results of the profile's verify checks (recorded by the last deploy; no cluster is asked)."""
+    from devloop.verify import state as verify_state
+
+    names = [c.name for c in session.profile.verify]
+    if not names:
+        return {"checks": []}  # nothing to say: the profile has no checks
+    last = verify_state.load(session.cache_dir, session.context)
+    if last is None:
+        return {"checks": [], "note": "not run yet: the next deploy (`devloop up`, `devloop watch`) runs them"}
+    checks = [c for c in last["checks"] if isinstance(c, dict) and c.get("name") in names]
+    out: dict[str, Any] = {"at": last["at"], "trigger": last["trigger"], "checks": checks}
+    missing = [n for n in names if n not in {c.get("name") for c in checks}]
+    if missing:
+        out["not_run"] = missing  # added to the profile since
+    return out
+
+
 def _component_state(tag: str | None, built: bool | None, running: list[str], upstream: set[str]) -> str:
     from devloop.profile.lookup import parse_image_ref
 
@@ -359,5 +378,7 @@ def _healthy(result: dict) -> bool:
     if not isinstance(result["deployments"], list) or any(d["state"] != "rolled out" for d in result["deployments"]):
         return False
     if result["stuck"]:
+        return False
+    if any(c.get("status") == "failed" for c in result.get("verify", {}).get("checks", [])):
         return False
     return all(c.get("state") in ("up to date", LIVE_UPDATED) for c in result["components"])

@@ -244,6 +244,10 @@ def check_manifests(session: Session) -> None:
 
     objects = manifests.load_manifests(session.profile, session.workspace)
     manifests.render(objects, {c.name: f"{c.image}:dev-check" for c in session.profile.components}, session.profile)
+    if session.profile.verify:
+        from devloop.verify import check_files
+
+        check_files(session)  # the verify fixtures and Jobs load too
 
 
 def prepare_cluster(session: Session, *, fresh: bool = False, needs_workspace: bool = True) -> None:
@@ -263,13 +267,15 @@ def run_cycle(
     strategy: str = "apply",
     force_build: bool = False,
     keep_tags: dict[str, str] | None = None,
+    verify: bool = True,
 ) -> CycleResult:
-    """Build what changed, render, (clean and recreate | apply), wait for the rollout.
+    """Build what changed, render, (clean and recreate | apply), wait for the rollout, verify.
 
     `triggered_by` names the components whose changes started the cycle (watch passes the
     batch's); it is only recorded. Every component is still checked, because a tag is only rendered once it is built: one whose last build failed
     is retried here rather than deployed as an image nobody has. `keep_tags` (watch: components whose
-    directory is gone) are rendered with the tag given, neither fingerprinted nor built.
+    directory is gone) are rendered with the tag given, neither fingerprinted nor built. With `verify`, the
+    profile's verify checks run last (devloop.verify); a failed one raises VerifyFailed carrying this result.
     """
     keep = dict(keep_tags or {})
     names = [c.name for c in session.profile.components if c.name not in keep] if keep else None
@@ -286,4 +292,9 @@ def run_cycle(
 
         live_state.forget(session.cache_dir, session.context)
     result.triggered_by = list(triggered_by or [])
+    if verify and session.profile.verify:
+        # -- 9. verify: the deploy worked; does the loop's work happen?
+        from devloop.verify import run_checks
+
+        run_checks(session, trigger="deploy", cycle=result)
     return result

@@ -174,4 +174,33 @@ def status_lines(result: dict) -> list[str]:
         )
     if result["stuck"]:
         lines.append("      `devloop clean` removes custom resources whose finalizers would hang")
+    lines += verify_lines(result.get("verify") or {})
+    return lines
+
+
+def verify_lines(verify: dict) -> list[str]:
+    """The `verify` section of `devloop status`: the last result of each check, a failure with its log tail."""
+    import time
+
+    checks = verify.get("checks") or []
+    if not checks and not verify.get("note"):
+        return []
+    if not checks:
+        return [f"verify     {verify['note']}"]
+    at = verify.get("at")
+    when = time.strftime("%H:%M:%S", time.localtime(at)) if isinstance(at, (int, float)) else "?"
+    failed = [c for c in checks if c.get("status") == "failed"]
+    head = f"{len(checks) - len(failed)} of {len(checks)} passed"
+    lines = [f"verify     {head} (after the {verify.get('trigger') or 'deploy'} at {when})"]
+    for c in checks:
+        mark = {"ok": "ok", "failed": "FAILED"}.get(c.get("status"), c.get("status"))
+        lines.append(f"  {c.get('name')}: {mark} in {c.get('seconds', 0):.1f}s: {c.get('target')}")
+        if c.get("status") == "failed":
+            lines.append(f"      {c.get('message')}")
+            lines += [f"      {line}" for line in c.get("log_tail") or []]
+        elif c.get("answer"):
+            ready = f", {c['after_ready']:.1f}s after the pods were ready" if c.get("after_ready") is not None else ""
+            lines.append(f"      {c['answer']}{ready}")
+    if verify.get("not_run"):
+        lines.append(f"  not run yet: {', '.join(verify['not_run'])}")
     return lines

@@ -202,6 +202,187 @@ class Timeouts(StrictModel):
         return v
 
 
+# -- verify: checks run after every deploy (devloop.verify runs them) ----------------------------
+VERIFY_PLACEHOLDERS = ("node_ip",)
+
+
+def _regex(v: str | None) -> str | None:
+    if v is None:
+        return v
+    try:
+        re.compile(v)
+    except re.error as exc:
+        raise ValueError(f"expected a regular expression (Python `re`), found {v!r} ({exc})") from None
+    return v
+
+
+def _verify_path(v: str | None, what: str) -> str | None:
+    return None if v is None else _relative_path(v, what)
+
+
+class VerifyExpect(StrictModel):
+    """What a `call` or `http` check's answer must look like; the check retries until it does or its timeout."""
+
+    status: int | None = Field(
+        default=None, ge=100, le=599, description="The HTTP status the answer must have; unset: any 2xx."
+    )
+    body: str | None = Field(
+        default=None,
+        description="A regular expression (Python `re`, searched anywhere) the answer's body must match, "
+        "like `hello world`; unset: any body.",
+    )
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, v: str | None) -> str | None:
+        return _regex(v)
+
+    def describe(self) -> str:
+        want = [f"HTTP {self.status}" if self.status is not None else "HTTP 2xx"]
+        if self.body is not None:
+            want.append(f"body ~ /{self.body}/")
+        return ", ".join(want)
+
+
+class VerifyCall(StrictModel):
+    """A GET through the API server's service proxy, `services/<service>:<port>/proxy/<path>`: what
+    `kubeless function call` does, with no DNS, ingress or port-forward needed."""
+
+    fixture: str | None = Field(
+        default=None,
+        description="A YAML manifest applied before the call (a Kubeless Function, say): relative to the workspace, "
+        "or, when the workspace has no such file, to the profile's directory. Re-applied every time; a change "
+        "rolls its pods.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="The Service's namespace (and the fixture's, where it names none); unset: the "
+        "profile's `namespace`.",
+    )
+    service: str = Field(description="The Service to call (a Kubeless Function's Service has the Function's name).")
+    port: str | int | None = Field(
+        default=None,
+        description="The Service port, by name (`http-function-port`) or number; unset: its first port.",
+    )
+    path: str = Field(default="/", description="The path after `/proxy`, with any query string.")
+    pods: str | None = Field(
+        default=None,
+        description="A label selector for the pods that must be ready before the call and whose log tail a "
+        "failure shows; unset: the Service's selector.",
+    )
+    expect: VerifyExpect = Field(default_factory=VerifyExpect, description="What the answer must look like.")
+
+    @field_validator("fixture")
+    @classmethod
+    def _fixture(cls, v: str | None) -> str | None:
+        return _verify_path(v, "a verify fixture")
+
+    @field_validator("namespace", "service")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        if v is not None and (not DNS_LABEL_RE.match(v) or len(v) > 63):
+            raise ValueError(f"expected a Kubernetes name (lowercase DNS label, ≤ 63 chars), found {v!r}")
+        return v
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, v: str | int | None) -> str | int | None:
+        if isinstance(v, int) and not 0 < v < 65536:
+            raise ValueError(f"expected a port number between 1 and 65535 or a port name, found {v!r}")
+        if isinstance(v, str) and not DNS_LABEL_RE.match(v):
+            raise ValueError(f"expected a port name (lowercase DNS label, like http-function-port), found {v!r}")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"expected a path starting with '/', found {v!r}")
+        return v
+
+
+class VerifyHttp(StrictModel):
+    """An HTTP GET from this machine to an address of the cluster, such as an Ingress at the node."""
+
+    url: str = Field(
+        description="The URL to GET, `http://` or `https://` (certificates are not verified); `{node_ip}` is "
+        "replaced by the minikube node's InternalIP, like `http://{node_ip}/hello`."
+    )
+    host: str | None = Field(default=None, description="The Host header to send (an Ingress rule's host).")
+    namespace: str | None = Field(default=None, description="Where `pods` are; unset: the profile's `namespace`.")
+    pods: str | None = Field(
+        default=None, description="A label selector for the pods whose log tail a failure shows; unset: none."
+    )
+    expect: VerifyExpect = Field(default_factory=VerifyExpect, description="What the answer must look like.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http:// or https:// URL (like http://{{node_ip}}/hello), found {v!r}")
+        for name in re.findall(r"\{([^{}]*)\}", v):
+            if name not in VERIFY_PLACEHOLDERS:
+                raise ValueError(
+                    f"expected only the placeholders {', '.join('{' + p + '}' for p in VERIFY_PLACEHOLDERS)} in the "
+                    f"URL, found {{{name}}} in {v!r}"
+                )
+        return v
+
+
+class VerifyJob(StrictModel):
+    """A Job that must succeed: deleted if it exists, created, then waited for."""
+
+    manifest: str = Field(
+        description="A YAML file holding the one Job: relative to the workspace, or, when the workspace has no "
+        "such file, to the profile's directory."
+    )
+    namespace: str | None = Field(
+        default=None, description="The Job's namespace where its manifest names none; unset: the profile's."
+    )
+
+    @field_validator("manifest")
+    @classmethod
+    def _manifest(cls, v: str) -> str:
+        return _relative_path(v, "a verify Job manifest")
+
+
+class VerifyCheck(StrictModel):
+    """One check run after every deploy (`up`, each `watch` cycle and live update): exactly one of `call`,
+    `http` or `job`. A failing check shows its pods' log tail; `up` then exits 1, `watch` goes on and the next
+    save runs the checks again."""
+
+    name: str = Field(description="The check's name (a lowercase DNS label), shown in its step line `verify NAME`.")
+    timeout: float = Field(
+        default=120,
+        gt=0,
+        description="Seconds the whole check may take (applying, waiting for pods, retrying the request) before "
+        "it fails.",
+    )
+    log_lines: int = Field(default=20, ge=0, description="Lines of each container's log a failure shows.")
+    call: VerifyCall | None = Field(default=None, description="A GET through the API server's service proxy.")
+    http: VerifyHttp | None = Field(default=None, description="A GET from this machine, e.g. through the ingress.")
+    job: VerifyJob | None = Field(default=None, description="A Job that must succeed.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not DNS_LABEL_RE.match(v):
+            raise ValueError(f"expected a lowercase name of letters, digits and '-' (like 'hello'), found {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> VerifyCheck:
+        given = [k for k in ("call", "http", "job") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"expected exactly one of 'call', 'http' or 'job', found {found}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "call" if self.call is not None else "http" if self.http is not None else "job"
+
+
 class Profile(StrictModel):
     name: str
     cluster: Cluster
@@ -211,6 +392,11 @@ class Profile(StrictModel):
     cleanup: list[ResourceName] = Field(default_factory=list)
     ignore: list[IgnorePattern] = Field(default_factory=list)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    verify: list[VerifyCheck] = Field(
+        default_factory=list,
+        description="Checks run after every deploy: in `up` after the rollout, in each `watch` cycle and after "
+        "each live update (see VerifyCheck).",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -282,6 +468,16 @@ class Profile(StrictModel):
                         )
                     )
                 owners.setdefault(key, c.name)
+        checks: dict[str, int] = {}
+        for i, check in enumerate(self.verify):
+            if check.name in checks:
+                out.append(
+                    (
+                        ("verify", i, "name"),
+                        f"expected unique check names, found {check.name!r} again (first at verify[{checks[check.name]}])",
+                    )
+                )
+            checks.setdefault(check.name, i)
         return out
 
     def component(self, name: str) -> Component:

@@ -16,6 +16,7 @@ from devloop.base.errors import BuildFailed, CommandFailed, ConfigError, Devloop
 from devloop.loop import steps
 from devloop.output import views
 from devloop.session import Session
+from devloop.verify import VerifyFailed
 
 # Seconds before each retry of a failed cycle (the last one repeats).
 RETRY_DELAYS = (2.0, 5.0, 10.0, 20.0, 30.0)
@@ -41,6 +42,8 @@ class WatchStats:
     force: set[str] = field(default_factory=set)
     # Components whose directory is gone: cycles render them with the tag last deployed, unbuilt.
     gone: set[str] = field(default_factory=set)
+    # The last deploy's verify checks failed: the next save runs the cycle (and the checks) even unchanged.
+    verify_failed: bool = False
 
 
 @functools.cache
@@ -70,7 +73,7 @@ def retry(session: Session, stats: WatchStats, strategy: str, live: Any) -> None
 
 def unchanged(session: Session, stats: WatchStats, components: list[str]) -> bool:
     """True when every component's fingerprint equals the tag the last good cycle deployed."""
-    if not components or not all(c in stats.tags for c in components):
+    if stats.verify_failed or not components or not all(c in stats.tags for c in components):
         return False
     try:
         tags = steps.component_tags(session, components)
@@ -88,6 +91,7 @@ def run(
     started = time.monotonic()
     stats.cycles += 1
     stats.retry_at = None
+    verify_error: VerifyFailed | None = None
     try:
         with hold_for(session, wait=stats.wait_lock):
             if prepare:
@@ -100,7 +104,12 @@ def run(
             snapshot = live.snapshot() if live is not None and live.active else None
             keep = {name: stats.tags[name] for name in stats.gone if name in stats.tags}
             extra: dict[str, Any] = {"keep_tags": keep} if keep else {}  # stand-ins for run_cycle may not take it
-            result = steps.run_cycle(session, triggered_by=components, strategy=strategy, **extra)
+            try:
+                result = steps.run_cycle(session, triggered_by=components, strategy=strategy, **extra)
+            except VerifyFailed as exc:
+                if exc.cycle is None:
+                    raise
+                verify_error, result = exc, exc.cycle  # deployed: only its checks failed
             if snapshot is not None:
                 live.note_deployed(result.tags, snapshot)
     except DevloopError as exc:
@@ -117,9 +126,13 @@ def run(
         )
         return
     stats.tags.update(result.tags)
-    stats.last_error = None
     stats.needs_prepare = False
     stats.attempts = 0
+    if verify_error is not None:
+        _failed(session, stats, verify_error)
+        return
+    stats.last_error = None
+    stats.verify_failed = False
     seconds = time.monotonic() - started
     rep.emit(
         "cycle",
@@ -139,6 +152,9 @@ def _failed(session: Session, stats: WatchStats, exc: DevloopError) -> None:
     stats.failed += 1
     stats.last_error = exc.message
     _show_failure(session, exc)
+    if isinstance(exc, VerifyFailed):
+        stats.verify_failed = True
+        return  # deployed, and checked: the next save deploys and checks again
     if isinstance(exc, ConfigError):
         return  # the profile or the workspace: an edit fixes it, and an edit starts a cycle
     if isinstance(exc, BuildFailed) and stats.attempts >= BUILD_RETRIES:
@@ -179,12 +195,32 @@ def live_update(session: Session, stats: WatchStats, live: Any, components: list
             files={n: r.files for n, r in result.updated.items()},
         )
         rep.say(views.watch_live_done(result.seconds, names))
+        if session.profile.verify:
+            _verify_live(session, stats)
     reasons = {name: why for name, why in result.full.items() if why}
     if reasons:
         rep.emit("live-fallback", reasons=reasons)
         for name, why in sorted(reasons.items()):
             rep.info(f"{name}: image build instead of a live update: {why}")
     return sorted(result.full)
+
+
+def _verify_live(session: Session, stats: WatchStats) -> None:
+    """The checks after a live update: new code runs in the containers, so the loop's work is checked as after a
+    rollout. A failure is reported like a failed cycle; the next save runs the checks again."""
+    from devloop.base.lock import hold_for
+    from devloop.verify import run_checks
+
+    try:
+        with hold_for(session, wait=stats.wait_lock):
+            run_checks(session, trigger="live-update")
+    except DevloopError as exc:
+        stats.failed += 1
+        stats.last_error = exc.message
+        stats.verify_failed = isinstance(exc, VerifyFailed) or stats.verify_failed
+        _show_failure(session, exc)
+        return
+    stats.verify_failed = False
 
 
 def converge_lost(session: Session, stats: WatchStats, live: Any, strategy: str) -> None:

@@ -136,6 +136,22 @@ class Kube:
     ) -> Iterator[str]:
         return self.workloads.pod_logs(namespace, pod, container, follow=follow, tail_lines=tail_lines)
 
+    # -- reaching services (verify) ------------------------------------------------------------
+
+    def service_proxy_get(
+        self, namespace: str, service: str, port: str | int | None, path: str, *, timeout: float
+    ) -> tuple[int, str]:
+        """(status, body) of a GET through the API server's service proxy, as `kubeless function call` makes it."""
+        from .proxy import service_proxy_get
+
+        return service_proxy_get(self.transport, namespace, service, port, path, timeout=timeout)
+
+    def node_internal_ip(self, *, timeout: float) -> str | None:
+        """The InternalIP of minikube's (primary) node; None when no node has one."""
+        from .proxy import node_internal_ip
+
+        return node_internal_ip(self.transport, timeout=timeout)
+
     # -- cleanup -----------------------------------------------------------------------------
 
     def clean_custom_resources(

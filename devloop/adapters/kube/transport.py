@@ -111,6 +111,30 @@ class Transport:
         timeout: float | None = None,
     ) -> tuple[int, Any]:
         """One attempt: (status, decoded body) for any answer; Transient when there is none worth keeping."""
+        status, data = self.raw_once(
+            method, path, query=query, body=body, content_type=content_type, accept=accept, timeout=timeout
+        )
+        try:
+            payload = json.loads(data) if data else None
+        except ValueError:
+            payload = data.decode(errors="replace")
+        if status in _TRANSIENT_STATUS:
+            raise Transient(status_text(method, path, status, payload))
+        return status, payload
+
+    def raw_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        timeout: float | None = None,
+    ) -> tuple[int, bytes]:
+        """One attempt, the answer as sent: (status, body bytes) whatever the status (a service proxy's 503
+        is an answer too); Transient only when there is no answer at all."""
         import urllib3
 
         host = self.direct.host if self.direct is not None else self.api.configuration.host
@@ -140,14 +164,7 @@ class Transport:
                 data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Transient(f"cannot reach the API server at {self.server} (context {self.context}): {exc}") from None
-        status = response.status
-        try:
-            payload = json.loads(data) if data else None
-        except ValueError:
-            payload = data.decode(errors="replace")
-        if status in _TRANSIENT_STATUS:
-            raise Transient(status_text(method, path, status, payload))
-        return status, payload
+        return response.status, data or b""
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call with bounded retries for transient failures; returns the decoded body.
