@@ -3,7 +3,7 @@ seam answered without a cluster. Each implements the part of its Protocol the co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from devloop.adapters.minikube.cli import ClusterStatus, Minikube, MinikubeVersion
@@ -12,11 +12,17 @@ Obj = dict[str, Any]
 
 
 class FakeKube:
-    """KubeAdapter's reads as status, logs and live update make them: one Deployment, and its pods.
+    """KubeAdapter's reads as status, logs, live update and verify make them: one Deployment, and its pods.
 
     `pods` is a list, or a function of the namespace that makes the list at each call (for a test that changes
     a pod between two calls). With `selector`, only a query carrying exactly that label selector finds them, as
-    the API server would answer a query missing part of a Deployment's selector. Every query is recorded."""
+    the API server would answer a query missing part of a Deployment's selector. Every query is recorded.
+
+    For verify: `objects` maps (kind, namespace, name) to an object, or to a function making it at each read
+    (None: absent); applied and created objects land there too, and are recorded in `applied`/`created`.
+    `proxy` answers service proxy GETs: a list of (status, body) handed out in turn (the last one repeating;
+    an exception instance is raised), or a function of (namespace, service, port, path). `logs` maps
+    (pod, container) to its log lines; `node_ip` is the node's InternalIP."""
 
     def __init__(
         self,
@@ -24,11 +30,68 @@ class FakeKube:
         *,
         deployment: Obj | None = None,
         selector: str | None = None,
+        objects: dict[tuple[str, str, str], Any] | None = None,
+        proxy: Sequence[Any] | Callable[..., tuple[int, str]] = (),
+        logs: dict[tuple[str, str], list[str]] | None = None,
+        node_ip: str | None = "192.168.49.2",
     ) -> None:
         self._pods = pods
         self.deploy = deployment
         self.selector = selector
         self.queries: list[tuple[str, str | None]] = []
+        self.objects: dict[tuple[str, str, str], Any] = dict(objects or {})
+        self.proxy = proxy
+        self.proxied: list[tuple[str, str, Any, str]] = []
+        self.logs = dict(logs or {})
+        self.node_ip = node_ip
+        self.applied: list[Obj] = []
+        self.created: list[Obj] = []
+        self.deleted: list[Obj] = []
+
+    @staticmethod
+    def _key(obj: Obj) -> tuple[str, str, str]:
+        meta = obj.get("metadata") or {}
+        return (obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", ""))
+
+    def get(self, obj: Obj) -> Obj | None:
+        found = self.objects.get(self._key(obj))
+        return found() if callable(found) else found
+
+    def exists(self, obj: Obj) -> bool:
+        return self.get(obj) is not None
+
+    def server_side_apply(self, obj: Obj, **_: Any) -> bool:
+        self.applied.append(obj)
+        changed = self.objects.get(self._key(obj)) is None
+        self.objects.setdefault(self._key(obj), obj)
+        return changed
+
+    def create(self, obj: Obj) -> None:
+        self.created.append(obj)
+        self.objects.setdefault(self._key(obj), obj)
+
+    def delete_objects(self, objs: list[Obj], **_: Any) -> None:
+        for obj in objs:
+            self.deleted.append(obj)
+            self.objects.pop(self._key(obj), None)
+
+    def service_proxy_get(self, namespace: str, service: str, port: Any, path: str, **_: Any) -> tuple[int, str]:
+        self.proxied.append((namespace, service, port, path))
+        if callable(self.proxy):
+            return self.proxy(namespace, service, port, path)
+        answers = list(self.proxy)
+        answer = answers[min(len(self.proxied), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def node_internal_ip(self, **_: Any) -> str | None:
+        return self.node_ip
+
+    def pod_logs(self, namespace: str, pod: str, container: str, **kwargs: Any) -> Iterator[str]:
+        lines = self.logs.get((pod, container), [])
+        tail = kwargs.get("tail_lines")
+        return iter(lines[-tail:] if tail else lines)
 
     def deployment(self, namespace: str, name: str) -> Obj | None:
         return self.deploy
