@@ -119,6 +119,12 @@ def _build(suite: str, include: list[str], variant: str, target: Path, log: Path
             out.flush()
             result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=DEBOOTSTRAP_TIMEOUT)
         if result.returncode != 0:
+            inner = root / "debootstrap" / "debootstrap.log"  # the chroot's own log: why a package failed
+            if inner.exists():
+                with open(log, "a") as out:
+                    out.write(
+                        f"\n--- {inner} (tail)\n" + "".join(inner.read_text(errors="replace").splitlines(True)[-60:])
+                    )
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
             raise RigError(
                 f"debootstrap of {suite} ({', '.join(include) or 'no includes'}) failed (log {log}):\n{tail}"

@@ -262,8 +262,17 @@ class Engine:
                 f"{result.stderr.strip() or result.stdout.strip()}"
             )
 
+    def start_base_images(self) -> None:
+        """Start loading the base images (a few seconds of `docker load`) beside the rest of the boot."""
+        self._base_images = baseimages.start(self.has_image, self.cli_env(), self.name)
+
     def ensure_base_images(self) -> list[str]:
-        """The base images the upstream Dockerfiles name, as stand-ins (see baseimages.py)."""
+        """The base images the upstream Dockerfiles name, made of Debian (see baseimages.py); waits for a load
+        start_base_images began."""
+        pending = getattr(self, "_base_images", None)
+        self._base_images = None
+        if pending is not None:
+            return pending.result()
         return baseimages.ensure(self.has_image, self.cli_env(), self.name)
 
     def info_name(self) -> str:

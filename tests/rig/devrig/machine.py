@@ -391,6 +391,7 @@ class Machine:
                 deadline,
             )
             mark("engine ready")
+            engine.start_base_images()  # joined below, before the node is awaited
             engine.ensure_pause_image()
             kubelet, kubelet_started = self._ensure_kubelet(state, node, dockerd)
             api = cp.api()
