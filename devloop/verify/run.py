@@ -345,8 +345,8 @@ class _Runner:
             self._wait(answered, deadline, "no expected answer")
         except WaitTimeout:
             raise _CheckFailed(
-                f"expected {expect.describe()}, but within {self.timeout:g}s ({result.attempts} attempts) the last "
-                f"answer was {result.answer}",
+                f"no answer matched ({expect.describe()}) within {self.timeout:g}s, {result.attempts} attempts; the "
+                f"last was {result.answer}",
                 namespace=namespace,
                 selector=selector,
             ) from None

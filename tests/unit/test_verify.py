@@ -169,8 +169,8 @@ def test_a_failing_call_retries_until_its_deadline_and_shows_the_log_tail(tmp_pa
     assert clock.now - 1000.0 == pytest.approx(30.0)  # retried until the check's timeout, not past it
     assert len(kube.proxied) > 20 and all(s <= verify_run.MAX_POLL for s in clock.sleeps)
     assert "verify failed: hello (1 of 1 checks)" in err.message
-    assert "expected HTTP 200, body ~ /hello world/, but within 30s" in err.message
-    assert "the last answer was HTTP 500: 'Internal Server Error'" in err.message
+    assert "no answer matched (HTTP 200, body ~ /hello world/) within 30s" in err.message
+    assert "the last was HTTP 500: 'Internal Server Error'" in err.message
     assert "pod kubeless/hello-7d9f-abcde: ready" in err.message
     assert "| KeyError: 'foobar'" in err.message and "| line 10" not in err.message  # the last 20 lines
     assert "| unzipped" in err.message  # the init container's log too
@@ -453,7 +453,7 @@ def test_status_shows_the_last_results_and_a_failure_makes_it_unhealthy(tmp_path
     lines = views.verify_lines(section)
     assert lines[0].startswith("verify     0 of 1 passed (after the deploy at ")
     assert lines[1].startswith("  hello: FAILED in ") and "GET kubeless/services/hello" in lines[1]
-    assert any("last answer was HTTP 500: 'boom'" in line for line in lines)
+    assert any("the last was HTTP 500: 'boom'" in line for line in lines)
     assert any("pod kubeless/hello-7d9f-abcde: ready" in line for line in lines)
     report = {
         "cluster": {"state": "Running"},
