@@ -22,7 +22,7 @@ are implied by it and print nothing; the Reporter shows no waits in a plan.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,8 +110,17 @@ class DryMinikube:
         self._run(*self.real.start_args(**settings))
         return False
 
-    def enable_addon(self, name: str, **_: Any) -> bool:
-        self._run("addons", "enable", name, "-p", self.real.profile_name)
+    def enable_addon(
+        self,
+        name: str,
+        *,
+        images: Mapping[str, str] | None = None,
+        registries: Mapping[str, str] | None = None,
+        **_: Any,
+    ) -> bool:
+        from devloop.adapters.minikube.cli import addon_override_args
+
+        self._run("addons", "enable", name, "-p", self.real.profile_name, *addon_override_args(images, registries))
         return False
 
     def image_load(self, ref: str, **_: Any) -> None:

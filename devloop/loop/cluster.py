@@ -117,17 +117,25 @@ def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str
     enabled: list[str] = []
     if not wanted:
         return enabled
+    cluster = session.profile.cluster
     with session.reporter.step("addons", "addons " + ", ".join(wanted)) as step:
         current = session.minikube.addons()
-        missing = [name for name in wanted if not current.get(name)]
+        drift = {name: why for name in wanted if current.get(name) and (why := _override_drift(session, name))}
+        missing = [name for name in wanted if not current.get(name) or name in drift]
         if not missing:
             step.skip("already enabled")
         for name in missing:
+            if name in drift:
+                session.reporter.info(f"{drift[name]}: minikube addons enable {name} applies them")
+            images, registries = cluster.addon_overrides(name)
+            # the image overrides only when the profile has some (a fake or an older adapter takes none)
+            overrides: dict[str, Any] = {"images": images, "registries": registries} if images or registries else {}
             step.waiting(f"minikube addons enable {name}")
             if session.minikube.enable_addon(
                 name,
                 timeout=session.profile.timeouts.addons,
                 on_line=lambda line: session.reporter.output_line("addons", line),
+                **overrides,
             ):
                 enabled.append(name)
         # Its webhook is probed after it came up (enabled now, or the cluster just started): an `up` that
@@ -137,6 +145,30 @@ def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str
             _wait_ingress_webhook(session)
         step.detail(enabled=enabled)
     return enabled
+
+
+def _override_drift(session: Session, addon: str) -> str | None:
+    """How the images minikube saved for an enabled addon (config.json CustomAddonImages/Registries) differ from
+    the profile's addon_images/addon_registries, or None. Only for the addons whose image names devloop knows:
+    minikube drops a name it does not know without saving it, which would read as drift on every `up`."""
+    from devloop.profile.cluster import ADDON_IMAGE_NAMES
+
+    cluster = session.profile.cluster
+    if addon not in ADDON_IMAGE_NAMES:
+        return None
+    images, registries = cluster.addon_overrides(addon)
+    if not images and not registries:
+        return None  # nothing asked: whatever minikube saved stays (removing an override needs a reset)
+    config = session.minikube.profile_config()
+    if config is None:
+        return None
+    saved_images, saved_registries = config.custom_addon_images, config.custom_addon_registries
+    changed = [n for n, image in images.items() if saved_images.get(n) != image] + [
+        n for n, registry in registries.items() if saved_registries.get(n, "") != registry
+    ]
+    if not changed:
+        return None
+    return f"the {addon} addon runs with other images than the profile asks for ({', '.join(sorted(set(changed)))})"
 
 
 def _wait_ingress_webhook(session: Session) -> None:

@@ -1,6 +1,7 @@
 """The minikube stand-in's command line, outputs and exit codes, checked against research/minikube-cli.md.
 
 These need no running cluster: they cover what minikube does before (or instead of) touching a machine.
+The few that do (`rig_built`, `rig_profile_factory`) check what the command line decides on a machine.
 """
 
 from __future__ import annotations
@@ -291,3 +292,112 @@ def test_force_carries_on_past_the_old_version_error(home, rig_built):
     assert "Exiting due to K8S_OLD_UNSUPPORTED" not in out.stderr
     assert f"! {versions.RUNTIME_CHANGE_WARNING}" in lines
     assert out.returncode == 80  # it went on to create the host (which the fault switch failed)
+
+
+# --- addons enable --images / --registries (assets/addons.go SelectAndPersistImages, parseMapString) --------------
+
+
+def _saved_profile(home: dict, profile: str) -> Path:
+    """A profile minikube saved whose host does not exist (as after a failed start): enable persists and warns."""
+    path = Path(home["MINIKUBE_HOME"]) / ".minikube" / "profiles" / profile / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"Name": profile, "KubernetesConfig": {"ImageRepository": ""}, "Nodes": []}))
+    return path
+
+
+def test_addon_images_and_registries_are_parsed_warned_and_saved_like_minikube(home):
+    p = missing()
+    config = _saved_profile(home, p)
+    env = {**home, "DEVRIG_ADDON_WAIT_TIMEOUT": "0.2"}
+    out = run(
+        "addons",
+        "enable",
+        "ingress",
+        "-p",
+        p,
+        "--images=IngressController=local/ingress-nginx-controller:dev,Controller=x:1,bad,KubeWebhookCertgenPatch=",
+        "--registries=KubeWebhookCertgenCreate=mirror.example:5000,Nope=r.example",
+        env=env,
+    )
+    # never an error: minikube warns and goes on with its own image for what it ignored
+    for line in (
+        "! Ignoring invalid pair entry bad",
+        "! Ignoring empty custom image KubeWebhookCertgenPatch",
+        "! Ignoring unknown custom image Controller",
+        "! Ignoring unknown custom registry Nope",
+    ):
+        assert line in out.stderr.splitlines(), out.stderr
+    assert "waiting for app.kubernetes.io/name=ingress-nginx pods" in out.stderr  # no host: verify polls in vain
+    saved = json.loads(config.read_text())
+    assert saved["CustomAddonImages"] == {"IngressController": "local/ingress-nginx-controller:dev"}
+    assert saved["CustomAddonRegistries"] == {"KubeWebhookCertgenCreate": "mirror.example:5000"}
+
+    # a later enable merges into what was saved; `Name=` is minikube's default registry again
+    run("addons", "enable", "ingress", "-p", p, "--registries=KubeWebhookCertgenCreate=", env=env)
+    saved = json.loads(config.read_text())
+    assert saved["CustomAddonImages"] == {"IngressController": "local/ingress-nginx-controller:dev"}
+    assert saved["CustomAddonRegistries"] == {"KubeWebhookCertgenCreate": ""}
+
+
+def test_addon_image_references_follow_minikubes_template():
+    from devrig.standin import addon_images
+
+    release = versions.current()
+    defaults, registries = addon_images.ingress_defaults(release)
+    certgen = release.ingress_images[1]
+
+    def refs(cfg: dict, custom_registries: dict) -> dict:
+        return addon_images.resolve(cfg, defaults | cfg.get("CustomAddonImages", {}), registries, custom_registries)
+
+    assert refs({}, {}) == dict(zip(defaults, (release.ingress_images[0], certgen, certgen)))
+    # a custom image drops the addon's registry: used exactly as given
+    local = {"CustomAddonImages": {"IngressController": "local/ingress-nginx-controller:dev"}}
+    assert refs(local, {})["IngressController"] == "local/ingress-nginx-controller:dev"
+    assert refs(local, {"IngressController": ""})["IngressController"] == "local/ingress-nginx-controller:dev"
+    # ...but a custom registry (saved by an earlier enable) or --image-repository prefixes it
+    assert (
+        refs(local, {"IngressController": "m.example"})["IngressController"]
+        == "m.example/local/ingress-nginx-controller:dev"
+    )
+    repo = {**local, "KubernetesConfig": {"ImageRepository": "repo.example"}}
+    assert (
+        refs(repo, {"IngressController": ""})["IngressController"] == "repo.example/local/ingress-nginx-controller:dev"
+    )
+    # a mirror for minikube's own image
+    mirror = refs({}, {"KubeWebhookCertgenCreate": "mirror.example:5000/"})
+    assert mirror["KubeWebhookCertgenCreate"] == certgen.replace("registry.k8s.io", "mirror.example:5000")
+    assert mirror["KubeWebhookCertgenPatch"] == certgen
+
+
+def test_the_addons_objects_run_the_given_images(rig_profile_factory):
+    """A local image (as an air-gapped user loads it) and a mirror of minikube's own: the Deployment and both Jobs
+    get the references minikube's template writes, and the pods run."""
+    c = rig_profile_factory()
+    c.minikube("addons", "enable", "ingress", check=True, timeout=600)  # minikube's images: now in the node
+    controller, certgen = versions.current().ingress_images
+    c.docker("tag", controller, "local/ingress-nginx-controller:dev")
+    out = c.minikube(
+        "addons",
+        "enable",
+        "ingress",
+        "--images=IngressController=local/ingress-nginx-controller:dev",
+        "--registries=IngressController=,KubeWebhookCertgenPatch=mirror.example:5000",
+        check=True,
+        timeout=600,
+    )
+    assert "  - Using image local/ingress-nginx-controller:dev" in out.stdout.splitlines(), out.stdout
+    mirrored = certgen.replace("registry.k8s.io", "mirror.example:5000")
+    assert f"  - Using image {mirrored}" in out.stdout.splitlines()
+    deployment = c.kubectl_json("get", "deployment", "-n", "ingress-nginx", "ingress-nginx-controller")
+    assert [k["image"] for k in deployment["spec"]["template"]["spec"]["containers"]] == [
+        "local/ingress-nginx-controller:dev"
+    ]
+    jobs = {
+        j["metadata"]["name"]: j["spec"]["template"]["spec"]["containers"][0]["image"]
+        for j in c.kubectl_json("get", "jobs", "-n", "ingress-nginx")["items"]
+    }
+    assert jobs == {"ingress-nginx-admission-create": certgen, "ingress-nginx-admission-patch": mirrored}
+    pods = c.kubectl_json("get", "pods", "-n", "ingress-nginx", "-l", "app.kubernetes.io/component=controller")
+    assert {p["spec"]["containers"][0]["image"] for p in pods["items"] if p["status"]["phase"] == "Running"} >= {
+        "local/ingress-nginx-controller:dev"
+    }

@@ -54,6 +54,16 @@ def feature_gates_arg(gates: Mapping[str, bool]) -> str:
     return ",".join(f"{name}={'true' if on else 'false'}" for name, on in sorted(gates.items()))
 
 
+def addon_override_args(images: Mapping[str, str] | None, registries: Mapping[str, str] | None) -> list[str]:
+    """`--images=A=img,B=img` and `--registries=A=reg,B=` for `addons enable`, sorted. minikube splits each on
+    `,` then `=` (assets/addons.go parseMapString); an empty registry is its default for that image again."""
+    args = []
+    for flag, values in (("images", images), ("registries", registries)):
+        if values:
+            args.append(f"--{flag}=" + ",".join(f"{name}={value}" for name, value in sorted(values.items())))
+    return args
+
+
 class Minikube:
     def __init__(
         self,
@@ -268,9 +278,16 @@ class Minikube:
         return with_replaced_addons(parse_addons(done.stdout))
 
     def enable_addon(
-        self, name: str, *, timeout: float = MINIKUBE_ADDON_GIVES_UP, on_line: Callable[[str], None] | None = None
+        self,
+        name: str,
+        *,
+        images: Mapping[str, str] | None = None,
+        registries: Mapping[str, str] | None = None,
+        timeout: float = MINIKUBE_ADDON_GIVES_UP,
+        on_line: Callable[[str], None] | None = None,
     ) -> bool:
-        """Enable the addon; True once enabled (a dry-run double says False)."""
+        """Enable the addon, with its images and registries overridden by minikube's name (`--images`,
+        `--registries`; minikube saves them in the profile); True once enabled (a dry-run double says False)."""
         done = self._call_long(
             f"minikube addons enable {name} did not finish",
             "addons",
@@ -278,6 +295,7 @@ class Minikube:
             name,
             "-p",
             self.profile_name,
+            *addon_override_args(images, registries),
             timeout=timeout,
             on_line=on_line,
         )
@@ -416,6 +434,7 @@ __all__ = [
     "ClusterStatus",
     "Minikube",
     "MinikubeError",
+    "addon_override_args",
     "MINIMUM_MINIKUBE",
     "MinikubeVersion",
     "feature_gates_arg",

@@ -103,6 +103,10 @@ class ProfileConfig:
     # KubernetesConfig.FeatureGates as `minikube start --feature-gates` saved it (start_flags.go:888)
     feature_gates: str = ""
     network: str = ""  # `--network` (qemu's builtin/user network forwards ports: engine_endpoint.py)
+    # what `addons enable --images/--registries` saved, merged over every enable (assets/addons.go
+    # SelectAndPersistImages): image name -> image, image name -> registry
+    custom_addon_images: dict[str, str] = field(default_factory=dict)
+    custom_addon_registries: dict[str, str] = field(default_factory=dict)
 
     @property
     def primary(self) -> Node | None:
@@ -217,7 +221,13 @@ def _profile_config(profile: str, path: Path, home: Path, read: _Read) -> Profil
         addons=addons,
         feature_gates=str(k8s.get("FeatureGates") or ""),
         network=str(data.get("Network") or ""),
+        custom_addon_images=_string_map(data.get("CustomAddonImages")),
+        custom_addon_registries=_string_map(data.get("CustomAddonRegistries")),
     )
+
+
+def _string_map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 class DockerEnvCache:

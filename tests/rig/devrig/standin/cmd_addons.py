@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from . import admission_proc, cluster, faults, home, mustload, versions
+from . import addon_images, admission_proc, cluster, faults, home, mustload, versions
 from .flags import Flag
 from .reasons import ADDON_ENABLE, USAGE, Kind
 
@@ -136,7 +136,7 @@ def run_enable(console, opts) -> int:
         "https://github.com/kubernetes/minikube/blob/master/OWNERS",
     )
     faults.fail_addon(console, addon)
-    _enable_ingress(console, profile, cfg)
+    _enable_ingress(console, profile, cfg, images_flag=opts.get("images"), registries_flag=opts.get("registries"))
     cfg.setdefault("Addons", {})[addon] = True
     home.save_config(profile, cfg)
     console.step("addon_enable", f"The '{addon}' addon is enabled")
@@ -192,14 +192,19 @@ def _kubectl(info, args: list[str], stdin: str | None = None, timeout: float = 6
     )
 
 
-def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) -> None:
+def _enable_ingress(
+    console, profile: str, cfg: dict, *, quiet: bool = False, images_flag: str = "", registries_flag: str = ""
+) -> None:
     from devrig import RigError
     from devrig.ingress import images, manifests
 
-    controller, certgen = versions.current().ingress_images
-    if not quiet:
-        for ref in (controller, certgen, certgen):
-            console.info(f"Using image {ref}")
+    release = versions.current()
+    defaults, registries = addon_images.ingress_defaults(release)
+    # SelectAndPersistImages: the flags' warnings, and config.json written, before the host is looked at
+    chosen, custom, changed = addon_images.select_and_persist(console, cfg, defaults, images_flag, registries_flag)
+    if changed:
+        home.save_config(profile, cfg)
+    refs = addon_images.resolve(cfg, chosen, registries, custom)
     deadline = time.monotonic() + float(os.environ.get(WAIT_ENV) or WAIT_SECONDS)
     if cluster.host_state(profile) != cluster.RUNNING:
         # EnableOrDisableAddon only records the flag for a stopped host; verify then polls in vain
@@ -209,36 +214,70 @@ def _enable_ingress(console, profile: str, cfg: dict, *, quiet: bool = False) ->
             console.step("health_check", "Verifying ingress addon...")
         _wait_pods(console, None, deadline)
         return
+    if not quiet:
+        for line in addon_images.using_lines(cfg, chosen, registries, custom):
+            console.info(line)
     info = cluster.machine(profile).info()
     try:
         url = admission_proc.ensure(profile)
         ca, cert, key = admission_proc.certs(profile)
-        images.ensure_images(info.docker_socket, controller, certgen)
+        _pull(info.docker_socket, release, cfg, refs, images)
     except (RigError, OSError) as exc:
         raise console.fatal(
             ADDON_ENABLE, f"enable failed: run callbacks: running callbacks: [{exc}]", new_issue_link=True
         )
-    doc = _render(
-        manifests.objects(
-            webhook_url=url,
-            ca_pem=ca.read_bytes(),
-            cert_pem=cert.read_bytes(),
-            key_pem=key.read_bytes(),
-            controller_image=controller,
-            certgen_image=certgen,
-        )
+    objs = manifests.objects(
+        webhook_url=url,
+        ca_pem=ca.read_bytes(),
+        cert_pem=cert.read_bytes(),
+        key_pem=key.read_bytes(),
+        controller_image=refs["IngressController"],
+        certgen_image=refs["KubeWebhookCertgenCreate"],
     )
-    _apply_with_retries(console, info, doc)
+    for obj in objs:  # the template gives the patch Job its own image (KubeWebhookCertgenPatch)
+        if obj.get("kind") == "Job" and obj["metadata"]["name"].endswith("-patch"):
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = refs["KubeWebhookCertgenPatch"]
+    _apply_with_retries(console, info, _render(objs))
     if not quiet:
         console.step("health_check", "Verifying ingress addon...")
     _wait_pods(console, info, deadline)
 
 
+def _pull(socket, release, cfg: dict, refs: dict[str, str], images) -> None:
+    """What the kubelet would pull: the rig has no registry, so minikube's own images are built into the node
+    (as the rig always did), and one asked for from another registry (a mirror serving minikube's image) is
+    that image under the mirror's name. An image named with --images is the user's: it is used only if the
+    node has it (a local image loaded beforehand), else its pods never run, as offline."""
+    from urllib.parse import quote
+
+    from devrig.engine import unix_http
+
+    controller, certgen = release.ingress_images
+    images.ensure_images(socket, controller, certgen)
+    default_ref = {
+        "IngressController": controller,
+        "KubeWebhookCertgenCreate": certgen,
+        "KubeWebhookCertgenPatch": certgen,
+    }
+    custom = cfg.get("CustomAddonImages") or {}
+    for name, ref in refs.items():
+        if name in custom or ref == default_ref[name] or images.has_image(socket, ref):
+            continue
+        repo, _, tag = ref.rpartition(":")  # minikube's image under another registry: the rig's carry a tag
+        query = f"repo={quote(repo, safe='')}&tag={quote(tag, safe='')}"
+        status, body = unix_http(socket, "POST", f"/images/{default_ref[name]}/tag?{query}")
+        if status != 201:
+            raise OSError(f"tagging {default_ref[name]} as {ref} in {socket}: {status} {body[:200]!r}")
+
+
 def _apply_with_retries(console, info, doc: str) -> None:
-    """addons.go applies with exponential back-off for up to 2 minutes (the API may still be settling)."""
-    deadline, delay, last = time.monotonic() + APPLY_RETRY_SECONDS, 0.5, ""
+    """addons.go applies with exponential back-off for up to 2 minutes (the API may still be settling); from
+    v1.30.0 every attempt after the first is `kubectl apply --force`, which deletes and recreates an object
+    apply cannot change (a Job whose image changed: its pod template is immutable)."""
+    deadline, delay, last, force = time.monotonic() + APPLY_RETRY_SECONDS, 0.5, "", False
     while True:
-        result = _kubectl(info, ["apply", "-f", "-"], stdin=doc)
+        result = _kubectl(info, ["apply", *(["--force"] if force else []), "-f", "-"], stdin=doc)
         if result.returncode == 0:
             return
         last = (result.stderr or result.stdout).strip()
@@ -246,11 +285,12 @@ def _apply_with_retries(console, info, doc: str) -> None:
             raise console.fatal(
                 ADDON_ENABLE,
                 "enable failed: run callbacks: running callbacks: [sudo "
-                "KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply -f "
+                f"KUBECONFIG=/var/lib/minikube/kubeconfig kubectl apply {'--force ' if force else ''}-f "
                 f"/etc/kubernetes/addons/ingress-deploy.yaml: Process exited with status "
                 f"{result.returncode}\nstdout:\n\nstderr:\n{last}\n]",
                 new_issue_link=True,
             )
+        force = True
         time.sleep(delay)
         delay = min(delay * 2, 10)
 
