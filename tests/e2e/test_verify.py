@@ -8,12 +8,15 @@ the first `up` builds it, and the test tags it under a fixed name the fixture ca
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support import run_devloop
+from support import parse_events, run_devloop, spawn_devloop, wait_until
 
 PROFILE = "devloop-verify-e2e"
 NS = "kubeless"
@@ -166,3 +169,44 @@ def test_a_failing_call_fails_up_with_the_servers_log_tail(ready, cluster, works
 
     st = devloop(cluster, workspace, "status", profile=workspace.parent / "failing.yaml").result
     assert st["verify"]["checks"][0]["status"] == "failed" and st["healthy"] is False
+
+
+def test_watch_reports_a_failing_check_goes_on_and_the_next_save_retries(ready, cluster, workspace):
+    profile = profile_with(workspace, "watching", [check("goodbye", timeout=5)])
+    proc = spawn_devloop(
+        "watch", "--no-live-update", workspace=workspace, profile=profile, env=cluster.env, json_mode=True
+    )
+    events: list[dict] = []
+    threading.Thread(target=lambda: [events.extend(parse_events(line)) for line in proc.stdout], daemon=True).start()
+
+    def verify_events(status: str) -> list[dict]:
+        if proc.poll() is not None:
+            raise AssertionError(f"devloop watch exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
+        return [e for e in list(events) if e.get("event") == "verify" and e["status"] == status]
+
+    try:
+        # the first cycle deploys, its check fails: shown, and watch goes on without a timed retry
+        wait_until(lambda: verify_events("failed"), 300, "the first cycle's failing check")
+        cycle = wait_until(lambda: [e for e in list(events) if e.get("event") == "cycle"], 30, "the cycle event")[0]
+        assert cycle["status"] == "failed" and cycle["kind"] == "VerifyFailed", cycle
+        assert ": url:/index.html" in cycle["message"]  # the log tail
+        assert not [e for e in events if e.get("event") == "retry_scheduled"]
+        assert proc.poll() is None
+
+        # a save that changes nothing would skip the cycle; after a failed check it runs it, and the check again
+        main = workspace / "http-trigger" / "cmd" / "http-trigger-controller" / "main.go"
+        main.write_text(main.read_text())
+        wait_until(lambda: len(verify_events("failed")) >= 2, 120, "the check run again after an unchanged save")
+
+        # the fix, saved: the profile is reloaded, a cycle runs, the check passes
+        profile_with(workspace, "watching", [check("hello world", timeout=30)])
+        (passed,) = wait_until(lambda: verify_events("ok"), 120, "the check to pass after the profile was fixed")
+        assert passed["checks"][0]["answer"] == "HTTP 200: 'hello world'"
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
