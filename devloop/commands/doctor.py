@@ -92,8 +92,9 @@ def _cluster_checks(session: Session) -> list[Check]:
         checks.append(
             Check("cluster", "warn", f"minikube profile {cluster.profile} is {status.state}", "run `devloop up`")
         )
-        return checks
+        return checks + _layout_checks(session)
     checks.append(Check("cluster", "ok", f"minikube profile {cluster.profile} is running"))
+    checks.extend(_layout_checks(session))
     checks.append(_runtime_check(session))
     try:
         session.guard_context()
@@ -124,6 +125,57 @@ def _start_checks(session: Session, version: MinikubeVersion) -> list[Check]:
             )
         )
     return out or [Check("minikube start", "ok", f"nothing added for minikube {version.version}")]
+
+
+def _layout_checks(session: Session) -> list[Check]:
+    """The platform's layout (issue 18): which ports minikube forwards, where docker-env points and why, the
+    feature gates minikube added itself. From disk only: config.json, the kubeconfig, docker-env's recorded
+    answer; no connection to the node's address (which the host may not reach)."""
+    from devloop.adapters.kube import context_info
+    from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
+    from devloop.adapters.minikube.layout import layout_lines
+
+    try:
+        config = session.minikube.profile_config()
+    except DevloopError:
+        return []
+    if config is None:
+        return []
+    try:
+        server = str(context_info(session.context, session.loaded_kubeconfig()).get("server") or "")
+    except DevloopError:
+        server = ""
+    try:
+        env, why = read_only_docker_env(session.context, session.cache_dir)
+    except DevloopError as exc:
+        env, why = None, exc.message
+    checks = [Check(line.name, line.status, line.detail, line.fix) for line in layout_lines(config, server, env, why)]
+    checks.append(_gates_check(session, config.feature_gates))
+    return checks
+
+
+def _gates_check(session: Session, saved: str) -> Check:
+    from devloop.loop.start_plan import MINIKUBE_OWN_GATES, minikube_added_gates
+
+    added = minikube_added_gates(dict(session.profile.cluster.feature_gates), saved)
+    if not added:
+        return Check(
+            "gates minikube added",
+            "ok",
+            "none (when it creates a profile minikube adds "
+            + " and ".join(
+                f"{name}={'true' if value else 'false'} where {why}"
+                for name, (value, why) in MINIKUBE_OWN_GATES.items()
+            )
+            + ")",
+        )
+    said = ", ".join(f"{name}={value} ({MINIKUBE_OWN_GATES[name][1]})" for name, value in sorted(added.items()))
+    return Check(
+        "gates minikube added",
+        "ok",
+        f"{said}; devloop passes them again on every start it drives, since --feature-gates replaces the saved "
+        "ones (the profile's feature_gates win only on their own names)",
+    )
 
 
 def _runtime_check(session: Session) -> Check:

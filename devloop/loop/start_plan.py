@@ -173,9 +173,19 @@ def _check_resources(cluster: Cluster, host: HostResources, plan: StartPlan, sou
             )
 
 
-# Gates minikube adds to FeatureGates by itself (start_flags.go:694-713: the rootless driver's
-# KubeletInUserNamespace, btrfs' LocalStorageCapacityIsolation): not drift unless the profile names them.
-_MINIKUBE_OWN_GATES = frozenset({"KubeletInUserNamespace", "LocalStorageCapacityIsolation"})
+# Gates minikube adds to FeatureGates by itself when it creates the profile (start_flags.go:694-713), each with
+# why: not drift unless the profile names them.
+MINIKUBE_OWN_GATES: dict[str, tuple[bool, str]] = {
+    "KubeletInUserNamespace": (True, "the driver's engine is rootless Docker or Podman"),
+    "LocalStorageCapacityIsolation": (False, "the engine stores on btrfs with Kubernetes older than 1.25"),
+}
+_MINIKUBE_OWN_GATES = frozenset(MINIKUBE_OWN_GATES)
+
+
+def minikube_added_gates(wanted: dict[str, bool], saved: str) -> dict[str, str]:
+    """The gates in minikube's saved FeatureGates that minikube added itself (the profile does not name them),
+    name -> value as saved."""
+    return {k: v for k, v in parse_feature_gates(saved).items() if k in _MINIKUBE_OWN_GATES and k not in wanted}
 
 
 def parse_feature_gates(text: str) -> dict[str, str]:
