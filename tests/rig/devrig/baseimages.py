@@ -44,7 +44,7 @@ from . import RigError, debootstrap, paths
 
 SUITE = "bookworm"
 LABEL = "devrig.base-image"  # says what an image really is, so `docker inspect` tells it from the real one
-VERSION = "1"  # bump when the way the images are made (below) changes
+VERSION = "2"  # bump when the way the images are made (below) changes
 MINIDEB_PACKAGES = ("ca-certificates", "curl", "unzip", "tar", "gzip", "bzip2", "xz-utils")
 # netavark: the smallest provider of container-network-stack, which skopeo's containers-common needs and
 # debootstrap (no virtual packages) cannot choose
@@ -146,12 +146,32 @@ class Base:
     describe: str = ""
 
 
+# The Docker tweaks minideb's mkimage applies (as Docker's contrib/mkimage did): no service starts in a build,
+# no sync() per unpacked file, no apt caches or translations kept, indexes kept gzipped
+DOCKER_TWEAKS = {
+    "usr/sbin/policy-rc.d": "#!/bin/sh\n# no service starts during a build (as minideb's mkimage writes it)\nexit 101\n",
+    "etc/dpkg/dpkg.cfg.d/docker-apt-speedup": "force-unsafe-io\n",
+    "etc/apt/apt.conf.d/docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb '
+        '/var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+    ),
+    "etc/apt/apt.conf.d/docker-no-languages": 'Acquire::Languages "none";\n',
+    "etc/apt/apt.conf.d/docker-gzip-indexes": 'Acquire::GzipIndexes "true";\nAcquire::CompressionTypes::Order:: "gz";\n',
+    "etc/apt/apt.conf.d/docker-autoremove-suggests": 'Apt::AutoRemove::SuggestsImportant "false";\n',
+}
+
+
 def _bases() -> dict[str, Base]:
     minideb_files = {
+        **DOCKER_TWEAKS,
         "usr/sbin/install_packages": INSTALL_PACKAGES.format(suite=SUITE, image="bitnami/minideb"),
     }
     renames = "\n".join(f'    [ "$p" = "{f}" ] && deb="{d}"' for f, d in DNF_NAMES.items()) or "    :"
     builder_files = {
+        **DOCKER_TWEAKS,
         "usr/bin/dnf": DNF.format(suite=SUITE, packages=" ".join(BUILDER_PACKAGES), renames=renames),
     }
     return {
