@@ -247,7 +247,12 @@ class _Runner:
         ns = call.namespace or self.session.profile.namespace
         kube = self.kube
         if call.fixture is not None:
-            self._apply_fixture(call.fixture, ns, result.name)
+            rolled = self._apply_fixture(call.fixture, ns, result.name)
+            if rolled:
+                # a changed Deployment's old pods would still answer: wait until the new ones took over
+                names = ", ".join(f"{n}/{d}" for n, d in rolled)
+                step.waiting(f"the rollout of the fixture's {names}")
+                kube.wait_rollout(rolled, timeout=max(self._left(deadline), 1.0), on_wait=step.waiting)
         ref = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": ns, "name": call.service}}
         step.waiting(f"Service {ns}/{call.service} to exist")
         try:
@@ -276,16 +281,19 @@ class _Runner:
 
         self._until_expected(ask, call.expect, result, deadline, ready_at=ready_at, namespace=ns, selector=selector)
 
-    def _apply_fixture(self, rel: str, namespace: str, name: str) -> None:
+    def _apply_fixture(self, rel: str, namespace: str, name: str) -> list[tuple[str, str]]:
+        """Apply the fixture's objects; the (namespace, name) of each Deployment among them that changed."""
         profile = self.session.profile
         ssa_off = profile.cluster.feature_gates.get("ServerSideApply") is False
+        rolled = []
         for obj in _load(self.session, rel, f"verify[{name}].call.fixture"):
-            self.kube.server_side_apply(
-                _with_namespace(obj, namespace),
-                field_manager="devloop-verify",
-                on_fallback=self.session.reporter.info,
-                known_off=ssa_off,
+            obj = _with_namespace(obj, namespace)
+            changed = self.kube.server_side_apply(
+                obj, field_manager="devloop-verify", on_fallback=self.session.reporter.info, known_off=ssa_off
             )
+            if changed and obj.get("kind") == "Deployment":
+                rolled.append((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        return rolled
 
     def _wait_pods(
         self, ns: str, selector: str, behind: str, step: Step, deadline: float, result: CheckResult

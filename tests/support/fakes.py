@@ -47,6 +47,7 @@ class FakeKube:
         self.applied: list[Obj] = []
         self.created: list[Obj] = []
         self.deleted: list[Obj] = []
+        self.rollouts: list[list[tuple[str, str]]] = []
 
     @staticmethod
     def _key(obj: Obj) -> tuple[str, str, str]:
@@ -87,6 +88,9 @@ class FakeKube:
 
     def node_internal_ip(self, **_: Any) -> str | None:
         return self.node_ip
+
+    def wait_rollout(self, deployments: list[tuple[str, str]], **_: Any) -> None:
+        self.rollouts.append(list(deployments))
 
     def pod_logs(self, namespace: str, pod: str, container: str, **kwargs: Any) -> Iterator[str]:
         lines = self.logs.get((pod, container), [])

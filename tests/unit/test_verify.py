@@ -135,6 +135,7 @@ def test_call_applies_the_fixture_waits_for_ready_pods_and_retries_until_the_fun
     assert all(s <= verify_run.MAX_POLL for s in clock.sleeps)
     # the fixture went to the profile's namespace; the call is `kubeless function call`'s
     assert kube.applied[0]["kind"] == "Function" and kube.applied[0]["metadata"]["namespace"] == NS
+    assert kube.rollouts == []  # no Deployment in the fixture
     assert kube.proxied[-1] == (NS, "hello", "http-function-port", "/")
     assert kube.queries[-1] == (NS, "function=hello")  # the Service's selector
 
@@ -220,6 +221,17 @@ def test_a_pod_that_can_never_start_fails_at_once(tmp_path):
     with pytest.raises(VerifyFailed) as info:
         run(session, clock)
     assert "cannot start" in info.value.message and clock.now == 1000.0
+
+
+def test_a_changed_fixture_deployment_rolls_out_before_the_call(tmp_path):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello"}, "spec": {}}
+    kube = FakeKube([pod()], objects={("Service", NS, "hello"): SERVICE}, proxy=[(200, "hello world")])
+    session = make_session(tmp_path, [CALL], kube)
+    (session.workspace / "verify" / "hello.yaml").write_text(yaml.safe_dump_all([deployment, SERVICE]))
+    run(session, Clock())
+    assert kube.rollouts == [[(NS, "hello")]]
+    run(session, Clock())  # unchanged now: nothing to wait for
+    assert kube.rollouts == [[(NS, "hello")]]
 
 
 def test_no_answer_from_the_api_server_is_retried_like_a_bad_answer(tmp_path):
