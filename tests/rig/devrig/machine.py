@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import RigError, kwoknodes, netns, paths, procs
+from . import RigError, coredns, kwoknodes, netns, paths, procs
 from .certs import HomeCerts
 from .controlplane import ControlPlane
 from .engine import Engine, unix_http
@@ -265,6 +265,7 @@ class Machine:
             pod_gateway=net.pod_gateway if net else None,
             netns_path=net.path if net else None,
             feature_gates=state.get("feature_gates", ""),
+            cluster_dns=coredns.CLUSTER_DNS if state.get("coredns") else None,
         )
         return cp, engine, node
 
@@ -347,6 +348,9 @@ class Machine:
                 state["feature_gates"] = feature_gates
             net = self._network(state)
             paths.require_parts(kubernetes_version, kwok=fake_nodes > 0, network=net is not None)
+            state.setdefault("coredns", coredns.requested() and net is not None)  # chosen when the profile is made
+            if state["coredns"]:
+                coredns.require()
             self._save(state)
             self.logs.mkdir(parents=True, exist_ok=True)
             Path(state["run_dir"]).mkdir(parents=True, exist_ok=True)
@@ -438,6 +442,13 @@ class Machine:
                 deadline,
             )
             mark("default ServiceAccount")
+            if state.get("coredns"):
+                coredns.ensure_image(engine.has_image, engine.cli_env(), self.name)
+                coredns.deploy(api)
+                self._wait(
+                    f"CoreDNS of {self.name!r} to be ready", "kubelet", kubelet, lambda: coredns.ready(api), deadline
+                )
+                mark("coredns ready")
             fake = max(fake_nodes, state.get("fake_nodes", 0))
             if fake:
                 self._boot_kwok(state, cp, fake, deadline)

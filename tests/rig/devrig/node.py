@@ -37,8 +37,10 @@ class Node:
         pod_gateway: str | None = None,
         netns_path: Path | None = None,
         feature_gates: str = "",
+        cluster_dns: str | None = None,
     ):
         self.feature_gates = feature_gates  # as minikube's kubelet unit gets them (bsutil/kubelet.go extraOpts)
+        self.cluster_dns = cluster_dns  # DEVRIG_COREDNS=1 (coredns.py): kube-dns's address, as kubeadm sets it
         self.node_ip = node_ip  # None: the loopback rig (pods get an address that routes nowhere)
         self.pod_gateway = pod_gateway
         self.netns_path = netns_path
@@ -97,6 +99,7 @@ class Node:
             "serializeImagePulls": False,
             "resolvConf": "/etc/resolv.conf",
             "clusterDomain": "cluster.local",
+            **({"clusterDNS": [self.cluster_dns]} if self.cluster_dns else {}),
             # the host's iptables are not the node's to change (and two kubelets would fight over them);
             # a node network's are its own (KUBE-MARK-DROP & co, as on minikube)
             "makeIPTablesUtilChains": bool(self.node_ip),
