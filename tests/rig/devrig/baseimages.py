@@ -437,3 +437,7 @@ def _ordered(bases: Mapping[str, Base]) -> Iterable[str]:
             if name not in seen and (base.parent is None or base.parent in seen):
                 seen.append(name)
     return seen
+
+
+if __name__ == "__main__":  # scripts/build-rig: make the archive ahead, so a first profile start only loads it
+    print(ensure_archive())
