@@ -128,6 +128,13 @@ class Session:
         nodes = len(config.nodes) if config is not None and config.nodes else 1
         return transfer_mode(cluster.image_transfer, cluster.container_runtime, nodes=nodes)
 
+    def user_engine(self) -> tuple[dict[str, str], EngineAdapter] | None:
+        """The user's own Docker engine (DOCKER_HOST, or the default socket), not the node's, with its env."""
+        from devloop.adapters.host import user_docker_env
+
+        env = user_docker_env()
+        return (env, self._make_engine(env)) if env else None
+
     def _make_engine(self, env: dict[str, str]) -> EngineAdapter:
         if self.make_docker is not None:
             return self.make_docker(env)

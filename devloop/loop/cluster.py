@@ -130,6 +130,8 @@ def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str
             images, registries = cluster.addon_overrides(name)
             # the image overrides only when the profile has some (a fake or an older adapter takes none)
             overrides: dict[str, Any] = {"images": images, "registries": registries} if images or registries else {}
+            if images:
+                _load_local_addon_images(session, name, images, registries, step)
             step.waiting(f"minikube addons enable {name}")
             if session.minikube.enable_addon(
                 name,
@@ -145,6 +147,47 @@ def enable_addons(session: Session, *, cluster_started: bool = True) -> list[str
             _wait_ingress_webhook(session)
         step.detail(enabled=enabled)
     return enabled
+
+
+def _load_local_addon_images(
+    session: Session, addon: str, images: dict[str, str], registries: dict[str, str], step: Any
+) -> None:
+    """Load into the node each addon image that only the user's own Docker holds, before the addon is enabled.
+
+    On an air-gapped or mirror-less machine an image built or imported locally reaches the node no other way:
+    the addon's pods would sit in ImagePullBackOff until minikube's verify gives up (6 minutes for ingress).
+    An image with a registry in addon_registries, one the node already has, or one the user's Docker lacks is
+    left to the node's runtime to pull, as minikube would."""
+    from devloop.adapters.builder import normalize_ref
+    from devloop.base.errors import DevloopError
+
+    candidates = {name: ref for name, ref in images.items() if not registries.get(name)}
+    if not candidates:
+        return
+    user = session.user_engine()
+    if user is None:
+        return
+    env, engine = user
+    try:
+        local = {name: ref for name, ref in candidates.items() if engine.image_exists(ref)}
+    except DevloopError:
+        return  # the user's engine does not answer: the node pulls, as without devloop
+    finally:
+        engine.close()
+    if not local:
+        return
+    on_node = {normalize_ref(ref) for ref in session.minikube.images()}
+    for name, ref in sorted(local.items()):
+        if normalize_ref(ref) in on_node:
+            continue
+        step.waiting(f"minikube image load {ref} (the {addon} addon's {name}, from your Docker)")
+        session.minikube.image_load(
+            ref,
+            env=env,
+            timeout=session.profile.timeouts.addons,
+            on_line=lambda line: session.reporter.output_line("addons", line),
+        )
+        on_node.add(normalize_ref(ref))
 
 
 def _override_drift(session: Session, addon: str) -> str | None:

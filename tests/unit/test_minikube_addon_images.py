@@ -200,6 +200,7 @@ def _session(tmp_path: Path, minikube: Minikube, extra: str) -> Session:
     session = Session(profile=profile, workspace=tmp_path, reporter=Reporter(json_mode=True), cache_dir=tmp_path / "c")
     session._minikube = minikube  # type: ignore[assignment]
     session.kube = lambda **_: Kube()  # type: ignore[method-assign]
+    session.user_engine = lambda: None  # type: ignore[method-assign]  # hermetic: no Docker of this machine's
     return session
 
 
@@ -251,3 +252,64 @@ def test_without_overrides_nothing_new_is_passed(tmp_path):
     minikube = Minikube(tmp_path / "mk", enabled=False, saved_images={"IngressController": "whatever:1"})
     loop_cluster.enable_addons(_session(tmp_path, minikube, ""))
     assert set(minikube.calls[0][1]) == {"timeout", "on_line"}
+
+
+# -- addon images only the user's Docker holds are loaded into the node first -----------------------------------
+class UserEngine:
+    def __init__(self, images):
+        self.images = set(images)
+        self.closed = False
+
+    def image_exists(self, ref):
+        return ref in self.images
+
+    def close(self):
+        self.closed = True
+
+
+class LoadingMinikube(Minikube):
+    def __init__(self, home: Path, node_images=()):
+        super().__init__(home, enabled=False)
+        self.node = list(node_images)
+        self.loaded: list[tuple[str, dict]] = []
+
+    def images(self):
+        return list(self.node)
+
+    def image_load(self, ref, **kwargs):
+        self.loaded.append((ref, kwargs))
+        self.node.append(ref)
+
+
+THREE = (
+    "  addon_images:\n    ingress:\n      IngressController: local/ctl:1\n"
+    "      KubeWebhookCertgenCreate: local/certgen:1\n      KubeWebhookCertgenPatch: local/certgen:1\n"
+)
+
+
+def _loading_session(tmp_path, minikube, user_images, extra=THREE):
+    session = _session(tmp_path, minikube, extra)
+    engine = UserEngine(user_images)
+    env = {"DOCKER_HOST": "tcp://127.0.0.1:2375"}
+    session.user_engine = lambda: (env, engine)  # type: ignore[method-assign]
+    return session, engine
+
+
+def test_addon_images_only_the_users_docker_has_are_loaded_before_the_addon_is_enabled(tmp_path):
+    minikube = LoadingMinikube(tmp_path / "mk")
+    session, engine = _loading_session(tmp_path, minikube, {"local/ctl:1", "local/certgen:1"})
+    assert loop_cluster.enable_addons(session) == ["ingress"]
+    # each image once (certgen serves two names), from the user's engine, before `addons enable`
+    assert [ref for ref, _ in minikube.loaded] == ["local/ctl:1", "local/certgen:1"]
+    assert minikube.loaded[0][1]["env"] == {"DOCKER_HOST": "tcp://127.0.0.1:2375"}
+    assert minikube.calls and engine.closed
+
+
+def test_addon_images_the_node_has_or_the_user_lacks_or_a_registry_serves_are_not_loaded(tmp_path):
+    minikube = LoadingMinikube(tmp_path / "mk", node_images=["docker.io/local/ctl:1"])
+    extra = THREE + "  addon_registries:\n    ingress:\n      KubeWebhookCertgenPatch: mirror.example\n"
+    extra = extra.replace("KubeWebhookCertgenPatch: local/certgen:1", "KubeWebhookCertgenPatch: other/certgen:2")
+    # ctl: on the node already; certgen (create): not in the user's Docker; patch: its registry pulls it
+    session, _ = _loading_session(tmp_path, minikube, {"local/ctl:1", "other/certgen:2"}, extra)
+    assert loop_cluster.enable_addons(session) == ["ingress"]
+    assert minikube.loaded == []
