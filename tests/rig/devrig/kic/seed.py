@@ -15,12 +15,13 @@ kubelet fall back to k8s.gcr.io. What each image is:
 - etcd 3.4.13-0: Debian's etcd-server binary (3.4.23) on the slim Debian, under the tag kubeadm asks for;
 - pause 3.4.1: the rig's build of kubernetes' pause.c;
 - coredns v1.8.0 and storage-provisioner v5: built here from their Go modules (coredns@v1.8.0, minikube's own
-  cmd/storage-provisioner).
+  cmd/storage-provisioner, from v1.25.2: see go_binary).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ COREDNS = "v1.8.0"
 ETCD_TAG = "3.4.13-0"
 PAUSE_TAG = "3.4.1"
 STORAGE_PROVISIONER = "v5"
+STORAGE_PROVISIONER_SOURCE = "v1.25.2"
 VERSION = "1"
 
 
@@ -124,15 +126,16 @@ def go_binary(name: str) -> Path:
             )
             shutil.move(str(Path(gobin, "coredns")), tmp)
     elif name == "storage-provisioner":
-        from .kicbase import minikube_source
-
-        src = minikube_source("v1.38.1")
+        # The v5 image was built in 2021; today's source has a client-go without the endpoints lock its leader
+        # election asks for ("endpoints lock is removed, migrate to leases"). v1.25.2's (client-go 0.23) still
+        # builds what v5 is.
+        src = _module_dir(f"k8s.io/minikube@{STORAGE_PROVISIONER_SOURCE}", env)
         _go(
             [
                 "go",
                 "build",
                 "-ldflags",
-                f"-X k8s.io/minikube/pkg/storage.version={STORAGE_PROVISIONER}",
+                f"-checklinkname=0 -X k8s.io/minikube/pkg/storage.version={STORAGE_PROVISIONER}",
                 "-o",
                 str(tmp),
                 "./cmd/storage-provisioner",
@@ -146,6 +149,20 @@ def go_binary(name: str) -> Path:
         raise ValueError(name)
     tmp.replace(out)
     return out
+
+
+def _module_dir(module: str, env: dict[str, str]) -> Path:
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        env=dict(env, GONOSUMDB="k8s.io/minikube"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=paths.cache_dir(),
+    )
+    if result.returncode != 0:
+        raise RigError(f"go mod download {module} failed: {(result.stdout + result.stderr).strip()[-1500:]}")
+    return Path(json.loads(result.stdout)["Dir"])
 
 
 class RigMissingError(RigError):
