@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devrig import functions
+from devrig import coredns, functions
 from devrig import paths as rig_paths
 from support import run_devloop, wait_until
 
@@ -67,10 +67,14 @@ def upstream_workspace(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
+    """gox on PATH, a node network, and cluster DNS when CoreDNS is built (`scripts/build-rig --with-coredns`)."""
     gox = rig_paths.cache_dir() / "bin" / "gox"
     if not os.access(gox, os.X_OK):
         pytest.fail(f"gox is not installed at {gox}; run scripts/build-rig")
-    return {"PATH": f"{gox.parent}{os.pathsep}{os.environ['PATH']}", "DEVRIG_NETWORK": "netns"}
+    env = {"PATH": f"{gox.parent}{os.pathsep}{os.environ['PATH']}", "DEVRIG_NETWORK": "netns"}
+    if os.access(coredns.binary(), os.X_OK):
+        env["DEVRIG_COREDNS"] = "1"
+    return env
 
 
 def controller_running(cluster) -> bool:
@@ -150,3 +154,49 @@ def test_hello_function_answers_hello_world_through_the_service_proxy(cluster, u
     # upstream's runtime file, byte for byte
     served = cluster.kubectl("exec", "-n", FN_NS, pname, "--", "cat", "/_kubeless.py").stdout
     assert served == functions.kubeless_py().read_text()
+
+
+CRON = {
+    "apiVersion": "kubeless.io/v1beta1",
+    "kind": "CronJobTrigger",
+    "metadata": {"name": "hello-every-minute", "namespace": FN_NS, "labels": {"created-by": "kubeless"}},
+    "spec": {"function-name": "hello", "payload": {"message": "tick"}, "schedule": "*/1 * * * *"},
+}
+
+
+def test_a_cronjobtrigger_job_calls_the_function_by_its_dns_name(cluster, env):
+    """The real cronjob-trigger controller's CronJob runs `curl -Lv ... http://hello.default.svc.cluster.local:8080`
+    and `date --rfc-3339` in the provision image (cronjob-trigger pkg/utils/kubelessutil.go): cluster DNS, a real
+    curl and GNU date. Needs CoreDNS (the profile was created with DEVRIG_COREDNS=1 when it is built)."""
+    if env.get("DEVRIG_COREDNS") != "1":
+        pytest.skip(f"needs cluster DNS: scripts/build-rig --with-coredns ({coredns.binary()})")
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(CRON))
+    cron = wait_until(
+        lambda: (
+            cluster.kubectl("get", "cronjob", "trigger-hello", "-n", FN_NS, "--ignore-not-found", "-o", "json").stdout
+        ),
+        120,
+        "the cronjob trigger controller to make CronJob trigger-hello",
+    )
+    container = json.loads(cron)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == functions.PROVISION_IMAGE
+    assert "http://hello.default.svc.cluster.local:8080" in " ".join(
+        container.get("args", []) + container.get("command", [])
+    )
+
+    def succeeded_job() -> dict | None:
+        jobs = cluster.kubectl_json("get", "jobs", "-n", FN_NS)["items"]
+        return next((j for j in jobs if (j.get("status") or {}).get("succeeded")), None)
+
+    def story() -> str:
+        return (
+            cluster.kubectl("get", "jobs,pods", "-n", FN_NS, "-o", "wide", check=False).stdout
+            + "\n"
+            + (cluster.kubectl("logs", "-n", FN_NS, "-l", "created-by=kubeless", "--tail=20", check=False).stdout)
+        )
+
+    job = wait_until(succeeded_job, 200, "a Job of CronJob trigger-hello to succeed", detail=story)
+    pods = cluster.kubectl_json("get", "pods", "-n", FN_NS, "-l", f"job-name={job['metadata']['name']}")["items"]
+    assert pods, job["metadata"]
+    log = cluster.kubectl("logs", "-n", FN_NS, pods[0]["metadata"]["name"]).stdout
+    assert "hello world" in log and "< HTTP/1.1 200" in log, log  # curl -v: the answer and its status
