@@ -17,6 +17,7 @@ Everything is undone by stop(): processes killed by group, the namespace deleted
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -136,12 +137,7 @@ class KicHost:
             procs.kill_pid(pid)
         if self.netns.exists():
             _run(["ip", "netns", "delete", self.name], f"deleting network namespace {self.name}")
-        for cg in Path("/sys/fs/cgroup").glob(f"**/{self.name}"):
-            for sub in sorted(cg.glob("**/"), key=lambda p: len(p.parts), reverse=True):
-                try:
-                    sub.rmdir()
-                except OSError:
-                    pass
+        remove_cgroups(self.name)
 
     def state(self) -> dict:
         return {
@@ -201,6 +197,19 @@ class KicHost:
             timeout=10,
         )
         return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def remove_cgroups(name: str) -> None:
+    """rmdir the engine's --cgroup-parent in every hierarchy, deepest first (empty once its processes are gone)."""
+    for top in Path("/sys/fs/cgroup").iterdir():
+        root = top / name
+        if not root.is_dir():
+            continue
+        for sub in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 def _run(argv: list[str], what: str) -> None:

@@ -42,6 +42,11 @@ async def _engine_ports(ns_fd: int, engine: tuple[str, int]) -> set[int]:
     finally:
         writer.close()
     _, _, body = raw.partition(b"\r\n\r\n")
+    return published_ports(body)
+
+
+def published_ports(body: bytes) -> set[int]:
+    """The TCP ports `GET /containers/json` says are published where the host's loopback can stand for them."""
     try:
         containers = json.loads(body)
     except ValueError:

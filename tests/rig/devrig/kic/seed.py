@@ -44,7 +44,7 @@ SLIM_PACKAGES = (
     "ca-certificates",
 )  # also the base of the ingress addon's stand-ins (ingress.py)
 SLIM_IMAGE = "local/kic-slim:devrig"
-COREDNS = "v1.8.0"
+COREDNS = "v1.8.0"  # devrig/coredns.py builds it
 ETCD_TAG = "3.4.13-0"
 PAUSE_TAG = "3.4.1"
 STORAGE_PROVISIONER = "v5"
@@ -90,7 +90,7 @@ def _k8s_ldflags() -> str:
 
 
 def go_binary(name: str) -> Path:
-    """kubeadm, coredns or storage-provisioner, built once into the rig cache (CGO off, static)."""
+    """kubeadm or storage-provisioner, built once into the rig cache (CGO off, static)."""
     out = bin_dir() / name
     if out.exists():
         return out
@@ -115,16 +115,6 @@ def go_binary(name: str) -> Path:
             log=log,
         )
         shutil.rmtree(work, ignore_errors=True)
-    elif name == "coredns":
-        with tempfile.TemporaryDirectory() as gobin:
-            _go(
-                ["go", "install", f"github.com/coredns/coredns@{COREDNS}"],
-                cwd=None,
-                env=dict(env, GOBIN=gobin),
-                what=f"coredns {COREDNS}",
-                log=log,
-            )
-            shutil.move(str(Path(gobin, "coredns")), tmp)
     elif name == "storage-provisioner":
         # The v5 image was built in 2021; today's source has a client-go without the endpoints lock its leader
         # election asks for ("endpoints lock is removed, migrate to leases"). v1.25.2's (client-go 0.23) still
@@ -149,6 +139,18 @@ def go_binary(name: str) -> Path:
         raise ValueError(name)
     tmp.replace(out)
     return out
+
+
+def coredns_binary() -> Path:
+    """The rig's CoreDNS build (scripts/build-rig --with-coredns, the same one cluster DNS runs)."""
+    from .. import coredns
+
+    if not coredns.binary().exists():
+        build_rig = paths.PACKAGE_DIR.parents[2] / "scripts" / "build-rig"
+        result = subprocess.run([str(build_rig), "--with-coredns"], capture_output=True, text=True, timeout=3600)
+        if result.returncode != 0 or not coredns.binary().exists():
+            raise RigError(f"scripts/build-rig --with-coredns failed:\n{(result.stdout + result.stderr)[-2000:]}")
+    return coredns.binary()
 
 
 def _module_dir(module: str, env: dict[str, str]) -> Path:
@@ -216,7 +218,7 @@ def _dockerfile(ref: str) -> tuple[list[str], dict[str, Path]]:
         return ["FROM scratch", "COPY pause /pause", 'ENTRYPOINT ["/pause"]'], {"pause": paths.pause_bin()}
     if name == "coredns/coredns":
         return ["FROM scratch", "COPY coredns /coredns", "EXPOSE 53 53/udp", 'ENTRYPOINT ["/coredns"]'], {
-            "coredns": go_binary("coredns")
+            "coredns": coredns_binary()
         }
     if name == "k8s-minikube/storage-provisioner":
         return ["FROM scratch", "COPY storage-provisioner /storage-provisioner", 'CMD ["/storage-provisioner"]'], {
@@ -282,6 +284,10 @@ def image_cache(docker_env: dict[str, str]) -> Path:
             out.parent.mkdir(parents=True, exist_ok=True)
             _docker(docker_env, "save", "-o", str(out), *names)
         (root / ".complete").write_text(_key() + "\n")
+        for stale in root.parent.glob("cache-*"):  # earlier keys' caches: 1.4 GB each, never used again
+            if stale.is_dir() and stale != root:
+                shutil.rmtree(stale, ignore_errors=True)
+                stale.with_suffix(".lock").unlink(missing_ok=True)
     return root
 
 
