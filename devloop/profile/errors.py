@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from types import UnionType
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 import yaml
@@ -169,8 +170,8 @@ def _model_for(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
                 return None
         else:
             return None
-        # unwrap Optional[...] / Union with one model member
-        if get_origin(current) is Union:
+        # unwrap Optional[...] / Union with one model member, spelled Union[X, None] or X | None
+        if get_origin(current) in (Union, UnionType):
             models = [a for a in get_args(current) if isinstance(a, type) and issubclass(a, BaseModel)]
             lists = [a for a in get_args(current) if get_origin(a) is list]
             current = models[0] if models else (lists[0] if lists else current)
