@@ -15,7 +15,7 @@ from devloop.loop import steps as loop
 from devloop.loop.start_plan import feature_gate_drift, parse_feature_gates
 from devloop.profile.lookup import load_profile_file
 from support.fakes import FakeMinikube
-from tests.unit.test_loop import make_session, workspace  # noqa: F401 - fixture
+from support.loop_session import make_session, workspace  # noqa: F401 - fixture
 
 BASE = """\
 name: gates
