@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from devloop.base.errors import ClusterError, DevloopError, UnsafeContext
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from devloop.adapters.host import HostResources
     from devloop.adapters.kube import Kubeconfig
+    from devloop.adapters.kube.serving import Serving
     from devloop.adapters.protocols import BuilderAdapter, EngineAdapter, KubeAdapter, MinikubeAdapter
     from devloop.profile.lookup import Profile
     from devloop.sources.fingerprint import Fingerprinter
@@ -63,6 +64,9 @@ class Session:
     _engine_prefetch: tuple[threading.Thread, dict[str, Any]] | None = None
     _docker_env_recorded: bool = False
     _recorded_failed: bool = False
+    # `up`: `minikube docker-env` asked in the background beside the cluster step ("env", "engine", "error")
+    _docker_env_prefetch: tuple[threading.Thread, dict[str, Any]] | None = None
+    _prefetched_docker: tuple[dict[str, str], EngineAdapter] | None = None  # (docker-env's answer, its engine)
 
     def __post_init__(self) -> None:
         # A dry run is a plan: nothing is waited for and actions have no outcomes to show.
@@ -207,13 +211,15 @@ class Session:
                 hint=update,
             )
         # A loopback port (Docker Desktop, WSL and rootless Docker forward one to the node; so does the test
-        # cluster) or a remote DOCKER_HOST's address: all profiles share one CA, so neither the address nor a
-        # TLS handshake tells profiles apart, and a stale port may now be another profile's. minikube's own
-        # check decides: `status` says Kubeconfig: Configured only when the entry's host and port are the
-        # profile's endpoint as minikube computes it (cluster/status.go:455-458).
-        # Nothing is sent to that server before minikube has confirmed it: not even a read, since a stale port
-        # may be served by anything. A confirmation is remembered for the config.json it was given with (every
-        # `minikube start` rewrites that file), so a run that changed nothing asks minikube nothing.
+        # cluster) or a remote DOCKER_HOST's address: a stale port may now be another profile's, and all profiles
+        # of a home share one CA, so neither the address nor a handshake verified against the CA tells them apart.
+        # The leaf does: each profile has an API server certificate of its own (profiles/<P>/apiserver.crt), and
+        # a completed handshake proves the server holds its key. That needs only a TLS handshake (no request, no
+        # credentials). When it cannot tell (nothing answers, a certificate no profile has on disk), minikube's
+        # own check decides: `status` says Kubeconfig: Configured only when the entry's host and port are the
+        # profile's endpoint as minikube computes it (cluster/status.go:455-458). Nothing but that handshake
+        # reaches the server before one of them has confirmed it. minikube's confirmation is remembered for the
+        # config.json it was given with (every `minikube start` rewrites that file).
         from devloop.adapters.minikube.engine_endpoint import confirmed_server, remember_confirmed_server
 
         if info.get("unlike_minikubes_entry"):  # F7: minikube's word covers one kubeconfig entry only
@@ -222,6 +228,25 @@ class Session:
                 "`minikube status` vouches only for that entry; refusing to touch it",
                 hint=update,
             )
+        # The certificate the server proves it holds says which profile of this minikube home it is (every
+        # profile has its own apiserver.crt, all signed by the home's one CA): one TLS handshake, no request.
+        serving = self._serving(server, info)
+        if serving is not None and serving.verdict == "profile" and serving.profile == self.context:
+            return
+        if serving is not None and serving.verdict == "profile":
+            raise UnsafeContext(
+                f"kube context {self.context!r} points at {server}, which is minikube profile {serving.profile!r} "
+                "now (it presents that profile's API server certificate): the port is stale; refusing to touch it",
+                hint=update,
+            )
+        if serving is not None and serving.verdict == "foreign":
+            raise UnsafeContext(
+                f"kube context {self.context!r} points at {server}, which answers with a certificate this "
+                f"minikube's CA did not sign ({serving.detail}): not profile {self.context!r}'s API server; "
+                "refusing to touch it",
+                hint=update,
+            )
+        # Otherwise (no answer, no TLS, a certificate of this CA no profile has on disk) minikube decides.
         if self.make_minikube is None and confirmed_server(self.context, self.cache_dir) == server:
             # F6: config.json outlives `minikube stop --keep-context-active`, and Docker may hand the stale port
             # to another profile: a cluster of this minikube home (its CA) answering there names itself
@@ -245,6 +270,25 @@ class Session:
             "refusing to touch it",
             hint=update,
         )
+
+    def _serving(self, server: str, info: dict) -> Serving | None:
+        """Who serves `server`, told by its certificate (adapters/kube/serving.py), when the context's cluster
+        entry trusts exactly this profile's minikube CA (so the client, too, accepts only servers it signed);
+        None when that cannot be asked (no config.json, another CA or none in the entry, a test's double)."""
+        try:
+            config = self.minikube.profile_config()
+        except DevloopError:
+            return None
+        home = getattr(config, "home", None)
+        if config is None or home is None:
+            return None
+        from devloop.adapters.kube.serving import serving_profile
+        from devloop.adapters.minikube.home import trusts_profile_ca
+
+        cluster = self.loaded_kubeconfig().clusters.get(info.get("cluster") or "") or {}
+        if not trusts_profile_ca(cluster, config):
+            return None
+        return serving_profile(server, Path(home))
 
     def _node_says(self, info: dict) -> str | None:
         """Which minikube profile the server behind the context belongs to, by one read: minikube labels its
@@ -299,6 +343,11 @@ class Session:
             env, _ = read_only_docker_env(self.context, self.cache_dir)
             if env is not None:
                 self._docker_env, self._docker_env_recorded = env, True
+        if self._docker_env is None and (asked := self._prefetched_docker_env()) is not None:
+            from devloop.adapters.minikube.engine_endpoint import remember_docker_env
+
+            self._docker_env = asked
+            remember_docker_env(self.context, self.cache_dir, asked)
         if self._docker_env is None:
             from devloop.adapters.minikube.engine_endpoint import remember_docker_env
 
@@ -307,22 +356,23 @@ class Session:
                 remember_docker_env(self.context, self.cache_dir, self._docker_env)
         return self._docker_env
 
-    def prefetch_engine(self) -> None:
+    def prefetch_engine(self) -> bool:
         """Connect to the engine docker-env last answered for this config.json, in the background: its TLS
         handshake and /info then overlap the API server's (a no-change `up` waits on both). Only a recorded
         answer is used (asking minikube restarts a stopped dockerd: never on speculation); docker() takes
-        the connection if it is the profile's daemon, and makes its own otherwise."""
+        the connection if it is the profile's daemon, and makes its own otherwise. False when no answer is
+        recorded (see prefetch_docker_env)."""
         if self.dry_run or self.read_only or self.make_minikube is not None or self._docker is not None:
-            return
+            return True
         if self.profile.cluster.image_transfer == "load":
-            return
+            return True
         import threading
 
         from devloop.adapters.minikube.engine_endpoint import read_only_docker_env
 
         env, _ = read_only_docker_env(self.context, self.cache_dir)
         if env is None:
-            return
+            return False
         box: dict[str, Any] = {"env": env}
 
         def connect() -> None:
@@ -338,6 +388,70 @@ class Session:
         thread = threading.Thread(target=connect, name="engine-prefetch", daemon=True)
         thread.start()
         self._engine_prefetch = (thread, box)
+        return True
+
+    def prefetch_docker_env(self) -> None:
+        """`up`, when prefetch_engine found no docker-env answer recorded for this config.json (the docker
+        driver's forwarded engine port is not on disk: engine_endpoint.py): ask `minikube docker-env` in a thread, and connect to
+        the engine it names, while the cluster step runs: a no-change `up` asks it anyway (the build step's
+        engine), so this only moves the call earlier. It is never run for a read-only command, a dry run, a
+        profile minikube has not created, or a profile whose images are loaded instead. `minikube start` and
+        `delete` wait for it first (_SettledFirst), so it never runs beside them, and a start drops its answer
+        (forget_cluster_state); a failed call is simply asked again in the foreground, which reports it."""
+        if self.dry_run or self.read_only or self.make_minikube is not None:
+            return
+        if self._docker_env is not None or self._docker is not None or self._docker_env_prefetch is not None:
+            return
+        from devloop.adapters.minikube.home import read_profile_config
+
+        try:
+            if read_profile_config(self.context) is None or self.image_transfer()[0] != "docker-env":
+                return
+        except DevloopError:
+            return
+        import threading
+
+        minikube = self.minikube
+        box: dict[str, Any] = {}
+
+        def ask() -> None:
+            try:
+                env = minikube.docker_env()
+                box["env"] = env
+                engine = self._make_engine(env)
+                if engine.daemon_name() == self.context:
+                    box["engine"] = engine
+                else:
+                    engine.close()
+            except Exception as exc:  # noqa: BLE001 - asked again in the foreground, which reports it
+                box.setdefault("error", exc)
+
+        thread = threading.Thread(target=ask, name="docker-env-prefetch", daemon=True)
+        thread.start()
+        self._docker_env_prefetch = (thread, box)
+        self._minikube = cast("MinikubeAdapter", _SettledFirst(minikube, self.settle_docker_env_prefetch))
+
+    def settle_docker_env_prefetch(self) -> None:
+        """Wait for the background docker-env (if any) and drop what it found: the cluster is about to change."""
+        box = self._join_docker_env_prefetch()
+        if box is not None and box.get("engine") is not None:
+            box["engine"].close()
+
+    def _join_docker_env_prefetch(self) -> dict[str, Any] | None:
+        if self._docker_env_prefetch is None:
+            return None
+        thread, box = self._docker_env_prefetch
+        self._docker_env_prefetch = None
+        thread.join()  # bounded by docker-env's own deadline and the engine client's timeouts
+        return box
+
+    def _prefetched_docker_env(self) -> dict[str, str] | None:
+        box = self._join_docker_env_prefetch()
+        if box is None or "env" not in box:
+            return None
+        if box.get("engine") is not None:
+            self._prefetched_docker = (box["env"], box["engine"])
+        return dict(box["env"])
 
     def _prefetched_engine(self, env: dict[str, str]) -> EngineAdapter | None:
         if self._engine_prefetch is None:
@@ -358,7 +472,13 @@ class Session:
                 self._docker = engine
                 return self._docker
             if not self._docker_env_recorded:
-                self._docker = self._make_engine(env)
+                prefetched, self._prefetched_docker = self._prefetched_docker, None
+                if prefetched is not None and prefetched[0] == env:
+                    self._docker = prefetched[1]
+                else:
+                    if prefetched is not None:
+                        prefetched[1].close()
+                    self._docker = self._make_engine(env)
                 return self._docker
             try:
                 engine = self._make_engine(env)
@@ -378,7 +498,31 @@ class Session:
             self._docker.close()
         self._docker = None
         self._engine_prefetch = None  # its daemon may be gone with the old cluster
+        self.settle_docker_env_prefetch()
+        if self._prefetched_docker is not None:
+            self._prefetched_docker[1].close()
+            self._prefetched_docker = None
         self._docker_env = None
         self._docker_env_recorded = self._recorded_failed = False
         self._kube = None
         self._kubeconfig_data = None  # minikube rewrites it on start (new port, certificates)
+
+
+class _SettledFirst:
+    """The minikube adapter while `up` asks docker-env in the background: a start or a delete first waits for
+    that call (and drops its answer), so minikube never runs the two at once. Everything else is the adapter's."""
+
+    def __init__(self, real: MinikubeAdapter, settle: Callable[[], None]) -> None:
+        self.real = real
+        self.settle = settle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def start(self, **kwargs: Any) -> bool:
+        self.settle()
+        return self.real.start(**kwargs)
+
+    def delete(self, **kwargs: Any) -> None:
+        self.settle()
+        self.real.delete(**kwargs)
