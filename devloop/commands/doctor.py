@@ -22,11 +22,62 @@ def _tool(name: str, why: str) -> Check:
     return Check(f"{name} on PATH", "fail", f"`{name}` is not on PATH ({why})", f"install {name}")
 
 
+# Shell builtins a build command may start a step with (the command runs through `sh -c`): not programs on PATH.
+_BUILTINS = frozenset(
+    {
+        "cd",
+        "export",
+        "set",
+        "unset",
+        ".",
+        "source",
+        "true",
+        "false",
+        ":",
+        "echo",
+        "test",
+        "[",
+        "umask",
+        "eval",
+        "exec",
+        "command",
+        "alias",
+        "shift",
+        "exit",
+        "return",
+        "wait",
+    }
+)
+
+
+def build_programs(command: str) -> set[str]:
+    """The programs a build command runs: the first word of each step (`a && b; c | d`), past VAR=value
+    assignments and the builtins above (`exec prog` and `command prog` name prog)."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    programs: set[str] = set()
+    first = True
+    for token in lexer:
+        if token and set(token) <= set("&|;()"):
+            first = True
+            continue
+        if not first:
+            continue
+        if "=" in token and not token.startswith("=") and token.split("=", 1)[0].isidentifier():
+            continue  # an assignment before the program
+        if token in ("exec", "command"):
+            continue  # the next word is the program
+        first = False
+        if token not in _BUILTINS:
+            programs.add(token)
+    return programs
+
+
 def doctor(session: Session) -> DoctorResult:
     session.read_only = True  # no `minikube docker-env` here: it restarts dockerd (see adapters/engine_endpoint.py)
     checks: list[Check] = [Check("profile", "ok", f"{session.profile.name} ({session.profile.source})")]
     checks.append(_tool("minikube", "devloop drives the cluster through it"))
-    build_tools = sorted({shlex.split(c.build)[0] for c in session.profile.components if c.build.strip()})
+    build_tools = sorted({p for c in session.profile.components if c.build.strip() for p in build_programs(c.build)})
     for tool in build_tools:
         checks.append(_tool(tool, "a component's build command starts with it"))
 
