@@ -50,6 +50,12 @@ _BUILTINS = frozenset(
 )
 
 
+# Reserved words of the shell: the word after one starts a command (`if test -f x; then make; fi`).
+_KEYWORDS = frozenset(
+    {"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "{", "}", "!", "time"}
+)
+
+
 def build_programs(command: str) -> set[str]:
     """The programs a build command runs: the first word of each step (`a && b; c | d`), past VAR=value
     assignments and the builtins above (`exec prog` and `command prog` name prog)."""
@@ -65,7 +71,7 @@ def build_programs(command: str) -> set[str]:
             continue
         if "=" in token and not token.startswith("=") and token.split("=", 1)[0].isidentifier():
             continue  # an assignment before the program
-        if token in ("exec", "command"):
+        if token in ("exec", "command") or token in _KEYWORDS:
             continue  # the next word is the program
         first = False
         if token not in _BUILTINS:

@@ -14,6 +14,7 @@ from devloop.commands.doctor import build_programs
         ("export X=1; make -C a build | tee log", {"make", "tee"}),
         ("exec ./build.sh {image}", {"./build.sh"}),
         ("true", set()),
+        ("if [ -f x ]; then docker build -t {image} .; else make image IMAGE={image}; fi", {"docker", "make"}),
     ],
 )
 def test_the_programs_of_a_build_command(command, programs):
