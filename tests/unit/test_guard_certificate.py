@@ -33,6 +33,7 @@ from devloop.base.errors import UnsafeContext
 from devloop.output.report import Reporter
 from devloop.profile.lookup import load_profile
 from devloop.session import Session
+from support.waits import wait_until
 
 P = "devloop-kubeless"  # the bundled profile's minikube profile
 OTHER = "another-profile"
@@ -130,6 +131,7 @@ class TLSServer:
         self.port = self.sock.getsockname()[1]
         self.received: list[bytes] = []
         self.handshakes = 0
+        self.finished = 0  # connections the client has closed
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -146,7 +148,12 @@ class TLSServer:
                     while data := tls.recv(4096):
                         self.received.append(data)
             except (OSError, ssl.SSLError):
-                continue
+                pass
+            self.finished += 1
+
+    def settled(self, connections: int = 1) -> None:
+        """Wait until the server side has seen `connections` connections end (its thread lags the client's)."""
+        wait_until(lambda: self.finished >= connections, 10, "the TLS server to see the client close", interval=0.01)
 
     def close(self) -> None:
         self.sock.close()
@@ -222,6 +229,7 @@ def test_the_profiles_own_certificate_is_accepted_without_minikube_and_nothing_i
     mini = GuardMinikube()
     _session(tmp_path, monkeypatch, home, server.port, mini).guard_context()
     assert mini.status_calls == 0
+    server.settled()
     assert server.handshakes == 1 and server.received == []  # a handshake only: no request, no credentials
 
 
@@ -234,6 +242,7 @@ def test_a_stale_port_serving_another_profiles_certificate_is_refused(tmp_path, 
         _session(tmp_path, monkeypatch, home, server.port, mini).guard_context()
     assert f"{OTHER!r}" in err.value.message and "stale" in err.value.message
     assert "update-context" in err.value.hint
+    server.settled()
     assert mini.status_calls == 0 and server.received == []
 
 
@@ -244,6 +253,7 @@ def test_a_certificate_another_ca_signed_is_refused(tmp_path, monkeypatch, serve
     mini = GuardMinikube("Configured")
     with pytest.raises(UnsafeContext) as err:
         _session(tmp_path, monkeypatch, home, server.port, mini).guard_context()
+    server.settled()
     assert "did not sign" in err.value.message and mini.status_calls == 0 and server.received == []
 
 
