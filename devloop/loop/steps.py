@@ -15,6 +15,7 @@ from typing import Any
 
 from devloop.base.errors import ClusterError
 from devloop.base.results import BuildOutcome, CycleResult
+from devloop.loop import runtimes
 from devloop.loop.cluster import enable_addons, ensure_cluster, ensure_namespace, start_plan  # noqa: F401 -- steps 1-3, for callers of steps
 from devloop.session import Session
 
@@ -282,8 +283,11 @@ def run_cycle(
     outcomes = build_components(session, names, force=force_build) if names is None or names else []
     tags = {**keep, **{o.component: o.tag for o in outcomes}}
     rendered = render(session, tags)
+    runtime_before = runtimes.live_images(session, rendered)  # what the cluster's runtime list names now
     result = apply_objects(session, rendered, strategy=strategy)
     wait_rollout(session, rendered)
+    # -- 8b. runtimes: a changed runtime image restarts its controller and moves its Functions
+    runtimes.move_functions(session, rendered, runtime_before, result)
     result.built = [o.component for o in outcomes if o.built]
     result.tags = tags
     if not session.dry_run:

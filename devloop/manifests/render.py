@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from devloop.base.errors import ConfigError
 from devloop.manifests.load import (
     CONTAINER_LISTS,
     POD_SPEC_PATHS,
@@ -33,6 +34,7 @@ __all__ = [
     "POD_SPEC_PATHS",
     "Obj",
     "Rendered",
+    "RuntimeImage",
     "Substitution",
     "configmaps_read_by",
     "containers",
@@ -46,6 +48,7 @@ __all__ = [
     "parse_yaml_manifests",
     "pod_spec",
     "render",
+    "runtime_entry",
     "walk_jsonnet_output",
 ]
 
@@ -82,10 +85,24 @@ class Substitution:
     component: str
 
 
+@dataclass(frozen=True)
+class RuntimeImage:
+    """A runtime component's image written into the controller's runtime list (Kubeless's runtime-images)."""
+
+    component: str
+    runtime: str  # what a Function's spec.runtime says, e.g. python3.8
+    phase: str  # runtime | installation | compilation
+    config: str  # object_ref of the ConfigMap, e.g. ConfigMap/kubeless/kubeless-config
+    key: str  # its data key, e.g. runtime-images
+    old: str  # the image the manifest names there
+    new: str  # the built tag
+
+
 @dataclass
 class Rendered:
     objects: list[Obj]
     substitutions: list[Substitution] = field(default_factory=list)
+    runtimes: list[RuntimeImage] = field(default_factory=list)
 
 
 def render(objs: Iterable[Obj], images: Mapping[str, str], profile: Profile) -> Rendered:
@@ -109,7 +126,93 @@ def render(objs: Iterable[Obj], images: Mapping[str, str], profile: Profile) -> 
         elif obj.get("kind") == "ConfigMap":
             _render_configmap(obj, ref, built, images, result.substitutions)
         result.objects.append(obj)
+    for component in built:
+        if component.runtime is not None:
+            _render_runtime(result, component, images[component.name], profile)
     return result
+
+
+# --------------------------------------------------------------------------- runtime components
+
+
+def _runtime_error(profile: Profile, component: Component, what: str, detail: str) -> ConfigError:
+    index = profile.components.index(component)
+    return ConfigError(
+        f"{profile.where(('components', index, 'runtime'))}: {what}",
+        hint=detail,
+    )
+
+
+def _render_runtime(result: Rendered, component: Component, tag: str, profile: Profile) -> None:
+    """Write `tag` into the runtime list at the component's entry: the ConfigMap's key holds JSON text, so it
+    is parsed, the one `image` replaced, and dumped again (Go's encoding/json and kubecfg write the same
+    separators, so an unchanged list comes out byte for byte)."""
+    rt = component.runtime
+    assert rt is not None
+    cfg = rt.config
+    where = f"ConfigMap {cfg.namespace}/{cfg.name}"
+    found = [
+        obj
+        for obj in result.objects
+        if obj.get("kind") == "ConfigMap"
+        and (obj.get("metadata") or {}).get("name") == cfg.name
+        and ((obj.get("metadata") or {}).get("namespace") or profile.namespace) == cfg.namespace
+    ]
+    if not found:
+        raise _runtime_error(
+            profile,
+            component,
+            f"the manifests have no {where} to write the {rt.describe()} into",
+            "runtime.config names the ConfigMap (default kubeless/kubeless-config) the controller reads",
+        )
+    obj = found[0]
+    data: dict[str, Any] = obj["data"] if isinstance(obj.get("data"), dict) else {}
+    text = data.get(cfg.key)
+    if not isinstance(text, str):
+        keys = ", ".join(sorted(data)) or "none"
+        raise _runtime_error(
+            profile, component, f"{where} has no data key {cfg.key!r} (its keys: {keys})", "runtime.config.key"
+        )
+    try:
+        runtimes = json.loads(text)
+    except ValueError as exc:
+        raise _runtime_error(
+            profile, component, f"{where} data.{cfg.key} is not JSON ({exc})", "the manifest's runtime list"
+        ) from None
+    entry = runtime_entry(runtimes, rt)
+    if isinstance(entry, str):
+        raise _runtime_error(profile, component, f"{where} data.{cfg.key}: {entry}", "runtime.id/version/phase")
+    old = entry.get("image")
+    entry["image"] = tag
+    data[cfg.key] = json.dumps(runtimes)
+    ref = object_ref(obj)
+    old_text = old if isinstance(old, str) else ""
+    result.substitutions.append(
+        Substitution(ref, f"data.{cfg.key}#{rt.runtime_name}.{rt.phase}", old_text, tag, component.name)
+    )
+    result.runtimes.append(RuntimeImage(component.name, rt.runtime_name, rt.phase, ref, cfg.key, old_text, tag))
+
+
+def runtime_entry(runtimes: Any, rt: Any) -> dict[str, Any] | str:
+    """The `{phase, image}` dict for rt in the list, or what is missing (langruntime.go's RuntimeInfo,
+    RuntimeVersion and Image: `ID`, `versions[].version`, `versions[].images[].phase`)."""
+    if not isinstance(runtimes, list):
+        return f"expected a JSON list of runtimes, found {type(runtimes).__name__}"
+    ids = [r.get("ID") for r in runtimes if isinstance(r, dict)]
+    info = next((r for r in runtimes if isinstance(r, dict) and r.get("ID") == rt.id), None)
+    if info is None:
+        return f"no runtime with ID {rt.id!r} (it has {', '.join(map(str, ids)) or 'none'})"
+    versions = [v for v in info.get("versions") or [] if isinstance(v, dict)]
+    version = next((v for v in versions if v.get("version") == rt.version), None)
+    if version is None:
+        have = ", ".join(str(v.get("version")) for v in versions) or "none"
+        return f"runtime {rt.id!r} has no version {rt.version!r} (it has {have})"
+    images = [i for i in version.get("images") or [] if isinstance(i, dict)]
+    image = next((i for i in images if i.get("phase") == rt.phase), None)
+    if image is None:
+        have = ", ".join(str(i.get("phase")) for i in images) or "none"
+        return f"{rt.runtime_name} has no {rt.phase!r} image (its phases: {have})"
+    return image
 
 
 def _owner(image: Any, built: list[Component]) -> Component | None:

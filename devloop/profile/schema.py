@@ -38,6 +38,107 @@ from devloop.profile.cluster import Cluster
 from devloop.profile.errors import type_name
 from devloop.profile.imageref import REPO_RE, ImageRef, parse_image_ref
 
+RUNTIME_PHASES = ("runtime", "installation", "compilation")  # kubeless pkg/langruntime/langruntime.go Phase*
+
+
+class RuntimeConfig(StrictModel):
+    """Where the controller reads its runtimes: a ConfigMap key holding a JSON list of runtimes, each
+    `{ID, versions: [{version, images: [{phase, image, ...}]}]}` (Kubeless's `runtime-images`)."""
+
+    namespace: str = Field(default="kubeless", description="The ConfigMap's namespace.")
+    name: str = Field(default="kubeless-config", description="The ConfigMap's name.")
+    key: str = Field(default="runtime-images", description="The `data` key holding the runtimes' JSON.")
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _names(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$", v) or len(v) > 253:
+            raise ValueError(f"expected a Kubernetes object name (lowercase letters, digits, '-', '.'), found {v!r}")
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not re.match(r"^[-._a-zA-Z0-9]+$", v):
+            raise ValueError(f"expected a ConfigMap key (letters, digits, '-', '_', '.'), found {v!r}")
+        return v
+
+
+class RuntimeController(StrictModel):
+    """The Deployment whose controller reads the runtimes at start only (Kubeless's function controller,
+    function_controller.go:113): devloop restarts it when a runtime image changed."""
+
+    namespace: str = Field(default="kubeless", description="The Deployment's namespace.")
+    name: str = Field(default="kubeless-controller-manager", description="The Deployment's name.")
+
+    @field_validator("namespace", "name")
+    @classmethod
+    def _names(cls, v: str) -> str:
+        if not DNS_LABEL_RE.match(v) or len(v) > 63:
+            raise ValueError(f"expected a Kubernetes name (lowercase DNS label, ≤ 63 chars), found {v!r}")
+        return v
+
+
+class Runtime(StrictModel):
+    """The component is a function runtime: its built image goes into the controller's runtime list at the
+    entry `id` + `version` + `phase` (Kubeless: kubeless-config `runtime-images`), the controller is restarted
+    and devloop waits until the Functions of that runtime run the new image."""
+
+    id: str = Field(description="The runtime's `ID` in the list, like `python`.")
+    version: str = Field(
+        description='The version within it, quoted, like `"3.8"`: Functions of runtime `python3.8` use it.'
+    )
+    phase: str = Field(
+        default="runtime",
+        description="Which of the version's images the build replaces: `runtime` (the function's container), "
+        "`installation` (the init container installing a Function's dependencies) or `compilation`.",
+    )
+    config: RuntimeConfig = Field(
+        default_factory=RuntimeConfig, description="The ConfigMap key holding the runtimes (Kubeless's defaults)."
+    )
+    controller: RuntimeController = Field(
+        default_factory=RuntimeController,
+        description="The Deployment restarted when the image changed (Kubeless's defaults).",
+    )
+    functions: ResourceName = Field(
+        default="functions.kubeless.io",
+        description="The custom resource whose objects use the runtime (`spec.runtime` is `<id><version>`); each "
+        "one's Deployment has its name, in its namespace.",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_-]+$", v):
+            # langruntime.go GetRuntimeInfo: the ID is the `^[a-zA-Z_-]+` prefix of a Function's runtime
+            raise ValueError(f"expected a runtime ID of letters, '_' and '-' (like 'python'), found {v!r}")
+        return v
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(f'expected the version as a quoted string (like "3.8"), found the number {v!r}')
+        if isinstance(v, str) and not re.match(r"^[0-9.]+$", v):
+            # langruntime.go getVersionFromRuntime: the version is the `[0-9.]+$` suffix of a Function's runtime
+            raise ValueError(f"expected a version of digits and dots (like '3.8'), found {v!r}")
+        return v
+
+    @field_validator("phase")
+    @classmethod
+    def _phase(cls, v: str) -> str:
+        if v not in RUNTIME_PHASES:
+            raise ValueError(f"expected one of {', '.join(RUNTIME_PHASES)}, found {v!r}")
+        return v
+
+    @property
+    def runtime_name(self) -> str:
+        """What a Function's `spec.runtime` says, like `python3.8`."""
+        return f"{self.id}{self.version}"
+
+    def describe(self) -> str:
+        return f"{self.runtime_name} {self.phase} image"
+
 
 class Component(StrictModel):
     """One image: how it is built, from which files, and which manifest references it replaces."""
@@ -52,6 +153,12 @@ class Component(StrictModel):
     env: dict[str, str] = Field(default_factory=dict)
     # Opt-in: a fast build whose output is copied into the running containers (devloop.liveupdate).
     live_update: LiveUpdate | None = None
+    runtime: Runtime | None = Field(
+        default=None,
+        description="The component is a function runtime: its image is written into the controller's runtime "
+        "list (Kubeless's kubeless-config `runtime-images`) at this entry, and the Functions using it are moved "
+        "to it (see Runtime).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -468,6 +575,21 @@ class Profile(StrictModel):
                         )
                     )
                 owners.setdefault(key, c.name)
+        entries: dict[tuple[str, ...], str] = {}
+        for i, c in enumerate(self.components):
+            if c.runtime is None:
+                continue
+            rt = c.runtime
+            entry = (rt.config.namespace, rt.config.name, rt.config.key, rt.id, rt.version, rt.phase)
+            if entry in entries:
+                out.append(
+                    (
+                        ("components", i, "runtime"),
+                        f"expected each runtime image to come from one component, found {rt.describe()} also in "
+                        f"component {entries[entry]!r}",
+                    )
+                )
+            entries.setdefault(entry, c.name)
         checks: dict[str, int] = {}
         for i, check in enumerate(self.verify):
             if check.name in checks:
@@ -482,6 +604,21 @@ class Profile(StrictModel):
 
     def component(self, name: str) -> Component:
         return self.select_components([name])[0]
+
+    def where(self, loc: tuple[Any, ...]) -> str:
+        """`FILE:LINE: key.path` of a key in the profile's file (`key.path` alone for a profile built in code),
+        for errors found after loading, such as a runtime entry the manifests lack."""
+        from devloop.profile.errors import _node_at, key_path, load_yaml
+
+        if self._source is None:
+            return key_path(loc, self.model_dump())
+        try:
+            node, data = load_yaml(self._source.read_text(encoding="utf-8"), self._source)
+        except (OSError, UnicodeDecodeError, ConfigError):
+            return f"{self._source}: {key_path(loc, self.model_dump())}"
+        found = _node_at(node, loc)
+        line = f":{found.start_mark.line + 1}" if found is not None else ""
+        return f"{self._source}{line}: {key_path(loc, data)}"
 
     def select_components(self, names: Sequence[str] | None) -> list[Component]:
         """The named components in the order given; all of them when `names` is None or empty.

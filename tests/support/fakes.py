@@ -22,7 +22,12 @@ class FakeKube:
     (None: absent); applied and created objects land there too, and are recorded in `applied`/`created`.
     `proxy` answers service proxy GETs: a list of (status, body) handed out in turn (the last one repeating;
     an exception instance is raised), or a function of (namespace, service, port, path). `logs` maps
-    (pod, container) to its log lines; `node_ip` is the node's InternalIP."""
+    (pod, container) to its log lines; `node_ip` is the node's InternalIP.
+
+    For runtimes: `custom` maps a custom resource ("functions.kubeless.io") to its objects (list_custom);
+    `deployments` maps (namespace, name) to a Deployment, or a function making it at each read (deployment()
+    falls back to `deployment` for other names); restart_deployment records (namespace, name) in `restarts`
+    and calls `on_restart(namespace, name)`, where a test plays the controller that re-reads its config."""
 
     def __init__(
         self,
@@ -34,6 +39,9 @@ class FakeKube:
         proxy: Sequence[Any] | Callable[..., tuple[int, str]] = (),
         logs: dict[tuple[str, str], list[str]] | None = None,
         node_ip: str | None = "192.168.49.2",
+        custom: dict[str, list[Obj]] | None = None,
+        deployments: dict[tuple[str, str], Any] | None = None,
+        on_restart: Callable[[str, str], None] | None = None,
     ) -> None:
         self._pods = pods
         self.deploy = deployment
@@ -48,6 +56,10 @@ class FakeKube:
         self.created: list[Obj] = []
         self.deleted: list[Obj] = []
         self.rollouts: list[list[tuple[str, str]]] = []
+        self.custom: dict[str, list[Obj]] = dict(custom or {})
+        self.deployments: dict[tuple[str, str], Any] = dict(deployments or {})
+        self.on_restart = on_restart
+        self.restarts: list[tuple[str, str]] = []
 
     @staticmethod
     def _key(obj: Obj) -> tuple[str, str, str]:
@@ -98,7 +110,18 @@ class FakeKube:
         return iter(lines[-tail:] if tail else lines)
 
     def deployment(self, namespace: str, name: str) -> Obj | None:
+        if (namespace, name) in self.deployments:
+            found = self.deployments[(namespace, name)]
+            return found() if callable(found) else found
         return self.deploy
+
+    def list_custom(self, resource: str) -> list[Obj]:
+        return list(self.custom.get(resource, []))
+
+    def restart_deployment(self, namespace: str, name: str) -> None:
+        self.restarts.append((namespace, name))
+        if self.on_restart is not None:
+            self.on_restart(namespace, name)
 
     def pods(self, namespace: str, selector: str | None) -> list[Obj]:
         self.queries.append((namespace, selector))

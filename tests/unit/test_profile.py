@@ -74,7 +74,15 @@ def test_bundled_profile_is_the_default_and_encodes_the_kubeless_loop(isolated):
         "function-image-builder",
         "http-trigger-controller",
         "cronjob-trigger-controller",
+        "runtime-python",
     ]
+    rt = p.component("runtime-python")
+    assert rt.dir == "runtimes" and rt.runtime is not None and rt.runtime.runtime_name == "python3.8"
+    assert (rt.runtime.phase, rt.runtime.config.name, rt.runtime.controller.name) == (
+        "runtime",
+        "kubeless-config",
+        "kubeless-controller-manager",
+    )
     fc = p.component("function-controller")
     assert fc.dir == "kubeless"
     assert fc.build_command("kubeless-function-controller:dev-0123456789ab") == (
