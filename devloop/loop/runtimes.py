@@ -40,6 +40,7 @@ class RuntimeMove:
     changed: list[str] = field(default_factory=list)  # runtime names whose image changed (or lagged)
     restarted: list[str] = field(default_factory=list)  # Deployment/ns/name
     moved: dict[str, str] = field(default_factory=dict)  # "ns/name" -> tag
+    without_deployment: list[str] = field(default_factory=list)  # Functions of the runtime with no Deployment
     seconds: float = 0.0
 
 
@@ -131,10 +132,17 @@ def move_functions(
             assert rt is not None
             if rt.functions not in listed:
                 listed[rt.functions] = list(kube.list_custom(rt.functions))
-            fns = sorted(_ref(fn) for fn in listed[rt.functions] if uses(fn, rt))
-            lagging = [f for f in fns if ri.new not in _images(kube.deployment(*f))]
+            fns: list[tuple[tuple[str, str], Any]] = []
+            missing: list[tuple[tuple[str, str], Any]] = []
+            for f in sorted(_ref(fn) for fn in listed[rt.functions] if uses(fn, rt)):
+                deploy = kube.deployment(*f)
+                (fns if deploy is not None else missing).append((f, deploy))
+            # A Function without a Deployment is not waited for: its controller has not made one (it failed,
+            # or it is not Kubeless's); it will get the new image when it does.
+            report.without_deployment += [f"{ns}/{n}" for (ns, n), _ in missing]
+            lagging = [f for f, deploy in fns if ri.new not in _images(deploy)]
             if before.get(ri.component) != ri.new or lagging:
-                plan.append((ri, rt, fns))
+                plan.append((ri, rt, [f for f, _ in fns]))
                 report.changed.append(ri.runtime)
         step.detail(runtimes={ri.runtime: ri.new for ri in runtimes})
         if not plan:
@@ -201,13 +209,21 @@ def move_functions(
                 raise WaitTimeout(f"{what}: {exc.message}", hint=exc.hint) from None
             report.moved = {f"{ns}/{n}": tag for (ns, n), tag, _ in targets}
         report.seconds = clock() - t0
-        step.effects(moved=report.moved, restarted=report.restarted, changed=report.changed)
+        step.effects(
+            moved=report.moved,
+            restarted=report.restarted,
+            changed=report.changed,
+            without_deployment=report.without_deployment,
+        )
         moved = _list(report.moved)
         restarted = f"{', '.join(report.restarted)} restarted" if report.restarted else "controller already restarted"
         if not targets:
-            step.did(f"{restarted}; no Functions of {', '.join(report.changed)}: none to move")
+            note = f"{restarted}; no Functions of {', '.join(report.changed)}: none to move"
         else:
-            step.did(f"{restarted}; {len(report.moved)} Functions moved: {moved}")
+            note = f"{restarted}; {len(report.moved)} Functions moved: {moved}"
+        if report.without_deployment:
+            note += f" ({len(report.without_deployment)} without a Deployment: {_list(report.without_deployment)})"
+        step.did(note)
     return report
 
 

@@ -51,7 +51,13 @@ def test_up_brings_everything_up_from_nothing(cluster, workspace):
         sorted(result["built"])
         == sorted(tags)
         == sorted(
-            ["function-controller", "function-image-builder", "http-trigger-controller", "cronjob-trigger-controller"]
+            [
+                "function-controller",
+                "function-image-builder",
+                "http-trigger-controller",
+                "cronjob-trigger-controller",
+                "runtime-python",
+            ]
         )
     )
 

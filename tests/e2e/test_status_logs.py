@@ -49,7 +49,7 @@ def test_status_of_a_cluster_that_does_not_exist(cluster, workspace):
     assert st["cluster"]["state"] == "Missing" and "error" not in st["cluster"], st["cluster"]
     assert st["healthy"] is False
     # fingerprints need no cluster
-    assert [c["name"] for c in st["components"]] == COMPONENTS
+    assert [c["name"] for c in st["components"]] == [*COMPONENTS, "runtime-python"]
     assert all(c["tag"].split(":")[1].startswith("dev-") for c in st["components"])
 
 

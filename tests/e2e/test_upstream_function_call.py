@@ -72,6 +72,10 @@ def env() -> dict[str, str]:
     if not os.access(gox, os.X_OK):
         pytest.fail(f"gox is not installed at {gox}; run scripts/build-rig")
     env = {"PATH": f"{gox.parent}{os.pathsep}{os.environ['PATH']}", "DEVRIG_NETWORK": "netns"}
+    # the bundled runtime-python's base before the rig's Python image is in the engine (the first up makes the
+    # engine); kubeless-config is pointed at functions.PYTHON_IMAGE after the up, so the runtime built on it is
+    # not used here (test_upstream_runtimes.py builds it on the real base)
+    env["KUBELESS_PYTHON_BASE"] = "bitnami/minideb:jessie"
     if os.access(coredns.binary(), os.X_OK):
         env["DEVRIG_COREDNS"] = "1"
     return env

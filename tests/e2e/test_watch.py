@@ -199,6 +199,7 @@ def test_initial_up_then_watching(watch, cluster):
         "function-controller",
         "function-image-builder",
         "http-trigger-controller",
+        "runtime-python",
     ]
     images = deployment_images(cluster)
     assert all(":dev-" in image for image in images.values()), images

@@ -347,3 +347,21 @@ def test_installation_phase_moves_only_functions_with_dependencies(tmp_path):
     assert runtimes.uses(function("deps", deps="requests\n"), rt)
     assert not runtimes.uses(function("plain"), rt)
     assert not runtimes.uses(function("deps", runtime="python3.7", deps="requests\n"), rt)
+
+
+def test_a_function_without_a_deployment_is_named_but_not_waited_for(tmp_path, capsys):
+    """A controller that made no Deployment for it (it failed, or it is a stand-in) would make the wait hang."""
+    kube, controller = cluster([function("hello"), function("broken")])
+    del kube.deployments[("default", "broken")]
+    controller.patches = False
+    kube.deployments[("default", "hello")] = deployment("hello", TAG)
+    report = run_step(tmp_path, kube, controller, before=TAG)  # config unchanged, hello already moved
+    assert kube.restarts == [] and report.without_deployment == ["default/broken"]
+    assert step_events(capsys)[-1]["status"] == "skipped"
+    kube.deployments[("default", "hello")] = deployment("hello", OLD)
+    controller.patches = True
+    report = run_step(tmp_path, kube, controller)
+    assert report.moved == {"default/hello": TAG} and report.without_deployment == ["default/broken"]
+    done = step_events(capsys)[-1]
+    assert done["details"]["without_deployment"] == ["default/broken"]
+    assert "(1 without a Deployment: default/broken)" in done["note"]
