@@ -75,7 +75,9 @@ def build(checkout: Path, *, timeout: float = 1800) -> Path:
         with tempfile.TemporaryDirectory(prefix="kubeless-cli-", dir=target.parent) as tmp:
             out = Path(tmp) / "kubeless"
             flags = f"-w -X {VERSION_VAR}={describe(checkout)}"
-            _run(["nice", "-n", "10", "go", "build", "-ldflags", flags, "-o", str(out), PACKAGE], checkout, env, timeout)
+            _run(
+                ["nice", "-n", "10", "go", "build", "-ldflags", flags, "-o", str(out), PACKAGE], checkout, env, timeout
+            )
             os.replace(out, target)
     return target
 
@@ -101,4 +103,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
