@@ -50,7 +50,7 @@ def up(cluster, workspace):
 def test_up_builds_the_runtime_and_writes_its_tag_into_runtime_images(up, cluster):
     tag = up.result["tags"]["runtime-python"]
     assert "runtime-python" in up.result["built"]
-    assert tag.startswith("kubeless/python:dev-")
+    assert tag.startswith("kubeless-python:dev-")
     assert runtime_image(cluster) == tag
     # only that entry: 3.7's runtime and 3.8's installation image stay as released
     assert runtime_image(cluster, "3.7").startswith("kubeless/python@sha256:")

@@ -24,7 +24,7 @@ from support.fakes import FakeKube
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml"
 WORKSPACE = REPO / "tests" / "fixtures" / "workspace"
-TAG = "kubeless/python:dev-0123456789ab"
+TAG = "kubeless-python:dev-0123456789ab"
 CTL = ("kubeless", "kubeless-controller-manager")
 
 
