@@ -99,6 +99,11 @@ def plan_start(
             f"--force: minikube {version.version} supports Kubernetes {cluster.kubernetes_version} "
             "only when forced (cluster.allow_unsupported_kubernetes)"
         )
+    elif "--force" in cluster.extra_start_args or "--force=true" in cluster.extra_start_args:
+        # forced by the profile itself (e.g. as root: DRV_AS_ROOT): minikube's checks are skipped all the same
+        plan.force = True
+        plan.notes.append("--force: from cluster.extra_start_args; devloop checks resources and disk itself")
+    if plan.force:
         if read_host is not None:
             _check_resources(cluster, read_host(), plan, source)
         if read_disk is not None:

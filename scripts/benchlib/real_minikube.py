@@ -24,7 +24,9 @@ def _profile(path: Path, addon_images: dict[str, str], start_args: tuple[str, ..
 
     profile = yaml.safe_load((REPO / "devloop" / "profile" / "bundled" / "kubeless.yaml").read_text())
     cluster = profile["cluster"]
-    cluster.update(profile=PROFILE, cpus=2, memory="4g", extra_start_args=list(start_args))
+    # as root minikube refuses every driver but none unless forced (DRV_AS_ROOT)
+    forced = ["--force"] if os.geteuid() == 0 else []
+    cluster.update(profile=PROFILE, cpus=2, memory="4g", extra_start_args=[*start_args, *forced])
     cluster["addon_images"] = {"ingress": dict(addon_images)}
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
 

@@ -443,3 +443,19 @@ def test_a_confirmation_is_remembered_for_its_config_json_and_server_only(tmp_pa
     with pytest.raises(UnsafeContext):
         guard("https://127.0.0.1:50999")  # another server: minikube is asked again, and refuses
     assert mini.status_calls == 2
+
+
+def test_a_force_the_profile_passes_itself_gets_devloops_own_checks():
+    """As root minikube refuses every driver but none unless forced (DRV_AS_ROOT, found on the real v1.36.0):
+    a profile that adds --force gets the checks --force skips in minikube."""
+    with pytest.raises(ConfigError) as err:
+        plan_start(_cluster(extra_start_args=["--force"]), mk.MinikubeVersion("v1.36.0"), lambda: SMALL)
+    assert "cluster.cpus is 4" in err.value.message
+    plan = plan_start(_cluster(cpus=2, extra_start_args=["--force"]), mk.MinikubeVersion("v1.36.0"), lambda: SMALL)
+    assert plan.force and any("cluster.extra_start_args" in n for n in plan.notes)
+
+
+def test_minikube_refusing_root_says_how_to_go_on():
+    from devloop.adapters.minikube.output import _REASON_HINTS
+
+    assert "--force" in _REASON_HINTS["DRV_AS_ROOT"] and "extra_start_args" in _REASON_HINTS["DRV_AS_ROOT"]

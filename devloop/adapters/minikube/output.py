@@ -52,6 +52,10 @@ _REASON_HINTS: dict[str, str] = {
     "profile's driver",
     "RSRC_INSUFFICIENT_CORES": "lower `cluster.cpus` in the profile (minikube needs at least 2)",
     "RSRC_INSUFFICIENT_REQ_MEMORY": "raise `cluster.memory` in the profile (minikube needs at least 1800mb)",
+    # validateUser (start.go): as root, every driver but none exits 57 unless forced (CI containers, root shells)
+    "DRV_AS_ROOT": "run devloop as a regular user (in the docker group), or add `--force` to "
+    "`cluster.extra_start_args` (devloop then checks CPUs, memory and disk itself, since --force skips minikube's "
+    "checks)",
     "PROVIDER_DOCKER_NOT_RUNNING": "start the docker daemon, e.g. `sudo systemctl start docker`",
     "PROVIDER_DOCKER_NOT_FOUND": "install docker, or pick another `cluster.driver` in the profile",
     "MK_ADDON_ENABLE_PAUSED": "unpause the cluster: `minikube unpause -p <profile>`",

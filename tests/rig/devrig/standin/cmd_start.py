@@ -257,41 +257,45 @@ def _check_rig_has(console, version: str) -> None:
     )
 
 
+def _extra_options(values) -> list[dict] | None:
+    """--extra-config=component.key=value, as minikube saves it (config.ExtraOptionSlice)."""
+    out = []
+    for item in values or ():
+        head, _, value = item.partition("=")
+        component, _, key = head.partition(".")
+        out.append({"Component": component, "Key": key, "Value": value})
+    return out or None
+
+
 def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtime: str = "docker") -> dict:
-    return {
-        "Name": profile,
-        "KeepContext": bool(opts.get("keep-context")),
-        "EmbedCerts": bool(opts.get("embed-certs")),
-        "MinikubeISO": "",
-        "KicBaseImage": "",
-        "Memory": memory,
-        "CPUs": cpus,
-        "DiskSize": 20000,
-        "Driver": "docker",
-        "APIServerPort": 8443,
-        "KubernetesConfig": {
-            "KubernetesVersion": version,
-            "ClusterName": profile,
-            "Namespace": "default",
-            "APIServerHAVIP": "",
-            "APIServerName": "minikubeCA",
-            "APIServerNames": None,
-            "APIServerIPs": None,
-            "DNSDomain": "cluster.local",
-            "ContainerRuntime": runtime,
-            "CRISocket": "",
-            "NetworkPlugin": "cni",
-            "FeatureGates": opts.get("feature-gates") or "",
-            "ServiceCIDR": "10.96.0.0/12",
-            "ImageRepository": "",
-            "ExtraOptions": None,
-            "ShouldLoadCachedImages": True,
-            "EnableDefaultCNI": False,
-            "CNI": "",
-        },
+    """Every key real minikube writes (config_defaults, recorded from v1.38.1), with what this start computes."""
+    from . import config_defaults
+
+    kubernetes = dict(config_defaults.KUBERNETES_CONFIG)
+    kubernetes.update(
+        KubernetesVersion=version,
+        ClusterName=profile,
+        ContainerRuntime=runtime,
+        # minikube sets the CNI network plugin only where the runtime needs one: not for docker before 1.24,
+        # which the kubelet's dockershim networks itself (cni.go chooseDefault; kubeadm's config has none)
+        NetworkPlugin="" if runtime == "docker" and semver(version)[:2] < (1, 24) else "cni",
+        FeatureGates=opts.get("feature-gates") or "",
+        ExtraOptions=_extra_options(opts.get("extra-config")),
+    )
+    cfg = dict(config_defaults.TOP)
+    cfg.update(
+        Name=profile,
+        KeepContext=bool(opts.get("keep-context")),
+        EmbedCerts=bool(opts.get("embed-certs")),
+        KicBaseImage=opts.get("base-image") or versions.current().kicbase_image,
+        Memory=memory,
+        CPUs=cpus,
+        Driver="docker",
+        DockerEnv=list(opts.get("docker-env") or []) or None,
+        KubernetesConfig=kubernetes,
         # the first save, before the host exists: no address yet, the in-node API port (configureNodes,
         # start.go:1724-1733); the boot fills in the node's own address (machine.go:138-152)
-        "Nodes": [
+        Nodes=[
             {
                 "Name": "",
                 "IP": "",
@@ -302,12 +306,9 @@ def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtim
                 "Worker": True,
             }
         ],
-        "DockerEnv": list(opts.get("docker-env") or []) or None,
-        "Addons": {},
-        "VerifyComponents": {c: True for c in ("apiserver", "system_pods")},
-        "StartHostTimeout": 360000000000,
-        "MultiNodeRequested": False,
-    }
+        Addons={},
+    )
+    return cfg
 
 
 def run(console, opts) -> int:

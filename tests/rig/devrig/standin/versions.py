@@ -61,11 +61,25 @@ class Release:
         }
 
     @property
+    def kicbase_image(self) -> str:
+        """KicBaseImage a start without --base-image saves: kic.BaseImage (pkg/drivers/kic/types.go)."""
+        return f"gcr.io/k8s-minikube/kicbase:{self.kicbase}@sha256:{KICBASE_SHA.get(self.kicbase, '')}"
+
+    @property
     def status_exit_when_host_gone(self) -> int:
         # cluster.GetStatus errors when the host is gone, leaving no statuses; v1.38.0 added
         # `if len(statuses) == 0 { return 7 }` to exitCode (status.go:162-164); before, exit 0
         return 7 if semver(self.version) >= (1, 38, 0) else 0
 
+
+# baseImageSHA at each release's pkg/drivers/kic/types.go (master for the unreleased v1.39 stand-in)
+KICBASE_SHA = {
+    "v0.0.47": "6ed579c9292b4370177b7ef3c42cc4b4a6dcd0735a1814916cbc22c8bf38412b",
+    "v0.0.48": "7171c97a51623558720f8e5878e4f4637da093e2f2ed589997bedc6c1549b2b1",
+    "v0.0.49": "e6daddbb1dc09ccd195c5605f65e2d38406c36ef36c5a492ffe805d9d36f4945",
+    "v0.0.50": "eb4fec00e8ad70adf8e6436f195cc429825ffb85f95afcdb5d8d9deb576f3e93",
+    "(unreleased)": "ad915173564dafc80f319101ab6082c6779bda10dec9b8460494c9a2917ddab9",
+}
 
 _RELEASES = {
     r.version: r
