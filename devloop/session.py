@@ -58,6 +58,7 @@ class Session:
     _docker_env: dict[str, str] | None = None
     _fingerprinter: Fingerprinter | None = None
     _kubeconfig_data: Kubeconfig | None = None
+    _just_guarded: bool = False  # kube() has just passed the guard for the client it made (see kube())
 
     _builder: BuilderAdapter | None = None
     # the background connect and what it found ("env", and "engine" when it is this profile's)
@@ -163,6 +164,9 @@ class Session:
             self._kube = DryKube(self.reporter, object_ref)  # no client, so no context to guard
         if self._kube is None:
             self.guard_context()  # may leave behind the client it asked through (see _node_says)
+            # the next guard_context() (prepare_cluster's, right after the cluster step) need not ask again: the
+            # client made now is used without asking anyway, until forget_cluster_state() drops both
+            self._just_guarded = True
         if self._kube is None:
             if self.make_kube is not None:
                 self._kube = self.make_kube(context=self.context, kubeconfig=self.kubeconfig)
@@ -184,6 +188,9 @@ class Session:
         """Refuse, before any API call, a context whose server is not this minikube profile's.
         A dry run makes no API call, so it has nothing to guard (and may have no cluster yet)."""
         if self.dry_run:
+            return
+        if self._just_guarded and self._kube is not None:
+            self._just_guarded = False
             return
         from devloop.adapters.kube import context_info
 
@@ -506,6 +513,7 @@ class Session:
         self._docker_env_recorded = self._recorded_failed = False
         self._kube = None
         self._kubeconfig_data = None  # minikube rewrites it on start (new port, certificates)
+        self._just_guarded = False
 
 
 class _SettledFirst:

@@ -290,3 +290,27 @@ def test_an_entry_that_does_not_trust_the_profiles_ca_is_left_to_minikube(tmp_pa
     with pytest.raises(UnsafeContext):
         _session(tmp_path, monkeypatch, home, server.port, mini, **{"insecure-skip-tls-verify": True}).guard_context()
     assert mini.status_calls == 1 and server.handshakes == 0
+
+
+def test_the_check_right_after_the_client_was_guarded_is_not_repeated_but_every_later_one_is(tmp_path, monkeypatch):
+    # prepare_cluster's guard_context() right after the cluster step made the client: that client is used
+    # without asking again anyway. Any later call (a watch cycle's) asks again; so does one after a start.
+    home = Home(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as placeholder:
+        port = placeholder.getsockname()[1]  # nothing listening: minikube is asked, and counted
+    mini = GuardMinikube("Configured")
+    session = _session(tmp_path, monkeypatch, home, port, mini)
+    session.make_kube = lambda **_: object()
+    session.kube()
+    assert mini.status_calls == 1
+    session.guard_context()  # prepare_cluster's, right after
+    assert mini.status_calls == 1
+    session.guard_context()  # a later one (the next watch cycle)
+    assert mini.status_calls == 2
+    session.kube()
+    session.forget_cluster_state()  # a start: the client and the word for it are gone
+    session.guard_context()
+    assert mini.status_calls == 3
+    mini.kubeconfig = "Misconfigured"
+    with pytest.raises(UnsafeContext):
+        session.guard_context()
