@@ -7,7 +7,7 @@ checkout (devrig.kubeless_cli: `go build ./cmd/kubeless` as its Makefile does, c
 tests/integration-tests.bats, -http, -cronjob and -prebuilt run from the checkout's root, as script/integration-
 tests runs them (`bats tests/<file>`; they `load ../script/libtest` and call `make -sC examples ...`), with what
 libtest expects: `TEST_CONTEXT` (the profile's kube context, also made current: the CLI has no --context),
-`kubectl` (the rig's v1.21.14), `kubeless`, and `minikube` (the stand-in; a one-line wrapper on PATH adds
+`kubectl` (the rig's v1.21.14), `kubeless` (one deviation: see kubeless_wrapper), and `minikube` (the stand-in; a one-line wrapper on PATH adds
 `-p devloop-kubeless`, what `minikube profile devloop-kubeless` would make the default). Debian's bats 1.8.2.
 
 Every test is expected to pass or listed as not applicable here with its reason (EXPECT below); the run must
@@ -26,22 +26,19 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devrig import coredns, kubeless_cli
-from support import run_devloop
+from support import copy_workspace, run_devloop
 from support.bats import NA, PASS, Expect, bats_test_names, compare, run_file, table
-from support.upstream import PROFILE, gox_env, make_upstream_workspace, selected, use_rig_function_images
+from support.upstream import PROFILE, UPSTREAM, gox_env, make_upstream_workspace, selected, use_rig_function_images
 
 COLD_BUILD = 3600  # seconds; guards against hangs only
 NA_TIMEOUT = int(os.environ.get("DEVLOOP_BATS_NA_TIMEOUT", "60"))
+PULL_POLICY = os.environ.get("DEVLOOP_BATS_PULL_POLICY", "IfNotPresent")
 
-pytestmark = [
-    pytest.mark.rig,
-    pytest.mark.destructive,
-    pytest.mark.upstream,
-    pytest.mark.slow,
-    pytest.mark.timeout(COLD_BUILD + 7200),
-]
+pytestmark = [pytest.mark.rig, pytest.mark.destructive]
+UPSTREAM_MARKS = [pytest.mark.upstream, pytest.mark.slow, pytest.mark.timeout(COLD_BUILD + 7200)]
 
 DEPS = "deps need PyPI inside the pod: the `install` init container runs pip install, no network leaves the profile"
 NODE = "nodejs runtime: only python is built here (devrig.functions); kubeless-config's nodejs images cannot be pulled"
@@ -128,7 +125,33 @@ EXPECT: dict[str, list[Expect]] = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
+def kubeless_wrapper(cli: Path, pull_policy: str) -> str:
+    """The CLI, with `--image-pull-policy PULL_POLICY` added to `function deploy|update` that name none.
+
+    The CLI's default is `Always` (cmd/kubeless/function/deploy.go:299, update.go:239): the kubelet then pulls
+    the runtime image on every pod start, from Docker Hub on Kubeless's CI. Here nothing can be pulled (no
+    registry, no registry mirror on the test cluster), so with `Always` even the rig's local runtime image
+    ends in ErrImagePull and no function would start. `IfNotPresent` is what a minikube user passes for images
+    built into minikube's engine. No test's command or check changes otherwise; `DEVLOOP_BATS_PULL_POLICY=`
+    (empty) runs the bare CLI."""
+    if not pull_policy:
+        return f'#!/bin/sh\nexec {cli} "$@"\n'
+    return (
+        "#!/bin/sh\n"
+        f"# {kubeless_wrapper.__doc__.splitlines()[0]}\n"
+        'case "$1 $2" in\n'
+        '"function deploy" | "function update")\n'
+        '  case " $* " in\n'
+        '  *" --image-pull-policy"*) ;;\n'
+        f'  *) exec {cli} "$@" --image-pull-policy {pull_policy} ;;\n'
+        "  esac\n"
+        "  ;;\n"
+        "esac\n"
+        f'exec {cli} "$@"\n'
+    )
+
+
+@pytest.fixture(scope="module")
 def only_when_asked(request) -> None:
     if not selected(request.config):
         pytest.skip("the upstream-workspace tests run with `scripts/test upstream` (pytest -m upstream)")
@@ -140,7 +163,7 @@ def upstream_workspace(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bats_env(cluster, upstream_workspace, tmp_path_factory) -> dict[str, str]:
+def bats_env(only_when_asked, cluster, upstream_workspace, tmp_path_factory) -> dict[str, str]:
     """The cluster as devloop up leaves it, the function images in, and what libtest.bash needs."""
     env = gox_env()
     if env.get("DEVRIG_COREDNS") != "1":
@@ -157,7 +180,8 @@ def bats_env(cluster, upstream_workspace, tmp_path_factory) -> dict[str, str]:
     print(f"kubeless CLI {cli} ({kubeless_cli.version(cli)}): {time.monotonic() - t2:.0f}s")
 
     bin_dir = tmp_path_factory.mktemp("bats-bin")
-    (bin_dir / "kubeless").symlink_to(cli)
+    (bin_dir / "kubeless").write_text(kubeless_wrapper(cli, PULL_POLICY))
+    (bin_dir / "kubeless").chmod(0o755)
     minikube = subprocess.run(["which", "minikube"], env=cluster.env, capture_output=True, text=True).stdout.strip()
     assert minikube, "the minikube stand-in is not on PATH"
     (bin_dir / "minikube").write_text(f'#!/bin/sh\nexec {minikube} -p {PROFILE} "$@"\n')
@@ -171,7 +195,7 @@ def bats_env(cluster, upstream_workspace, tmp_path_factory) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("file", list(EXPECT))
+@pytest.mark.parametrize("file", [pytest.param(f, marks=UPSTREAM_MARKS) for f in EXPECT])
 def test_upstream_bats_suite(file, bats_env, upstream_workspace):
     checkout = upstream_workspace / "kubeless"
     bats_file = checkout / "tests" / file
@@ -180,3 +204,48 @@ def test_upstream_bats_suite(file, bats_env, upstream_workspace):
     print(f"\n{file}: {run.seconds:.0f}s\n" + table([(file, EXPECT[file], run.results)]))
     diffs = compare(file, names, EXPECT[file], run.results)
     assert not diffs, "\n".join(diffs) + "\n\n" + run.tap[-6000:]
+
+
+SMOKE_PROFILE = "devloop-bats-smoke"
+
+
+def test_smoke_the_built_kubeless_cli_lists_functions_on_a_devloop_up_cluster(rig_handle, rig_env, tmp_path):
+    """Default suite, no `upstream` marker: `devloop up` over the small fixture workspace (its own profile), the
+    fixture's Functions applied, and the `kubeless` CLI built from the upstream checkout (make-workspace's copy;
+    devrig.kubeless_cli, cached in the rig cache: about 70 s the first time, a lookup after) lists them as
+    `kubeless function ls` does for libtest (kubeless_function_delete greps its output)."""
+    t0 = time.monotonic()
+    ws = copy_workspace(tmp_path / "workspace", minikube_profile=SMOKE_PROFILE)
+    cluster = rig_handle(SMOKE_PROFILE)
+    try:
+        run = run_devloop("up", workspace=ws, profile=ws.parent / "profile.yaml", env=cluster.env, timeout=600)
+        assert run.returncode == 0, run.tail()
+        t1 = time.monotonic()
+        upstream = tmp_path / "upstream"
+        subprocess.run(
+            [str(UPSTREAM / "make-workspace"), str(upstream)], check=True, capture_output=True, text=True, timeout=300
+        )
+        cli = kubeless_cli.build(upstream / "kubeless")
+        t2 = time.monotonic()
+        functions = [
+            d for d in yaml.safe_load_all((ws / "custom-resources.yaml").read_text()) if d and d["kind"] == "Function"
+        ]
+        cluster.kubectl("apply", "-f", "-", input="---\n".join(yaml.safe_dump(d) for d in functions))
+        cluster.kubectl("config", "use-context", SMOKE_PROFILE)  # the CLI has no --context
+        for ns in sorted({fn["metadata"].get("namespace", "default") for fn in functions}):
+            got = subprocess.run(
+                [str(cli), "function", "ls", "-n", ns], env=cluster.env, capture_output=True, text=True, timeout=60
+            )
+            assert got.returncode == 0, got.stderr + got.stdout
+            assert got.stdout.split()[:4] == ["NAME", "NAMESPACE", "HANDLER", "RUNTIME"], got.stdout
+            rows = {line.split()[0]: line.split() for line in got.stdout.splitlines()[1:] if line.strip()}
+            want = [fn for fn in functions if fn["metadata"].get("namespace", "default") == ns]
+            assert sorted(rows) == sorted(fn["metadata"]["name"] for fn in want), got.stdout
+            for fn in want:
+                assert rows[fn["metadata"]["name"]][1:4] == [ns, fn["spec"]["handler"], fn["spec"]["runtime"]]
+        print(
+            f"\nup {t1 - t0:.0f}s, CLI {t2 - t1:.0f}s ({kubeless_cli.version(cli)}), "
+            f"apply + function ls {time.monotonic() - t2:.1f}s"
+        )
+    finally:
+        subprocess.run(["minikube", "delete", "-p", SMOKE_PROFILE], env=rig_env.env, capture_output=True, timeout=180)
