@@ -116,7 +116,8 @@ class RealCluster:
 
 def record(version: str, what: str, seconds: float) -> None:
     with open(TIMINGS, "a") as out:
-        out.write(json.dumps({"minikube": version, "what": what, "seconds": round(seconds, 1)}) + "\n")
+        load = round(os.getloadavg()[0], 1)
+        out.write(json.dumps({"minikube": version, "what": what, "seconds": round(seconds, 1), "load": load}) + "\n")
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -400,10 +401,12 @@ def real_up(setup):
 
 
 @pytest.fixture(scope="module")
-def standin(lane, rig_profile_factory):
+def standin(lane, rig_profile_factory, real_up):
     """A stand-in profile started with the flags devloop gave the real one, the ingress addon enabled alike."""
     from devrig.kic.lane import START_ARGS
 
+    saved = _config(Path(real_up.env["MINIKUBE_HOME"]), PROFILE)
+    docker_env = [a for item in saved.get("DockerEnv") or [] for a in ("--docker-env", item)]
     args = (
         "--driver=docker",
         "--container-runtime=docker",
@@ -411,8 +414,7 @@ def standin(lane, rig_profile_factory):
         "--memory=4g",
         "--feature-gates=ServerSideApply=false",
         "--force",
-        "--docker-env",
-        "DOCKER_MIN_API_VERSION=1.24",
+        *docker_env,
         *START_ARGS,
     )
     cluster = rig_profile_factory(
@@ -496,10 +498,12 @@ def test_contract_status_docker_env_addons_profiles_kubeconfig(real_up, standin)
     def env_names(done):
         return {line.split("=", 1)[0]: "" for line in done.stdout.splitlines() if "=" in line}
 
-    found = differences(
-        env_names(real.minikube("docker-env", "--shell", "none")),
-        env_names(standin.minikube("docker-env", "--shell", "none")),
-    )
+    # the same shell on both sides: a DOCKER_HOST already set is echoed as MINIKUBE_EXISTING_DOCKER_HOST
+    real_env = real.minikube("docker-env", "--shell", "none")
+    standin_env = standin.minikube("docker-env", "--shell", "none", env={"DOCKER_HOST": real.env["DOCKER_HOST"]})
+    found = differences(env_names(real_env), env_names(standin_env))
+    if found:
+        found["(outputs)"] = f"real:\n{real_env.stdout}\nstand-in:\n{standin_env.stdout}"
     assert_known("docker-env", found)
     found = differences(
         _json(real.minikube("addons", "list", "-o", "json")),

@@ -282,7 +282,7 @@ def _new_config(profile: str, opts, version: str, cpus: int, memory: int, runtim
         FeatureGates=opts.get("feature-gates") or "",
         ExtraOptions=_extra_options(opts.get("extra-config")),
     )
-    cfg = dict(config_defaults.TOP)
+    cfg = config_defaults.top_for(semver(versions.current().version))
     cfg.update(
         Name=profile,
         KeepContext=bool(opts.get("keep-context")),

@@ -110,3 +110,18 @@ KUBERNETES_CONFIG: dict[str, Any] = {
     "EnableDefaultCNI": False,
     "CNI": "",
 }
+
+
+def top_for(version: tuple[int, ...]) -> dict[str, Any]:
+    """TOP as the release's ClusterConfig has it (pkg/minikube/config/types.go at each tag): v1.36 still has
+    `Mount` (before MountString) and neither DisableCoreDNSLog (v1.37) nor Rosetta (v1.38)."""
+    out: dict[str, Any] = {}
+    for key, value in TOP.items():
+        if key == "Rosetta" and version < (1, 38):
+            continue
+        if key == "DisableCoreDNSLog" and version < (1, 37):
+            continue
+        if key == "MountString" and version < (1, 37):
+            out["Mount"] = False
+        out[key] = value
+    return out
