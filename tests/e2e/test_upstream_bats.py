@@ -48,7 +48,9 @@ URL = (
 )
 HOST_INGRESS = (
     "ingress routing from the host: curl from the host to $(minikube ip), which the host cannot reach (only loopback "
-    "forwards), through ingress-nginx, a busybox stand-in here that routes nothing and publishes no address"
+    "forwards), through ingress-nginx, a busybox stand-in here that routes nothing and publishes no address; and "
+    "libtest's wait `kubectl get ingress | awk '{print $3}' | grep $ip` reads HOSTS in kubectl v1.21's columns "
+    "(NAME CLASS HOSTS ADDRESS PORTS AGE), so it cannot end on this Kubernetes whatever the controller"
 )
 BUILD = (
     "build step/registry: kubeless-config has no enable-build-step and the rig has no registry addon at "
@@ -102,7 +104,9 @@ EXPECT: dict[str, list[Expect]] = {
         Expect(
             "Create HTTP Trigger with basic auth",
             NA,
-            HOST_INGRESS + "; and nginx-only annotations (auth-type/auth-secret), which no stand-in honours",
+            HOST_INGRESS
+            + "; and nginx-only annotations (auth-type/auth-secret), which no stand-in honours; it stops earlier "
+            "at libtest's `htpasswd` (apache2-utils, not installed: it could not make this test pass)",
             slow=True,
         ),
         Expect("Test no-errors", PASS),
