@@ -80,7 +80,13 @@ def env() -> dict[str, str]:
     gox = rig_paths.cache_dir() / "bin" / "gox"
     if not os.access(gox, os.X_OK):
         pytest.fail(f"gox is not installed at {gox}; run scripts/build-rig")
-    return {"PATH": f"{gox.parent}{os.pathsep}{os.environ['PATH']}", "DEVRIG_NETWORK": "netns"}
+    # the test cluster's Python base, as an air-gapped user would name theirs (upstream's own Dockerfile.3.8
+    # downloads Python, which nothing here can)
+    return {
+        "PATH": f"{gox.parent}{os.pathsep}{os.environ['PATH']}",
+        "DEVRIG_NETWORK": "netns",
+        "KUBELESS_PYTHON_BASE": functions.PYTHON_IMAGE,
+    }
 
 
 def devloop(cluster, ws: Path, env: dict, *args: str, timeout: float = COLD_BUILD):
