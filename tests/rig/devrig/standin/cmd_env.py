@@ -168,7 +168,12 @@ def run(console, opts) -> int:
         "SSH_AUTH_SOCK",
         "SSH_AGENT_PID",
     ]
-    text = "".join(f"{prefix}{k}{delim}{env[k]}{suffix}" for k in order if env.get(k))
+    if shell == "none":
+        # dockerSetScript: for --shell none minikube prints its whole map, empty values too (SSH_AUTH_SOCK=,
+        # SSH_AGENT_PID=), in Go's map order (random: no caller may depend on it); seen on v1.36.0 and v1.38.1
+        text = "".join(f"{k}={env[k]}\n" for k in order if k in env)
+    else:
+        text = "".join(f"{prefix}{k}{delim}{env[k]}{suffix}" for k in order if env.get(k))
     cmd = f"minikube -p {profile} docker-env"
     text += hint.format(plz=PLZ, cmd=cmd)
     console.raw(text)
