@@ -333,7 +333,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "status": {},
     "docker-env": {},
     "addons list": {},
-    "profile list": {},
+    "profile list": {
+        ".valid[].Config.Addons.default-storageclass": "as config.json's .Addons.default-storageclass",
+        ".valid[].Config.Addons.storage-provisioner": "as config.json's .Addons.default-storageclass",
+    },
     "kubeconfig": {},
 }
 
@@ -505,6 +508,11 @@ def test_contract_status_docker_env_addons_profiles_kubeconfig(real_up, standin)
     if found:
         found["(outputs)"] = f"real:\n{real_env.stdout}\nstand-in:\n{standin_env.stdout}"
     assert_known("docker-env", found)
+    # what devloop reads: -o json
+    flags = ("docker-env", "--shell", "none", "-o", "json")
+    real_json = _json(real.minikube(*flags))
+    standin_json = _json(standin.minikube(*flags, env={"DOCKER_HOST": real.env["DOCKER_HOST"]}))
+    assert_known("docker-env", differences(real_json, standin_json))
     found = differences(
         _json(real.minikube("addons", "list", "-o", "json")),
         _json(standin.minikube("addons", "list", "-o", "json")),

@@ -9,6 +9,7 @@ import time
 from . import addon_images, admission_proc, cluster, faults, home, mustload, versions
 from .flags import Flag
 from .reasons import ADDON_ENABLE, USAGE, Kind
+from .versions import semver
 
 ENABLE_FLAGS = (
     Flag("images", "string", "", "", "Images used by this addon. Separated by commas.", env=False),
@@ -67,6 +68,20 @@ ADDONS = sorted(
     )
 )
 IMPLEMENTED = ("ingress",)
+
+
+def known_addons() -> list[str]:
+    """ADDONS as the playing release has them (assets/addons.go at each tag; the contract tests found these):
+    kubetail from v1.37, storage-provisioner-gluster gone in v1.38."""
+    release = semver(versions.current().version)
+    names = set(ADDONS)
+    if release >= (1, 37):
+        names.add("kubetail")
+    if release >= (1, 38):
+        names.discard("storage-provisioner-gluster")
+    return sorted(names)
+
+
 WAIT_SECONDS = 6 * 60  # kapi.WaitForPods timeout in verifyAddonStatus
 WAIT_ENV = "DEVRIG_ADDON_WAIT_TIMEOUT"  # seconds; lets tests see the timeout path without waiting 6 minutes
 APPLY_RETRY_SECONDS = 120
@@ -77,7 +92,7 @@ def run_list(console, opts) -> int:
     cfg = home.load_config(opts.get("profile"))
     if output == "json":
         data = {}
-        for name in ADDONS:
+        for name in known_addons():
             if cfg is None:
                 data[name] = {}
                 continue
@@ -92,7 +107,7 @@ def run_list(console, opts) -> int:
     if cfg is None:
         mustload.partial(console, opts.get("profile"))
     rows = [("ADDON NAME", "PROFILE", "STATUS", "MAINTAINER")]
-    for name in ADDONS:
+    for name in known_addons():
         on = (cfg.get("Addons") or {}).get(name)
         rows.append((name, cfg["Name"], "enabled ✅" if on else "disabled", "Kubernetes" if name == "ingress" else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -119,7 +134,7 @@ def run_enable(console, opts) -> int:
     addon = _one_arg(console, opts, "enable")
     profile = opts.get("profile")
     cfg = mustload.partial(console, profile)
-    if addon not in ADDONS:
+    if addon not in known_addons():
         raise console.fatal(
             ADDON_ENABLE, f"enable failed: run callbacks: {addon} is not a valid addon", new_issue_link=True
         )
@@ -147,7 +162,7 @@ def run_disable(console, opts) -> int:
     addon = _one_arg(console, opts, "disable")
     profile = opts.get("profile")
     cfg = mustload.partial(console, profile)
-    if addon not in ADDONS:
+    if addon not in known_addons():
         raise console.fatal(Kind("SVC_ADDON_UNSUPPORTED", 116), f"\"'{addon}' is not a valid minikube addon")
     if addon == "ingress" and cluster.host_state(profile) == cluster.RUNNING:
         from devrig.ingress import manifests
