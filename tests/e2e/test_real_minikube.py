@@ -423,6 +423,7 @@ def standin(lane, rig_profile_factory, real_up):
     cluster = rig_profile_factory(
         f"kicsa{lane.version.replace('.', '')[1:]}", args=args, env={"DEVRIG_MINIKUBE_VERSION": lane.version}
     )
+    cluster.env["DEVRIG_MINIKUBE_VERSION"] = lane.version  # every call, not just the start: a binary has one version
     # what devloop does for the real one: the addon's local images loaded into the node before enabling it
     refs = sorted(set(lane.addon_images.values()))
     saved = subprocess.run(
